@@ -1,0 +1,35 @@
+"""coreframe: a pure-Python CO-RE eBPF loader and plugin-based tool framework."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AttachError,
+    Error,
+    FeatureMissing,
+    MapError,
+    ObjectError,
+    PermissionDenied,
+    RelocationError,
+    ToolError,
+    VerifierError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttachError", "Error", "FeatureMissing", "MapError", "ObjectError",
+    "PermissionDenied", "RelocationError", "ToolError", "VerifierError",
+    "open", "__version__",
+]
+
+if TYPE_CHECKING:
+    from .object import ObjectSpec
+
+
+def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors coreframe.open()
+    """Parse a BPF ELF object; nothing reaches the kernel until ``.load()``."""
+    from .object import open as _open
+
+    return _open(path, **kwargs)

@@ -1,0 +1,84 @@
+"""The coreframe exception tree.
+
+Every failure a user can cause or meet (bad object, missing kernel feature, no
+privileges, verifier rejection) is one of these, so the CLI can print a single
+line naming the cause instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Root of every error coreframe raises on purpose."""
+
+
+class ObjectError(Error):
+    """The ELF object, its BTF or its BTF.ext is malformed or unsupported."""
+
+
+class RelocationError(Error):
+    """A relocation (map, call or CO-RE) cannot be applied."""
+
+
+class VerifierError(Error):
+    """The kernel's verifier rejected a program.
+
+    Carries the whole log; ``str()`` stays short: the program, the failing
+    instruction and, when line_info was available, the C source line.
+    """
+
+    def __init__(
+        self,
+        program: str,
+        reason: str,
+        log: str = "",
+        insn: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        self.program = program
+        self.reason = reason
+        self.log = log
+        self.insn = insn
+        self.source_line = source_line
+        parts = [f"program {program!r} rejected by the verifier: {reason}"]
+        if insn is not None:
+            parts.append(f"at insn {insn}")
+        if source_line:
+            parts.append(f"({source_line})")
+        super().__init__(" ".join(parts))
+
+
+class AttachError(Error):
+    """A program could not be attached to its hook."""
+
+
+class FeatureMissing(Error):
+    """The running kernel lacks something a program or tool needs.
+
+    ``feature`` names the kernel feature; ``hint`` says what would provide it.
+    """
+
+    def __init__(self, feature: str, hint: str = "") -> None:
+        self.feature = feature
+        self.hint = hint
+        msg = f"kernel feature missing: {feature}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+
+class PermissionDenied(Error):
+    """The caller lacks a capability the operation needs; ``capability`` names it."""
+
+    def __init__(self, operation: str, capability: str) -> None:
+        self.operation = operation
+        self.capability = capability
+        super().__init__(f"{operation}: permission denied (needs {capability}; run as root)")
+
+
+class MapError(Error):
+    """A map operation failed for a reason other than a missing key."""
+
+
+class ToolError(Error):
+    """A tool plugin is broken, unknown, or was given bad options."""
