@@ -1,0 +1,77 @@
+# coreframe build helpers. Run from the repository root (make -C <root> works too).
+#
+# BPF objects are committed, so they must be byte-for-byte reproducible: sources
+# are compiled with paths relative to the root and the root itself is mapped to
+# "." in every path the compiler records (BTF line_info keeps file names).
+
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+PYTHON ?= .venv/bin/python
+RUFF ?= .venv/bin/ruff
+BPFTOOL ?= bpftool
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall \
+	-fdebug-prefix-map=$(CURDIR)=. -ffile-prefix-map=$(CURDIR)=.
+
+BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+BPF_HDRS := $(wildcard bpf/*.h)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,plugins/objects/%.bpf.o,$(BPF_SRCS))
+TEST_BPF_SRCS := $(sort $(wildcard tests/objects/*.bpf.c))
+TEST_BPF_HDRS := $(wildcard tests/objects/*.h)
+TEST_BPF_OBJS := $(TEST_BPF_SRCS:.bpf.c=.bpf.o)
+ALL_BPF_OBJS := $(BPF_OBJS) $(TEST_BPF_OBJS)
+
+# compile, strip DWARF (BTF stays), then move into place so a failed step never
+# leaves a half-built object behind
+define build_bpf
+	$(CLANG) $(BPF_CFLAGS) -Ibpf -I$(<D) -c $< -o $@.tmp
+	$(LLVM_STRIP) -g $@.tmp
+	mv -f $@.tmp $@
+endef
+
+.PHONY: all objects check-objects test lint bench vmlinux-h
+
+all: objects
+
+objects: $(ALL_BPF_OBJS)
+
+plugins/objects/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | plugins/objects
+	$(build_bpf)
+
+tests/objects/%.bpf.o: tests/objects/%.bpf.c $(BPF_HDRS) $(TEST_BPF_HDRS)
+	$(build_bpf)
+
+plugins/objects:
+	mkdir -p $@
+
+# CI: the committed objects must be exactly what the committed sources build to.
+check-objects:
+	$(MAKE) --no-print-directory -B objects
+	git diff --exit-code --stat -- $(ALL_BPF_OBJS)
+	@untracked="$$(git ls-files --others --exclude-standard -- $(ALL_BPF_OBJS))"; \
+	if [ -n "$$untracked" ]; then \
+		echo "check-objects: not committed: $$untracked" >&2; exit 1; \
+	fi
+	@echo "check-objects: $(words $(ALL_BPF_OBJS)) objects match the committed bytes"
+
+test:
+	$(PYTHON) -m pytest -q
+
+lint:
+	$(RUFF) check .
+
+# every bench/*_bench.py, whoever added it; a failing bench does not stop the rest
+bench:
+	@failed=""; ran=0; \
+	for b in $(sort $(wildcard bench/*_bench.py)); do \
+		echo "=== $$b"; ran=$$((ran + 1)); \
+		$(PYTHON) $$b || failed="$$failed $$b"; \
+	done; \
+	echo "=== bench summary: $$ran run, failed:$${failed:- none}"; \
+	[ -z "$$failed" ]
+
+# Regenerate the committed vmlinux.h from this machine's kernel (deliberate, rare:
+# objects must not depend on the build machine's kernel).
+vmlinux-h:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp
+	mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h

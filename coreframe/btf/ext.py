@@ -1,0 +1,257 @@
+""".BTF.ext parsing: func_info, line_info and CO-RE relocation records.
+
+The section is a header followed by up to three "info" blobs. Each blob starts
+with a record size, then per-ELF-section blocks (section name offset, record
+count, records). Names and strings are offsets into the string table of the
+object's .BTF, which is why parsing needs the already-parsed BTF.
+
+Record sizes larger than the ones known here are accepted and the unknown tail
+of each record is ignored, as the kernel and libbpf do, so newer compilers'
+objects keep working.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from coreframe.errors import ObjectError
+
+if TYPE_CHECKING:
+    from coreframe.btf.types import BTF
+
+BTF_EXT_MAGIC = 0xEB9F
+
+# Known record sizes (bpf_func_info, bpf_line_info, bpf_core_relo).
+FUNC_INFO_SIZE = 8
+LINE_INFO_SIZE = 16
+CORE_RELO_SIZE = 16
+
+# Header: magic, version, flags, hdr_len, then (off, len) pairs relative to hdr_len.
+_HDR_MIN = struct.Struct("<HBBIIIII")  # up to line_info_len: 24 bytes
+_HDR_CORE = struct.Struct("<II")  # core_relo_off, core_relo_len at byte 24
+_U32 = struct.Struct("<I")
+_U32x2 = struct.Struct("<II")
+_U32x4 = struct.Struct("<IIII")
+
+
+@dataclass(frozen=True, slots=True)
+class FuncInfo:
+    """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
+
+    insn_off: int
+    type_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineInfo:
+    """One bpf_line_info record, with its strings resolved."""
+
+    insn_off: int
+    file_name: str
+    line_text: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoreRelo:
+    """One bpf_core_relo record: relocate the instruction at ``insn_off`` (bytes)."""
+
+    insn_off: int
+    type_id: int
+    access_str: str
+    kind: int
+
+
+class BTFExt:
+    """Parsed .BTF.ext: per-ELF-section lists of func_info, line_info and CO-RE relos."""
+
+    def __init__(
+        self,
+        func_info: dict[str, list[FuncInfo]],
+        line_info: dict[str, list[LineInfo]],
+        core_relos: dict[str, list[CoreRelo]],
+        *,
+        version: int = 1,
+        flags: int = 0,
+    ) -> None:
+        self.func_info = func_info
+        self.line_info = line_info
+        self.core_relos = core_relos
+        self.version = version
+        self.flags = flags
+
+    def __repr__(self) -> str:
+        counts = (
+            sum(map(len, self.func_info.values())),
+            sum(map(len, self.line_info.values())),
+            sum(map(len, self.core_relos.values())),
+        )
+        return "<BTFExt func_info=%d line_info=%d core_relos=%d>" % counts
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, btf: BTF) -> BTFExt:
+        """Parse a .BTF.ext section; ``btf`` is the object's .BTF (for its strings)."""
+        buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        if len(buf) < _HDR_MIN.size:
+            raise ObjectError(f".BTF.ext: truncated header ({len(buf)} bytes)")
+        magic, version, flags, hdr_len, fi_off, fi_len, li_off, li_len = _HDR_MIN.unpack_from(
+            buf, 0
+        )
+        if magic != BTF_EXT_MAGIC:
+            raise ObjectError(f".BTF.ext: bad magic {magic:#06x} at offset 0 (expected 0xeb9f)")
+        if version != 1:
+            raise ObjectError(f".BTF.ext: unsupported version {version} at offset 2")
+        if hdr_len < _HDR_MIN.size or hdr_len > len(buf):
+            raise ObjectError(f".BTF.ext: bad header length {hdr_len} at offset 4")
+        cr_off = cr_len = 0
+        if hdr_len >= _HDR_MIN.size + _HDR_CORE.size:
+            cr_off, cr_len = _HDR_CORE.unpack_from(buf, _HDR_MIN.size)
+
+        strings = _StringTable(btf)
+        func_info = _parse_blob(
+            buf, hdr_len, fi_off, fi_len, FUNC_INFO_SIZE, "func_info", strings, _func_info
+        )
+        line_info = _parse_blob(
+            buf, hdr_len, li_off, li_len, LINE_INFO_SIZE, "line_info", strings, _line_info
+        )
+        core_relos = _parse_blob(
+            buf, hdr_len, cr_off, cr_len, CORE_RELO_SIZE, "core_relo", strings, _core_relo
+        )
+        return cls(func_info, line_info, core_relos, version=version, flags=flags)
+
+
+class _StringTable:
+    """Resolves string offsets of the object's BTF, caching each lookup."""
+
+    def __init__(self, btf: Any) -> None:
+        self._lookup = string_lookup(btf)
+        self._cache: dict[int, str] = {}
+
+    def get(self, off: int, what: str, at: int) -> str:
+        s = self._cache.get(off)
+        if s is None:
+            try:
+                s = self._lookup(off)
+            except (IndexError, KeyError, ValueError, UnicodeDecodeError) as e:
+                raise ObjectError(
+                    f".BTF.ext: {what} string offset {off} at offset {at} is invalid ({e})"
+                ) from None
+            if s is None:
+                raise ObjectError(f".BTF.ext: {what} string offset {off} at offset {at} is invalid")
+            self._cache[off] = s
+        return s
+
+
+def string_lookup(btf: Any) -> Any:
+    """Return a callable mapping a BTF string offset to its text.
+
+    The BTF parser is another module; accept the spellings it may use rather
+    than depending on a private attribute.
+    """
+    for name in ("string_at", "str_at", "string", "get_string", "name_by_offset", "str"):
+        fn = getattr(btf, name, None)
+        if callable(fn):
+            return fn
+    for name in ("strings", "_strings", "strtab", "_strtab"):
+        raw = getattr(btf, name, None)
+        if isinstance(raw, bytes | bytearray | memoryview):
+            return _raw_lookup(bytes(raw))
+    if isinstance(btf, bytes | bytearray):
+        return _raw_lookup(_btf_string_section(bytes(btf)))
+    raise TypeError(f"cannot read strings from {type(btf).__name__}")
+
+
+def _raw_lookup(strtab: bytes) -> Any:
+    def lookup(off: int) -> str:
+        if off >= len(strtab):
+            raise IndexError(f"offset past string table of {len(strtab)} bytes")
+        end = strtab.index(b"\0", off)
+        return strtab[off:end].decode()
+
+    return lookup
+
+
+def _btf_string_section(raw: bytes) -> bytes:
+    """String section of a raw .BTF blob (header: magic, ver, flags, hdr_len, 4 x u32)."""
+    try:
+        magic, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<HBBIIIII", raw)
+    except struct.error:
+        raise ObjectError(".BTF: truncated header") from None
+    if magic != BTF_EXT_MAGIC:
+        raise ObjectError(f".BTF: bad magic {magic:#06x}")
+    start = hdr_len + str_off
+    if start + str_len > len(raw):
+        raise ObjectError(".BTF: string section runs past the end")
+    return raw[start : start + str_len]
+
+
+def _func_info(buf: Any, pos: int, strings: _StringTable) -> FuncInfo:
+    insn_off, type_id = _U32x2.unpack_from(buf, pos)
+    return FuncInfo(insn_off, type_id)
+
+
+def _line_info(buf: Any, pos: int, strings: _StringTable) -> LineInfo:
+    insn_off, file_off, line_off, line_col = _U32x4.unpack_from(buf, pos)
+    return LineInfo(
+        insn_off,
+        strings.get(file_off, "line_info file name", pos + 4),
+        strings.get(line_off, "line_info line", pos + 8),
+        line_col >> 10,
+        line_col & 0x3FF,
+    )
+
+
+def _core_relo(buf: Any, pos: int, strings: _StringTable) -> CoreRelo:
+    insn_off, type_id, access_off, kind = _U32x4.unpack_from(buf, pos)
+    return CoreRelo(insn_off, type_id, strings.get(access_off, "core_relo access", pos + 8), kind)
+
+
+def _parse_blob(
+    buf: Any,
+    hdr_len: int,
+    off: int,
+    length: int,
+    min_rec: int,
+    what: str,
+    strings: _StringTable,
+    make: Any,
+) -> dict[str, list[Any]]:
+    """Parse one info blob into {section name: [records]}."""
+    out: dict[str, list[Any]] = {}
+    if length == 0:
+        return out
+    start = hdr_len + off
+    end = start + length
+    if off % 4 or start > len(buf) or end > len(buf):
+        raise ObjectError(
+            f".BTF.ext: {what} [{start}, {end}) lies outside the {len(buf)}-byte section"
+        )
+    if length < 4:
+        raise ObjectError(f".BTF.ext: {what} too short for its record size at offset {start}")
+    (rec_size,) = _U32.unpack_from(buf, start)
+    if rec_size < min_rec or rec_size % 4:
+        raise ObjectError(f".BTF.ext: {what} record size {rec_size} at offset {start} is invalid")
+    pos = start + 4
+    while pos < end:
+        if pos + 8 > end:
+            raise ObjectError(f".BTF.ext: truncated {what} block header at offset {pos}")
+        name_off, num = _U32x2.unpack_from(buf, pos)
+        sec_name = strings.get(name_off, f"{what} section name", pos)
+        if not sec_name:
+            raise ObjectError(f".BTF.ext: {what} block at offset {pos} has an empty section name")
+        if num == 0:
+            raise ObjectError(f".BTF.ext: {what} block for {sec_name!r} at offset {pos} is empty")
+        pos += 8
+        if pos + num * rec_size > end:
+            raise ObjectError(
+                f".BTF.ext: {what} block for {sec_name!r} at offset {pos - 8} claims {num} "
+                f"records of {rec_size} bytes, past the end of the blob"
+            )
+        records = out.setdefault(sec_name, [])
+        for _ in range(num):
+            records.append(make(buf, pos, strings))
+            pos += rec_size
+    return out

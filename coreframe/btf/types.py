@@ -1,0 +1,875 @@
+"""BTF parsing with lazy type decoding.
+
+A kernel BTF blob holds ~130k types; decoding all of them costs far more than a
+loader's whole start-up budget. So a :class:`BTF` keeps the raw bytes, an array
+of record offsets (one tight scan) and a name index sorted by name, and decodes
+a type object only when somebody asks for it. ``coreframe.btf.kernel`` caches
+the offsets and the name index on disk so a warm start does no scan at all.
+
+Layout facts follow the UAPI header ``linux/btf.h``: a header whose ``hdr_len``
+may grow, a type section of 12-byte ``btf_type`` records each followed by
+kind-specific data, and a NUL-separated string section.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections.abc import Iterator
+from enum import IntEnum
+from itertools import compress, count, repeat
+from operator import add, eq, getitem
+from typing import Any, NamedTuple
+
+from ..errors import ObjectError
+
+BTF_MAGIC = 0xEB9F
+BTF_VERSION = 1
+BTF_HDR_MIN = 24
+
+BTF_INT_SIGNED = 1 << 0
+BTF_INT_CHAR = 1 << 1
+BTF_INT_BOOL = 1 << 2
+
+BTF_VAR_STATIC = 0
+BTF_VAR_GLOBAL_ALLOCATED = 1
+BTF_VAR_GLOBAL_EXTERN = 2
+
+BTF_FUNC_STATIC = 0
+BTF_FUNC_GLOBAL = 1
+BTF_FUNC_EXTERN = 2
+
+_HDR = struct.Struct("<HBBIIIII")
+
+
+class Kind(IntEnum):
+    """BTF kinds, numbered and named as ``BTF_KIND_*`` in linux/btf.h."""
+
+    UNKN = 0
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+# Words (u32) a record occupies besides its vlen entries, and words per vlen entry.
+_BASE_WORDS = {
+    Kind.INT: 4, Kind.PTR: 3, Kind.ARRAY: 6, Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 3,
+    Kind.FWD: 3, Kind.TYPEDEF: 3, Kind.VOLATILE: 3, Kind.CONST: 3, Kind.RESTRICT: 3,
+    Kind.FUNC: 3, Kind.FUNC_PROTO: 3, Kind.VAR: 4, Kind.DATASEC: 3, Kind.FLOAT: 3,
+    Kind.DECL_TAG: 4, Kind.TYPE_TAG: 3, Kind.ENUM64: 3,
+}
+_VLEN_WORDS = {
+    Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2, Kind.DATASEC: 3,
+    Kind.ENUM64: 3,
+}
+# Tables indexed by ``info >> 24`` (kind plus kind_flag and the reserved bits): an
+# invalid top byte maps to a step that overshoots any buffer, so the scan loop needs
+# no per-record check and the error is diagnosed once, after the loop.
+_BAD_STEP = 1 << 40
+STEP_BASE: list[int] = [_BAD_STEP] * 256
+STEP_VLEN: list[int] = [0] * 256
+for _k, _w in _BASE_WORDS.items():
+    STEP_BASE[_k] = STEP_BASE[_k | 0x80] = _w
+    STEP_VLEN[_k] = STEP_VLEN[_k | 0x80] = _VLEN_WORDS.get(_k, 0)
+del _k, _w
+
+_MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
+_KEY_PREFIX = 64  # bytes of a name used as its sort key; longer names get a fix-up pass
+
+
+class Member(NamedTuple):
+    """One STRUCT/UNION member; ``bitfield_size`` is 0 for a plain member."""
+
+    name: str
+    type: int
+    bit_offset: int
+    bitfield_size: int
+
+
+class VarSecinfo(NamedTuple):
+    """One DATASEC entry: a VAR (or FUNC) type id and its place in the section."""
+
+    type: int
+    offset: int
+    size: int
+
+
+class Param(NamedTuple):
+    """One FUNC_PROTO parameter (``name`` is empty when the prototype omits it)."""
+
+    name: str
+    type: int
+
+
+class Type:
+    """Common part of every decoded BTF type."""
+
+    __slots__ = ("id", "kind", "name")
+    kind: Kind
+
+    def __init__(self, type_id: int, name: str) -> None:
+        self.id = type_id
+        self.name = name
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{s}={getattr(self, s)!r}" for cls in type(self).__mro__
+            for s in getattr(cls, "__slots__", ()) if s not in ("id", "kind", "name")
+        )
+        extra = f", {fields}" if fields else ""
+        return f"<{self.kind.name} [{self.id}] {self.name!r}{extra}>"
+
+
+class Void(Type):
+    """Type id 0."""
+
+    __slots__ = ()
+    kind = Kind.UNKN
+
+
+class Int(Type):
+    """INT: ``encoding`` is a mask of BTF_INT_SIGNED/CHAR/BOOL."""
+
+    __slots__ = ("size", "encoding", "offset", "bits")
+    kind = Kind.INT
+
+    def __init__(self, type_id: int, name: str, size: int, data: int) -> None:
+        super().__init__(type_id, name)
+        self.size = size
+        self.encoding = (data >> 24) & 0x0F
+        self.offset = (data >> 16) & 0xFF
+        self.bits = data & 0xFF
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.encoding & BTF_INT_SIGNED)
+
+    @property
+    def is_char(self) -> bool:
+        return bool(self.encoding & BTF_INT_CHAR)
+
+    @property
+    def is_bool(self) -> bool:
+        return bool(self.encoding & BTF_INT_BOOL)
+
+
+class _Ref(Type):
+    __slots__ = ("type",)
+
+    def __init__(self, type_id: int, name: str, ref: int) -> None:
+        super().__init__(type_id, name)
+        self.type = ref
+
+
+class Ptr(_Ref):
+    __slots__ = ()
+    kind = Kind.PTR
+
+
+class Typedef(_Ref):
+    __slots__ = ()
+    kind = Kind.TYPEDEF
+
+
+class Volatile(_Ref):
+    __slots__ = ()
+    kind = Kind.VOLATILE
+
+
+class Const(_Ref):
+    __slots__ = ()
+    kind = Kind.CONST
+
+
+class Restrict(_Ref):
+    __slots__ = ()
+    kind = Kind.RESTRICT
+
+
+class TypeTag(_Ref):
+    __slots__ = ()
+    kind = Kind.TYPE_TAG
+
+
+class Array(Type):
+    __slots__ = ("elem_type", "index_type", "nelems")
+    kind = Kind.ARRAY
+
+    def __init__(self, type_id: int, name: str, elem: int, index: int, nelems: int) -> None:
+        super().__init__(type_id, name)
+        self.elem_type = elem
+        self.index_type = index
+        self.nelems = nelems
+
+
+class Struct(Type):
+    __slots__ = ("size", "members")
+    kind = Kind.STRUCT
+
+    def __init__(self, type_id: int, name: str, size: int, members: list[Member]) -> None:
+        super().__init__(type_id, name)
+        self.size = size
+        self.members = members
+
+
+class Union(Struct):
+    __slots__ = ()
+    kind = Kind.UNION
+
+
+class Enum(Type):
+    """ENUM; ``values`` is a list of ``(name, value)``, signed when ``signed``."""
+
+    __slots__ = ("size", "signed", "values")
+    kind = Kind.ENUM
+
+    def __init__(
+        self, type_id: int, name: str, size: int, signed: bool, values: list[tuple[str, int]]
+    ) -> None:
+        super().__init__(type_id, name)
+        self.size = size
+        self.signed = signed
+        self.values = values
+
+
+class Enum64(Enum):
+    __slots__ = ()
+    kind = Kind.ENUM64
+
+
+class Fwd(Type):
+    __slots__ = ("is_union",)
+    kind = Kind.FWD
+
+    def __init__(self, type_id: int, name: str, is_union: bool) -> None:
+        super().__init__(type_id, name)
+        self.is_union = is_union
+
+
+class Func(Type):
+    """FUNC: ``type`` is its FUNC_PROTO, ``linkage`` a BTF_FUNC_* value."""
+
+    __slots__ = ("type", "linkage")
+    kind = Kind.FUNC
+
+    def __init__(self, type_id: int, name: str, ref: int, linkage: int) -> None:
+        super().__init__(type_id, name)
+        self.type = ref
+        self.linkage = linkage
+
+
+class FuncProto(Type):
+    __slots__ = ("return_type", "params")
+    kind = Kind.FUNC_PROTO
+
+    def __init__(self, type_id: int, name: str, ret: int, params: list[Param]) -> None:
+        super().__init__(type_id, name)
+        self.return_type = ret
+        self.params = params
+
+
+class Var(Type):
+    """VAR: ``linkage`` is a BTF_VAR_* value."""
+
+    __slots__ = ("type", "linkage")
+    kind = Kind.VAR
+
+    def __init__(self, type_id: int, name: str, ref: int, linkage: int) -> None:
+        super().__init__(type_id, name)
+        self.type = ref
+        self.linkage = linkage
+
+
+class Datasec(Type):
+    __slots__ = ("size", "vars")
+    kind = Kind.DATASEC
+
+    def __init__(self, type_id: int, name: str, size: int, vars: list[VarSecinfo]) -> None:
+        super().__init__(type_id, name)
+        self.size = size
+        self.vars = vars
+
+
+class Float(Type):
+    __slots__ = ("size",)
+    kind = Kind.FLOAT
+
+    def __init__(self, type_id: int, name: str, size: int) -> None:
+        super().__init__(type_id, name)
+        self.size = size
+
+
+class DeclTag(Type):
+    """DECL_TAG: ``component_idx`` is -1 for the type itself, else a member/param index."""
+
+    __slots__ = ("type", "component_idx")
+    kind = Kind.DECL_TAG
+
+    def __init__(self, type_id: int, name: str, ref: int, component_idx: int) -> None:
+        super().__init__(type_id, name)
+        self.type = ref
+        self.component_idx = component_idx
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def scan_types(words: Any, base_off: int) -> array:
+    """Return the word offset of every type record in a type section.
+
+    ``words`` is the type section viewed as u32s; ``base_off`` is the section's
+    byte offset in the blob, used only in error messages. This is the one loop
+    that touches every record, so it does nothing but step over them.
+    """
+    offsets: list[int] = []
+    append = offsets.append
+    step_base = STEP_BASE
+    step_vlen = STEP_VLEN
+    end = len(words)
+    p = 0
+    try:
+        while p < end:
+            append(p)
+            info = words[p + 1]
+            top = info >> 24
+            p += step_base[top] + (info & 0xFFFF) * step_vlen[top]
+    except IndexError:
+        p = end + 1
+    if p != end:
+        _diagnose_scan(words, offsets[-1], base_off, len(offsets))
+    return array("I", offsets)
+
+
+def _diagnose_scan(words: Any, p: int, base_off: int, nth: int) -> None:
+    """Explain why the scan ended off the section end (always raises)."""
+    where = f"BTF type #{nth} at byte offset {base_off + 4 * p}"
+    end = len(words)
+    if p + 3 > end:
+        raise ObjectError(f"{where}: truncated type record ({4 * (end - p)} of 12 bytes left)")
+    info = words[p + 1]
+    kind = (info >> 24) & 0x1F
+    if info & 0x60000000:
+        raise ObjectError(f"{where}: reserved bits set in info 0x{info:08x}")
+    if STEP_BASE[kind] == _BAD_STEP:
+        raise ObjectError(f"{where}: unknown BTF kind {kind}")
+    vlen = info & 0xFFFF
+    need = 4 * (STEP_BASE[kind] + vlen * STEP_VLEN[kind])
+    raise ObjectError(
+        f"{where}: {Kind(kind).name} record with vlen {vlen} needs {need} bytes, "
+        f"only {4 * (end - p)} left in the type section"
+    )
+
+
+class BTF:
+    """One BTF blob (possibly split on top of a base), decoded lazily."""
+
+    def __init__(
+        self,
+        data: Any,
+        base: BTF | None = None,
+        *,
+        offsets: array | None = None,
+        name_index: tuple[array, array] | None = None,
+    ) -> None:
+        """Parse the header and index the types of ``data`` (bytes or a read-only mmap).
+
+        ``offsets`` and ``name_index`` come from a trusted cache (checked by the
+        caller against a content hash); when absent they are computed here.
+        """
+        self._data = data
+        self.base = base
+        size = len(data)
+        if size < 8:
+            raise ObjectError(f"BTF: {size} bytes is too short for a header")
+        magic, version, flags, hdr_len = struct.unpack_from("<HBBI", data, 0)
+        if magic != BTF_MAGIC:
+            if magic == 0x9FEB:
+                raise ObjectError("BTF: big-endian BTF is not supported")
+            raise ObjectError(f"BTF: bad magic 0x{magic:04x} at byte offset 0 (want 0xeb9f)")
+        if version != BTF_VERSION:
+            raise ObjectError(f"BTF: unsupported version {version} at byte offset 2")
+        if hdr_len < BTF_HDR_MIN or hdr_len > size:
+            raise ObjectError(
+                f"BTF: header length {hdr_len} at byte offset 4 is outside 24..{size}"
+            )
+        _, _, _, _, type_off, type_len, str_off, str_len = _HDR.unpack_from(data, 0)
+        self.flags = flags
+        self.hdr_len = hdr_len
+        body = size - hdr_len
+        if type_off + type_len > body:
+            raise ObjectError(
+                f"BTF: type section [{hdr_len + type_off}, +{type_len}) runs past the "
+                f"end of the {size}-byte blob"
+            )
+        if str_off + str_len > body:
+            raise ObjectError(
+                f"BTF: string section [{hdr_len + str_off}, +{str_len}) runs past the "
+                f"end of the {size}-byte blob"
+            )
+        if type_off % 4 or type_len % 4:
+            raise ObjectError(
+                f"BTF: type section at byte offset {hdr_len + type_off} with length "
+                f"{type_len} is not 4-byte aligned"
+            )
+        self._type_start = hdr_len + type_off
+        self._type_len = type_len
+        self._str_start = hdr_len + str_off
+        self._str_len = str_len
+        self._end = hdr_len + max(type_off + type_len, str_off + str_len)
+        if base is None:
+            self._first_id = 1
+            self._str_base = 0
+        else:
+            self._first_id = len(base)
+            self._str_base = base._str_base + base._str_len
+        if str_len == 0:
+            if base is None:
+                raise ObjectError("BTF: empty string section")
+        else:
+            if data[self._str_start + str_len - 1] != 0:
+                raise ObjectError(
+                    f"BTF: string section does not end with NUL at byte offset "
+                    f"{self._str_start + str_len - 1}"
+                )
+            if base is None and data[self._str_start] != 0:
+                raise ObjectError(
+                    f"BTF: string section at byte offset {self._str_start} does not start "
+                    "with the empty string"
+                )
+        view = memoryview(data)
+        self._words = view[self._type_start:self._type_start + type_len].cast("I")
+        if offsets is None:
+            offsets = scan_types(self._words, self._type_start)
+            self._check_names(offsets)
+        self._offsets = offsets
+        self._name_index = name_index
+        self._cache: dict[int, Type] = {}
+
+    # ---- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, data: bytes, base: BTF | None = None) -> BTF:
+        """Parse a raw BTF blob; pass ``base`` for split BTF (kernel module BTF)."""
+        return cls(bytes(data), base)
+
+    @classmethod
+    def from_file(cls, path: str, base: BTF | None = None) -> BTF:
+        """Parse a raw BTF file such as /sys/kernel/btf/vmlinux."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ObjectError(f"cannot read BTF file {path}: {e.strerror}") from e
+        return cls(data, base)
+
+    def _check_names(self, offsets: array) -> None:
+        """Validate every type's name offset once, so lookups can trust them."""
+        words = self._words
+        limit = self._str_base + self._str_len
+        name_offs = list(map(words.__getitem__, offsets))
+        if name_offs and max(name_offs) >= limit:
+            bad = next(i for i, n in enumerate(name_offs) if n >= limit)
+            raise ObjectError(
+                f"BTF type #{bad + 1} at byte offset {self._type_start + 4 * offsets[bad]}: "
+                f"name offset {name_offs[bad]} outside the {limit}-byte string table"
+            )
+
+    # ---- strings ------------------------------------------------------------------
+
+    def string_bytes(self, off: int) -> bytes:
+        """The NUL-terminated string at string offset ``off`` (split-aware)."""
+        if off < self._str_base:
+            assert self.base is not None
+            return self.base.string_bytes(off)
+        rel = off - self._str_base
+        if rel >= self._str_len:
+            raise ObjectError(
+                f"BTF: string offset {off} outside the string table "
+                f"({self._str_base + self._str_len} bytes)"
+            )
+        start = self._str_start + rel
+        return self._data[start:self._data.find(b"\0", start)]
+
+    def string(self, off: int) -> str:
+        """The string at string offset ``off``, e.g. a line_info file name."""
+        return self.string_bytes(off).decode("utf-8", "replace")
+
+    # ---- type access --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of type ids, counting void and the base's types."""
+        return self._first_id + len(self._offsets)
+
+    def __iter__(self) -> Iterator[Type]:
+        """Every type of this BTF (not the base), in id order."""
+        for tid in range(self._first_id, len(self)):
+            yield self[tid]
+
+    @property
+    def start_id(self) -> int:
+        """First type id defined by this blob (1, or the base's length for split BTF)."""
+        return self._first_id
+
+    def _record(self, type_id: int) -> tuple[BTF, int]:
+        """(owning BTF, word offset) of a type id; ObjectError when out of range."""
+        btf = self
+        while type_id < btf._first_id:
+            if btf.base is None:
+                raise ObjectError(f"BTF: type id {type_id} is invalid")
+            btf = btf.base
+        local = type_id - btf._first_id
+        if local >= len(btf._offsets):
+            raise ObjectError(f"BTF: type id {type_id} out of range ({len(btf)} types)")
+        return btf, btf._offsets[local]
+
+    def raw(self, type_id: int) -> tuple[int, int, int]:
+        """``(name_off, info, size_or_type)`` of a type record, undecoded."""
+        btf, p = self._record(type_id)
+        w = btf._words
+        return w[p], w[p + 1], w[p + 2]
+
+    def kind_of(self, type_id: int) -> Kind:
+        """The kind of a type without decoding it."""
+        if type_id == 0:
+            return Kind.UNKN
+        btf, p = self._record(type_id)
+        return Kind((btf._words[p + 1] >> 24) & 0x1F)
+
+    def type_offset(self, type_id: int) -> int:
+        """Byte offset of a local type's record inside :meth:`to_bytes`."""
+        if type_id < self._first_id:
+            raise ObjectError(f"BTF: type id {type_id} belongs to the base BTF")
+        _, p = self._record(type_id)
+        return self._type_start + 4 * p
+
+    def __getitem__(self, type_id: int) -> Type:
+        try:
+            return self._cache[type_id]
+        except KeyError:
+            pass
+        except TypeError:
+            raise ObjectError(f"BTF: type id must be an int, not {type_id!r}") from None
+        if type_id == 0:
+            t: Type = Void(0, "")
+        else:
+            btf, p = self._record(type_id)
+            if btf is not self:
+                return btf[type_id]
+            t = self._decode(type_id, p)
+        self._cache[type_id] = t
+        return t
+
+    def _decode(self, tid: int, p: int) -> Type:
+        w = self._words
+        name_off, info, st = w[p], w[p + 1], w[p + 2]
+        name = self.string(name_off) if name_off else ""
+        kind = (info >> 24) & 0x1F
+        vlen = info & 0xFFFF
+        kflag = info >> 31
+        if kind == Kind.STRUCT or kind == Kind.UNION:
+            raw = w[p + 3:p + 3 + 3 * vlen].tolist()
+            members = []
+            for i in range(0, 3 * vlen, 3):
+                m_off = raw[i + 2]
+                if kflag:
+                    members.append(Member(
+                        self.string(raw[i]) if raw[i] else "", raw[i + 1],
+                        m_off & 0xFFFFFF, m_off >> 24))
+                else:
+                    members.append(Member(
+                        self.string(raw[i]) if raw[i] else "", raw[i + 1], m_off, 0))
+            cls = Struct if kind == Kind.STRUCT else Union
+            return cls(tid, name, st, members)
+        if kind == Kind.INT:
+            return Int(tid, name, st, w[p + 3])
+        if kind in _REF_CLASSES:
+            return _REF_CLASSES[kind](tid, name, st)
+        if kind == Kind.ARRAY:
+            return Array(tid, name, w[p + 3], w[p + 4], w[p + 5])
+        if kind == Kind.ENUM:
+            raw = w[p + 3:p + 3 + 2 * vlen].tolist()
+            conv = _s32 if kflag else int
+            values = [(self.string(raw[i]), conv(raw[i + 1])) for i in range(0, 2 * vlen, 2)]
+            return Enum(tid, name, st, bool(kflag), values)
+        if kind == Kind.ENUM64:
+            raw = w[p + 3:p + 3 + 3 * vlen].tolist()
+            values = []
+            for i in range(0, 3 * vlen, 3):
+                v = raw[i + 1] | (raw[i + 2] << 32)
+                if kflag and v & (1 << 63):
+                    v -= 1 << 64
+                values.append((self.string(raw[i]), v))
+            return Enum64(tid, name, st, bool(kflag), values)
+        if kind == Kind.FWD:
+            return Fwd(tid, name, bool(kflag))
+        if kind == Kind.FUNC:
+            return Func(tid, name, st, vlen)
+        if kind == Kind.FUNC_PROTO:
+            raw = w[p + 3:p + 3 + 2 * vlen].tolist()
+            params = [Param(self.string(raw[i]) if raw[i] else "", raw[i + 1])
+                      for i in range(0, 2 * vlen, 2)]
+            return FuncProto(tid, name, st, params)
+        if kind == Kind.VAR:
+            return Var(tid, name, st, w[p + 3])
+        if kind == Kind.DATASEC:
+            raw = w[p + 3:p + 3 + 3 * vlen].tolist()
+            secs = [VarSecinfo(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, 3 * vlen, 3)]
+            return Datasec(tid, name, st, secs)
+        if kind == Kind.FLOAT:
+            return Float(tid, name, st)
+        if kind == Kind.DECL_TAG:
+            return DeclTag(tid, name, st, _s32(w[p + 3]))
+        raise ObjectError(f"BTF: type id {tid} has unknown kind {kind}")  # pragma: no cover
+
+    # ---- name index ---------------------------------------------------------------
+
+    def _name_key(self, off: int) -> bytes:
+        """Sort key of a name: its first bytes plus whatever follows the NUL."""
+        if off < self._str_base:
+            assert self.base is not None
+            return (self.base.string_bytes(off) + b"\0")[:_KEY_PREFIX]
+        start = self._str_start + off - self._str_base
+        return self._data[start:start + _KEY_PREFIX]
+
+    def build_name_index(self) -> tuple[array, array]:
+        """Build ``(name offsets, type ids)`` sorted by name; anonymous types left out.
+
+        Sorting uses a fixed-length prefix of each name taken straight from the
+        string table (C-speed slicing); names sharing a whole prefix are then
+        re-sorted by full name, so the order equals sorting by full name.
+        """
+        words = self._words
+        name_offs = list(map(words.__getitem__, self._offsets))
+        named_offs = list(filter(None, name_offs))
+        tids = list(compress(count(self._first_id), name_offs))
+        if self._str_base:
+            keys = list(map(self._name_key, named_offs))
+        else:
+            data = self._data
+            s0 = self._str_start
+            starts = list(map(add, named_offs, repeat(s0)))
+            stops = map(add, starts, repeat(_KEY_PREFIX))
+            keys = list(map(getitem, repeat(data), map(slice, starts, stops)))
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        sorted_keys = list(map(keys.__getitem__, order))
+        dups = list(map(eq, sorted_keys, sorted_keys[1:]))
+        if any(dups):
+            long_dups = [i for i in compress(count(), dups) if b"\0" not in sorted_keys[i]]
+            if long_dups:
+                order = self._fix_long_names(order, sorted_keys, named_offs, long_dups)
+        offs = array("I", map(named_offs.__getitem__, order))
+        ids = array("I", map(tids.__getitem__, order))
+        return offs, ids
+
+    def _fix_long_names(
+        self, order: list[int], keys: list[bytes], named_offs: list[int], dups: list[int]
+    ) -> list[int]:
+        """Re-sort each run of equal, NUL-free (long-name) keys by the full name."""
+        order = list(order)
+        n = len(keys)
+        done = -1
+        for i in dups:
+            if i <= done:
+                continue
+            j = i
+            while j + 1 < n and keys[j + 1] == keys[i]:
+                j += 1
+            run = order[i:j + 1]
+            run.sort(key=lambda k: self.string_bytes(named_offs[k]))
+            order[i:j + 1] = run
+            done = j
+        return order
+
+    def _index(self) -> tuple[array, array]:
+        if self._name_index is None:
+            self._name_index = self.build_name_index()
+        return self._name_index
+
+    def _range(self, target: bytes, prefix: bool) -> tuple[int, int]:
+        """Index range of names equal to (or starting with) ``target``."""
+        offs, _ = self._index()
+        sb = self.string_bytes
+        lo, hi = 0, len(offs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sb(offs[mid]) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        start = lo
+        hi = len(offs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            s = sb(offs[mid])
+            if (s.startswith(target) if prefix else s == target):
+                lo = mid + 1
+            else:
+                hi = mid
+        return start, lo
+
+    def _local_find(self, name: bytes, kind: Kind | None, prefix: bool) -> list[int]:
+        start, stop = self._range(name, prefix)
+        ids = self._index()[1][start:stop]
+        if kind is None:
+            return list(ids)
+        return [t for t in ids if self.kind_of(t) == kind]
+
+    def find(self, name: str, kind: Kind | None = None) -> list[int]:
+        """Ids of the types called ``name`` (optionally of one kind), base first, sorted."""
+        if not name:
+            return []
+        key = name.encode()
+        found = self.base.find(name, kind) if self.base is not None else []
+        found += sorted(self._local_find(key, kind, False))
+        return found
+
+    def find_prefix(self, prefix: str, kind: Kind | None = None) -> list[int]:
+        """Ids of the types whose name starts with ``prefix`` (for CO-RE flavors)."""
+        found = self.base.find_prefix(prefix, kind) if self.base is not None else []
+        found += sorted(self._local_find(prefix.encode(), kind, True))
+        return found
+
+    def find_one(self, name: str, kind: Kind | None = None) -> int:
+        """The single type called ``name``; ObjectError if absent or ambiguous."""
+        ids = self.find(name, kind)
+        what = f"{kind.name} {name!r}" if kind is not None else repr(name)
+        if not ids:
+            raise ObjectError(f"BTF: no type {what}")
+        if len(ids) > 1:
+            raise ObjectError(f"BTF: {len(ids)} types named {what}: ids {ids[:8]}")
+        return ids[0]
+
+    # ---- type algebra -------------------------------------------------------------
+
+    def resolve(self, type_id: int, strip_typedef: bool = True) -> int:
+        """Follow const/volatile/restrict/type_tag (and typedefs) to the real type."""
+        for _ in range(64):
+            kind = self.kind_of(type_id)
+            if kind in _MODIFIERS or (strip_typedef and kind == Kind.TYPEDEF):
+                type_id = self.raw(type_id)[2]
+            else:
+                return type_id
+        raise ObjectError(f"BTF: type id {type_id}: modifier chain too long (loop?)")
+
+    def size_of(self, type_id: int) -> int:
+        """Size in bytes, as libbpf's btf__resolve_size computes it."""
+        nelems = 1
+        for _ in range(64):
+            kind = self.kind_of(type_id)
+            if kind in _SIZED:
+                size = self.raw(type_id)[2]
+                break
+            if kind == Kind.PTR:
+                size = 8
+                break
+            if kind in _MODIFIERS or kind in (Kind.TYPEDEF, Kind.VAR):
+                type_id = self.raw(type_id)[2]
+            elif kind == Kind.ARRAY:
+                arr = self[type_id]
+                assert isinstance(arr, Array)
+                nelems *= arr.nelems
+                type_id = arr.elem_type
+            else:
+                raise ObjectError(f"BTF: type id {type_id} ({kind.name}) has no size")
+        else:
+            raise ObjectError(f"BTF: type id {type_id}: type chain too long (loop?)")
+        return nelems * size
+
+    def name_of(self, type_id: int) -> str:
+        """The type's own name ('' for anonymous types and void)."""
+        if type_id == 0:
+            return ""
+        name_off = self.raw(type_id)[0]
+        return self.string(name_off) if name_off else ""
+
+    def c_type_name(self, type_id: int) -> str:
+        """C spelling of a type: ``unsigned int``, ``char[16]``, ``struct event *``."""
+        return self._c_decl(type_id, "", 0)
+
+    def _c_decl(self, type_id: int, inner: str, depth: int) -> str:
+        """Spell ``type_id`` around a declarator ``inner`` (C's inside-out syntax)."""
+        if depth > 32:
+            raise ObjectError(f"BTF: type id {type_id}: type chain too long (loop?)")
+        t = self[type_id]
+        k = t.kind
+        sep = " " if inner and not inner.startswith(("[", ")")) else ""
+        if k == Kind.UNKN:
+            return "void" + sep + inner
+        if k in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD):
+            if k == Kind.FWD:
+                word = "union" if t.is_union else "struct"  # type: ignore[attr-defined]
+            else:
+                word = {Kind.STRUCT: "struct", Kind.UNION: "union"}.get(k, "enum")
+            return f"{word} {t.name or '(anon)'}" + sep + inner
+        if k == Kind.PTR:
+            target = t.type  # type: ignore[attr-defined]
+            tk = self.kind_of(target)
+            ptr = "*" + inner
+            if tk in (Kind.ARRAY, Kind.FUNC_PROTO):
+                ptr = f"({ptr})"
+            return self._c_decl(target, ptr, depth + 1)
+        if k == Kind.ARRAY:
+            return self._c_decl(t.elem_type, f"{inner}[{t.nelems}]", depth + 1)  # type: ignore[attr-defined]
+        if k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
+            word = k.name.lower()
+            target = t.type  # type: ignore[attr-defined]
+            tk = self.kind_of(target)
+            if tk == Kind.PTR:
+                return self._c_decl(target, f"{word}{sep}{inner}" if inner else word, depth + 1)
+            return word + " " + self._c_decl(target, inner, depth + 1)
+        if k == Kind.TYPE_TAG:
+            return self._c_decl(t.type, inner, depth + 1)  # type: ignore[attr-defined]
+        if k == Kind.FUNC_PROTO:
+            params = ", ".join(
+                self._c_decl(p.type, "", depth + 1) if p.type else "..."
+                for p in t.params  # type: ignore[attr-defined]
+            ) or "void"
+            return self._c_decl(t.return_type, f"{inner}({params})", depth + 1)  # type: ignore[attr-defined]
+        if k == Kind.FUNC:
+            return self._c_decl(t.type, t.name, depth + 1)  # type: ignore[attr-defined]
+        if k == Kind.VAR:
+            return self._c_decl(t.type, t.name, depth + 1)  # type: ignore[attr-defined]
+        if k == Kind.DECL_TAG:
+            return self._c_decl(t.type, inner, depth + 1)  # type: ignore[attr-defined]
+        return (t.name or "(anon)") + sep + inner
+
+    # ---- raw form -----------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The BTF blob as parsed (header, types, strings); for split BTF only this part."""
+        return bytes(self._data[:self._end])
+
+    def ctype(self, name: str) -> type:
+        """ctypes type for ``"struct event"``, ``"union x"``, ``"enum y"`` or a type name."""
+        from .ctypegen import ctype_by_name
+
+        return ctype_by_name(self, name)
+
+    def __repr__(self) -> str:
+        split = f", split on {len(self.base)} base types" if self.base is not None else ""
+        return f"<BTF {len(self)} types{split}>"
+
+
+_REF_CLASSES: dict[int, Any] = {
+    Kind.PTR: Ptr, Kind.TYPEDEF: Typedef, Kind.VOLATILE: Volatile, Kind.CONST: Const,
+    Kind.RESTRICT: Restrict, Kind.TYPE_TAG: TypeTag,
+}
+_SIZED = frozenset({Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC,
+                    Kind.FLOAT})

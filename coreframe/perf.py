@@ -1,0 +1,350 @@
+"""Perf buffer reader for BPF_MAP_TYPE_PERF_EVENT_ARRAY (bpf_perf_event_output).
+
+One PERF_COUNT_SW_BPF_OUTPUT event per online CPU, each with its own mmap'ed
+ring: a header page (``struct perf_event_mmap_page``; data_head at 1024,
+data_tail at 1032, data_offset 1040, data_size 1048) then a power-of-2 data
+area. Records start with ``perf_event_header``; PERF_RECORD_SAMPLE carries a u32
+size and the raw bytes, PERF_RECORD_LOST the number of dropped samples. A record
+may straddle the end of the data area; only then is it copied into a scratch
+buffer, every other record is handed out as a slice of the mapping.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import select
+import struct
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import FeatureMissing, MapError, PermissionDenied
+from .ringbuf import map_fd, map_info
+from .sys.consts import (
+    BPF_ANY,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+    BPF_MAP_UPDATE_ELEM,
+    PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_EVENT_IOC_DISABLE,
+    PERF_EVENT_IOC_ENABLE,
+    PERF_FLAG_FD_CLOEXEC,
+    PERF_RECORD_LOST,
+    PERF_RECORD_SAMPLE,
+    PERF_SAMPLE_RAW,
+    PERF_TYPE_SOFTWARE,
+)
+
+_HEAD_IDX = 1024 // 8
+_TAIL_IDX = 1032 // 8
+_HDR = struct.Struct("<IHH")
+_LOST = struct.Struct("<QQ")
+_U32 = struct.Struct("<I")
+
+SampleCallback = Callable[[int, Any], Any]
+LostCallback = Callable[[int, int], Any]
+
+
+def online_cpus() -> list[int]:
+    """CPUs listed in /sys/devices/system/cpu/online (e.g. ``0-3,6``)."""
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    cpus: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            cpus.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            cpus.append(int(part))
+    return cpus
+
+
+class _CpuBuf:
+    """One CPU's perf event, its mapping and its read position."""
+
+    __slots__ = ("cpu", "fd", "mm", "words", "data", "size", "mask", "lost")
+
+    def __init__(self, cpu: int, fd: int, page_cnt: int) -> None:
+        page = mmap.PAGESIZE
+        self.cpu = cpu
+        self.fd = fd
+        self.lost = 0
+        self.mm = mmap.mmap(fd, page * (page_cnt + 1), mmap.MAP_SHARED,
+                            mmap.PROT_READ | mmap.PROT_WRITE)
+        self.words = memoryview(self.mm)[:page].cast("Q")
+        # data_offset/data_size are 0 on kernels older than 4.1: fall back to page/rest.
+        data_off = self.words[1040 // 8] or page
+        data_size = self.words[1048 // 8] or page * page_cnt
+        self.data = memoryview(self.mm)[data_off:data_off + data_size]
+        self.size = data_size
+        self.mask = data_size - 1
+
+    def close(self) -> None:
+        for v in (self.words, self.data):
+            try:
+                v.release()
+            except (BufferError, ValueError):
+                pass
+        try:
+            self.mm.close()
+        except BufferError:
+            pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class PerfBuffer:
+    """Per-CPU reader of a perf event array map.
+
+    ``callback(cpu, data)`` gets a memoryview valid only during the call (or a
+    ``ctype`` instance); ``lost_callback(cpu, count)`` hears about dropped samples,
+    whose running total is ``.lost``. Wake up after ``wakeup_events`` samples, or
+    after ``watermark`` bytes when given (much cheaper at high rates).
+    """
+
+    def __init__(self, map: Any, page_cnt: int = 64,
+                 callback: SampleCallback | None = None,
+                 lost_callback: LostCallback | None = None, *,
+                 wakeup_events: int = 1, watermark: int | None = None,
+                 ctype: type | None = None, cpus: list[int] | None = None) -> None:
+        from .sys.attr import PerfEventAttr
+        from .sys.syscall import perf_event_open
+
+        if page_cnt <= 0 or page_cnt & (page_cnt - 1):
+            raise MapError(f"perf buffer page_cnt must be a power of 2, got {page_cnt}")
+        mfd = map_fd(map)
+        mtype, _ks, _vs, max_entries = map_info(map)
+        if mtype != BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+            raise MapError(f"map fd {mfd} is not a BPF_MAP_TYPE_PERF_EVENT_ARRAY map "
+                           f"(type {mtype})")
+        self.callback = callback
+        self.lost_callback = lost_callback
+        self.ctype = ctype
+        self.page_cnt = page_cnt
+        self._map_fd = mfd
+        self._bufs: list[_CpuBuf] = []
+        self._by_fd: dict[int, _CpuBuf] = {}
+        self._scratch = bytearray(256)
+        self._epoll: select.epoll | None = select.epoll()
+        self._finalizer = weakref.finalize(self, _close_all, self._bufs, self._epoll)
+
+        attr = PerfEventAttr()
+        attr.type = PERF_TYPE_SOFTWARE
+        attr.config = PERF_COUNT_SW_BPF_OUTPUT
+        attr.sample_type = PERF_SAMPLE_RAW
+        attr.sample_period = 1
+        if watermark is not None:
+            attr.watermark = 1
+            attr.wakeup_watermark = watermark
+        else:
+            attr.wakeup_events = max(1, wakeup_events)
+        try:
+            for cpu in cpus if cpus is not None else online_cpus():
+                if cpu >= max_entries:
+                    continue
+                try:
+                    fd = perf_event_open(attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+                except OSError as e:
+                    if e.errno in (1, 13):
+                        raise PermissionDenied("perf_event_open(BPF_OUTPUT)",
+                                               "CAP_PERFMON") from None
+                    if e.errno == 19:  # ENODEV: CPU went offline meanwhile
+                        continue
+                    raise FeatureMissing("perf buffers",
+                                         f"perf_event_open on cpu {cpu}: {e.strerror}") from None
+                try:
+                    buf = _CpuBuf(cpu, fd, page_cnt)
+                except OSError as e:
+                    os.close(fd)
+                    raise MapError(f"mmap of perf buffer for cpu {cpu} failed: "
+                                   f"{e.strerror} (page_cnt={page_cnt})") from None
+                self._bufs.append(buf)
+                self._by_fd[fd] = buf
+                self._set_map_slot(cpu, fd)
+                self._ioctl(fd, PERF_EVENT_IOC_ENABLE)
+                self._epoll.register(fd, select.EPOLLIN)
+        except BaseException:
+            self.close()
+            raise
+        if not self._bufs:
+            self.close()
+            raise MapError("perf buffer: no usable CPU (map max_entries too small?)")
+
+    def _set_map_slot(self, cpu: int, fd: int) -> None:
+        from .sys.attr import MapElemAttr
+        from .sys.syscall import bpf
+
+        key = ctypes.c_uint32(cpu)
+        val = ctypes.c_uint32(fd)
+        attr = MapElemAttr(map_fd=self._map_fd, key=ctypes.addressof(key),
+                           value=ctypes.addressof(val), flags=BPF_ANY)
+        try:
+            bpf(BPF_MAP_UPDATE_ELEM, attr)
+        except OSError as e:
+            raise MapError(f"storing perf event fd for cpu {cpu} in the map failed: "
+                           f"{e.strerror}") from None
+
+    @staticmethod
+    def _ioctl(fd: int, request: int) -> None:
+        from .sys.syscall import ioctl
+
+        try:
+            ioctl(fd, request, 0)
+        except OSError as e:
+            raise MapError(f"perf event ioctl failed: {e.strerror}") from None
+
+    @property
+    def lost(self) -> int:
+        """Samples the kernel dropped because a CPU buffer was full, over all CPUs."""
+        return sum(b.lost for b in self._bufs)
+
+    @property
+    def cpus(self) -> list[int]:
+        return [b.cpu for b in self._bufs]
+
+    @property
+    def epoll_fd(self) -> int:
+        if self._epoll is None:
+            raise MapError("perf buffer is closed")
+        return self._epoll.fileno()
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Wait up to ``timeout`` seconds (None: forever), then consume ready CPUs.
+
+        Returns the number of samples handed to the callback.
+        """
+        if self._epoll is None:
+            raise MapError("perf buffer is closed")
+        try:
+            events = self._epoll.poll(-1 if timeout is None else timeout)
+        except InterruptedError:
+            return 0
+        n = 0
+        for fd, _ev in events:
+            n += self._consume_buf(self._by_fd[fd])
+        return n
+
+    def consume(self) -> int:
+        """Consume every CPU buffer without waiting."""
+        if self._epoll is None:
+            raise MapError("perf buffer is closed")
+        return sum(self._consume_buf(b) for b in self._bufs)
+
+    def _consume_buf(self, buf: _CpuBuf) -> int:
+        cb = self.callback
+        if cb is None:
+            raise MapError("perf buffer has no callback; use poll_records() or read()")
+        ctype = self.ctype
+        count = 0
+        for rec in self._records(buf):
+            if ctype is None:
+                cb(buf.cpu, rec)
+            else:
+                cb(buf.cpu, ctype.from_buffer_copy(rec))
+            count += 1
+        return count
+
+    def _records(self, buf: _CpuBuf) -> Iterator[memoryview]:
+        """Yield raw sample payloads of one CPU, advancing data_tail per batch."""
+        words = buf.words
+        data = buf.data
+        mask = buf.mask
+        size = buf.size
+        unpack_hdr = _HDR.unpack_from
+        tail = words[_TAIL_IDX]
+        try:
+            while True:
+                head = words[_HEAD_IDX]
+                if tail >= head:
+                    return
+                while tail < head:
+                    off = tail & mask
+                    rtype, _misc, rsize = unpack_hdr(data, off)
+                    if rsize < 8:
+                        # Corrupt header: resynchronise at the producer position.
+                        tail = head
+                        break
+                    if off + rsize <= size:
+                        rec = data[off:off + rsize]
+                    else:
+                        rec = self._wrapped(data, off, rsize, size)
+                    tail += rsize
+                    if rtype == PERF_RECORD_SAMPLE:
+                        raw = _U32.unpack_from(rec, 8)[0]
+                        yield rec[12:12 + raw]
+                    elif rtype == PERF_RECORD_LOST:
+                        lost = _LOST.unpack_from(rec, 8)[1]
+                        buf.lost += lost
+                        if self.lost_callback is not None:
+                            self.lost_callback(buf.cpu, lost)
+                words[_TAIL_IDX] = tail
+        finally:
+            try:
+                words[_TAIL_IDX] = tail
+            except ValueError:
+                pass
+
+    def _wrapped(self, data: memoryview, off: int, rsize: int, size: int) -> memoryview:
+        """Copy a record that straddles the end of the data area into the scratch buffer."""
+        if len(self._scratch) < rsize:
+            self._scratch = bytearray(max(rsize, 2 * len(self._scratch)))
+        first = size - off
+        sv = memoryview(self._scratch)
+        sv[:first] = data[off:size]
+        sv[first:rsize] = data[:rsize - first]
+        return sv[:rsize]
+
+    def poll_records(self, timeout: float | None = None) -> Iterator[tuple[int, memoryview]]:
+        """Yield ``(cpu, payload)`` for each ready sample; payload valid until the next step.
+
+        Waits up to ``timeout`` seconds when nothing is ready.
+        """
+        if self._epoll is None:
+            raise MapError("perf buffer is closed")
+        if not any(b.words[_HEAD_IDX] != b.words[_TAIL_IDX] for b in self._bufs):
+            try:
+                self._epoll.poll(-1 if timeout is None else timeout)
+            except InterruptedError:
+                return
+        for buf in list(self._bufs):
+            for rec in self._records(buf):
+                yield buf.cpu, rec
+
+    def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
+        """Like poll_records(), decoding each sample into a ``ctype`` copy (cpu dropped)."""
+        need = ctypes.sizeof(ctype)
+        for _cpu, rec in self.poll_records(timeout):
+            if len(rec) < need:
+                raise MapError(f"sample of {len(rec)} bytes is shorter than {ctype.__name__}")
+            yield ctype.from_buffer_copy(rec)
+
+    def close(self) -> None:
+        """Disable and close every CPU event, unmap, close epoll (the map stays open)."""
+        for b in self._bufs:
+            try:
+                self._ioctl(b.fd, PERF_EVENT_IOC_DISABLE)
+            except MapError:
+                pass
+        self._finalizer()
+        self._epoll = None
+        self._bufs.clear()
+        self._by_fd.clear()
+
+    def __enter__(self) -> PerfBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all(bufs: list[_CpuBuf], ep: select.epoll | None) -> None:
+    for b in bufs:
+        b.close()
+    if ep is not None:
+        ep.close()

@@ -1,0 +1,299 @@
+"""BPF ring buffer reader (BPF_MAP_TYPE_RINGBUF), one epoll over several rings.
+
+Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position and is the
+only page user space may write; page 1 holds the producer position; the data
+area follows and is mapped twice in a row, so a record that wraps past the end
+is contiguous in the second copy and a plain slice of the mapping reads it.
+Each record has an 8-byte header (u32 length with BUSY/DISCARD bits, u32 page
+offset) and is padded to 8 bytes.
+
+Reads of the positions are aligned 8-byte loads through a memoryview; on x86
+and arm64 that gives the acquire/release ordering we need against the kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import select
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import FeatureMissing, MapError, PermissionDenied
+from .sys.consts import (
+    BPF_MAP_TYPE_RINGBUF,
+    BPF_OBJ_GET_INFO_BY_FD,
+    BPF_RINGBUF_BUSY_BIT,
+    BPF_RINGBUF_DISCARD_BIT,
+)
+
+_LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
+
+Callback = Callable[[Any], Any]
+
+
+def map_fd(map: Any) -> int:
+    """The fd number of a Map, FD or int (buffer readers accept all three)."""
+    fd = getattr(map, "fd", map)
+    fd = getattr(fd, "fd", fd)
+    if not isinstance(fd, int):
+        raise MapError(f"expected a map, FD or fd number, got {type(map).__name__}")
+    return fd
+
+
+def map_info(map: Any) -> tuple[int, int, int, int]:
+    """(type, key_size, value_size, max_entries) of a map, asked from the kernel by fd."""
+    from .sys.attr import BpfMapInfo, InfoAttr
+    from .sys.syscall import bpf
+
+    info = BpfMapInfo()
+    attr = InfoAttr(bpf_fd=map_fd(map), info_len=ctypes.sizeof(info),
+                    info=ctypes.addressof(info))
+    try:
+        bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+    except OSError as e:
+        raise MapError(f"cannot query map fd {map_fd(map)}: {e.strerror}") from None
+    return info.type, info.key_size, info.value_size, info.max_entries
+
+
+class _Ring:
+    """One mapped ring; kept separate so a reader can serve several maps."""
+
+    __slots__ = ("fd", "size", "mask", "callback", "ctype", "_cons_mm", "_prod_mm",
+                 "cons", "prod", "data", "hdr", "__weakref__")
+
+    def __init__(self, fd: int, size: int, callback: Callback | None, ctype: type | None) -> None:
+        page = mmap.PAGESIZE
+        self.fd = fd
+        self.size = size
+        self.mask = size - 1
+        self.callback = callback
+        self.ctype = ctype
+        try:
+            self._cons_mm = mmap.mmap(fd, page, mmap.MAP_SHARED,
+                                      mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        except OSError as e:
+            raise MapError(f"mmap of ring buffer consumer page failed: {e.strerror}") from None
+        try:
+            self._prod_mm = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
+                                      offset=page)
+        except OSError as e:
+            self._cons_mm.close()
+            raise MapError(f"mmap of ring buffer data area failed: {e.strerror}") from None
+        self.cons = memoryview(self._cons_mm).cast("Q")
+        pv = memoryview(self._prod_mm)
+        self.prod = pv[:8].cast("Q")
+        self.data = pv[page:]
+        self.hdr = self.data.cast("I")
+        pv.release()
+
+    def close(self) -> None:
+        for v in (self.cons, self.prod, self.hdr, self.data):
+            try:
+                v.release()
+            except (BufferError, ValueError):
+                pass
+        for mm in (self._cons_mm, self._prod_mm):
+            try:
+                mm.close()
+            except BufferError:
+                # A callback kept a slice alive; the mapping goes away with that slice.
+                pass
+
+
+class RingBuffer:
+    """Reader for one or more BPF ring buffer maps.
+
+    ``callback(record)`` gets a memoryview into the ring that is valid only during
+    the call (copy it to keep it), or a ctypes instance when the ring was added with
+    ``ctype``. A callback returning a negative int stops the current poll.
+    """
+
+    def __init__(self, map: Any = None, callback: Callback | None = None, *,
+                 ctype: type | None = None) -> None:
+        self._rings: list[_Ring] = []
+        self._by_fd: dict[int, _Ring] = {}
+        self._epoll: select.epoll | None = select.epoll()
+        self._events: list[tuple[int, int]] = []
+        self._finalizer = weakref.finalize(self, _close_all, self._rings, self._epoll)
+        if map is not None:
+            self.add(map, callback, ctype=ctype)
+
+    def add(self, map: Any, callback: Callback | None = None, *, ctype: type | None = None) -> None:
+        """Serve another ring buffer map from this reader (like ring_buffer__add)."""
+        if self._epoll is None:
+            raise MapError("ring buffer reader is closed")
+        fd = map_fd(map)
+        mtype, _ks, _vs, size = map_info(map)
+        if mtype != BPF_MAP_TYPE_RINGBUF:
+            raise MapError(f"map fd {fd} is not a BPF_MAP_TYPE_RINGBUF map (type {mtype})")
+        if size <= 0 or size & (size - 1) or size % mmap.PAGESIZE:
+            raise MapError(f"ring buffer size {size} is not a power-of-2 multiple of the page size")
+        ring = _Ring(fd, size, callback, ctype)
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except OSError as e:
+            ring.close()
+            if e.errno in (1, 13):
+                raise PermissionDenied("epoll on ring buffer", "CAP_BPF") from None
+            raise FeatureMissing("ring buffer epoll", e.strerror or str(e)) from None
+        self._rings.append(ring)
+        self._by_fd[fd] = ring
+
+    @property
+    def epoll_fd(self) -> int:
+        """The epoll fd, to plug this reader into another event loop."""
+        if self._epoll is None:
+            raise MapError("ring buffer reader is closed")
+        return self._epoll.fileno()
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Wait up to ``timeout`` seconds (None: forever) and consume ready rings.
+
+        Returns the number of records handed to callbacks.
+        """
+        if self._epoll is None:
+            raise MapError("ring buffer reader is closed")
+        try:
+            events = self._epoll.poll(-1 if timeout is None else timeout)
+        except InterruptedError:
+            return 0
+        total = 0
+        for fd, _ev in events:
+            n, stopped = self._consume_ring(self._by_fd[fd])
+            total += n
+            if stopped:
+                break
+        return total
+
+    def consume(self) -> int:
+        """Consume every ring without waiting; returns the number of records."""
+        total = 0
+        for ring in self._rings:
+            n, stopped = self._consume_ring(ring)
+            total += n
+            if stopped:
+                break
+        return total
+
+    def _consume_ring(self, ring: _Ring) -> tuple[int, bool]:
+        """Hand every committed record to the ring's callback: (count, stopped early)."""
+        cb = ring.callback
+        if cb is None:
+            raise MapError("ring buffer has no callback; use poll_records() or read()")
+        ctype = ring.ctype
+        cons_v = ring.cons
+        prod_v = ring.prod
+        hdr = ring.hdr
+        data = ring.data
+        mask = ring.mask
+        cons = cons_v[0]
+        count = 0
+        try:
+            while True:
+                prod = prod_v[0]
+                if cons >= prod:
+                    break
+                while cons < prod:
+                    off = cons & mask
+                    length = hdr[off >> 2]
+                    if length & BPF_RINGBUF_BUSY_BIT:
+                        return count, False
+                    cons += ((length & _LEN_MASK) + 15) & ~7
+                    if length & BPF_RINGBUF_DISCARD_BIT:
+                        continue
+                    start = off + 8
+                    if ctype is None:
+                        rc = cb(data[start:start + length])
+                    else:
+                        rc = cb(ctype.from_buffer_copy(data, start))
+                    count += 1
+                    if rc is not None and rc is not True and rc is not False and rc < 0:
+                        return count, True
+                cons_v[0] = cons
+        finally:
+            cons_v[0] = cons
+        return count, False
+
+    def poll_records(self, timeout: float | None = None) -> Iterator[memoryview]:
+        """Yield each ready record as a memoryview valid until the next iteration.
+
+        Waits up to ``timeout`` seconds for the first record, then drains what is
+        there. Records stop being returned once consumed, even if iteration stops early.
+        """
+        if self._epoll is None:
+            raise MapError("ring buffer reader is closed")
+        if not self._has_data():
+            try:
+                self._epoll.poll(-1 if timeout is None else timeout)
+            except InterruptedError:
+                return
+        for ring in list(self._rings):
+            yield from self._iter_ring(ring)
+
+    def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
+        """Like poll_records(), decoding each record into a ``ctype`` copy."""
+        for rec in self.poll_records(timeout):
+            if len(rec) < _ctypes_sizeof(ctype):
+                raise MapError(f"record of {len(rec)} bytes is shorter than {ctype.__name__}")
+            yield ctype.from_buffer_copy(rec)
+
+    def _iter_ring(self, ring: _Ring) -> Iterator[memoryview]:
+        cons_v, prod_v, hdr, data, mask = ring.cons, ring.prod, ring.hdr, ring.data, ring.mask
+        cons = cons_v[0]
+        try:
+            while True:
+                prod = prod_v[0]
+                if cons >= prod:
+                    return
+                while cons < prod:
+                    off = cons & mask
+                    length = hdr[off >> 2]
+                    if length & BPF_RINGBUF_BUSY_BIT:
+                        return
+                    cons += ((length & _LEN_MASK) + 15) & ~7
+                    if length & BPF_RINGBUF_DISCARD_BIT:
+                        continue
+                    rec = data[off + 8:off + 8 + length]
+                    try:
+                        yield rec
+                    finally:
+                        rec.release()
+                cons_v[0] = cons
+        finally:
+            try:
+                cons_v[0] = cons
+            except ValueError:  # reader closed while the generator was suspended
+                pass
+
+    def _has_data(self) -> bool:
+        return any(r.prod[0] > r.cons[0] for r in self._rings)
+
+    def available(self) -> int:
+        """Bytes produced but not yet consumed, summed over rings (a backlog gauge)."""
+        return sum(r.prod[0] - r.cons[0] for r in self._rings)
+
+    def close(self) -> None:
+        """Unmap every ring and close the epoll fd; the maps themselves stay open."""
+        self._finalizer()
+        self._epoll = None
+        self._rings.clear()
+        self._by_fd.clear()
+
+    def __enter__(self) -> RingBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all(rings: list[_Ring], ep: select.epoll | None) -> None:
+    for r in rings:
+        r.close()
+    if ep is not None:
+        ep.close()
+
+
+def _ctypes_sizeof(ctype: type) -> int:
+    return ctypes.sizeof(ctype)

@@ -1,0 +1,82 @@
+"""An owned file descriptor.
+
+Every kernel object (map, program, link, BTF, perf event) is an fd; leaking one keeps
+the object alive in the kernel, so each lives in an ``FD`` that closes it exactly
+once: explicitly, via ``with``, or from a ``weakref.finalize`` backstop at GC/exit.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from types import TracebackType
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class FD:
+    """Owns one file descriptor; ``int(fd)`` / ``fd.fileno()`` give the number."""
+
+    __slots__ = ("_fd", "_finalizer", "__weakref__")
+
+    def __init__(self, fd: int) -> None:
+        if fd < 0:
+            raise ValueError(f"invalid file descriptor {fd}")
+        self._fd = fd
+        self._finalizer = weakref.finalize(self, _close, fd)
+
+    @property
+    def fd(self) -> int:
+        """The descriptor number; ValueError once closed (a stale number may be reused)."""
+        if self._fd < 0:
+            raise ValueError("file descriptor is closed")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def __int__(self) -> int:
+        return self.fd
+
+    def __index__(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        """Close now; idempotent."""
+        if self._fd >= 0:
+            self._fd = -1
+            self._finalizer()
+
+    def detach(self) -> int:
+        """Give up ownership and return the raw number (the caller must close it)."""
+        fd = self.fd
+        self._finalizer.detach()
+        self._fd = -1
+        return fd
+
+    def dup(self) -> FD:
+        """A new FD referring to the same kernel object (close-on-exec like the original)."""
+        return FD(os.dup(self.fd))
+
+    def __enter__(self) -> FD:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FD({self._fd})" if self._fd >= 0 else "FD(closed)"

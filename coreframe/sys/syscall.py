@@ -1,0 +1,84 @@
+"""Raw system calls through libc's ``syscall()``.
+
+glibc has no wrapper for bpf(2) or perf_event_open(2), so we call them by number.
+Failures raise ``OSError`` with the errno; turning that into a user-facing error is
+the caller's job (see ``coreframe.sys.errors``), because only it knows what was asked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+from typing import Any
+
+_NR = {
+    "x86_64": {"bpf": 321, "perf_event_open": 298},
+    "aarch64": {"bpf": 280, "perf_event_open": 241},
+    "arm64": {"bpf": 280, "perf_event_open": 241},
+}
+
+_machine = platform.machine()
+if _machine not in _NR:
+    raise ImportError(f"coreframe: unsupported architecture {_machine!r} (x86_64, aarch64)")
+NR_bpf: int = _NR[_machine]["bpf"]
+NR_perf_event_open: int = _NR[_machine]["perf_event_open"]
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_ioctl = _libc.ioctl
+_ioctl.restype = ctypes.c_int
+_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+
+_memlock_done = False
+
+
+def raise_memlock_rlimit() -> None:
+    """Try once to lift RLIMIT_MEMLOCK; failure is fine (kernels >= 5.11 use memcg)."""
+    global _memlock_done
+    if _memlock_done:
+        return
+    _memlock_done = True
+    try:
+        resource.setrlimit(
+            resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        )
+    except (ValueError, OSError):
+        pass
+
+
+def _check(ret: int) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+def bpf(cmd: int, attr: Any) -> int:
+    """bpf(cmd, &attr, sizeof(attr)); ``attr`` is a ctypes Structure, updated in place."""
+    raise_memlock_rlimit()
+    ret = _syscall(
+        ctypes.c_long(NR_bpf), ctypes.c_long(cmd), ctypes.byref(attr),
+        ctypes.c_long(ctypes.sizeof(attr)),
+    )
+    return _check(ret)
+
+
+def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int, flags: int) -> int:
+    """perf_event_open(&attr, pid, cpu, group_fd, flags) -> new fd."""
+    ret = _syscall(
+        ctypes.c_long(NR_perf_event_open), ctypes.byref(attr), ctypes.c_long(pid),
+        ctypes.c_long(cpu), ctypes.c_long(group_fd), ctypes.c_ulong(flags),
+    )
+    return _check(ret)
+
+
+def ioctl(fd: int, request: int, arg: int | Any = 0) -> int:
+    """ioctl(fd, request, arg); ``arg`` is an int (passed by value) or a ctypes object (by ref)."""
+    if isinstance(arg, int):
+        ptr = ctypes.c_void_p(arg)
+    else:
+        ptr = ctypes.cast(ctypes.byref(arg), ctypes.c_void_p)
+    return _check(_ioctl(fd, request, ptr))

@@ -1,0 +1,209 @@
+"""The ``Tool`` base class every coreframe plugin subclasses.
+
+A tool declares what it is (name, summary, the BPF object it ships, its click
+options, the kernel features it needs) as class attributes so that
+``coreframe list`` can describe it without loading anything, and implements
+``run()`` for ``coreframe run``. First-party tools and third-party ones are
+the same kind of object, found through the same entry-point group.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+import click
+
+from .errors import ToolError
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a tool can run here; ``detail`` says how (when ready) or why not."""
+
+    ready: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.ready:
+            return f"yes ({self.detail})" if self.detail else "yes"
+        return f"no: {self.detail}" if self.detail else "no"
+
+
+@dataclass
+class RunContext:
+    """What ``coreframe run`` hands a tool: streams, the stop signal and the deadline."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    duration: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.duration is None else self.started + self.duration
+
+    def should_stop(self) -> bool:
+        """True once Ctrl-C/SIGTERM arrived or ``--duration`` has elapsed."""
+        if self.stop_event.is_set():
+            return True
+        deadline = self.deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def poll_timeout(self, cap: float = 0.1) -> float:
+        """Seconds to wait in the next poll: at most ``cap``, never past the deadline."""
+        deadline = self.deadline
+        if deadline is None:
+            return cap
+        return max(0.0, min(cap, deadline - time.monotonic()))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early on stop or deadline."""
+        end = time.monotonic() + seconds
+        deadline = self.deadline
+        if deadline is not None:
+            end = min(end, deadline)
+        while not self.should_stop():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop_event.wait(min(left, 0.2))
+
+    def status(self, message: str) -> None:
+        """A line for the human on stderr (banners, lost-event summaries)."""
+        print(message, file=self.err, flush=True)
+
+
+class Tool:
+    """Base class of coreframe tools.
+
+    Subclasses set ``name``, ``summary``, ``object_file`` (a file in the
+    ``objects/`` directory next to the tool's module), ``requires`` (feature
+    names understood by :func:`check_requirement`) and implement ``run``.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    object_file: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @classmethod
+    def params(cls) -> list[click.Parameter]:
+        """The tool's own click options; ``coreframe run NAME --help`` shows them."""
+        return []
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        """Cheap check of whether this kernel and user can run the tool.
+
+        Must not parse BTF or load objects: ``coreframe list`` calls it for
+        every tool.
+        """
+        for requirement in cls.requires:
+            ok, why = check_requirement(requirement)
+            if not ok:
+                return Readiness(False, why)
+        return Readiness(True)
+
+    @classmethod
+    def object_path(cls) -> Path:
+        """Where the tool's prebuilt BPF object lives inside its installed package."""
+        if not cls.object_file:
+            raise ToolError(f"tool {cls.name!r} declares no BPF object")
+        package = cls.__module__.rpartition(".")[0] or cls.__module__
+        path = Path(str(resources.files(package) / "objects" / cls.object_file))
+        if not path.is_file():
+            raise ToolError(f"tool {cls.name!r}: BPF object {path} is missing from its package")
+        return path
+
+    def run(self, ctx: RunContext) -> int | None:
+        """Load, attach and report until ``ctx.should_stop()``; return an exit code."""
+        raise NotImplementedError
+
+
+def _effective_caps() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+CAP_SYS_ADMIN = 21
+CAP_PERFMON = 38
+CAP_BPF = 39
+
+
+def has_capability(cap: int) -> bool:
+    return bool(_effective_caps() & (1 << cap))
+
+
+def _tracefs_root() -> str | None:
+    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if os.path.isdir(os.path.join(root, "events")):
+            return root
+    return None
+
+
+def check_requirement(requirement: str) -> tuple[bool, str]:
+    """Check one named requirement cheaply; return (ok, reason when not ok).
+
+    Known names: ``bpf`` (CAP_BPF or CAP_SYS_ADMIN), ``perfmon``, ``btf`` (kernel
+    BTF present), ``tracepoint:CAT/NAME``, ``kprobe``, ``uprobe``; anything else
+    is asked of ``coreframe.features`` as ``has_<name>()``.
+    """
+    if requirement == "bpf":
+        if has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN):
+            return True, ""
+        return False, "needs CAP_BPF (run as root)"
+    if requirement == "perfmon":
+        if has_capability(CAP_PERFMON) or has_capability(CAP_SYS_ADMIN):
+            return True, ""
+        return False, "needs CAP_PERFMON (run as root)"
+    if requirement == "btf":
+        if os.path.exists("/sys/kernel/btf/vmlinux"):
+            return True, ""
+        return False, "needs kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)"
+    if requirement.startswith("tracepoint:"):
+        event = requirement.split(":", 1)[1]
+        root = _tracefs_root()
+        if root is None:
+            # Not mounted yet: the attach code mounts tracefs when it can.
+            return (True, "") if os.path.isdir("/sys/kernel/tracing") else (
+                False, "needs tracefs (/sys/kernel/tracing)")
+        if os.path.isdir(os.path.join(root, "events", event)):
+            return True, ""
+        return False, f"needs tracepoint {event}"
+    if requirement == "kprobe":
+        if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+            return True, ""
+        root = _tracefs_root()
+        if root and os.path.exists(os.path.join(root, "kprobe_events")):
+            return True, ""
+        return False, "needs kprobes (CONFIG_KPROBE_EVENTS)"
+    if requirement == "uprobe":
+        if os.path.exists("/sys/bus/event_source/devices/uprobe/type"):
+            return True, ""
+        return False, "needs uprobes (CONFIG_UPROBE_EVENTS)"
+    from . import features
+
+    probe = getattr(features, f"has_{requirement}", None)
+    if probe is None:
+        return False, f"unknown requirement {requirement!r}"
+    try:
+        return (True, "") if probe() else (False, f"needs {requirement}")
+    except Exception as exc:  # a probe failing must not break `coreframe list`
+        return False, f"cannot probe {requirement}: {exc}"

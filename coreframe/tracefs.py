@@ -1,0 +1,93 @@
+"""Locating tracefs and reading tracepoint ids from it.
+
+Tracepoint attachment needs the numeric event id the kernel exposes under
+``events/CATEGORY/NAME/id``. tracefs is not always mounted (this project's VMs
+boot without it), so when we are root we mount it ourselves rather than fail.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+from .errors import AttachError, FeatureMissing, PermissionDenied
+
+TRACEFS_MAGIC = 0x74726163
+DEBUGFS_MAGIC = 0x64626720
+_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+_DEFAULT_MOUNT = "/sys/kernel/tracing"
+
+_root_cache: str | None = None
+
+
+def _is_tracefs(path: str) -> bool:
+    """A tracefs root always carries ``available_events``; checking it avoids statfs ctypes."""
+    return os.path.exists(os.path.join(path, "available_events"))
+
+
+def _mount_tracefs(target: str) -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                           ctypes.c_ulong, ctypes.c_void_p]
+    rc = libc.mount(b"tracefs", target.encode(), b"tracefs", 0, None)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in (1, 13):  # EPERM, EACCES
+            raise PermissionDenied(f"mount tracefs at {target}", "CAP_SYS_ADMIN")
+        if err == 19:  # ENODEV
+            raise FeatureMissing("tracefs", "kernel built without CONFIG_TRACING")
+        raise FeatureMissing("tracefs", f"mounting it at {target} failed: {os.strerror(err)}")
+
+
+def tracefs_root(mount: bool = True) -> str:
+    """Return the tracefs mount point, mounting it at /sys/kernel/tracing if we may."""
+    global _root_cache
+    if _root_cache is not None and _is_tracefs(_root_cache):
+        return _root_cache
+    for path in _CANDIDATES:
+        if _is_tracefs(path):
+            _root_cache = path
+            return path
+    if not mount:
+        raise FeatureMissing("tracefs", "not mounted; mount -t tracefs tracefs /sys/kernel/tracing")
+    if os.geteuid() != 0:
+        raise PermissionDenied("mount tracefs (not mounted)", "CAP_SYS_ADMIN")
+    if not os.path.isdir(_DEFAULT_MOUNT):
+        raise FeatureMissing("tracefs", f"{_DEFAULT_MOUNT} does not exist")
+    _mount_tracefs(_DEFAULT_MOUNT)
+    if not _is_tracefs(_DEFAULT_MOUNT):
+        raise FeatureMissing("tracefs", f"mounted at {_DEFAULT_MOUNT} but has no events")
+    _root_cache = _DEFAULT_MOUNT
+    return _DEFAULT_MOUNT
+
+
+def tracepoint_id(category: str, name: str) -> int:
+    """Return the perf event id of tracepoint CATEGORY:NAME; unknown -> AttachError."""
+    if not category or not name or "/" in category or "/" in name or ".." in (category, name):
+        raise AttachError(f"invalid tracepoint name {category!r}:{name!r}")
+    path = os.path.join(tracefs_root(), "events", category, name, "id")
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except FileNotFoundError:
+        raise AttachError(f"no tracepoint '{category}:{name}' in {tracefs_root()}/events") from None
+    except PermissionError:
+        raise PermissionDenied(f"read {path}", "CAP_SYS_ADMIN") from None
+    except ValueError:
+        raise AttachError(f"tracepoint '{category}:{name}' has a malformed id file") from None
+
+
+def event_format(category: str, name: str) -> str:
+    """Raw text of the event's ``format`` file (field layout of the tracepoint context)."""
+    path = os.path.join(tracefs_root(), "events", category, name, "format")
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        raise AttachError(f"no tracepoint '{category}:{name}'") from None
+
+
+def tracefs_file(relpath: str) -> str:
+    """Absolute path of a file under tracefs (e.g. ``kprobe_events``)."""
+    return os.path.join(tracefs_root(), relpath)

@@ -1,0 +1,1 @@
+"""An example coreframe plugin shipped as its own pip package."""

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up coreframe in ./.venv on a Debian machine (run as root).
+#   ./setup.sh          what running tools needs: Python venv + runtime deps
+#   ./setup.sh --dev    also clang/llvm (rebuild objects), bpftool + libbpf-tools (test
+#                       oracles), gcc, iproute2, and the test dependencies
+set -euo pipefail
+cd "$(dirname "$0")"
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+pkgs=(python3 python3-venv python3-pip)
+if [ "$dev" = 1 ]; then
+  pkgs+=(clang llvm libbpf-dev linux-libc-dev bpftool libbpf-tools gcc libc6-dev make
+         iproute2 util-linux procps bpftrace)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup.sh: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+py=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -U pip >/dev/null
+if [ "$dev" = 1 ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+fi
