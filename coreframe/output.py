@@ -15,10 +15,14 @@ def json_line(obj: dict[str, Any], out: TextIO) -> None:
 
 
 def log2_bounds(slot: int) -> tuple[int, int]:
-    """Inclusive [lo, hi] of log2 slot ``slot`` in bcc's convention (slot 0 is 0..1)."""
+    """Inclusive [lo, hi] of log2 slot ``slot``: slot 0 holds 0, slot i holds 2^(i-1)..2^i-1.
+
+    This is bcc's slot numbering (``bpf_log2l(v)`` = floor(log2 v) + 1), kept
+    exact so text, JSON and Prometheus show the same bounds.
+    """
     if slot == 0:
-        return 0, 1
-    return 1 << slot, (1 << (slot + 1)) - 1
+        return 0, 0
+    return 1 << (slot - 1), (1 << slot) - 1
 
 
 def _stars(count: int, max_count: int, width: int) -> str:

@@ -84,12 +84,10 @@ class BTFExt:
         self.flags = flags
 
     def __repr__(self) -> str:
-        counts = (
-            sum(map(len, self.func_info.values())),
-            sum(map(len, self.line_info.values())),
-            sum(map(len, self.core_relos.values())),
-        )
-        return "<BTFExt func_info=%d line_info=%d core_relos=%d>" % counts
+        fi = sum(map(len, self.func_info.values()))
+        li = sum(map(len, self.line_info.values()))
+        cr = sum(map(len, self.core_relos.values()))
+        return f"<BTFExt func_info={fi} line_info={li} core_relos={cr}>"
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, btf: BTF) -> BTFExt:
@@ -135,7 +133,7 @@ class _StringTable:
         if s is None:
             try:
                 s = self._lookup(off)
-            except (IndexError, KeyError, ValueError, UnicodeDecodeError) as e:
+            except (ObjectError, IndexError, KeyError, ValueError, UnicodeDecodeError) as e:
                 raise ObjectError(
                     f".BTF.ext: {what} string offset {off} at offset {at} is invalid ({e})"
                 ) from None
@@ -151,7 +149,7 @@ def string_lookup(btf: Any) -> Any:
     The BTF parser is another module; accept the spellings it may use rather
     than depending on a private attribute.
     """
-    for name in ("string_at", "str_at", "string", "get_string", "name_by_offset", "str"):
+    for name in ("string", "string_at", "name_by_offset"):
         fn = getattr(btf, name, None)
         if callable(fn):
             return fn

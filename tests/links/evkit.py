@@ -97,9 +97,8 @@ class Prog:
         self.fd.close()
 
 
-def run_syscall_prog(prog_fd: FD, ctx: bytes | bytearray) -> int:
-    buf = ctypes.create_string_buffer(bytes(ctx), len(ctx))
-    attr = TestRunAttr(prog_fd=prog_fd.fd, ctx_in=ctypes.addressof(buf), ctx_size_in=len(ctx))
+def run_syscall_prog(prog_fd: FD) -> int:
+    attr = TestRunAttr(prog_fd=prog_fd.fd)
     bpf(C.BPF_PROG_RUN, attr)
     return attr.retval
 
@@ -193,7 +192,8 @@ def udp_counter_insns(map_fd: FD, *, data_off: int, data_end_off: int, port: int
 
 # ---- producers for ring/perf buffer tests (BPF_PROG_TYPE_SYSCALL, run via BPF_PROG_RUN) ----
 #
-# ctx = struct { u32 op; u32 size; u8 data[MAX_PAYLOAD]; }
+# Parameters live in params[0] = struct { u32 op; u32 size; u8 data[MAX_PAYLOAD]; }
+# (helpers may not read a syscall program's ctx, so the test stages each record in a map).
 # op 0: emit data[0:size]; op 1 (ringbuf only): reserve 16 bytes and discard them.
 # A failed emit increments drops[0].
 
@@ -202,15 +202,35 @@ OP_EMIT = 0
 OP_DISCARD = 1
 
 
-def producer_ctx(op: int, payload: bytes = b"") -> bytes:
-    return struct.pack("<II", op, len(payload)) + payload.ljust(MAX_PAYLOAD, b"\0")
+def params_map() -> FD:
+    return map_create(C.BPF_MAP_TYPE_ARRAY, 4, 8 + MAX_PAYLOAD, 1)
 
 
-def ringbuf_producer_insns(rb_fd: FD, drops_fd: FD) -> bytes:
-    a = Asm()
-    a += A.mov64_reg(A.R6, A.R1)
+def stage(params_fd: FD, op: int, payload: bytes = b"") -> None:
+    raw = struct.pack("<II", op, len(payload)) + payload.ljust(MAX_PAYLOAD, b"\0")
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    k = ctypes.c_uint32(0)
+    attr = MapElemAttr(map_fd=params_fd.fd, key=ctypes.addressof(k),
+                       value=ctypes.addressof(buf))
+    bpf(C.BPF_MAP_UPDATE_ELEM, attr)
+
+
+def _load_params(a: Asm, params_fd: FD) -> None:
+    """r6 = &params[0] (or exit), r7 = op, r8 = size."""
+    a += A.encode(A.BPF_ST | A.BPF_MEM | A.BPF_W, A.R10, 0, -4, 0)
+    a += A.mov64_reg(A.R2, A.R10)
+    a += A.encode(A.BPF_ALU64 | A.BPF_ADD | A.BPF_K, A.R2, 0, 0, -4)
+    a += A.ld_imm64(A.R1, params_fd.fd, A.BPF_PSEUDO_MAP_FD)
+    a += A.call(BPF_FUNC_map_lookup_elem)
+    a.jmp(A.BPF_JMP | A.BPF_JEQ | A.BPF_K, A.R0, 0, "out")
+    a += A.mov64_reg(A.R6, A.R0)
     a += _ldx(A.BPF_W, A.R7, A.R6, 0)
     a += _ldx(A.BPF_W, A.R8, A.R6, 4)
+
+
+def ringbuf_producer_insns(rb_fd: FD, params_fd: FD, drops_fd: FD) -> bytes:
+    a = Asm()
+    _load_params(a, params_fd)
     a.jmp(A.BPF_JMP | A.BPF_JEQ | A.BPF_K, A.R7, OP_DISCARD, "discard")
     a.jmp(A.BPF_JMP | BPF_JGT | A.BPF_K, A.R8, MAX_PAYLOAD, "out")
     a += A.ld_imm64(A.R1, rb_fd.fd, A.BPF_PSEUDO_MAP_FD)
@@ -237,13 +257,14 @@ def ringbuf_producer_insns(rb_fd: FD, drops_fd: FD) -> bytes:
     return a.build()
 
 
-def perf_producer_insns(pa_fd: FD, drops_fd: FD) -> bytes:
+def perf_producer_insns(pa_fd: FD, params_fd: FD, drops_fd: FD) -> bytes:
+    """Needs a ctx for bpf_perf_event_output: load as a tracepoint/raw_tp program."""
     a = Asm()
-    a += A.mov64_reg(A.R6, A.R1)
-    a += _ldx(A.BPF_W, A.R8, A.R6, 4)
+    a += A.mov64_reg(A.R9, A.R1)
+    _load_params(a, params_fd)
     a.jmp(A.BPF_JMP | BPF_JGT | A.BPF_K, A.R8, MAX_PAYLOAD, "out")
     a.jmp(A.BPF_JMP | A.BPF_JEQ | A.BPF_K, A.R8, 0, "out")
-    a += A.mov64_reg(A.R1, A.R6)
+    a += A.mov64_reg(A.R1, A.R9)
     a += A.ld_imm64(A.R2, pa_fd.fd, A.BPF_PSEUDO_MAP_FD)
     a += A.ld_imm64(A.R3, BPF_F_CURRENT_CPU)
     a += A.mov64_reg(A.R4, A.R6)

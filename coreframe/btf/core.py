@@ -1,0 +1,941 @@
+"""CO-RE relocation: resolve each .BTF.ext core_relo against a target BTF and patch.
+
+This follows libbpf's relo_core.c semantics so an object relocates to the same
+instructions under coreframe as under libbpf:
+
+* a relocation names a local root type and an access string ("0:1:2"); it is
+  parsed into a *spec*: the raw indexes, the semantically meaningful accessors
+  (named fields and array indexes, skipping anonymous struct/union members)
+  and the resulting bit offset;
+* candidates are target types with the same *essential* name (the name up to
+  its last ``___flavor`` suffix) and a compatible kind; each candidate is
+  matched field by field, looking through anonymous members of the target;
+* all matching candidates must yield the same value, else the relocation is
+  ambiguous; no match poisons field relocations (the instruction becomes a
+  call to the bogus helper 0xbad2310, so the verifier only objects if it is
+  reachable) while existence and type kinds simply yield 0.
+
+Candidate lists are cached per local type id and pruned to the candidates that
+matched, exactly like libbpf, which matters when several flavors exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from coreframe import asm
+from coreframe.errors import RelocationError
+
+if TYPE_CHECKING:
+    from coreframe.btf.ext import CoreRelo
+    from coreframe.btf.types import BTF
+
+
+class CoreReloKind(IntEnum):
+    """enum bpf_core_relo_kind (linux/bpf.h)."""
+
+    BPF_CORE_FIELD_BYTE_OFFSET = 0
+    BPF_CORE_FIELD_BYTE_SIZE = 1
+    BPF_CORE_FIELD_EXISTS = 2
+    BPF_CORE_FIELD_SIGNED = 3
+    BPF_CORE_FIELD_LSHIFT_U64 = 4
+    BPF_CORE_FIELD_RSHIFT_U64 = 5
+    BPF_CORE_TYPE_ID_LOCAL = 6
+    BPF_CORE_TYPE_ID_TARGET = 7
+    BPF_CORE_TYPE_EXISTS = 8
+    BPF_CORE_TYPE_SIZE = 9
+    BPF_CORE_ENUMVAL_EXISTS = 10
+    BPF_CORE_ENUMVAL_VALUE = 11
+    BPF_CORE_TYPE_MATCHES = 12
+
+
+BPF_CORE_FIELD_BYTE_OFFSET = CoreReloKind.BPF_CORE_FIELD_BYTE_OFFSET
+BPF_CORE_FIELD_BYTE_SIZE = CoreReloKind.BPF_CORE_FIELD_BYTE_SIZE
+BPF_CORE_FIELD_EXISTS = CoreReloKind.BPF_CORE_FIELD_EXISTS
+BPF_CORE_FIELD_SIGNED = CoreReloKind.BPF_CORE_FIELD_SIGNED
+BPF_CORE_FIELD_LSHIFT_U64 = CoreReloKind.BPF_CORE_FIELD_LSHIFT_U64
+BPF_CORE_FIELD_RSHIFT_U64 = CoreReloKind.BPF_CORE_FIELD_RSHIFT_U64
+BPF_CORE_TYPE_ID_LOCAL = CoreReloKind.BPF_CORE_TYPE_ID_LOCAL
+BPF_CORE_TYPE_ID_TARGET = CoreReloKind.BPF_CORE_TYPE_ID_TARGET
+BPF_CORE_TYPE_EXISTS = CoreReloKind.BPF_CORE_TYPE_EXISTS
+BPF_CORE_TYPE_SIZE = CoreReloKind.BPF_CORE_TYPE_SIZE
+BPF_CORE_ENUMVAL_EXISTS = CoreReloKind.BPF_CORE_ENUMVAL_EXISTS
+BPF_CORE_ENUMVAL_VALUE = CoreReloKind.BPF_CORE_ENUMVAL_VALUE
+BPF_CORE_TYPE_MATCHES = CoreReloKind.BPF_CORE_TYPE_MATCHES
+
+# libbpf's short names, used in explanations (and in its debug log).
+KIND_NAMES = {
+    0: "byte_off",
+    1: "byte_sz",
+    2: "field_exists",
+    3: "signed",
+    4: "lshift_u64",
+    5: "rshift_u64",
+    6: "local_type_id",
+    7: "target_type_id",
+    8: "type_exists",
+    9: "type_size",
+    10: "enumval_exists",
+    11: "enumval_value",
+    12: "type_matches",
+}
+
+_FIELD_KINDS = frozenset(range(0, 6))
+_TYPE_KINDS = frozenset({6, 7, 8, 9, 12})
+_ENUMVAL_KINDS = frozenset({10, 11})
+
+# The helper id libbpf puts in poisoned instructions ("bad relo").
+POISON_HELPER = 0xBAD2310
+BPF_CORE_SPEC_MAX_LEN = 64
+_MAX_DEPTH = 32
+_U64 = (1 << 64) - 1
+_SHRT_MAX = 0x7FFF
+
+# BTF kinds (linux/btf.h), compared as ints so any IntEnum spelling works.
+_UNKN, _INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF = range(9)
+_FUNC_PROTO, _FLOAT, _ENUM64 = 13, 16, 19
+_KIND_STR = {
+    0: "UNKNOWN", 1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM",
+    7: "FWD", 8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC",
+    13: "FUNC_PROTO", 14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG",
+    18: "TYPE_TAG", 19: "ENUM64",
+}
+
+_ACCESS_RE = re.compile(r"\d+(?::\d+)*\Z")
+
+
+def essential_name(name: str) -> str:
+    """Strip a ``___flavor`` suffix: the part after the last ``X___Y`` separator.
+
+    As in libbpf, the separator needs a non-underscore on both sides, so names
+    like ``a____b`` or ``___x`` are kept whole where libbpf keeps them.
+    """
+    for i in range(len(name) - 5, -1, -1):
+        if (
+            name[i] != "_"
+            and name[i + 1 : i + 4] == "___"
+            and name[i + 4] != "_"
+        ):
+            return name[: i + 1]
+    return name
+
+
+def _is_any_enum(kind: int) -> bool:
+    return kind in (_ENUM, _ENUM64)
+
+
+def _is_composite(kind: int) -> bool:
+    return kind in (_STRUCT, _UNION)
+
+
+def _kind_core_compat(k1: int, k2: int) -> bool:
+    return k1 == k2 or (_is_any_enum(k1) and _is_any_enum(k2))
+
+
+@dataclass(slots=True)
+class _Accessor:
+    type_id: int
+    idx: int
+    name: str | None
+
+
+@dataclass(slots=True)
+class _Spec:
+    """libbpf's bpf_core_spec: raw indexes, high-level accessors, bit offset."""
+
+    btf: Any
+    root_type_id: int
+    kind: int
+    raw: list[int] = field(default_factory=list)
+    acc: list[_Accessor] = field(default_factory=list)
+    bit_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoreResult:
+    """Outcome of resolving one CO-RE relocation.
+
+    ``old_value`` is what the compiler put in the instruction (computed from the
+    local BTF), ``new_value`` what it becomes for the target. ``orig_size`` and
+    ``new_size`` are the memory access sizes for field loads/stores, which
+    ``apply`` rewrites when they differ. ``explanation`` is one human line for
+    ``coreframe object inspect``.
+    """
+
+    kind: int
+    old_value: int
+    new_value: int
+    poison: bool
+    explanation: str
+    target_type_id: int | None = None
+    target_type_name: str | None = None
+    validate: bool = True
+    orig_size: int = 0
+    new_size: int = 0
+    fail_memsz_adjust: bool = False
+    local_spec: str = ""
+    target_spec: str | None = None
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, "unknown")
+
+
+class _Mismatch(Exception):
+    """Raised inside matching to abort with a libbpf -EINVAL-style error."""
+
+
+class _Poison(Exception):
+    """libbpf's -EUCLEAN: the instruction must be poisoned."""
+
+
+class CoreRelocator:
+    """Resolves CO-RE relocations of one object (``local`` BTF) against ``target``.
+
+    Keep one instance per object load: candidate lists are cached (and pruned)
+    per local type id across relocations, as libbpf does.
+    """
+
+    def __init__(self, local: BTF, target: BTF) -> None:
+        self.local = local
+        self.target = target
+        self._cands: dict[int, list[int]] = {}
+
+    # ------------------------------------------------------------------ resolve
+
+    def resolve(self, relo: CoreRelo) -> CoreResult:
+        """Compute the old/new value (or poison) of ``relo`` for the target BTF."""
+        kind = relo.kind
+        if kind not in KIND_NAMES:
+            raise RelocationError(
+                f"{self._relo_name(relo)}: unknown CO-RE relocation kind {kind}"
+            )
+        local_spec = self._parse_spec(relo)
+        local_str = _format_spec(local_spec)
+
+        if kind == BPF_CORE_TYPE_ID_LOCAL:
+            return CoreResult(
+                kind, relo.type_id, relo.type_id, False,
+                f"local_type_id of {local_str}: {relo.type_id} (unchanged)",
+                validate=False, local_spec=local_str,
+            )
+
+        local_type = self.local[relo.type_id]
+        if not local_type.name:
+            raise RelocationError(
+                f"{self._relo_name(relo)}: CO-RE relocations on anonymous types are not supported"
+            )
+
+        cands = self._candidates(relo.type_id)
+        best: CoreResult | None = None
+        best_spec: _Spec | None = None
+        kept: list[int] = []
+        reasons: list[str] = []
+        for cand_id in cands:
+            try:
+                ok, cand_spec, why = self._spec_match(local_spec, cand_id)
+            except _Mismatch as e:
+                raise RelocationError(
+                    f"{self._relo_name(relo)}: error matching candidate "
+                    f"[{cand_id}] {self._tname(self.target, cand_id)}: {e}"
+                ) from None
+            if not ok:
+                reasons.append(why)
+                continue
+            res = self._calc(relo, local_spec, cand_spec)
+            if best is None:
+                best, best_spec = res, cand_spec
+            elif best_spec is not None and cand_spec.bit_offset != best_spec.bit_offset:
+                raise RelocationError(
+                    f"{self._relo_name(relo)}: ambiguous: candidates "
+                    f"{best.target_spec} and {res.target_spec} resolve to different "
+                    f"bit offsets ({best_spec.bit_offset} != {cand_spec.bit_offset})"
+                )
+            elif res.poison != best.poison or res.new_value != best.new_value:
+                raise RelocationError(
+                    f"{self._relo_name(relo)}: ambiguous: candidates {best.target_spec} "
+                    f"and {res.target_spec} disagree "
+                    f"({_outcome(best)} != {_outcome(res)})"
+                )
+            kept.append(cand_id)
+        if kept:
+            self._cands[relo.type_id] = kept
+            assert best is not None
+            return best
+
+        why = "; ".join(reasons) if reasons else (
+            f"no target type named {essential_name(local_type.name)!r}"
+        )
+        return self._calc(relo, local_spec, None, reason=why)
+
+    def _relo_name(self, relo: CoreRelo) -> str:
+        kind = KIND_NAMES.get(relo.kind, str(relo.kind))
+        try:
+            tname = self._tname(self.local, relo.type_id)
+        except Exception:
+            tname = "?"
+        return (
+            f"CO-RE relocation <{kind}> of [{relo.type_id}] {tname} "
+            f"access {relo.access_str!r} at insn off {relo.insn_off}"
+        )
+
+    def _tname(self, btf: Any, type_id: int) -> str:
+        t = btf[type_id]
+        kind = int(t.kind)
+        name = t.name or "<anon>"
+        if kind in (_STRUCT, _UNION, _ENUM, _ENUM64):
+            word = {_STRUCT: "struct", _UNION: "union"}.get(kind, "enum")
+            return f"{word} {name}"
+        if kind == _FWD:
+            return f"{'union' if t.is_union else 'struct'} {name} (fwd)"
+        if kind == _TYPEDEF:
+            return f"typedef {name}"
+        return f"{_KIND_STR.get(kind, '?').lower()} {name}"
+
+    # ---------------------------------------------------------------- candidates
+
+    def _candidates(self, local_id: int) -> list[int]:
+        """Target types named like ``local_id`` (flavor ignored), with a compatible kind."""
+        cached = self._cands.get(local_id)
+        if cached is not None:
+            return cached
+        local_t = self.local[local_id]
+        ess = essential_name(local_t.name)
+        lkind = int(local_t.kind)
+        found: set[int] = set()
+        tb = self.target
+        for tid in (*tb.find(ess), *tb.find_prefix(ess + "___")):
+            t = tb[tid]
+            if t.name and essential_name(t.name) == ess and _kind_core_compat(int(t.kind), lkind):
+                found.add(tid)
+        cands = sorted(found)
+        self._cands[local_id] = cands
+        return cands
+
+    # ------------------------------------------------------------- spec parsing
+
+    def _parse_spec(self, relo: CoreRelo) -> _Spec:
+        """Turn the access string into a local spec (libbpf bpf_core_parse_spec)."""
+        btf = self.local
+        kind = relo.kind
+        access = relo.access_str
+        spec = _Spec(btf, relo.type_id, kind)
+
+        def bad(why: str) -> RelocationError:
+            return RelocationError(f"{self._relo_name(relo)}: {why}")
+
+        if not _ACCESS_RE.match(access):
+            raise bad(f"malformed access string {access!r}")
+        if kind in _TYPE_KINDS:
+            if access != "0":
+                raise bad("type-based relocation must have access string '0'")
+            return spec
+        raw = [int(x) for x in access.split(":")]
+        if len(raw) > BPF_CORE_SPEC_MAX_LEN:
+            raise bad("access string too long")
+        spec.raw = raw
+        try:
+            tid = btf.resolve(relo.type_id)
+            t = btf[tid]
+        except Exception as e:
+            raise bad(f"bad type id: {e}") from None
+        idx = raw[0]
+        if kind in _ENUMVAL_KINDS:
+            if not _is_any_enum(int(t.kind)) or len(raw) > 1 or idx >= len(t.values):
+                raise bad("enum value relocation on a non-enum or out-of-range index")
+            spec.acc.append(_Accessor(tid, idx, t.values[idx][0]))
+            return spec
+        spec.acc.append(_Accessor(tid, idx, None))
+        spec.bit_offset = idx * self._size(btf, tid, bad) * 8
+        for idx in raw[1:]:
+            tid = btf.resolve(tid)
+            t = btf[tid]
+            k = int(t.kind)
+            if _is_composite(k):
+                if idx >= len(t.members):
+                    raise bad(f"member index {idx} out of range for {self._tname(btf, tid)}")
+                m = t.members[idx]
+                spec.bit_offset += m.bit_offset
+                if m.name:
+                    spec.acc.append(_Accessor(tid, idx, m.name))
+                tid = m.type
+            elif k == _ARRAY:
+                elem = btf.resolve(t.elem_type)
+                flex = _is_flex_arr(btf, spec.acc[-1], t)
+                if not flex and idx >= t.nelems:
+                    raise bad(f"array index {idx} out of range ({t.nelems} elements)")
+                spec.acc.append(_Accessor(elem, idx, None))
+                spec.bit_offset += idx * self._size(btf, elem, bad) * 8
+                tid = elem
+            else:
+                raise bad(f"access at index {idx} into {self._tname(btf, tid)}, "
+                          "which is neither a struct/union nor an array")
+        return spec
+
+    @staticmethod
+    def _size(btf: Any, tid: int, bad: Any) -> int:
+        try:
+            return int(btf.size_of(tid))
+        except Exception as e:
+            raise bad(f"cannot size type [{tid}]: {e}") from None
+
+    # ------------------------------------------------------------ spec matching
+
+    def _spec_match(self, local: _Spec, targ_id: int) -> tuple[bool, _Spec, str]:
+        """Match ``local`` against candidate ``targ_id``: (matched, target spec, reason)."""
+        tb = self.target
+        lb = self.local
+        kind = local.kind
+        ts = _Spec(tb, targ_id, kind)
+        tdesc = f"[{targ_id}] {self._tname(tb, targ_id)}"
+        if kind in _TYPE_KINDS:
+            if kind == BPF_CORE_TYPE_MATCHES:
+                ok = _types_match(lb, local.root_type_id, tb, targ_id, False, _MAX_DEPTH)
+                return ok, ts, f"{tdesc} does not match the local type"
+            ok = _types_are_compat(lb, local.root_type_id, tb, targ_id, _MAX_DEPTH)
+            return ok, ts, f"{tdesc} is not compatible with the local type"
+
+        if kind in _ENUMVAL_KINDS:
+            tid = tb.resolve(targ_id)
+            t = tb[tid]
+            if not _is_any_enum(int(t.kind)):
+                return False, ts, f"{tdesc} is not an enum"
+            want = essential_name(local.acc[0].name or "")
+            for i, (vname, _v) in enumerate(t.values):
+                if essential_name(vname) == want:
+                    ts.acc.append(_Accessor(tid, i, vname))
+                    ts.raw.append(i)
+                    return True, ts, ""
+            return False, ts, f"{tdesc} has no enumerator {want!r}"
+
+        for i, lacc in enumerate(local.acc):
+            targ_id = tb.resolve(targ_id)
+            if lacc.name is not None:
+                res, targ_id = self._match_member(lacc, targ_id, ts)
+                if res <= 0:
+                    where = self._tname(tb, ts.acc[-1].type_id) if ts.acc else tdesc
+                    return False, ts, f"no compatible field {lacc.name!r} in {where}"
+            else:
+                if i > 0:
+                    t = tb[targ_id]
+                    if int(t.kind) != _ARRAY:
+                        return False, ts, f"{self._tname(tb, targ_id)} is not an array"
+                    flex = _is_flex_arr(tb, ts.acc[-1], t)
+                    if not flex and lacc.idx >= t.nelems:
+                        return False, ts, (
+                            f"index {lacc.idx} out of range of {t.nelems}-element array"
+                        )
+                    targ_id = tb.resolve(t.elem_type)
+                if len(ts.raw) == BPF_CORE_SPEC_MAX_LEN:
+                    raise _Mismatch("struct/union/array nesting too deep")
+                ts.acc.append(_Accessor(targ_id, lacc.idx, None))
+                ts.raw.append(lacc.idx)
+                try:
+                    sz = int(tb.size_of(targ_id))
+                except Exception as e:
+                    raise _Mismatch(f"cannot size target type [{targ_id}]: {e}") from None
+                ts.bit_offset += lacc.idx * sz * 8
+        return True, ts, ""
+
+    def _match_member(self, lacc: _Accessor, targ_id: int, ts: _Spec) -> tuple[int, int]:
+        """Find local field ``lacc`` in target composite ``targ_id``, through anonymous members.
+
+        Returns (1 found / 0 not found, next target type id), updating ``ts``.
+        """
+        tb = self.target
+        targ_id = tb.resolve(targ_id)
+        tt = tb[targ_id]
+        if not _is_composite(int(tt.kind)):
+            return 0, targ_id
+        lt = self.local[lacc.type_id]
+        lm = lt.members[lacc.idx]
+        for i, m in enumerate(tt.members):
+            if len(ts.raw) == BPF_CORE_SPEC_MAX_LEN:
+                raise _Mismatch("struct/union/array nesting too deep")
+            ts.bit_offset += m.bit_offset
+            ts.raw.append(i)
+            if not m.name:
+                found, nxt = self._match_member(lacc, m.type, ts)
+                if found:
+                    return found, nxt
+            elif m.name == lm.name:
+                ts.acc.append(_Accessor(targ_id, i, m.name))
+                ok = _fields_are_compat(self.local, lm.type, tb, m.type)
+                if not ok:
+                    ts.acc.pop()
+                return (1 if ok else 0), m.type
+            ts.bit_offset -= m.bit_offset
+            ts.raw.pop()
+        return 0, targ_id
+
+    # -------------------------------------------------------------- calculation
+
+    def _calc(
+        self, relo: CoreRelo, local: _Spec, targ: _Spec | None, reason: str = ""
+    ) -> CoreResult:
+        """Old and new values for one candidate (or none), like bpf_core_calc_relo."""
+        kind = relo.kind
+        local_str = _format_spec(local)
+        targ_str = _format_spec(targ) if targ is not None else None
+        kname = KIND_NAMES[kind]
+        tid = targ.root_type_id if targ is not None else None
+        tname = self._tname(self.target, tid) if tid is not None else None
+
+        def bad(why: str) -> RelocationError:
+            return RelocationError(f"{self._relo_name(relo)}: {why}")
+
+        poison = False
+        validate = True
+        orig_sz = new_sz = 0
+        fail_memsz = False
+        old = new = 0
+        if kind in _FIELD_KINDS:
+            old, orig_sz, orig_tid, validate = self._calc_field(relo, local, bad)
+            try:
+                new, new_sz, new_tid, _ = self._calc_field(relo, targ, bad)
+            except _Poison:
+                poison = True
+            if not poison and orig_sz != new_sz and targ is not None:
+                ot = self.local[orig_tid]
+                nt = self.target[new_tid]
+                if int(ot.kind) == _PTR and int(nt.kind) == _PTR:
+                    pass
+                elif (
+                    int(ot.kind) == _INT and int(nt.kind) == _INT
+                    and not _int_signed(ot) and not _int_signed(nt)
+                ):
+                    pass
+                else:
+                    fail_memsz = True
+        elif kind in _TYPE_KINDS:
+            old = self._calc_type(kind, local)
+            new = self._calc_type(kind, targ)
+            validate = kind != BPF_CORE_TYPE_ID_TARGET
+        else:
+            old = self._calc_enumval(kind, local)
+            try:
+                new = self._calc_enumval(kind, targ)
+            except _Poison:
+                poison = True
+
+        if poison:
+            expl = (
+                f"{kname} of {local_str}: poisoned (insn becomes call {POISON_HELPER:#x}; "
+                f"fails only if reached): {reason or 'no match'}"
+            )
+        elif targ is None:
+            expl = f"{kname} of {local_str}: {old} -> {new} (not in target: {reason})"
+        else:
+            expl = f"{kname} of {local_str}: {old} -> {new} (target {targ_str})"
+            if fail_memsz:
+                expl += (
+                    f"; memory size {orig_sz} -> {new_sz} cannot be adjusted for this field "
+                    "type, loads/stores are poisoned"
+                )
+            elif orig_sz != new_sz:
+                expl += f"; load/store size {orig_sz} -> {new_sz}"
+        return CoreResult(
+            kind, old, new, poison, expl,
+            target_type_id=tid, target_type_name=tname, validate=validate,
+            orig_size=orig_sz, new_size=new_sz, fail_memsz_adjust=fail_memsz,
+            local_spec=local_str, target_spec=targ_str,
+        )
+
+    def _calc_field(
+        self, relo: CoreRelo, spec: _Spec | None, bad: Any
+    ) -> tuple[int, int, int, bool]:
+        """(value, memory size, field type id, validate) of a field relocation."""
+        kind = relo.kind
+        if kind == BPF_CORE_FIELD_EXISTS:
+            return (1 if spec is not None else 0), 0, 0, True
+        if spec is None:
+            raise _Poison
+        btf = spec.btf
+        acc = spec.acc[-1]
+        if acc.name is None:
+            # a[n]: element access.
+            if kind == BPF_CORE_FIELD_BYTE_OFFSET:
+                elem = btf.resolve(acc.type_id)
+                while int(btf[elem].kind) == _ARRAY:
+                    elem = btf.resolve(btf[elem].elem_type)
+                return spec.bit_offset // 8, self._size(btf, elem, bad), acc.type_id, True
+            if kind == BPF_CORE_FIELD_BYTE_SIZE:
+                return self._size(btf, acc.type_id, bad), 0, 0, True
+            raise bad(f"<{KIND_NAMES[kind]}> cannot be applied to an array element access")
+
+        t = btf[acc.type_id]
+        m = t.members[acc.idx]
+        ftid = btf.resolve(m.type)
+        mt = btf[ftid]
+        bit_off = spec.bit_offset
+        bit_sz = m.bitfield_size or 0
+        bitfield = bit_sz > 0
+        if bitfield:
+            byte_sz = int(mt.size)
+            byte_off = bit_off // 8 // byte_sz * byte_sz
+            while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:
+                if byte_sz >= 8:
+                    raise bad("bitfield cannot be read with a single 64-bit load")
+                byte_sz *= 2
+                byte_off = bit_off // 8 // byte_sz * byte_sz
+        else:
+            byte_sz = self._size(btf, ftid, bad)
+            byte_off = bit_off // 8
+            bit_sz = byte_sz * 8
+        validate = not bitfield
+        mem_sz = 0
+        if kind == BPF_CORE_FIELD_BYTE_OFFSET:
+            val = byte_off
+            if not bitfield:
+                elem = ftid
+                while int(btf[elem].kind) == _ARRAY:
+                    elem = btf.resolve(btf[elem].elem_type)
+                mem_sz = self._size(btf, elem, bad)
+                ftid = elem
+        elif kind == BPF_CORE_FIELD_BYTE_SIZE:
+            val = byte_sz
+        elif kind == BPF_CORE_FIELD_SIGNED:
+            k = int(mt.kind)
+            val = int(
+                (_is_any_enum(k) and bool(getattr(mt, "signed", False)))
+                or (k == _INT and _int_signed(mt))
+            )
+            validate = True
+        elif kind == BPF_CORE_FIELD_LSHIFT_U64:
+            val = 64 - (bit_off + bit_sz - byte_off * 8)
+        else:  # BPF_CORE_FIELD_RSHIFT_U64
+            val = 64 - bit_sz
+            validate = True
+        return val, mem_sz, ftid, validate
+
+    def _calc_type(self, kind: int, spec: _Spec | None) -> int:
+        if spec is None:
+            return 0
+        if kind == BPF_CORE_TYPE_ID_TARGET:
+            return spec.root_type_id
+        if kind in (BPF_CORE_TYPE_EXISTS, BPF_CORE_TYPE_MATCHES):
+            return 1
+        try:
+            return int(spec.btf.size_of(spec.root_type_id))
+        except Exception as e:
+            raise RelocationError(
+                f"CO-RE <type_size>: cannot size [{spec.root_type_id}]: {e}"
+            ) from None
+
+    def _calc_enumval(self, kind: int, spec: _Spec | None) -> int:
+        if kind == BPF_CORE_ENUMVAL_EXISTS:
+            return 1 if spec is not None else 0
+        if spec is None:
+            raise _Poison
+        acc = spec.acc[0]
+        t = spec.btf[acc.type_id]
+        # libbpf stores enum32 values as u32 and enum64 values as u64.
+        val = int(t.values[acc.idx][1])
+        return val & (0xFFFFFFFF if int(t.kind) == _ENUM else _U64)
+
+    # -------------------------------------------------------------------- patch
+
+    def apply(self, insns: bytearray, insn_index: int, relo: CoreRelo, result: CoreResult) -> None:
+        """Patch instruction ``insn_index`` of a program in place with ``result``."""
+        apply_result(insns, insn_index, result, what=self._relo_name(relo))
+
+
+def apply_result(
+    insns: bytearray, insn_index: int, result: CoreResult, what: str = "CO-RE relocation"
+) -> None:
+    """Patch one instruction with a resolved relocation (libbpf bpf_core_patch_insn).
+
+    Checks the instruction still holds the local value the compiler emitted,
+    then rewrites the ALU immediate, the load/store offset (and memory size),
+    or the ld_imm64 64-bit immediate; poisoned results become a call to helper
+    0xbad2310 (both slots for ld_imm64).
+    """
+    n = len(insns) // asm.INSN_SIZE
+    if not 0 <= insn_index < n:
+        raise RelocationError(f"{what}: instruction #{insn_index} out of range ({n} insns)")
+    code, dst, src, off, imm = asm.decode(insns, insn_index)
+    cls = asm.insn_class(code)
+
+    def poison() -> None:
+        if code == asm.LD_IMM64 and insn_index + 1 < n:
+            _poison_insn(insns, insn_index + 1)
+        _poison_insn(insns, insn_index)
+
+    if result.poison:
+        poison()
+        return
+    orig, new = result.old_value & _U64, result.new_value & _U64
+    if cls in (asm.BPF_ALU, asm.BPF_ALU64):
+        if code & asm.BPF_X:
+            raise RelocationError(f"{what}: insn #{insn_index} is a register-form ALU op")
+        if result.validate and (imm & _U64) != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (ALU/ALU64) holds {imm}, expected {orig} "
+                f"(-> {new})"
+            )
+        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
+    elif cls in (asm.BPF_LDX, asm.BPF_ST, asm.BPF_STX):
+        if result.validate and (off & _U64) != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDX/ST/STX) has offset {off}, expected {orig} "
+                f"(-> {new})"
+            )
+        if new > _SHRT_MAX:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDX/ST/STX) offset {new} does not fit in 16 bits"
+            )
+        if result.fail_memsz_adjust:
+            poison()
+            return
+        new_code = code
+        if result.new_size != result.orig_size:
+            cur = asm.SIZE_BYTES.get(code & 0x18)
+            if cur != result.orig_size:
+                raise RelocationError(
+                    f"{what}: insn #{insn_index} (LDX/ST/STX) accesses {cur} bytes, "
+                    f"expected {result.orig_size}"
+                )
+            size_bits = asm.BYTES_SIZE.get(result.new_size)
+            if size_bits is None:
+                raise RelocationError(
+                    f"{what}: insn #{insn_index} (LDX/ST/STX) new memory size "
+                    f"{result.new_size} is not 1, 2, 4 or 8"
+                )
+            new_code = (code & 0xE0) | size_bits | cls
+        asm.patch(insns, insn_index, code=new_code, off=new)
+    elif cls == asm.BPF_LD:
+        if insn_index + 1 >= n:
+            raise RelocationError(f"{what}: insn #{insn_index} (LDIMM64) is truncated")
+        code2, dst2, src2, off2, imm2 = asm.decode(insns, insn_index + 1)
+        if code != asm.LD_IMM64 or src or off or code2 or dst2 or src2 or off2:
+            raise RelocationError(f"{what}: insn #{insn_index} (LDIMM64) has unexpected form")
+        cur = (imm & 0xFFFFFFFF) | ((imm2 & 0xFFFFFFFF) << 32)
+        if result.validate and cur != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDIMM64) holds {cur}, expected {orig} (-> {new})"
+            )
+        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
+        asm.patch(insns, insn_index + 1, imm=_s32(new >> 32))
+    else:
+        raise RelocationError(
+            f"{what}: insn #{insn_index} (code {code:#04x}) cannot carry a CO-RE relocation"
+        )
+
+
+def _poison_insn(insns: bytearray, index: int) -> None:
+    insns[index * 8 : index * 8 + 8] = asm.call(POISON_HELPER)
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _outcome(res: CoreResult) -> str:
+    return "poison" if res.poison else str(res.new_value)
+
+
+def _int_signed(t: Any) -> bool:
+    signed = getattr(t, "signed", None)
+    if signed is not None:
+        return bool(signed)
+    return bool(int(getattr(t, "encoding", 0)) & 1)
+
+
+def _int_offset(t: Any) -> int:
+    return int(getattr(t, "offset", 0) or 0)
+
+
+def _is_flex_arr(btf: Any, acc: _Accessor, arr: Any) -> bool:
+    """A zero-length array that is the last member of the enclosing struct."""
+    if acc.name is None or arr.nelems > 0:
+        return False
+    return acc.idx == len(btf[acc.type_id].members) - 1
+
+
+def _names_match(a: str, b: str) -> bool:
+    """libbpf bpf_core_names_match: empty target name only matches an empty local name."""
+    if not b:
+        return not a
+    return essential_name(a) == essential_name(b)
+
+
+def _fields_are_compat(lb: Any, lid: int, tb: Any, tid: int) -> bool:
+    """libbpf bpf_core_fields_are_compat."""
+    while True:
+        lid = lb.resolve(lid)
+        tid = tb.resolve(tid)
+        lt, tt = lb[lid], tb[tid]
+        lk, tk = int(lt.kind), int(tt.kind)
+        if _is_composite(lk) and _is_composite(tk):
+            return True
+        if not _kind_core_compat(lk, tk):
+            return False
+        if lk in (_PTR, _FLOAT):
+            return True
+        if lk in (_FWD, _ENUM, _ENUM64):
+            ln = essential_name(lt.name or "")
+            tn = essential_name(tt.name or "")
+            return not ln or not tn or ln == tn
+        if lk == _INT:
+            return _int_offset(lt) == 0 and _int_offset(tt) == 0
+        if lk == _ARRAY:
+            lid, tid = lt.elem_type, tt.elem_type
+            continue
+        return False
+
+
+def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
+    """libbpf __bpf_core_types_are_compat (names already matched by the caller)."""
+    if not _kind_core_compat(int(lb[lid].kind), int(tb[tid].kind)):
+        return False
+    depth = _MAX_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            return False
+        lid = lb.resolve(lid)
+        tid = tb.resolve(tid)
+        lt, tt = lb[lid], tb[tid]
+        lk, tk = int(lt.kind), int(tt.kind)
+        if not _kind_core_compat(lk, tk):
+            return False
+        if lk in (_UNKN, _STRUCT, _UNION, _ENUM, _FWD, _ENUM64):
+            return True
+        if lk == _INT:
+            return _int_offset(lt) == 0 and _int_offset(tt) == 0
+        if lk == _PTR:
+            lid, tid = lt.type, tt.type
+            continue
+        if lk == _ARRAY:
+            lid, tid = lt.elem_type, tt.elem_type
+            continue
+        if lk == _FUNC_PROTO:
+            if len(lt.params) != len(tt.params):
+                return False
+            for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
+                if level <= 0:
+                    return False
+                if not _types_are_compat(lb, lb.resolve(lp), tb, tb.resolve(tp), level - 1):
+                    return False
+            lid, tid = lt.return_type, tt.return_type
+            continue
+        return False
+
+
+def _types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool, level: int) -> bool:
+    """libbpf __bpf_core_types_match (the TYPE_MATCHES relation)."""
+    if level <= 0:
+        return False
+    depth = _MAX_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            return False
+        lid = lb.resolve(lid)
+        tid = tb.resolve(tid)
+        lt, tt = lb[lid], tb[tid]
+        if not _names_match(lt.name or "", tt.name or ""):
+            return False
+        lk, tk = int(lt.kind), int(tt.kind)
+        if lk == _UNKN:
+            return lk == tk
+        if lk == _FWD:
+            lf = bool(lt.is_union)
+            if behind_ptr:
+                if lk == tk:
+                    return lf == bool(tt.is_union)
+                return (tk == _STRUCT and not lf) or (tk == _UNION and lf)
+            return lk == tk and lf == bool(tt.is_union)
+        if lk in (_ENUM, _ENUM64):
+            if not _is_any_enum(tk):
+                return False
+            return _enums_match(lt, tt)
+        if lk in (_STRUCT, _UNION):
+            if behind_ptr:
+                if lk == tk:
+                    return True
+                if tk != _FWD:
+                    return False
+                return (lk == _UNION) == bool(tt.is_union)
+            if lk != tk:
+                return False
+            return _composites_match(lb, lt, tb, tt, behind_ptr, level)
+        if lk == _INT:
+            return lk == tk and int(lt.size) == int(tt.size) and _int_signed(lt) == _int_signed(tt)
+        if lk == _PTR:
+            if lk != tk:
+                return False
+            behind_ptr = True
+            lid, tid = lt.type, tt.type
+            continue
+        if lk == _ARRAY:
+            if lk != tk or lt.nelems != tt.nelems:
+                return False
+            lid, tid = lt.elem_type, tt.elem_type
+            continue
+        if lk == _FUNC_PROTO:
+            if lk != tk or len(lt.params) != len(tt.params):
+                return False
+            for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
+                if not _types_match(lb, lp, tb, tp, behind_ptr, level - 1):
+                    return False
+            lid, tid = lt.return_type, tt.return_type
+            continue
+        return False
+
+
+def _enums_match(lt: Any, tt: Any) -> bool:
+    if int(lt.size) != int(tt.size) or len(lt.values) > len(tt.values):
+        return False
+    tnames = [n for n, _v in tt.values]
+    return all(any(_names_match(ln, tn) for tn in tnames) for ln, _v in lt.values)
+
+
+def _composites_match(lb: Any, lt: Any, tb: Any, tt: Any, behind_ptr: bool, level: int) -> bool:
+    if len(lt.members) > len(tt.members):
+        return False
+    for lm in lt.members:
+        for tm in tt.members:
+            if not _names_match(lm.name or "", tm.name or ""):
+                continue
+            if _types_match(lb, lm.type, tb, tm.type, behind_ptr, level - 1):
+                break
+        else:
+            return False
+    return True
+
+
+def _format_spec(spec: _Spec | None) -> str:
+    """C-ish rendering like libbpf's: ``[6] struct task_struct.comm[3] (0:0:3 @ offset 3)``."""
+    if spec is None:
+        return "<none>"
+    btf = spec.btf
+    t = btf[spec.root_type_id]
+    kind = int(t.kind)
+    word = {_STRUCT: "struct", _UNION: "union", _ENUM: "enum", _ENUM64: "enum",
+            _TYPEDEF: "typedef"}.get(kind, _KIND_STR.get(kind, "?").lower())
+    out = f"[{spec.root_type_id}] {word} {t.name or '<anon>'}"
+    if spec.kind in _TYPE_KINDS:
+        return out
+    if spec.kind in _ENUMVAL_KINDS:
+        if spec.acc:
+            a = spec.acc[0]
+            e = btf[a.type_id]
+            name, val = e.values[a.idx]
+            out += f"::{name} = {val}"
+        return out
+    for i, a in enumerate(spec.acc):
+        if a.name is not None:
+            out += f".{a.name}"
+        elif i > 0 or a.idx > 0:
+            out += f"[{a.idx}]"
+    raw = ":".join(map(str, spec.raw))
+    if spec.bit_offset % 8:
+        out += f" ({raw} @ offset {spec.bit_offset // 8}.{spec.bit_offset % 8})"
+    else:
+        out += f" ({raw} @ offset {spec.bit_offset // 8})"
+    return out
+

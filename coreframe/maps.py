@@ -1,0 +1,735 @@
+"""BPF maps from user space.
+
+``Map`` owns the map's fd and knows its definition, so it can check sizes before
+the kernel sees them and turn Python values (int, bytes, ctypes instances) into
+the exact key/value bytes, with one-line ``MapError``s naming the map.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import mmap as _mmap
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from .errors import Error, FeatureMissing, MapError
+from .sys import bpf as _bpf
+from .sys.consts import (
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_MMAPABLE,
+    BPF_F_RDONLY,
+    BPF_MAP_TYPE_ARRAY,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_CGROUP_ARRAY,
+    BPF_MAP_TYPE_DEVMAP,
+    BPF_MAP_TYPE_HASH_OF_MAPS,
+    BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    BPF_MAP_TYPE_PERCPU_ARRAY,
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+    BPF_MAP_TYPE_PERCPU_HASH,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+    BPF_MAP_TYPE_PROG_ARRAY,
+    BPF_MAP_TYPE_QUEUE,
+    BPF_MAP_TYPE_RINGBUF,
+    BPF_MAP_TYPE_STACK,
+    BPF_NOEXIST,
+    MAP_TYPE_NAMES,
+)
+from .sys.errors import describe, raise_for
+from .sys.fd import FD
+
+PERCPU_TYPES = frozenset({
+    BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+})
+ARRAY_TYPES = frozenset({
+    BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PROG_ARRAY,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_DEVMAP,
+})
+FD_VALUE_TYPES = frozenset({
+    BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY,
+})
+KEYLESS_TYPES = frozenset({BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK})
+_BATCH_UNSUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, 524}
+
+
+@functools.cache
+def possible_cpus() -> int:
+    """Number of possible CPUs (per-CPU values have one slot each), from sysfs."""
+    try:
+        with open("/sys/devices/system/cpu/possible") as f:
+            text = f.read().strip()
+    except OSError:
+        return os.cpu_count() or 1
+    highest = 0
+    for part in text.split(","):
+        highest = max(highest, int(part.split("-")[-1]))
+    return highest + 1
+
+
+def map_type_name(map_type: int) -> str:
+    return MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """What the kernel reports about a map (BPF_OBJ_GET_INFO_BY_FD)."""
+
+    id: int
+    type: int
+    name: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+    btf_id: int
+    btf_key_type_id: int
+    btf_value_type_id: int
+    map_extra: int
+
+
+def _info(fd: FD | int) -> MapInfo:
+    i = _bpf.map_info(fd)
+    return MapInfo(
+        id=i.id, type=i.type, name=i.name.decode(errors="replace"), key_size=i.key_size,
+        value_size=i.value_size, max_entries=i.max_entries, map_flags=i.map_flags,
+        btf_id=i.btf_id, btf_key_type_id=i.btf_key_type_id,
+        btf_value_type_id=i.btf_value_type_id, map_extra=i.map_extra,
+    )
+
+
+def check_compatible(
+    info: MapInfo,
+    name: str,
+    *,
+    map_type: int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    map_flags: int,
+) -> None:
+    """Raise MapError unless a (pinned) map matches the definition we would create.
+
+    Used before reusing a pinned map, like libbpf's map_is_reuse_compat().
+    """
+    wanted = {
+        "type": (map_type, info.type),
+        "key_size": (key_size, info.key_size),
+        "value_size": (value_size, info.value_size),
+        "max_entries": (max_entries, info.max_entries),
+        "map_flags": (map_flags, info.map_flags),
+    }
+    for field, (want, have) in wanted.items():
+        if want != have:
+            if field == "type":
+                want_s, have_s = map_type_name(want), map_type_name(have)
+            else:
+                want_s, have_s = str(want), str(have)
+            raise MapError(
+                f"map {name!r}: pinned map is incompatible: {field} is {have_s}, "
+                f"definition says {want_s}"
+            )
+
+
+def _round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class Map:
+    """A BPF map: an owned fd plus its definition.
+
+    Keys and values go in as int, bytes-like or ctypes instances and come back as
+    bytes, or as ``key_type``/``value_type`` instances when those are set (a ctypes
+    type, or ``int`` for little-endian unsigned integers). Array-like maps return int
+    keys by default. Per-CPU maps take and return a list with one value per possible
+    CPU.
+    """
+
+    def __init__(
+        self,
+        fd: FD,
+        *,
+        name: str,
+        type: int,  # noqa: A002 - kernel field name
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int = 0,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+        map_extra: int = 0,
+        key_type: type | None = None,
+        value_type: type | None = None,
+    ) -> None:
+        self._fd = fd
+        self.name = name
+        self.type = type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.flags = flags
+        self.btf_key_type_id = btf_key_type_id
+        self.btf_value_type_id = btf_value_type_id
+        self.map_extra = map_extra
+        self.key_type = key_type
+        self.value_type = value_type
+        self._mmap: _mmap.mmap | None = None
+        self._ncpus = possible_cpus() if type in PERCPU_TYPES else 1
+        self._slot = _round8(value_size) if type in PERCPU_TYPES else value_size
+
+    # --- construction -------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        type: int,  # noqa: A002 - kernel field name
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        *,
+        name: str = "",
+        flags: int = 0,
+        inner_map: Map | FD | int | None = None,
+        numa_node: int = 0,
+        btf_fd: FD | int = 0,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+        btf_vmlinux_value_type_id: int = 0,
+        map_extra: int = 0,
+        key_type: type | None = None,
+        value_type: type | None = None,
+    ) -> Map:
+        """BPF_MAP_CREATE; FeatureMissing if the kernel lacks the map type."""
+        inner_fd = 0
+        if inner_map is not None:
+            inner_fd = inner_map.fd if isinstance(inner_map, Map) else int(inner_map)
+        label = name or map_type_name(type).lower()
+        try:
+            fd = _bpf.map_create(
+                type, key_size, value_size, max_entries, name=name, flags=flags,
+                inner_map_fd=inner_fd, numa_node=numa_node, btf_fd=btf_fd,
+                btf_key_type_id=btf_key_type_id, btf_value_type_id=btf_value_type_id,
+                btf_vmlinux_value_type_id=btf_vmlinux_value_type_id, map_extra=map_extra,
+            )
+        except OSError as e:
+            _create_error(e, label, type)
+        return cls(
+            fd, name=name, type=type, key_size=key_size, value_size=value_size,
+            max_entries=max_entries, flags=flags, btf_key_type_id=btf_key_type_id,
+            btf_value_type_id=btf_value_type_id, map_extra=map_extra, key_type=key_type,
+            value_type=value_type,
+        )
+
+    @classmethod
+    def from_fd(cls, fd: FD, name: str | None = None) -> Map:
+        """Wrap an existing map fd (taking ownership), reading its definition from the kernel."""
+        try:
+            info = _info(fd)
+        except OSError as e:
+            fd.close()
+            raise MapError(f"fd is not a BPF map: {describe(e)}") from e
+        return cls(
+            fd, name=name if name is not None else info.name, type=info.type,
+            key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries,
+            flags=info.map_flags, btf_key_type_id=info.btf_key_type_id,
+            btf_value_type_id=info.btf_value_type_id, map_extra=info.map_extra,
+        )
+
+    @classmethod
+    def from_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> Map:
+        """Open a map pinned on bpffs."""
+        try:
+            fd = _bpf.obj_get(path, BPF_F_RDONLY if read_only else 0)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                raise MapError(f"no pinned map at {os.fspath(path)!r}") from e
+            raise_for(e, f"open pinned map {os.fspath(path)!r}", error=MapError)
+        return cls.from_fd(fd)
+
+    @classmethod
+    def from_id(cls, map_id: int) -> Map:
+        """Open a loaded map by its kernel id."""
+        try:
+            fd = _bpf.map_get_fd_by_id(map_id)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                raise MapError(f"no map with id {map_id}") from e
+            raise_for(e, f"open map id {map_id}", capability="CAP_SYS_ADMIN", error=MapError)
+        return cls.from_fd(fd)
+
+    # --- fd / lifetime ------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        """The map's fd number (e.g. for ld_imm64 patching or map-in-map values)."""
+        try:
+            return self._fd.fd
+        except ValueError:
+            raise MapError(f"map {self.name!r} is closed") from None
+
+    @property
+    def handle(self) -> FD:
+        """The owned FD object."""
+        return self._fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    def close(self) -> None:
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:
+                pass  # a memoryview is still exported; the mapping dies with it
+            self._mmap = None
+        self._fd.close()
+
+    def __enter__(self) -> Map:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Map {self.name!r} {map_type_name(self.type)} key={self.key_size} "
+                f"value={self.value_size} max_entries={self.max_entries}>")
+
+    def info(self) -> MapInfo:
+        try:
+            return _info(self._fd)
+        except OSError as e:
+            raise MapError(f"map {self.name!r}: cannot read info: {describe(e)}") from e
+
+    def check_compatible(self, *, map_type: int, key_size: int, value_size: int,
+                         max_entries: int, map_flags: int) -> None:
+        """MapError unless this (e.g. pinned) map matches the given definition."""
+        check_compatible(self.info(), self.name, map_type=map_type, key_size=key_size,
+                         value_size=value_size, max_entries=max_entries, map_flags=map_flags)
+
+    @property
+    def is_percpu(self) -> bool:
+        return self.type in PERCPU_TYPES
+
+    @property
+    def ncpus(self) -> int:
+        return self._ncpus
+
+    # --- encoding -------------------------------------------------------------------
+
+    def _encode(self, what: str, obj: Any, size: int) -> bytes:
+        if isinstance(obj, bool | int):
+            try:
+                return int(obj).to_bytes(size, "little", signed=obj < 0)
+            except OverflowError:
+                raise MapError(
+                    f"map {self.name!r}: {what} {obj} does not fit in {size} bytes"
+                ) from None
+        if isinstance(obj, bytes | bytearray | memoryview):
+            data = bytes(obj)
+        elif isinstance(obj, ctypes._SimpleCData | ctypes.Structure | ctypes.Union
+                        | ctypes.Array):
+            data = bytes(memoryview(obj).cast("B")) if ctypes.sizeof(obj) else b""
+        elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":
+            return int(obj.fd).to_bytes(4, "little")
+        else:
+            raise MapError(
+                f"map {self.name!r}: {what} must be int, bytes or a ctypes instance, "
+                f"got {type(obj).__name__}"
+            )
+        if len(data) != size:
+            raise MapError(f"map {self.name!r}: {what} is {len(data)} bytes, expected {size}")
+        return data
+
+    def _key(self, key: Any) -> bytes:
+        return self._encode("key", key, self.key_size)
+
+    def _value(self, value: Any) -> bytes:
+        if self.type not in PERCPU_TYPES:
+            return self._encode("value", value, self.value_size)
+        pad = b"\0" * (self._slot - self.value_size)
+        if isinstance(value, list | tuple):
+            if len(value) != self._ncpus:
+                raise MapError(
+                    f"map {self.name!r}: per-CPU value needs {self._ncpus} entries, "
+                    f"got {len(value)}"
+                )
+            return b"".join(self._encode("value", v, self.value_size) + pad for v in value)
+        return (self._encode("value", value, self.value_size) + pad) * self._ncpus
+
+    def _decode_key(self, raw: bytes) -> Any:
+        kt = self.key_type
+        if kt is None:
+            if self.type in ARRAY_TYPES:
+                return int.from_bytes(raw, "little")
+            return raw
+        return _decode(kt, raw)
+
+    def _decode_value(self, raw: bytes) -> Any:
+        if self.type in PERCPU_TYPES:
+            s, n = self._slot, self.value_size
+            return [self._decode_one(raw[i * s:i * s + n]) for i in range(self._ncpus)]
+        return self._decode_one(raw)
+
+    def _decode_one(self, raw: bytes) -> Any:
+        vt = self.value_type
+        return raw if vt is None else _decode(vt, raw)
+
+    @property
+    def _value_buf_size(self) -> int:
+        return self._slot * self._ncpus
+
+    def _fail(self, e: OSError, op: str) -> Any:
+        raise_for(e, f"map {self.name!r}: {op}", error=MapError)
+
+    # --- element operations ---------------------------------------------------------
+
+    def lookup(self, key: Any, default: Any = None, *, flags: int = 0) -> Any:
+        """Value for ``key``, or ``default`` (None) when absent."""
+        kb = self._key(key)
+        try:
+            raw = _bpf.map_lookup_elem(self._fd, kb, self._value_buf_size, flags)
+        except OSError as e:
+            self._fail(e, "lookup")
+        return default if raw is None else self._decode_value(raw)
+
+    def __getitem__(self, key: Any) -> Any:
+        kb = self._key(key)
+        try:
+            raw = _bpf.map_lookup_elem(self._fd, kb, self._value_buf_size)
+        except OSError as e:
+            self._fail(e, "lookup")
+        if raw is None:
+            raise KeyError(key)
+        return self._decode_value(raw)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.lookup(key) is not None
+
+    def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+        """Insert or replace (BPF_ANY), insert only (BPF_NOEXIST), replace only (BPF_EXIST)."""
+        kb, vb = self._key(key), self._value(value)
+        try:
+            _bpf.map_update_elem(self._fd, kb, vb, flags)
+        except OSError as e:
+            if e.errno == errno.ENOENT and flags & BPF_EXIST:
+                raise KeyError(key) from None
+            if e.errno == errno.EEXIST and flags & BPF_NOEXIST:
+                raise MapError(f"map {self.name!r}: key already exists") from None
+            if e.errno == errno.E2BIG:
+                raise MapError(
+                    f"map {self.name!r}: full (max_entries {self.max_entries})"
+                    if self.type not in ARRAY_TYPES
+                    else f"map {self.name!r}: index {key!r} out of range "
+                         f"(max_entries {self.max_entries})"
+                ) from None
+            if e.errno == errno.EPERM and self._is_frozen():
+                raise MapError(f"map {self.name!r}: frozen, read-only from user space") from None
+            self._fail(e, "update")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.update(key, value)
+
+    def delete(self, key: Any) -> bool:
+        """Remove ``key``; False when it was absent."""
+        kb = self._key(key)
+        try:
+            return _bpf.map_delete_elem(self._fd, kb)
+        except OSError as e:
+            self._fail(e, "delete")
+
+    def __delitem__(self, key: Any) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def _is_frozen(self) -> bool:
+        try:
+            with open(f"/proc/self/fdinfo/{self.fd}") as f:
+                return any(line.startswith("frozen:") and line.split()[1] == "1" for line in f)
+        except OSError:
+            return False
+
+    def _raw_keys(self) -> Iterator[bytes]:
+        """Keys via GET_NEXT_KEY; survives deletions (the kernel then restarts at the top)."""
+        prev: bytes | None = None
+        seen: set[bytes] = set()
+        while True:
+            try:
+                nxt = _bpf.map_get_next_key(self._fd, prev, self.key_size)
+            except OSError as e:
+                self._fail(e, "iterate keys")
+            if nxt is None:
+                return
+            prev = nxt
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            yield nxt
+
+    def keys(self) -> Iterator[Any]:
+        for raw in self._raw_keys():
+            yield self._decode_key(raw)
+
+    __iter__ = keys
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """(key, value) pairs; entries deleted while iterating are skipped."""
+        size = self._value_buf_size
+        for raw in self._raw_keys():
+            try:
+                val = _bpf.map_lookup_elem(self._fd, raw, size)
+            except OSError as e:
+                self._fail(e, "lookup")
+            if val is not None:
+                yield self._decode_key(raw), self._decode_value(val)
+
+    def values(self) -> Iterator[Any]:
+        for _, v in self.items():
+            yield v
+
+    def clear(self) -> None:
+        """Delete every key (not possible for array maps: the kernel keeps their slots)."""
+        if self.type in ARRAY_TYPES:
+            raise MapError(f"map {self.name!r}: array map elements cannot be deleted")
+        for raw in list(self._raw_keys()):
+            self.delete(raw)
+
+    # --- batch operations -------------------------------------------------------------
+
+    def lookup_batch(self, count: int = 256, in_batch: bytes | None = None, *,
+                     delete: bool = False) -> tuple[list[tuple[Any, Any]], bytes | None]:
+        """One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH call: (entries, token for the next call).
+
+        The token is None when the map is exhausted. FeatureMissing when the kernel
+        or this map type has no batch operations.
+        """
+        vsize = self._value_buf_size
+        while True:
+            try:
+                res = _bpf.map_lookup_batch(self._fd, self.key_size, vsize, count, in_batch,
+                                            delete=delete)
+                break
+            except OSError as e:
+                if e.errno == errno.ENOSPC and count < (1 << 20):
+                    count *= 4  # a hash bucket holds more entries than fit in one batch
+                    continue
+                if e.errno in _BATCH_UNSUPPORTED:
+                    raise FeatureMissing(
+                        f"batch operations on {map_type_name(self.type)}",
+                        "use items() instead",
+                    ) from e
+                self._fail(e, "lookup batch")
+        ks, n = self.key_size, res.count
+        entries = [
+            (self._decode_key(res.keys[i * ks:(i + 1) * ks]),
+             self._decode_value(res.values[i * vsize:(i + 1) * vsize]))
+            for i in range(n)
+        ]
+        return entries, res.next_batch
+
+    def items_batch(self, batch_size: int = 256) -> Iterator[tuple[Any, Any]]:
+        """All entries, fetched with batch lookups where supported, else via items()."""
+        token: bytes | None = None
+        first = True
+        while True:
+            try:
+                entries, token = self.lookup_batch(batch_size, token)
+            except FeatureMissing:
+                if not first:
+                    raise
+                yield from self.items()
+                return
+            first = False
+            yield from entries
+            if token is None:
+                return
+
+    def update_batch(self, items: Iterable[tuple[Any, Any]], flags: int = BPF_ANY) -> int:
+        """Write many entries in one BPF_MAP_UPDATE_BATCH; returns the number written."""
+        pairs = list(items)
+        if not pairs:
+            return 0
+        keys = b"".join(self._key(k) for k, _ in pairs)
+        values = b"".join(self._value(v) for _, v in pairs)
+        try:
+            return _bpf.map_update_batch(self._fd, keys, values, len(pairs), elem_flags=flags)
+        except OSError as e:
+            if e.errno in _BATCH_UNSUPPORTED - {errno.EINVAL}:
+                raise FeatureMissing(f"batch operations on {map_type_name(self.type)}") from e
+            self._fail(e, "update batch")
+
+    def delete_batch(self, keys: Iterable[Any]) -> int:
+        """Delete many keys in one BPF_MAP_DELETE_BATCH; returns how many were deleted."""
+        ks = [self._key(k) for k in keys]
+        if not ks:
+            return 0
+        try:
+            return _bpf.map_delete_batch(self._fd, b"".join(ks), len(ks))
+        except OSError as e:
+            self._fail(e, "delete batch")
+
+    # --- queue / stack ------------------------------------------------------------------
+
+    def _need_keyless(self, op: str) -> None:
+        if self.type not in KEYLESS_TYPES:
+            raise MapError(f"map {self.name!r}: {op} needs a queue or stack map, "
+                           f"not {map_type_name(self.type)}")
+
+    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+        """Queue/stack push; with BPF_EXIST the oldest element is dropped when full."""
+        self._need_keyless("push")
+        try:
+            _bpf.map_update_elem(self._fd, None, self._value(value), flags)
+        except OSError as e:
+            if e.errno == errno.E2BIG:
+                raise MapError(f"map {self.name!r}: full (max_entries {self.max_entries})"
+                               ) from None
+            self._fail(e, "push")
+
+    def pop(self) -> Any:
+        """Queue/stack pop; None when empty."""
+        self._need_keyless("pop")
+        try:
+            raw = _bpf.map_lookup_and_delete_elem(self._fd, None, self.value_size)
+        except OSError as e:
+            self._fail(e, "pop")
+        return None if raw is None else self._decode_one(raw)
+
+    def peek(self) -> Any:
+        """Queue/stack peek; None when empty."""
+        self._need_keyless("peek")
+        try:
+            raw = _bpf.map_lookup_elem(self._fd, None, self.value_size)
+        except OSError as e:
+            self._fail(e, "peek")
+        return None if raw is None else self._decode_one(raw)
+
+    # --- whole-map operations -------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Make the map read-only from user space (as libbpf does for .rodata)."""
+        try:
+            _bpf.map_freeze(self._fd)
+        except OSError as e:
+            self._fail(e, "freeze")
+
+    def mmap(self) -> memoryview:
+        """Shared mapping of a BPF_F_MMAPABLE array (global .data/.bss/.rodata after load).
+
+        Writable unless the map is frozen/read-only, in which case the view is read-only.
+        """
+        if self.type != BPF_MAP_TYPE_ARRAY or not self.flags & BPF_F_MMAPABLE:
+            raise MapError(f"map {self.name!r}: only BPF_F_MMAPABLE array maps can be mmap()ed")
+        if self._mmap is None:
+            size = self.value_size * self.max_entries
+            length = (size + _mmap.PAGESIZE - 1) // _mmap.PAGESIZE * _mmap.PAGESIZE
+            try:
+                self._mmap = _mmap.mmap(self.fd, length, _mmap.MAP_SHARED,
+                                        _mmap.PROT_READ | _mmap.PROT_WRITE)
+            except PermissionError:
+                try:
+                    self._mmap = _mmap.mmap(self.fd, length, _mmap.MAP_SHARED, _mmap.PROT_READ)
+                except OSError as e:
+                    raise MapError(f"map {self.name!r}: mmap failed: {describe(e)}") from e
+            except OSError as e:
+                raise MapError(f"map {self.name!r}: mmap failed: {describe(e)}") from e
+        view = memoryview(self._mmap)
+        return view[: self.value_size * self.max_entries]
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin on bpffs so the map outlives this process."""
+        try:
+            _bpf.obj_pin(self._fd, path)
+        except OSError as e:
+            if e.errno == errno.EEXIST:
+                raise MapError(f"map {self.name!r}: pin path {os.fspath(path)!r} exists") from e
+            if e.errno in (errno.EPERM, errno.EINVAL) and _bpf_fs_missing(path):
+                raise MapError(
+                    f"map {self.name!r}: {os.fspath(path)!r} is not on a bpf filesystem "
+                    "(mount -t bpf bpf /sys/fs/bpf)"
+                ) from e
+            self._fail(e, f"pin at {os.fspath(path)!r}")
+
+    def reader(self, ctype: type | None = None, callback: Any = None, **kwargs: Any) -> Any:
+        """A RingBuffer (ringbuf maps) or PerfBuffer (perf event arrays) reading this map."""
+        if self.type == BPF_MAP_TYPE_RINGBUF:
+            from .ringbuf import RingBuffer
+
+            return RingBuffer(self, callback, ctype=ctype, **kwargs)
+        if self.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+            from .perf import PerfBuffer
+
+            return PerfBuffer(self, callback=callback, ctype=ctype, **kwargs)
+        raise MapError(f"map {self.name!r}: {map_type_name(self.type)} has no reader")
+
+
+def _decode(tp: Any, raw: bytes) -> Any:
+    if tp is int:
+        return int.from_bytes(raw, "little")
+    if tp is bytes:
+        return raw
+    return tp.from_buffer_copy(raw)
+
+
+def _bpf_fs_missing(path: str | os.PathLike[str]) -> bool:
+    """True if the parent directory of ``path`` is not on bpffs."""
+    return not _is_bpffs(os.path.dirname(os.path.abspath(os.fspath(path))))
+
+
+def _is_bpffs(directory: str) -> bool:
+    try:
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return False
+    best = ""
+    fstype = ""
+    for m in mounts:
+        if len(m) >= 3 and (directory == m[1] or directory.startswith(m[1].rstrip("/") + "/")):
+            if len(m[1]) >= len(best):
+                best, fstype = m[1], m[2]
+    return fstype == "bpf"
+
+
+def _create_error(e: OSError, label: str, map_type: int) -> Any:
+    """Explain a failed BPF_MAP_CREATE: missing map type, privileges, or bad definition."""
+    if e.errno in (errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, 524):
+        from .features import has_map_type
+
+        try:
+            known = has_map_type(map_type)
+        except Error:
+            known = True
+        if not known:
+            raise FeatureMissing(
+                f"map type {map_type_name(map_type)}",
+                "the running kernel does not support it",
+            ) from e
+    if e.errno == errno.EINVAL:
+        raise MapError(
+            f"map {label!r}: kernel rejected the definition ({map_type_name(map_type)}): "
+            f"{describe(e)}"
+        ) from e
+    raise_for(e, f"create map {label!r}", capability="CAP_BPF", error=MapError)
+
+
+__all__ = [
+    "Map", "MapInfo", "check_compatible", "possible_cpus", "map_type_name", "PERCPU_TYPES",
+    "ARRAY_TYPES",
+]

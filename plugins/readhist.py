@@ -1,0 +1,295 @@
+"""readhist: log2 histograms of the byte counts vfs_read() returns, per process.
+
+Three ways in, best first: ``fexit/vfs_read`` (BPF trampolines), then
+``kretprobe/vfs_read`` (kprobes), then the ``sys_exit_read`` /
+``sys_exit_pread64`` tracepoints, which see the same counts for read(2) and
+pread64(2) but miss in-kernel reads and readv/splice. The tool probes which
+one this kernel can load, disables the other programs before load, and says
+which it uses.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from coreframe.errors import FeatureMissing, ToolError
+from coreframe.output import format_log2_hist, json_line, log2_bounds
+from coreframe.tool import Readiness, RunContext, Tool, check_requirement
+
+MAX_SLOTS = 64
+_KEY = struct.Struct("<I16s")
+_VALUE = struct.Struct(f"<{MAX_SLOTS}QQQQ16s")
+
+METHODS = ("fexit", "kretprobe", "tracepoint")
+METHOD_PROGRAMS = {
+    "fexit": ("vfs_read_fexit",),
+    "kretprobe": ("vfs_read_kret",),
+    "tracepoint": ("sys_exit_read", "sys_exit_pread64"),
+}
+METHOD_DESCRIPTION = {
+    "fexit": "fexit: vfs_read",
+    "kretprobe": "kretprobe: vfs_read",
+    "tracepoint": "tracepoint: read/pread64",
+}
+METHOD_MISSES = {
+    "fexit": "",
+    "kretprobe": "",
+    "tracepoint": "sees read(2)/pread64(2) only, not readv(2), splice or in-kernel reads",
+}
+
+
+def choose_methods(fexit_ok: bool, kprobe_ok: bool) -> list[str]:
+    """The attach methods to try, best first, given what the kernel offers."""
+    order = []
+    if fexit_ok:
+        order.append("fexit")
+    if kprobe_ok:
+        order.append("kretprobe")
+    order.append("tracepoint")
+    return order
+
+
+def probe_methods() -> list[str]:
+    """Probe this kernel (cached per process) and return the methods to try."""
+    from coreframe import features
+
+    return choose_methods(features.has_trampoline(), features.has_kprobe())
+
+
+@dataclass
+class Hist:
+    """One process's (or comm's) counters; added up across intervals for Prometheus."""
+
+    pid: int
+    comm: str
+    slots: list[int] = field(default_factory=lambda: [0] * MAX_SLOTS)
+    reads: int = 0
+    bytes: int = 0
+    errors: int = 0
+
+    def add(self, other: Hist) -> None:
+        self.slots = [a + b for a, b in zip(self.slots, other.slots, strict=True)]
+        self.reads += other.reads
+        self.bytes += other.bytes
+        self.errors += other.errors
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        hist = []
+        for i, count in enumerate(self.slots):
+            if count:
+                lo, hi = log2_bounds(i)
+                hist.append({"lo": lo, "hi": hi, "count": count})
+        return {"time": now, "pid": self.pid or None, "comm": self.comm, "reads": self.reads,
+                "bytes": self.bytes, "errors": self.errors, "hist": hist}
+
+
+def decode_entries(items: Iterable[tuple[bytes, bytes]]) -> list[Hist]:
+    """Decode raw (key, value) pairs of the ``hists`` map."""
+    out = []
+    for key, value in items:
+        pid, key_comm = _KEY.unpack_from(key)
+        fields = _VALUE.unpack_from(value)
+        comm_raw = key_comm if key_comm.strip(b"\0") else fields[-1]
+        comm = comm_raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        out.append(Hist(pid, comm, list(fields[:MAX_SLOTS]), fields[MAX_SLOTS],
+                        fields[MAX_SLOTS + 1], fields[MAX_SLOTS + 2]))
+    return out
+
+
+class ReadHist(Tool):
+    """Histogram of vfs_read() return sizes per process, with optional Prometheus export."""
+
+    name = "readhist"
+    summary = "Histogram of vfs_read() sizes per process"
+    object_file = "readhist.bpf.o"
+    requires = ("bpf", "btf")
+
+    @classmethod
+    def params(cls) -> list[click.Parameter]:
+        return [
+            click.Option(["-p", "--pid"], type=click.IntRange(min=1), default=None,
+                         help="Only this process (filtered in the kernel)."),
+            click.Option(["--threads"], is_flag=True,
+                         help="Key by thread id instead of process id."),
+            click.Option(["-c", "--comm"], default=None, help="Only processes named COMM."),
+            click.Option(["--per-comm"], is_flag=True, help="Aggregate by command name."),
+            click.Option(["-T", "--timestamp"], is_flag=True, help="Print a time per interval."),
+            click.Option(["-i", "--interval"], type=click.FloatRange(min=0.01), default=None,
+                         help="Print every S seconds (default: once, at the end)."),
+            click.Option(["--count"], type=click.IntRange(min=1), default=None,
+                         help="Stop after N intervals."),
+            click.Option(["--top"], type=click.IntRange(min=1), default=None,
+                         help="Only the N processes with the most reads."),
+            click.Option(["--cumulative"], is_flag=True,
+                         help="Do not clear the histograms between intervals."),
+            click.Option(["--json", "as_json"], is_flag=True,
+                         help="One JSON object per process per interval."),
+            click.Option(["--prometheus"], default=None, metavar="HOST:PORT",
+                         help="Serve the histograms as Prometheus metrics."),
+            click.Option(["--prometheus-pid"], is_flag=True,
+                         help="Label Prometheus series by pid as well as comm."),
+            click.Option(["--method"], type=click.Choice(("auto",) + METHODS), default="auto",
+                         show_default=True, help="Attach method (auto: best this kernel has)."),
+        ]
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        ok, _ = check_requirement("kprobe")
+        if ok:
+            return Readiness(True, METHOD_DESCRIPTION["kretprobe"] + " or better")
+        return Readiness(True, METHOD_DESCRIPTION["tracepoint"] + " unless fexit loads")
+
+    def run(self, ctx: RunContext) -> int:
+        o = self.options
+        methods = probe_methods() if o["method"] == "auto" else [o["method"]]
+        obj, method = self._load(methods)
+        exporter = None
+        try:
+            note = METHOD_MISSES[method]
+            ctx.status(f"Tracing vfs_read() sizes with {METHOD_DESCRIPTION[method]}"
+                       + (f" ({note})" if note else "") + "... Ctrl-C to end.")
+            totals: dict[tuple[int, str], Hist] = {}
+            if o["prometheus"]:
+                exporter = _start_exporter(o["prometheus"], totals, o["prometheus_pid"])
+            interval = o["interval"]
+            if interval is None and o["prometheus"]:
+                interval = 5.0
+            done = 0
+            while not ctx.should_stop():
+                ctx.sleep(interval if interval is not None else 3600)
+                if interval is None and not ctx.should_stop():
+                    continue
+                self._report(ctx, obj, totals, final=False)
+                done += 1
+                if o["count"] and done >= o["count"]:
+                    break
+            if interval is None:
+                self._report(ctx, obj, totals, final=True)
+        finally:
+            if exporter is not None:
+                exporter.shutdown()
+            obj.close()
+        return 0
+
+    def _load(self, methods: list[str]) -> tuple[Any, str]:
+        """Load with the first method the kernel accepts; the others' programs stay unloaded."""
+        import coreframe
+
+        o = self.options
+        last: Exception | None = None
+        for method in methods:
+            spec = coreframe.open(self.object_path())
+            if o["pid"] is not None:
+                spec.rodata.targ_pid = o["pid"]
+            spec.rodata.targ_tgid_mode = not o["threads"]
+            spec.rodata.per_comm = o["per_comm"]
+            for family, progs in METHOD_PROGRAMS.items():
+                for prog in progs:
+                    spec.programs[prog].autoload = family == method
+            try:
+                obj = spec.load()
+            except FeatureMissing as exc:
+                last = exc
+                continue
+            try:
+                obj.attach()
+            except FeatureMissing as exc:
+                obj.close()
+                last = exc
+                continue
+            return obj, method
+        raise ToolError(f"readhist: no attach method works here (last: {last})")
+
+    def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist],
+                final: bool) -> None:
+        o = self.options
+        hists_map = obj.maps.hists
+        items = list(hists_map.items())
+        if not o["cumulative"]:
+            for key, _ in items:
+                hists_map.delete(key)
+        rows = decode_entries(items)
+        if o["comm"]:
+            rows = [h for h in rows if h.comm == o["comm"]]
+        for h in rows:
+            key = (h.pid, h.comm)
+            if o["cumulative"]:
+                totals[key] = h
+            elif key in totals:
+                totals[key].add(h)
+            else:
+                totals[key] = Hist(h.pid, h.comm, list(h.slots), h.reads, h.bytes, h.errors)
+        rows.sort(key=lambda h: h.reads, reverse=True)
+        if o["top"]:
+            rows = rows[: o["top"]]
+        now = time.time()
+        if o["as_json"]:
+            for h in rows:
+                json_line(h.to_json(now), ctx.out)
+            return
+        out = ctx.out
+        if o["timestamp"]:
+            print(time.strftime("%H:%M:%S"), file=out)
+        for h in rows:
+            who = f"comm = {h.comm}" if o["per_comm"] else f"pid = {h.pid} comm = {h.comm}"
+            print(f"\n{who}  reads = {h.reads} bytes = {h.bytes} errors = {h.errors}", file=out)
+            text = format_log2_hist(h.slots, "bytes")
+            if text:
+                print(text, file=out)
+        out.flush()
+
+
+def _start_exporter(address: str, totals: dict[tuple[int, str], Hist], by_pid: bool) -> Any:
+    """Serve ``totals`` as a Prometheus histogram; needs the optional prometheus-client."""
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    except ImportError:
+        raise ToolError("--prometheus needs the prometheus-client package: "
+                        "pip install 'coreframe[prometheus]'") from None
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ToolError(f"--prometheus takes HOST:PORT, got {address!r}")
+
+    class Collector:
+        def collect(self) -> Iterable[Any]:
+            labels = ["comm", "pid"] if by_pid else ["comm"]
+            hist = HistogramMetricFamily("coreframe_vfs_read_bytes",
+                                         "Bytes returned by vfs_read() per call", labels=labels)
+            errors = CounterMetricFamily("coreframe_vfs_read_errors",
+                                         "vfs_read() calls that returned an error", labels=labels)
+            groups: dict[tuple[str, ...], Hist] = {}
+            for h in list(totals.values()):
+                key = (h.comm, str(h.pid)) if by_pid else (h.comm,)
+                if key in groups:
+                    groups[key].add(h)
+                else:
+                    groups[key] = Hist(h.pid, h.comm, list(h.slots), h.reads, h.bytes, h.errors)
+            for key, h in sorted(groups.items()):
+                buckets = []
+                running = 0
+                for i in range(MAX_SLOTS):
+                    running += h.slots[i]
+                    buckets.append((str(float(log2_bounds(i)[1])), running))
+                buckets.append(("+Inf", h.reads))
+                hist.add_metric(list(key), buckets, sum_value=h.bytes)
+                errors.add_metric(list(key), h.errors)
+            yield hist
+            yield errors
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())
+    try:
+        server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise ToolError(f"--prometheus {address}: {exc.strerror or exc}") from None
+    return server
