@@ -21,7 +21,7 @@ const volatile int max_args = DEFAULT_MAX_ARGS; /* capped at TOTAL_MAX_ARGS */
 const volatile bool filter_cg = false;     /* only tasks under cgroup_map[0] */
 const volatile bool use_perfbuf = false;   /* send through events_perf, not events */
 
-/* Scratch space: an exec_event is far larger than the 512-byte BPF stack. */
+/* Template for new execs entries: an exec_event does not fit the 512-byte stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -58,7 +58,7 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } events_perf SEC(".maps");
 
-/* Records lost because the buffer was full: [DROP_EXEC], [DROP_EXIT]. */
+/* Events lost (buffer or execs table full): [DROP_EXEC], [DROP_EXIT]. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_MAX);
@@ -116,7 +116,19 @@ static __always_inline int enter_exec(const char *filename, const char *const *a
 	if (task_filtered_out(uid))
 		return 0;
 
+	/*
+	 * Fill the entry in place inside execs: a per-CPU scratch buffer could be
+	 * reused by a preempting task on this CPU before we copied it out. The
+	 * template's contents do not matter, every byte sent is written below.
+	 */
 	e = bpf_map_lookup_elem(&heap, &zero);
+	if (!e)
+		return 0;
+	if (bpf_map_update_elem(&execs, &tid, e, BPF_ANY)) {
+		count_drop(DROP_EXEC);
+		return 0;
+	}
+	e = bpf_map_lookup_elem(&execs, &tid);
 	if (!e)
 		return 0;
 
@@ -161,7 +173,6 @@ done:
 	e->args_count = count;
 	e->args_size = off - e->filename_len;
 	e->flags = flags;
-	bpf_map_update_elem(&execs, &tid, e, BPF_ANY);
 	return 0;
 }
 

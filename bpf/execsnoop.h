@@ -20,7 +20,8 @@
  *    36     4  flags         EXEC_F_* bits below
  *    40     4  filename_len  bytes of the filename in the tail, NUL included
  *    44     4  args_size     bytes of argv strings in the tail, NULs included
- *    48    16  comm          task comm after exec() (NUL padded)
+ *    48    16  comm          comm at exec() return: the new program's name,
+ *                            or the caller's when exec() failed (NUL padded)
  *    64     -  data          filename '\0' then args_count strings, each '\0'
  *                            terminated; only filename_len + args_size bytes
  *                            are sent, so the record length is
@@ -42,9 +43,10 @@
  *    40     8  ts            bpf_ktime_get_ns() at exit
  *    48    16  comm          task comm
  *
- * Drops: the per-CPU array `drops` counts records that could not be written
- * (ring/perf buffer full): index DROP_EXEC for exec events, DROP_EXIT for exit
- * events. Sum over CPUs.
+ * Drops: the per-CPU array `drops` (u32 key, u64 value) counts events lost
+ * in the kernel: index DROP_EXEC for exec events (ring/perf buffer full, or
+ * the `execs` table of in-flight exec() calls full), DROP_EXIT for exit events
+ * (buffer full). Sum the per-CPU values.
  */
 #ifndef COREFRAME_EXECSNOOP_H
 #define COREFRAME_EXECSNOOP_H

@@ -225,7 +225,7 @@ def btf_dump(path: str, fmt: str) -> None:
     from .btf.dump import dump_json, dump_raw
 
     btf = btf_from_path(path)
-    text = dump_raw(btf) if fmt == "raw" else json.dumps(dump_json(btf), indent=1)
+    text = dump_raw(btf) if fmt == "raw" else dump_json(btf, indent=1)
     out = sys.stdout
     out.write(text)
     if text and not text.endswith("\n"):

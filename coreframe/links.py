@@ -202,15 +202,16 @@ def _attach_perf_fd(prog: Any, pfd: FD, kind: str, target: str, cookie: int = 0,
     from .sys.syscall import ioctl
 
     resources: list[Resource] = [pfd] + list(extra or [])
+    what = f"attaching {_prog_name(prog)} to {kind} {target}"
+    link_err: OSError | None = None
     if _perf_link_works is not False:
         try:
             lfd = link_create(_prog_fd(prog), pfd, C.BPF_PERF_EVENT, bpf_cookie=cookie)
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP) or _perf_link_works:
                 _release(resources)
-                raise _attach_error(e, f"attaching {_prog_name(prog)} to {kind} {target}"
-                                    ) from None
-            _perf_link_works = False
+                raise _attach_error(e, what) from None
+            link_err = e  # maybe no perf links on this kernel: try the ioctl below
         else:
             _perf_link_works = True
             return Link(kind, target, lfd, resources=resources)
@@ -222,7 +223,10 @@ def _attach_perf_fd(prog: Any, pfd: FD, kind: str, target: str, cookie: int = 0,
         ioctl(pfd.fd, C.PERF_EVENT_IOC_ENABLE, 0)
     except OSError as e:
         _release(resources)
-        raise _attach_error(e, f"attaching {_prog_name(prog)} to {kind} {target}") from None
+        # Both ways failed: the program does not fit this event; report the first error.
+        raise _attach_error(link_err or e, what) from None
+    if link_err is not None:
+        _perf_link_works = False  # the ioctl worked where the link did not: remember
     pfdnum = pfd.fd
 
     def disable() -> None:
@@ -376,12 +380,10 @@ def attach_kprobe(prog: Any, func: str, retprobe: bool = False, offset: int = 0,
         has_events = False
     if not has_events:
         raise FeatureMissing(*_KPROBES_MISSING)
-    from .sys.attr import PerfEventAttr as _Attr
-
     probe = f"{func}+{offset}" if offset else func
     tp_id, remove = _legacy_probe("kprobe", f"{'r' if retprobe else 'p'}:kprobes/{{name}} {probe}",
                                   what)
-    attr2 = _Attr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
+    attr2 = PerfEventAttr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
     attr2.sample_period = 1
     try:
         pfd = _perf_event_open(attr2, -1, 0, what)

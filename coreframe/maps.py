@@ -53,6 +53,7 @@ ARRAY_TYPES = frozenset({
     BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS,
     BPF_MAP_TYPE_DEVMAP,
 })
+PLAIN_ARRAY_TYPES = frozenset({BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY})
 FD_VALUE_TYPES = frozenset({
     BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS,
     BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY,
@@ -313,7 +314,7 @@ class Map:
 
     def info(self) -> MapInfo:
         try:
-            return _info(self._fd)
+            return _info(self.fd)
         except OSError as e:
             raise MapError(f"map {self.name!r}: cannot read info: {describe(e)}") from e
 
@@ -345,7 +346,7 @@ class Map:
             data = bytes(obj)
         elif isinstance(obj, ctypes._SimpleCData | ctypes.Structure | ctypes.Union
                         | ctypes.Array):
-            data = bytes(memoryview(obj).cast("B")) if ctypes.sizeof(obj) else b""
+            data = bytes(obj)
         elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":
             return int(obj.fd).to_bytes(4, "little")
         else:
@@ -404,7 +405,7 @@ class Map:
         """Value for ``key``, or ``default`` (None) when absent."""
         kb = self._key(key)
         try:
-            raw = _bpf.map_lookup_elem(self._fd, kb, self._value_buf_size, flags)
+            raw = _bpf.map_lookup_elem(self.fd, kb, self._value_buf_size, flags)
         except OSError as e:
             self._fail(e, "lookup")
         return default if raw is None else self._decode_value(raw)
@@ -412,7 +413,7 @@ class Map:
     def __getitem__(self, key: Any) -> Any:
         kb = self._key(key)
         try:
-            raw = _bpf.map_lookup_elem(self._fd, kb, self._value_buf_size)
+            raw = _bpf.map_lookup_elem(self.fd, kb, self._value_buf_size)
         except OSError as e:
             self._fail(e, "lookup")
         if raw is None:
@@ -426,7 +427,7 @@ class Map:
         """Insert or replace (BPF_ANY), insert only (BPF_NOEXIST), replace only (BPF_EXIST)."""
         kb, vb = self._key(key), self._value(value)
         try:
-            _bpf.map_update_elem(self._fd, kb, vb, flags)
+            _bpf.map_update_elem(self.fd, kb, vb, flags)
         except OSError as e:
             if e.errno == errno.ENOENT and flags & BPF_EXIST:
                 raise KeyError(key) from None
@@ -450,8 +451,11 @@ class Map:
         """Remove ``key``; False when it was absent."""
         kb = self._key(key)
         try:
-            return _bpf.map_delete_elem(self._fd, kb)
+            return _bpf.map_delete_elem(self.fd, kb)
         except OSError as e:
+            if e.errno == errno.EINVAL and self.type in PLAIN_ARRAY_TYPES:
+                raise MapError(f"map {self.name!r}: array map elements cannot be deleted"
+                               ) from None
             self._fail(e, "delete")
 
     def __delitem__(self, key: Any) -> None:
@@ -471,7 +475,7 @@ class Map:
         seen: set[bytes] = set()
         while True:
             try:
-                nxt = _bpf.map_get_next_key(self._fd, prev, self.key_size)
+                nxt = _bpf.map_get_next_key(self.fd, prev, self.key_size)
             except OSError as e:
                 self._fail(e, "iterate keys")
             if nxt is None:
@@ -493,7 +497,7 @@ class Map:
         size = self._value_buf_size
         for raw in self._raw_keys():
             try:
-                val = _bpf.map_lookup_elem(self._fd, raw, size)
+                val = _bpf.map_lookup_elem(self.fd, raw, size)
             except OSError as e:
                 self._fail(e, "lookup")
             if val is not None:
@@ -505,7 +509,7 @@ class Map:
 
     def clear(self) -> None:
         """Delete every key (not possible for array maps: the kernel keeps their slots)."""
-        if self.type in ARRAY_TYPES:
+        if self.type in PLAIN_ARRAY_TYPES:
             raise MapError(f"map {self.name!r}: array map elements cannot be deleted")
         for raw in list(self._raw_keys()):
             self.delete(raw)
@@ -522,7 +526,7 @@ class Map:
         vsize = self._value_buf_size
         while True:
             try:
-                res = _bpf.map_lookup_batch(self._fd, self.key_size, vsize, count, in_batch,
+                res = _bpf.map_lookup_batch(self.fd, self.key_size, vsize, count, in_batch,
                                             delete=delete)
                 break
             except OSError as e:
@@ -568,7 +572,7 @@ class Map:
         keys = b"".join(self._key(k) for k, _ in pairs)
         values = b"".join(self._value(v) for _, v in pairs)
         try:
-            return _bpf.map_update_batch(self._fd, keys, values, len(pairs), elem_flags=flags)
+            return _bpf.map_update_batch(self.fd, keys, values, len(pairs), elem_flags=flags)
         except OSError as e:
             if e.errno in _BATCH_UNSUPPORTED - {errno.EINVAL}:
                 raise FeatureMissing(f"batch operations on {map_type_name(self.type)}") from e
@@ -580,7 +584,7 @@ class Map:
         if not ks:
             return 0
         try:
-            return _bpf.map_delete_batch(self._fd, b"".join(ks), len(ks))
+            return _bpf.map_delete_batch(self.fd, b"".join(ks), len(ks))
         except OSError as e:
             self._fail(e, "delete batch")
 
@@ -595,7 +599,7 @@ class Map:
         """Queue/stack push; with BPF_EXIST the oldest element is dropped when full."""
         self._need_keyless("push")
         try:
-            _bpf.map_update_elem(self._fd, None, self._value(value), flags)
+            _bpf.map_update_elem(self.fd, None, self._value(value), flags)
         except OSError as e:
             if e.errno == errno.E2BIG:
                 raise MapError(f"map {self.name!r}: full (max_entries {self.max_entries})"
@@ -606,7 +610,7 @@ class Map:
         """Queue/stack pop; None when empty."""
         self._need_keyless("pop")
         try:
-            raw = _bpf.map_lookup_and_delete_elem(self._fd, None, self.value_size)
+            raw = _bpf.map_lookup_and_delete_elem(self.fd, None, self.value_size)
         except OSError as e:
             self._fail(e, "pop")
         return None if raw is None else self._decode_one(raw)
@@ -615,7 +619,7 @@ class Map:
         """Queue/stack peek; None when empty."""
         self._need_keyless("peek")
         try:
-            raw = _bpf.map_lookup_elem(self._fd, None, self.value_size)
+            raw = _bpf.map_lookup_elem(self.fd, None, self.value_size)
         except OSError as e:
             self._fail(e, "peek")
         return None if raw is None else self._decode_one(raw)
@@ -625,7 +629,7 @@ class Map:
     def freeze(self) -> None:
         """Make the map read-only from user space (as libbpf does for .rodata)."""
         try:
-            _bpf.map_freeze(self._fd)
+            _bpf.map_freeze(self.fd)
         except OSError as e:
             self._fail(e, "freeze")
 
@@ -655,7 +659,7 @@ class Map:
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin on bpffs so the map outlives this process."""
         try:
-            _bpf.obj_pin(self._fd, path)
+            _bpf.obj_pin(self.fd, path)
         except OSError as e:
             if e.errno == errno.EEXIST:
                 raise MapError(f"map {self.name!r}: pin path {os.fspath(path)!r} exists") from e
@@ -731,5 +735,5 @@ def _create_error(e: OSError, label: str, map_type: int) -> Any:
 
 __all__ = [
     "Map", "MapInfo", "check_compatible", "possible_cpus", "map_type_name", "PERCPU_TYPES",
-    "ARRAY_TYPES",
+    "ARRAY_TYPES", "PLAIN_ARRAY_TYPES",
 ]

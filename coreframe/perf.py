@@ -42,7 +42,7 @@ _HDR = struct.Struct("<IHH")
 _LOST = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 
-SampleCallback = Callable[[int, Any], Any]
+SampleCallback = Callable[..., Any]
 LostCallback = Callable[[int, int], Any]
 
 
@@ -66,7 +66,7 @@ def online_cpus() -> list[int]:
 class _CpuBuf:
     """One CPU's perf event, its mapping and its read position."""
 
-    __slots__ = ("cpu", "fd", "mm", "words", "data", "size", "mask", "lost")
+    __slots__ = ("cpu", "fd", "mm", "words", "data", "data_q", "data_i", "size", "mask", "lost")
 
     def __init__(self, cpu: int, fd: int, page_cnt: int) -> None:
         page = mmap.PAGESIZE
@@ -80,11 +80,14 @@ class _CpuBuf:
         data_off = self.words[1040 // 8] or page
         data_size = self.words[1048 // 8] or page * page_cnt
         self.data = memoryview(self.mm)[data_off:data_off + data_size]
+        # Word views for header reads without struct calls (records are 8-byte aligned).
+        self.data_q = self.data.cast("Q")
+        self.data_i = self.data.cast("I")
         self.size = data_size
         self.mask = data_size - 1
 
     def close(self) -> None:
-        for v in (self.words, self.data):
+        for v in (self.words, self.data_q, self.data_i, self.data):
             try:
                 v.release()
             except (BufferError, ValueError):
@@ -102,17 +105,20 @@ class _CpuBuf:
 class PerfBuffer:
     """Per-CPU reader of a perf event array map.
 
-    ``callback(cpu, data)`` gets a memoryview valid only during the call (or a
-    ``ctype`` instance); ``lost_callback(cpu, count)`` hears about dropped samples,
-    whose running total is ``.lost``. Wake up after ``wakeup_events`` samples, or
-    after ``watermark`` bytes when given (much cheaper at high rates).
+    ``callback(data)`` gets a memoryview valid only during the call (or a ``ctype``
+    instance), the same shape as RingBuffer's so a tool can switch buffers;
+    ``with_cpu=True`` makes it ``callback(cpu, data)`` like libbpf's sample_cb.
+    ``lost_callback(cpu, count)`` hears about dropped samples, whose running total
+    is ``.lost``. ``page_cnt`` data pages per CPU (power of 2). Wake up after
+    ``wakeup_events`` samples, or after ``watermark`` bytes when given (much
+    cheaper at high rates).
     """
 
-    def __init__(self, map: Any, page_cnt: int = 64,
-                 callback: SampleCallback | None = None,
-                 lost_callback: LostCallback | None = None, *,
+    def __init__(self, map: Any, callback: SampleCallback | None = None,
+                 lost_callback: LostCallback | None = None, page_cnt: int = 64, *,
                  wakeup_events: int = 1, watermark: int | None = None,
-                 ctype: type | None = None, cpus: list[int] | None = None) -> None:
+                 ctype: type | None = None, cpus: list[int] | None = None,
+                 with_cpu: bool = False) -> None:
         from .sys.attr import PerfEventAttr
         from .sys.syscall import perf_event_open
 
@@ -124,9 +130,11 @@ class PerfBuffer:
             raise MapError(f"map fd {mfd} is not a BPF_MAP_TYPE_PERF_EVENT_ARRAY map "
                            f"(type {mtype})")
         self.callback = callback
+        self.with_cpu = with_cpu
         self.lost_callback = lost_callback
         self.ctype = ctype
         self.page_cnt = page_cnt
+        self.current_cpu = -1
         self._map_fd = mfd
         self._bufs: list[_CpuBuf] = []
         self._by_fd: dict[int, _CpuBuf] = {}
@@ -237,18 +245,64 @@ class PerfBuffer:
         return sum(self._consume_buf(b) for b in self._bufs)
 
     def _consume_buf(self, buf: _CpuBuf) -> int:
+        """Hand every sample of one CPU to the callback; the hot path, kept inline."""
         cb = self.callback
         if cb is None:
             raise MapError("perf buffer has no callback; use poll_records() or read()")
         ctype = self.ctype
+        with_cpu = self.with_cpu
+        cpu = buf.cpu
+        words, data, data_q, data_i = buf.words, buf.data, buf.data_q, buf.data_i
+        mask, size = buf.mask, buf.size
+        tail = words[_TAIL_IDX]
         count = 0
-        for rec in self._records(buf):
-            if ctype is None:
-                cb(buf.cpu, rec)
-            else:
-                cb(buf.cpu, ctype.from_buffer_copy(rec))
-            count += 1
+        try:
+            while True:
+                head = words[_HEAD_IDX]
+                if tail >= head:
+                    break
+                while tail < head:
+                    off = tail & mask
+                    w = data_q[off >> 3]
+                    rtype = w & 0xFFFFFFFF
+                    rsize = w >> 48
+                    if rsize < 8:
+                        tail = head  # corrupt header: resynchronise at the producer
+                        break
+                    if off + rsize > size:
+                        rec = self._wrapped(data, off, rsize, size)
+                        tail += rsize
+                        if rtype == PERF_RECORD_SAMPLE:
+                            raw = _U32.unpack_from(rec, 8)[0]
+                            payload = rec[12:12 + raw]
+                        else:
+                            self._other_record(buf, rtype, rec)
+                            continue
+                    else:
+                        tail += rsize
+                        if rtype != PERF_RECORD_SAMPLE:
+                            self._other_record(buf, rtype, data[off:off + rsize])
+                            continue
+                        raw = data_i[(off >> 2) + 2]
+                        payload = data[off + 12:off + 12 + raw]
+                    if ctype is not None:
+                        payload = ctype.from_buffer_copy(payload)
+                    if with_cpu:
+                        cb(cpu, payload)
+                    else:
+                        cb(payload)
+                    count += 1
+                words[_TAIL_IDX] = tail
+        finally:
+            words[_TAIL_IDX] = tail
         return count
+
+    def _other_record(self, buf: _CpuBuf, rtype: int, rec: memoryview) -> None:
+        if rtype == PERF_RECORD_LOST:
+            lost = _LOST.unpack_from(rec, 8)[1]
+            buf.lost += lost
+            if self.lost_callback is not None:
+                self.lost_callback(buf.cpu, lost)
 
     def _records(self, buf: _CpuBuf) -> Iterator[memoryview]:
         """Yield raw sample payloads of one CPU, advancing data_tail per batch."""
@@ -278,11 +332,8 @@ class PerfBuffer:
                     if rtype == PERF_RECORD_SAMPLE:
                         raw = _U32.unpack_from(rec, 8)[0]
                         yield rec[12:12 + raw]
-                    elif rtype == PERF_RECORD_LOST:
-                        lost = _LOST.unpack_from(rec, 8)[1]
-                        buf.lost += lost
-                        if self.lost_callback is not None:
-                            self.lost_callback(buf.cpu, lost)
+                    else:
+                        self._other_record(buf, rtype, rec)
                 words[_TAIL_IDX] = tail
         finally:
             try:
@@ -300,10 +351,11 @@ class PerfBuffer:
         sv[first:rsize] = data[:rsize - first]
         return sv[:rsize]
 
-    def poll_records(self, timeout: float | None = None) -> Iterator[tuple[int, memoryview]]:
-        """Yield ``(cpu, payload)`` for each ready sample; payload valid until the next step.
+    def poll_records(self, timeout: float | None = None) -> Iterator[memoryview]:
+        """Yield each ready sample's payload, valid until the next step.
 
-        Waits up to ``timeout`` seconds when nothing is ready.
+        Waits up to ``timeout`` seconds when nothing is ready. The CPU of the sample
+        being yielded is ``.current_cpu``.
         """
         if self._epoll is None:
             raise MapError("perf buffer is closed")
@@ -313,13 +365,13 @@ class PerfBuffer:
             except InterruptedError:
                 return
         for buf in list(self._bufs):
-            for rec in self._records(buf):
-                yield buf.cpu, rec
+            self.current_cpu = buf.cpu
+            yield from self._records(buf)
 
     def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
-        """Like poll_records(), decoding each sample into a ``ctype`` copy (cpu dropped)."""
+        """Like poll_records(), decoding each sample into a ``ctype`` copy."""
         need = ctypes.sizeof(ctype)
-        for _cpu, rec in self.poll_records(timeout):
+        for rec in self.poll_records(timeout):
             if len(rec) < need:
                 raise MapError(f"sample of {len(rec)} bytes is shorter than {ctype.__name__}")
             yield ctype.from_buffer_copy(rec)

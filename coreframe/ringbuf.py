@@ -28,7 +28,8 @@ from .sys.consts import (
     BPF_RINGBUF_DISCARD_BIT,
 )
 
-_LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
+_FLAG_BITS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
+_LEN_MASK = ~_FLAG_BITS & 0xFFFFFFFF
 
 Callback = Callable[[Any], Any]
 
@@ -198,18 +199,19 @@ class RingBuffer:
                 while cons < prod:
                     off = cons & mask
                     length = hdr[off >> 2]
-                    if length & BPF_RINGBUF_BUSY_BIT:
-                        return count, False
-                    cons += ((length & _LEN_MASK) + 15) & ~7
-                    if length & BPF_RINGBUF_DISCARD_BIT:
+                    if length & _FLAG_BITS:
+                        if length & BPF_RINGBUF_BUSY_BIT:
+                            return count, False
+                        cons += ((length & _LEN_MASK) + 15) & ~7  # discarded
                         continue
-                    start = off + 8
+                    cons += (length + 15) & ~7
+                    off += 8
                     if ctype is None:
-                        rc = cb(data[start:start + length])
+                        rc = cb(data[off:off + length])
                     else:
-                        rc = cb(ctype.from_buffer_copy(data, start))
+                        rc = cb(ctype.from_buffer_copy(data, off))
                     count += 1
-                    if rc is not None and rc is not True and rc is not False and rc < 0:
+                    if rc and rc is not True and rc < 0:
                         return count, True
                 cons_v[0] = cons
         finally:

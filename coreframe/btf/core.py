@@ -22,12 +22,13 @@ matched, exactly like libbpf, which matters when several flavors exist.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from coreframe import asm
-from coreframe.errors import RelocationError
+from coreframe.errors import ObjectError, RelocationError
 
 if TYPE_CHECKING:
     from coreframe.btf.ext import CoreRelo
@@ -97,6 +98,7 @@ _SHRT_MAX = 0x7FFF
 # BTF kinds (linux/btf.h), compared as ints so any IntEnum spelling works.
 _UNKN, _INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF = range(9)
 _FUNC_PROTO, _FLOAT, _ENUM64 = 13, 16, 19
+_BTF_INT_SIGNED = 1
 _KIND_STR = {
     0: "UNKNOWN", 1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM",
     7: "FWD", 8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC",
@@ -203,16 +205,52 @@ class CoreRelocator:
         self.local = local
         self.target = target
         self._cands: dict[int, list[int]] = {}
+        self._done: dict[CoreRelo, CoreResult | RelocationError] = {}
+
+    def resolve_all(
+        self, core_relos: Mapping[str, Sequence[CoreRelo]]
+    ) -> dict[CoreRelo, CoreResult | RelocationError]:
+        """Resolve every relocation once, in .BTF.ext order, and remember the outcomes.
+
+        libbpf prunes each local type's candidate list as relocations are
+        resolved, so with several target flavors the outcome can depend on the
+        order. Calling this first (with ``BTFExt.core_relos``) pins libbpf's
+        order; later ``resolve()`` calls, in any order and once per program
+        copy of a subprogram, return the remembered result or raise the
+        remembered error.
+        """
+        for relos in core_relos.values():
+            for relo in relos:
+                if relo not in self._done:
+                    try:
+                        self.resolve(relo)
+                    except RelocationError as e:
+                        self._done[relo] = e
+        return dict(self._done)
 
     # ------------------------------------------------------------------ resolve
 
     def resolve(self, relo: CoreRelo) -> CoreResult:
         """Compute the old/new value (or poison) of ``relo`` for the target BTF."""
+        done = self._done.get(relo)
+        if isinstance(done, RelocationError):
+            raise done
+        if done is not None:
+            return done
+        try:
+            res = self._resolve(relo)
+        except ObjectError as e:
+            raise RelocationError(f"{self._relo_name(relo)}: {e}") from None
+        self._done[relo] = res
+        return res
+
+    def _resolve(self, relo: CoreRelo) -> CoreResult:
         kind = relo.kind
         if kind not in KIND_NAMES:
             raise RelocationError(
                 f"{self._relo_name(relo)}: unknown CO-RE relocation kind {kind}"
             )
+        local_type = self.local[relo.type_id]
         local_spec = self._parse_spec(relo)
         local_str = _format_spec(local_spec)
 
@@ -223,7 +261,6 @@ class CoreRelocator:
                 validate=False, local_spec=local_str,
             )
 
-        local_type = self.local[relo.type_id]
         if not local_type.name:
             raise RelocationError(
                 f"{self._relo_name(relo)}: CO-RE relocations on anonymous types are not supported"
@@ -505,7 +542,8 @@ class CoreRelocator:
                     pass
                 elif (
                     int(ot.kind) == _INT and int(nt.kind) == _INT
-                    and not _int_signed(ot) and not _int_signed(nt)
+                    and _int_encoding(ot) != _BTF_INT_SIGNED
+                    and _int_encoding(nt) != _BTF_INT_SIGNED
                 ):
                     pass
                 else:
@@ -590,11 +628,12 @@ class CoreRelocator:
         if kind == BPF_CORE_FIELD_BYTE_OFFSET:
             val = byte_off
             if not bitfield:
+                # the access size is the innermost element's, but the type
+                # judged for a size change is the field's own (as in libbpf)
                 elem = ftid
                 while int(btf[elem].kind) == _ARRAY:
                     elem = btf.resolve(btf[elem].elem_type)
                 mem_sz = self._size(btf, elem, bad)
-                ftid = elem
         elif kind == BPF_CORE_FIELD_BYTE_SIZE:
             val = byte_sz
         elif kind == BPF_CORE_FIELD_SIGNED:
@@ -632,9 +671,13 @@ class CoreRelocator:
             raise _Poison
         acc = spec.acc[0]
         t = spec.btf[acc.type_id]
-        # libbpf stores enum32 values as u32 and enum64 values as u64.
         val = int(t.values[acc.idx][1])
-        return val & (0xFFFFFFFF if int(t.kind) == _ENUM else _U64)
+        if int(t.kind) == _ENUM:
+            # btf_enum.val is an s32: libbpf widens it to u64 with sign extension
+            val &= 0xFFFFFFFF
+            if val & 0x80000000:
+                val |= _U64 ^ 0xFFFFFFFF
+        return val & _U64
 
     # -------------------------------------------------------------------- patch
 
@@ -737,11 +780,12 @@ def _outcome(res: CoreResult) -> str:
     return "poison" if res.poison else str(res.new_value)
 
 
+def _int_encoding(t: Any) -> int:
+    return int(getattr(t, "encoding", 0))
+
+
 def _int_signed(t: Any) -> bool:
-    signed = getattr(t, "signed", None)
-    if signed is not None:
-        return bool(signed)
-    return bool(int(getattr(t, "encoding", 0)) & 1)
+    return bool(_int_encoding(t) & _BTF_INT_SIGNED)
 
 
 def _int_offset(t: Any) -> int:

@@ -44,7 +44,7 @@ def _names(btf: BTF) -> _Names:
     if length:
         parts = btf._data[start:start + length - 1].split(b"\0")
         offsets = accumulate((len(p) + 1 for p in parts), initial=btf._str_base)
-        names.update(zip(offsets, (p.decode("utf-8", "replace") for p in parts)))
+        names.update(zip(offsets, (p.decode("utf-8", "replace") for p in parts), strict=False))
     names[0] = "(anon)"
     return names
 
@@ -72,7 +72,7 @@ def dump_raw(btf: BTF) -> str:
             add(f"[{tid}] FUNC_PROTO '{S[name_off]}' ret_type_id={st} vlen={vlen}")
             if vlen:
                 m = w[p + 3:p + 3 + 2 * vlen]
-                extend([f"\t'{S[a]}' type_id={b}" for a, b in zip(m[0::2], m[1::2])])
+                extend([f"\t'{S[a]}' type_id={b}" for a, b in zip(m[0::2], m[1::2], strict=False)])
         elif kind == 2:
             add(f"[{tid}] PTR '{S[name_off]}' type_id={st}")
         elif kind == 4 or kind == 5:
@@ -84,11 +84,11 @@ def dump_raw(btf: BTF) -> str:
                     extend([
                         f"\t'{S[a]}' type_id={b} bits_offset={c & 0xFFFFFF} bitfield_size={c >> 24}"
                         if c >> 24 else f"\t'{S[a]}' type_id={b} bits_offset={c}"
-                        for a, b, c in zip(m[0::3], m[1::3], m[2::3])
+                        for a, b, c in zip(m[0::3], m[1::3], m[2::3], strict=False)
                     ])
                 else:
                     extend([f"\t'{S[a]}' type_id={b} bits_offset={c}"
-                            for a, b, c in zip(m[0::3], m[1::3], m[2::3])])
+                            for a, b, c in zip(m[0::3], m[1::3], m[2::3], strict=False)])
         elif kind == 10:
             add(f"[{tid}] CONST '{S[name_off]}' type_id={st}")
         elif kind == 3:
@@ -104,15 +104,15 @@ def dump_raw(btf: BTF) -> str:
                 m = w[p + 3:p + 3 + 2 * vlen]
                 if signed:
                     extend([f"\t'{S[a]}' val={b - (1 << 32) if b >> 31 else b}"
-                            for a, b in zip(m[0::2], m[1::2])])
+                            for a, b in zip(m[0::2], m[1::2], strict=False)])
                 else:
-                    extend([f"\t'{S[a]}' val={b}" for a, b in zip(m[0::2], m[1::2])])
+                    extend([f"\t'{S[a]}' val={b}" for a, b in zip(m[0::2], m[1::2], strict=False)])
         elif kind == 19:
             signed = info >> 31
             add(f"[{tid}] ENUM64 '{S[name_off]}' "
                 f"encoding={'SIGNED' if signed else 'UNSIGNED'} size={st} vlen={vlen}")
             m = w[p + 3:p + 3 + 3 * vlen]
-            for a, lo, hi in zip(m[0::3], m[1::3], m[2::3]):
+            for a, lo, hi in zip(m[0::3], m[1::3], m[2::3], strict=False):
                 v = lo | hi << 32
                 if signed:
                     add(f"\t'{S[a]}' val={v - (1 << 64) if hi >> 31 else v}LL")
@@ -128,7 +128,7 @@ def dump_raw(btf: BTF) -> str:
         elif kind == 15:
             add(f"[{tid}] DATASEC '{S[name_off]}' size={st} vlen={vlen}")
             m = w[p + 3:p + 3 + 3 * vlen]
-            for a, b, c in zip(m[0::3], m[1::3], m[2::3]):
+            for a, b, c in zip(m[0::3], m[1::3], m[2::3], strict=False):
                 line = f"\ttype_id={a} offset={b} size={c}"
                 if a < ntypes:
                     if a == 0:

@@ -250,6 +250,12 @@ def _parse_blob(
             )
         records = out.setdefault(sec_name, [])
         for _ in range(num):
-            records.append(make(buf, pos, strings))
+            rec = make(buf, pos, strings)
+            if rec.insn_off % 8:
+                raise ObjectError(
+                    f".BTF.ext: {what} record at offset {pos} has insn_off {rec.insn_off}, "
+                    "not a multiple of the 8-byte instruction size"
+                )
+            records.append(rec)
             pos += rec_size
     return out

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from itertools import compress, count, repeat
-from operator import add, eq, getitem
+from operator import getitem
 from typing import Any, NamedTuple
 
 from ..errors import ObjectError
@@ -90,7 +90,6 @@ for _k, _w in _BASE_WORDS.items():
 del _k, _w
 
 _MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
-_KEY_PREFIX = 64  # bytes of a name used as its sort key; longer names get a fix-up pass
 
 
 class Member(NamedTuple):
@@ -342,14 +341,19 @@ def scan_types(words: Any, base_off: int) -> array:
     append = offsets.append
     step_base = STEP_BASE
     step_vlen = STEP_VLEN
+    steps: dict[int, int] = {}  # info word -> record length; few distinct values repeat
+    get = steps.get
     end = len(words)
     p = 0
     try:
         while p < end:
             append(p)
             info = words[p + 1]
-            top = info >> 24
-            p += step_base[top] + (info & 0xFFFF) * step_vlen[top]
+            step = get(info)
+            if step is None:
+                top = info >> 24
+                step = steps[info] = step_base[top] + (info & 0xFFFF) * step_vlen[top]
+            p += step
     except IndexError:
         p = end + 1
     if p != end:
@@ -385,8 +389,8 @@ class BTF:
         data: Any,
         base: BTF | None = None,
         *,
-        offsets: array | None = None,
-        name_index: tuple[array, array] | None = None,
+        offsets: Sequence[int] | None = None,
+        name_index: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         """Parse the header and index the types of ``data`` (bytes or a read-only mmap).
 
@@ -461,6 +465,7 @@ class BTF:
         self._offsets = offsets
         self._name_index = name_index
         self._cache: dict[int, Type] = {}
+        self._resolved: dict[int, int] = {}
 
     # ---- construction -------------------------------------------------------------
 
@@ -484,6 +489,7 @@ class BTF:
         words = self._words
         limit = self._str_base + self._str_len
         name_offs = list(map(words.__getitem__, offsets))
+        self._scan_names = name_offs  # reused by build_name_index on a cold start
         if name_offs and max(name_offs) >= limit:
             bad = next(i for i, n in enumerate(name_offs) if n >= limit)
             raise ObjectError(
@@ -507,6 +513,18 @@ class BTF:
         start = self._str_start + rel
         return self._data[start:self._data.find(b"\0", start)]
 
+    def _strings(self, offs: list[int]) -> list[str]:
+        """Decode many names at once (member lists); '' for offset 0."""
+        if not offs:
+            return []
+        if self._str_base or max(offs) >= self._str_len:
+            return [self.string(o) if o else "" for o in offs]
+        data = self._data
+        find = data.find
+        s0 = self._str_start
+        return [data[s0 + o:find(b"\0", s0 + o)].decode("utf-8", "replace") if o else ""
+                for o in offs]
+
     def string(self, off: int) -> str:
         """The string at string offset ``off``, e.g. a line_info file name."""
         return self.string_bytes(off).decode("utf-8", "replace")
@@ -529,6 +547,8 @@ class BTF:
 
     def _record(self, type_id: int) -> tuple[BTF, int]:
         """(owning BTF, word offset) of a type id; ObjectError when out of range."""
+        if self.base is None and 0 < type_id <= len(self._offsets):
+            return self, self._offsets[type_id - 1]
         btf = self
         while type_id < btf._first_id:
             if btf.base is None:
@@ -550,7 +570,7 @@ class BTF:
         if type_id == 0:
             return Kind.UNKN
         btf, p = self._record(type_id)
-        return Kind((btf._words[p + 1] >> 24) & 0x1F)
+        return _KINDS[(btf._words[p + 1] >> 24) & 0x1F]
 
     def type_offset(self, type_id: int) -> int:
         """Byte offset of a local type's record inside :meth:`to_bytes`."""
@@ -585,16 +605,13 @@ class BTF:
         kflag = info >> 31
         if kind == Kind.STRUCT or kind == Kind.UNION:
             raw = w[p + 3:p + 3 + 3 * vlen].tolist()
-            members = []
-            for i in range(0, 3 * vlen, 3):
-                m_off = raw[i + 2]
-                if kflag:
-                    members.append(Member(
-                        self.string(raw[i]) if raw[i] else "", raw[i + 1],
-                        m_off & 0xFFFFFF, m_off >> 24))
-                else:
-                    members.append(Member(
-                        self.string(raw[i]) if raw[i] else "", raw[i + 1], m_off, 0))
+            names = self._strings(raw[0::3])
+            if kflag:
+                members = [Member(n, t, o & 0xFFFFFF, o >> 24)
+                           for n, t, o in zip(names, raw[1::3], raw[2::3], strict=False)]
+            else:
+                members = [Member(n, t, o, 0)
+                           for n, t, o in zip(names, raw[1::3], raw[2::3], strict=False)]
             cls = Struct if kind == Kind.STRUCT else Union
             return cls(tid, name, st, members)
         if kind == Kind.INT:
@@ -640,64 +657,29 @@ class BTF:
 
     # ---- name index ---------------------------------------------------------------
 
-    def _name_key(self, off: int) -> bytes:
-        """Sort key of a name: its first bytes plus whatever follows the NUL."""
-        if off < self._str_base:
-            assert self.base is not None
-            return (self.base.string_bytes(off) + b"\0")[:_KEY_PREFIX]
-        start = self._str_start + off - self._str_base
-        return self._data[start:start + _KEY_PREFIX]
-
     def build_name_index(self) -> tuple[array, array]:
         """Build ``(name offsets, type ids)`` sorted by name; anonymous types left out.
 
-        Sorting uses a fixed-length prefix of each name taken straight from the
-        string table (C-speed slicing); names sharing a whole prefix are then
-        re-sorted by full name, so the order equals sorting by full name.
+        All per-type work runs in C-level ``map``/``filter`` over the raw words and
+        a bytes copy of the string table; only the sort compares Python objects.
         """
-        words = self._words
-        name_offs = list(map(words.__getitem__, self._offsets))
+        name_offs = self.__dict__.pop("_scan_names", None)
+        if name_offs is None:
+            name_offs = list(map(self._words.__getitem__, self._offsets))
         named_offs = list(filter(None, name_offs))
         tids = list(compress(count(self._first_id), name_offs))
         if self._str_base:
-            keys = list(map(self._name_key, named_offs))
+            names = list(map(self.string_bytes, named_offs))
         else:
-            data = self._data
-            s0 = self._str_start
-            starts = list(map(add, named_offs, repeat(s0)))
-            stops = map(add, starts, repeat(_KEY_PREFIX))
-            keys = list(map(getitem, repeat(data), map(slice, starts, stops)))
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        sorted_keys = list(map(keys.__getitem__, order))
-        dups = list(map(eq, sorted_keys, sorted_keys[1:]))
-        if any(dups):
-            long_dups = [i for i in compress(count(), dups) if b"\0" not in sorted_keys[i]]
-            if long_dups:
-                order = self._fix_long_names(order, sorted_keys, named_offs, long_dups)
+            strtab = bytes(self._data[self._str_start:self._str_start + self._str_len])
+            ends = map(strtab.index, repeat(b"\0"), named_offs)
+            names = list(map(getitem, repeat(strtab), map(slice, named_offs, ends)))
+        order = sorted(range(len(names)), key=names.__getitem__)
         offs = array("I", map(named_offs.__getitem__, order))
         ids = array("I", map(tids.__getitem__, order))
         return offs, ids
 
-    def _fix_long_names(
-        self, order: list[int], keys: list[bytes], named_offs: list[int], dups: list[int]
-    ) -> list[int]:
-        """Re-sort each run of equal, NUL-free (long-name) keys by the full name."""
-        order = list(order)
-        n = len(keys)
-        done = -1
-        for i in dups:
-            if i <= done:
-                continue
-            j = i
-            while j + 1 < n and keys[j + 1] == keys[i]:
-                j += 1
-            run = order[i:j + 1]
-            run.sort(key=lambda k: self.string_bytes(named_offs[k]))
-            order[i:j + 1] = run
-            done = j
-        return order
-
-    def _index(self) -> tuple[array, array]:
+    def _index(self) -> tuple[Sequence[int], Sequence[int]]:
         if self._name_index is None:
             self._name_index = self.build_name_index()
         return self._name_index
@@ -760,10 +742,24 @@ class BTF:
 
     def resolve(self, type_id: int, strip_typedef: bool = True) -> int:
         """Follow const/volatile/restrict/type_tag (and typedefs) to the real type."""
+        if strip_typedef:
+            hit = self._resolved.get(type_id)
+            if hit is not None:
+                return hit
+            result = self._resolve(type_id, True)
+            self._resolved[type_id] = result
+            return result
+        return self._resolve(type_id, False)
+
+    def _resolve(self, type_id: int, strip_typedef: bool) -> int:
         for _ in range(64):
-            kind = self.kind_of(type_id)
+            if type_id == 0:
+                return 0
+            btf, p = self._record(type_id)
+            w = btf._words
+            kind = (w[p + 1] >> 24) & 0x1F
             if kind in _MODIFIERS or (strip_typedef and kind == Kind.TYPEDEF):
-                type_id = self.raw(type_id)[2]
+                type_id = w[p + 2]
             else:
                 return type_id
         raise ObjectError(f"BTF: type id {type_id}: modifier chain too long (loop?)")
@@ -871,5 +867,6 @@ _REF_CLASSES: dict[int, Any] = {
     Kind.PTR: Ptr, Kind.TYPEDEF: Typedef, Kind.VOLATILE: Volatile, Kind.CONST: Const,
     Kind.RESTRICT: Restrict, Kind.TYPE_TAG: TypeTag,
 }
+_KINDS = tuple(Kind)
 _SIZED = frozenset({Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC,
                     Kind.FLOAT})

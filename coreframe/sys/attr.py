@@ -29,7 +29,7 @@ def addr(obj: Any) -> int:
     """
     if obj is None:
         return 0
-    if isinstance(obj, int):
+    if obj.__class__ is int:
         return obj
     return ctypes.addressof(obj)
 
@@ -38,10 +38,9 @@ def buffer(data: bytes | bytearray | memoryview | int) -> ctypes.Array[ctypes.c_
     """A ctypes char buffer holding ``data`` (or ``data`` zero bytes when an int)."""
     if isinstance(data, int):
         return ctypes.create_string_buffer(data)
-    raw = bytes(data)
-    buf = ctypes.create_string_buffer(len(raw) or 1)
-    ctypes.memmove(buf, raw, len(raw))
-    return buf
+    if not data:
+        return ctypes.create_string_buffer(1)
+    return (ctypes.c_char * len(data)).from_buffer_copy(data)
 
 
 def name_bytes(name: str) -> bytes:

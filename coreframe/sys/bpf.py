@@ -64,7 +64,7 @@ _Info = TypeVar("_Info", bound=ctypes.Structure)
 
 
 def _fdnum(fd: FD | int) -> int:
-    return fd.fd if isinstance(fd, FD) else int(fd)
+    return fd if fd.__class__ is int else (fd.fd if isinstance(fd, FD) else int(fd))
 
 
 def _u64_array(values: Sequence[int] | None) -> ctypes.Array[ctypes.c_uint64] | None:
@@ -110,7 +110,7 @@ def map_lookup_into(map_fd: FD | int, key: Any, value: Any, flags: int = 0) -> b
 
     ``key`` may be None for keyless maps (queue/stack peek).
     """
-    at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(key), value=A.addr(value), flags=flags)
+    at = A.MapElemAttr(_fdnum(map_fd), A.addr(key), A.addr(value), flags)
     try:
         bpf(BPF_MAP_LOOKUP_ELEM, at)
     except OSError as e:
@@ -134,8 +134,7 @@ def map_update_elem(map_fd: FD | int, key: Buf | None, value: Buf, flags: int = 
     """BPF_MAP_UPDATE_ELEM (``key`` None for queue/stack push)."""
     kbuf = None if key is None else A.buffer(key)
     vbuf = A.buffer(value)
-    at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf), value=A.addr(vbuf), flags=flags)
-    bpf(BPF_MAP_UPDATE_ELEM, at)
+    bpf(BPF_MAP_UPDATE_ELEM, A.MapElemAttr(_fdnum(map_fd), A.addr(kbuf), A.addr(vbuf), flags))
 
 
 def map_delete_elem(map_fd: FD | int, key: Buf) -> bool:
@@ -289,11 +288,19 @@ def prog_load(
     prog_flags: int = 0,
     prog_ifindex: int = 0,
     fd_array: Sequence[int] | None = None,
+    log_buf: ctypes.Array[ctypes.c_char] | None = None,
 ) -> FD:
-    """BPF_PROG_LOAD -> FD. On failure the OSError carries ``.log`` (verifier text, '' if none)."""
+    """BPF_PROG_LOAD -> FD. On failure the OSError carries ``.log`` (verifier text, '' if none).
+
+    Pass ``log_buf`` (a ctypes char buffer, used with ``log_level``) to read the log of a
+    successful load too; otherwise a ``log_size`` buffer is allocated when ``log_level`` > 0.
+    """
     ibuf = A.buffer(insns)
     lic = ctypes.create_string_buffer(license.encode())
-    logbuf = ctypes.create_string_buffer(log_size) if log_level and log_size else None
+    if log_buf is not None:
+        log_size = ctypes.sizeof(log_buf)
+    logbuf = log_buf if log_buf is not None else (
+        ctypes.create_string_buffer(log_size) if log_level and log_size else None)
     fi = A.buffer(func_info) if func_info else None
     li = A.buffer(line_info) if line_info else None
     fds = (ctypes.c_int32 * len(fd_array))(*fd_array) if fd_array else None

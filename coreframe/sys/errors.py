@@ -40,8 +40,25 @@ def effective_caps() -> int:
     return 0
 
 
+# Which capability each kind of operation needs (for ``raise_for(capability=...)``).
+CAPABILITY_FOR = {
+    "map": "CAP_BPF",
+    "prog": "CAP_BPF",
+    "btf": "CAP_BPF",
+    "perf_event": "CAP_PERFMON",
+    "tracing": "CAP_BPF and CAP_PERFMON",
+    "xdp": "CAP_NET_ADMIN",
+    "tc": "CAP_NET_ADMIN",
+    "stats": "CAP_SYS_ADMIN",
+    "get_by_id": "CAP_SYS_ADMIN",
+}
+
+
 def has_capability(name: str) -> bool:
-    """True if we hold ``name`` (CAP_BPF/CAP_PERFMON are implied by CAP_SYS_ADMIN)."""
+    """True if we hold ``name`` ("CAP_X and CAP_Y" needs both; CAP_SYS_ADMIN implies
+    CAP_BPF and CAP_PERFMON, as in the kernel's bpf_capable()/perfmon_capable())."""
+    if " and " in name:
+        return all(has_capability(part.strip()) for part in name.split(" and "))
     caps = effective_caps()
     bit = CAPABILITIES.get(name)
     if bit is not None and caps & (1 << bit):

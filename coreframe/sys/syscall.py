@@ -8,6 +8,7 @@ the caller's job (see ``coreframe.sys.errors``), because only it knows what was 
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 import platform
 import resource
@@ -24,6 +25,8 @@ if _machine not in _NR:
     raise ImportError(f"coreframe: unsupported architecture {_machine!r} (x86_64, aarch64)")
 NR_bpf: int = _NR[_machine]["bpf"]
 NR_perf_event_open: int = _NR[_machine]["perf_event_open"]
+
+_NR_BPF = ctypes.c_long(NR_bpf)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
@@ -59,11 +62,12 @@ def _check(ret: int) -> int:
 def bpf(cmd: int, attr: Any) -> int:
     """bpf(cmd, &attr, sizeof(attr)); ``attr`` is a ctypes Structure, updated in place."""
     raise_memlock_rlimit()
-    ret = _syscall(
-        ctypes.c_long(NR_bpf), ctypes.c_long(cmd), ctypes.byref(attr),
-        ctypes.c_long(ctypes.sizeof(attr)),
-    )
-    return _check(ret)
+    ret = _syscall(_NR_BPF, ctypes.c_long(cmd), ctypes.byref(attr),
+                   ctypes.c_long(ctypes.sizeof(attr)))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
 
 
 def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int, flags: int) -> int:
@@ -75,10 +79,19 @@ def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int, flags: int) ->
     return _check(ret)
 
 
-def ioctl(fd: int, request: int, arg: int | Any = 0) -> int:
-    """ioctl(fd, request, arg); ``arg`` is an int (passed by value) or a ctypes object (by ref)."""
-    if isinstance(arg, int):
-        ptr = ctypes.c_void_p(arg)
+def ioctl(fd: Any, request: int, arg: Any = 0) -> int:
+    """ioctl(fd, request, arg).
+
+    ``fd`` is an int or anything with ``__index__`` (an ``FD``); ``arg`` an int or an
+    object with ``__index__`` (passed by value, e.g. a program fd for
+    PERF_EVENT_IOC_SET_BPF), a bytes string (passed as a pointer, e.g. a filter), or a
+    ctypes object (passed by reference).
+    """
+    if isinstance(arg, bytes):
+        buf = ctypes.create_string_buffer(arg)
+        ptr = ctypes.cast(buf, ctypes.c_void_p)
+    elif hasattr(arg, "__index__"):
+        ptr = ctypes.c_void_p(operator.index(arg))
     else:
         ptr = ctypes.cast(ctypes.byref(arg), ctypes.c_void_p)
-    return _check(_ioctl(fd, request, ptr))
+    return _check(_ioctl(operator.index(fd), request, ptr))

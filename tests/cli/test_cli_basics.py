@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 
-from coreframe import __version__
+from cli_helpers import run_cli
 
-from .conftest import run_cli
+from coreframe import __version__
 
 
 def test_version() -> None:

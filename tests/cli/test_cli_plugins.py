@@ -8,8 +8,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-
-from .conftest import REPO, run_cli
+from cli_helpers import REPO, run_cli
 
 EXAMPLE = REPO / "examples" / "coreframe-syscount"
 BROKEN = REPO / "tests" / "fixtures" / "coreframe-broken"

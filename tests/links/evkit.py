@@ -257,10 +257,13 @@ def ringbuf_producer_insns(rb_fd: FD, params_fd: FD, drops_fd: FD) -> bytes:
     return a.build()
 
 
-def perf_producer_insns(pa_fd: FD, params_fd: FD, drops_fd: FD) -> bytes:
-    """Needs a ctx for bpf_perf_event_output: load as a tracepoint/raw_tp program."""
+def perf_producer_insns(pa_fd: FD, params_fd: FD, drops_fd: FD, pid: int) -> bytes:
+    """Needs a ctx for bpf_perf_event_output: load as a tracepoint program (tgid ``pid``)."""
     a = Asm()
     a += A.mov64_reg(A.R9, A.R1)
+    a += A.call(BPF_FUNC_get_current_pid_tgid)
+    a += A.encode(A.BPF_ALU64 | A.BPF_RSH | A.BPF_K, A.R0, 0, 0, 32)
+    a.jmp(A.BPF_JMP | A.BPF_JNE | A.BPF_K, A.R0, pid, "out")
     _load_params(a, params_fd)
     a.jmp(A.BPF_JMP | BPF_JGT | A.BPF_K, A.R8, MAX_PAYLOAD, "out")
     a.jmp(A.BPF_JMP | A.BPF_JEQ | A.BPF_K, A.R8, 0, "out")

@@ -5,9 +5,11 @@
  * kernel (which has none of these types) the poisoned instructions are dead
  * code and the program still loads.
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I. -c core_flavors.bpf.c -o core_flavors.bpf.o
- *   llvm-strip -g core_flavors.bpf.o
+ * Built with `make tests/objects/core_flavors.bpf.o` from the repository root, i.e.:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall \
+ *     -fdebug-prefix-map=$PWD=. -ffile-prefix-map=$PWD=. -Ibpf -Itests/objects \
+ *     -c tests/objects/core_flavors.bpf.c -o tests/objects/core_flavors.bpf.o
+ *   llvm-strip -g tests/objects/core_flavors.bpf.o
  */
 #include "core_flavors.h"
 #include <bpf/bpf_helpers.h>
@@ -36,6 +38,9 @@ struct flavors_out {
 	int node_size;
 	int handle_exists;
 	int neg_signed;
+	int tag1;
+	int tagword;
+	__s64 mode;
 };
 
 struct flavors_out flv = {};
@@ -61,6 +66,8 @@ int flavors(void *ctx)
 		flv.sgn = s->sgn;
 		flv.wide = s->wide;
 		flv.ptr = s->ptr;
+		flv.tag1 = s->tag[1];
+		flv.tagword = *(__u32 *)s->tag;
 	}
 	if (bpf_core_type_exists(struct cf_node)) {
 		struct cf_node *n = ctx;
@@ -85,6 +92,8 @@ int flavors(void *ctx)
 		if (bpf_core_enum_value_exists(enum cf_color, CF_BLUE))
 			flv.blue = bpf_core_enum_value(enum cf_color, CF_BLUE);
 	}
+	if (bpf_core_type_exists(enum cf_mode))
+		flv.mode = bpf_core_enum_value(enum cf_mode, CF_MODE_A);
 	flv.handle_exists = bpf_core_type_exists(cf_handle_t);
 	return 0;
 }

@@ -36,6 +36,7 @@ struct cf_sized {
 	int sgn;		/* signed: a size change poisons the load */
 	__u64 wide;
 	void *ptr;
+	unsigned char tag[4];	/* target: __u16 tag[4] */
 } __pa;
 
 struct cf_node {
@@ -55,6 +56,10 @@ enum cf_color {
 	CF_RED = 1,
 	CF_GREEN = 2,
 	CF_BLUE = 4,
+};
+
+enum cf_mode {
+	CF_MODE_A = 1,		/* target: -2, widened like libbpf (sign-extended) */
 };
 
 typedef int cf_handle_t;

@@ -2,9 +2,11 @@
 /* CO-RE relocation test object: every relocation kind clang 14 can emit,
  * against kernel types declared in another order and with other sizes.
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I. -c core_task.bpf.c -o core_task.bpf.o
- *   llvm-strip -g core_task.bpf.o
+ * Built with `make tests/objects/core_task.bpf.o` from the repository root, i.e.:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall \
+ *     -fdebug-prefix-map=$PWD=. -ffile-prefix-map=$PWD=. -Ibpf -Itests/objects \
+ *     -c tests/objects/core_task.bpf.c -o tests/objects/core_task.bpf.o
+ *   llvm-strip -g tests/objects/core_task.bpf.o
  */
 #include "core_types.h"
 #include <bpf/bpf_helpers.h>
@@ -36,11 +38,18 @@ struct chain_out {
 };
 
 struct checks_out {
+	char me_comm[16];
 	__u64 old_state;
+	int me_pid;
+	int me_tgid;
+	int me_ppid;
+	int me_mine_pid;
 	int has_old_state;
 	int has_state;
 	int has_task;
 	int has_nosuch;
+	int has_mine;
+	int has_few;
 	int task_size;
 	int nosuch_size;
 	int task_id;
@@ -58,6 +67,9 @@ struct checks_out {
 	int ancestors_size;
 };
 
+/* Set by the runtime test: only this process (and its children) is recorded. */
+int target_tgid = 0;
+
 struct direct_out direct = {};
 struct chain_out chain = {};
 struct checks_out checks = {};
@@ -66,6 +78,8 @@ struct checks_out checks = {};
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_direct, struct task_struct *task, int old_pid, void *bprm)
 {
+	if (task->real_parent->tgid != target_tgid)
+		return 0;
 	direct.pid = task->pid;
 	direct.tgid = task->tgid;
 	direct.flags = task->flags;
@@ -104,7 +118,15 @@ SEC("tracepoint/syscalls/sys_enter_getpid")
 int checks_prog(void *ctx)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct___mine *mine = (void *)t;
 
+	if ((bpf_get_current_pid_tgid() >> 32) == target_tgid) {
+		checks.me_pid = BPF_CORE_READ(t, pid);
+		checks.me_tgid = BPF_CORE_READ(t, tgid);
+		checks.me_ppid = BPF_CORE_READ(t, real_parent, tgid);
+		checks.me_mine_pid = BPF_CORE_READ(mine, pid);
+		BPF_CORE_READ_STR_INTO(&checks.me_comm, t, comm);
+	}
 	checks.has_old_state = bpf_core_field_exists(struct task_struct___old, state);
 	if (bpf_core_field_exists(struct task_struct___old, state)) {
 		struct task_struct___old *old = (void *)t;
@@ -114,6 +136,8 @@ int checks_prog(void *ctx)
 	checks.has_state = bpf_core_field_exists(t->__state);
 	checks.has_task = bpf_core_type_exists(struct task_struct);
 	checks.has_nosuch = bpf_core_type_exists(struct coreframe_no_such_type);
+	checks.has_mine = bpf_core_type_exists(struct task_struct___mine);
+	checks.has_few = bpf_core_type_exists(enum pid_type___few);
 	checks.task_size = bpf_core_type_size(struct task_struct);
 	checks.nosuch_size = bpf_core_type_size(struct coreframe_no_such_type);
 	checks.task_id = bpf_core_type_id_kernel(struct task_struct);

@@ -101,6 +101,11 @@ enum pid_type {
 	PIDTYPE_NOPE = 77,		/* not in the kernel */
 };
 
+/* A flavor with one enumerator, itself flavored: matches the kernel's enum. */
+enum pid_type___few {
+	PIDTYPE_TGID___few = 5,
+};
+
 /* Does not exist in any kernel. */
 struct coreframe_no_such_type {
 	int x;

@@ -17,6 +17,7 @@ struct cf_sized {
 	long sgn;		/* 4 -> 8 bytes, signed: load poisoned */
 	__u64 wide;
 	void *ptr;
+	unsigned short tag[4];	/* element 1 -> 2 bytes */
 };
 
 struct cf_node {
@@ -38,6 +39,10 @@ enum cf_color {			/* other values, no CF_BLUE */
 	CF_RED = 10,
 };
 
+enum cf_mode {
+	CF_MODE_A = -2,
+};
+
 typedef int cf_handle_t;
 
 struct cf_pair g_pair;
@@ -45,4 +50,5 @@ struct cf_sized g_sized;
 struct cf_node g_node;
 struct cf_bits g_bits;
 enum cf_color g_color;
+enum cf_mode g_mode;
 cf_handle_t g_handle;

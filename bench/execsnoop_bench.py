@@ -1,0 +1,258 @@
+"""Exec-storm benchmark: libbpf-tools' execsnoop (the C anchor) against coreframe's.
+
+For each tracer and run: start it, find when it is attached by exec()ing marker
+commands until one shows up in its output, run bench/storm (N exec()s as fast
+as possible), wait for an end marker, stop it with SIGINT, then report
+  - start-to-attached: from spawning the tracer to the first marker it printed
+  - captured: storm pids that appear in its output, out of N
+  - CPU: user+system seconds of the tracer process (wait4 rusage)
+Medians over --runs runs; the machine is noisy, so compare within one run only.
+Needs root. Usage: .venv/bin/python bench/execsnoop_bench.py [--n 2000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+LIBBPF_EXECSNOOP = "/usr/sbin/execsnoop"
+MARKER = "cf-bench-marker"
+
+
+@dataclass
+class RunResult:
+    tracer: str
+    attached_s: float | None
+    captured: int
+    n: int
+    cpu_s: float
+    storm_s: float
+
+
+def build_storm() -> Path:
+    """Compile bench/storm.c into bench/out (a cache; rebuilt when the source changes)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    src = ROOT / "bench" / "storm.c"
+    exe = OUT / "storm"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            sys.exit("execsnoop_bench: no C compiler for bench/storm.c")
+        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+class Tracer:
+    """The tracer process, reaped by us (wait4) so its CPU usage is never lost."""
+
+    def __init__(self, argv: list[str]) -> None:
+        # stderr goes to a file: an unread pipe could block a chatty tracer
+        self.err = tempfile.TemporaryFile(mode="w+", errors="replace")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
+                                     text=True, errors="replace")
+        self.status: int | None = None
+        self.usage: object | None = None
+
+    def alive(self) -> bool:
+        if self.status is None:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid == self.proc.pid:
+                self.status, self.usage = status, usage
+        return self.status is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            _pid, self.status, self.usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(self.status)
+
+    def cpu_s(self) -> float:
+        return self.usage.ru_utime + self.usage.ru_stime  # type: ignore[attr-defined]
+
+    def stderr_tail(self) -> str:
+        self.err.seek(0)
+        lines = self.err.read().strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+class OutputCollector:
+    """Reads the tracer's stdout on a thread, keeping every line."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _run(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def contains(self, text: str) -> bool:
+        with self.cond:
+            return any(text in line for line in self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.thread.is_alive():
+                    return False
+                self.cond.wait(left)
+        return True
+
+
+def wait_attached(tracer: Tracer, out: OutputCollector, t0: float,
+                  timeout: float) -> float | None:
+    """Exec markers until the tracer prints one; the first one printed dates attachment."""
+    sent: list[tuple[str, float]] = []
+    deadline = t0 + timeout
+    k = 0
+    while time.monotonic() < deadline and tracer.alive():
+        tag = f"{MARKER}-{os.getpid()}-{k}."  # the dot: marker 1 must not match marker 10
+        sent.append((tag, time.monotonic()))
+        subprocess.run(["/bin/true", tag])
+        k += 1
+        for tag_seen, t in sent:
+            if out.contains(tag_seen):
+                return t - t0
+        time.sleep(0.002)
+    return None
+
+
+def storm_pids(storm_json: Path) -> set[int]:
+    return {c["pid"] for c in json.loads(storm_json.read_text())["children"]}
+
+
+def pids_in_output(lines: list[str], json_lines: bool) -> set[int]:
+    pids: set[int] = set()
+    for line in lines:
+        if json_lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("pid"), int):
+                pids.add(rec["pid"])
+            continue
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].isdigit():
+            pids.add(int(fields[1]))
+    return pids
+
+
+def run_once(name: str, argv: list[str], json_lines: bool, storm: Path, n: int, jobs: int,
+             timeout: float) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="cf-execsnoop-bench-") as tmp:
+        storm_json = Path(tmp) / "storm.json"
+        t0 = time.monotonic()
+        tracer = Tracer(argv)
+        out = OutputCollector(tracer.proc)
+        try:
+            attached = wait_attached(tracer, out, t0, timeout)
+            if attached is None:
+                tracer.stop()
+                raise RuntimeError(f"never attached (exit code {tracer.proc.returncode}: "
+                                   f"{tracer.stderr_tail()})")
+            s0 = time.monotonic()
+            subprocess.run([str(storm), "-n", str(n), "-j", str(jobs), "-o", str(storm_json)],
+                           check=True, stderr=subprocess.DEVNULL)
+            storm_s = time.monotonic() - s0
+            end_tag = f"{MARKER}-{os.getpid()}-end."
+            subprocess.run(["/bin/true", end_tag])
+            out.wait_for(end_tag, timeout)
+        finally:
+            tracer.stop()
+            out.thread.join(timeout)
+            tracer.err.close()
+        captured = len(storm_pids(storm_json) & pids_in_output(out.lines, json_lines))
+        return RunResult(name, attached, captured, n, tracer.cpu_s(), storm_s)
+
+
+def tracers() -> list[tuple[str, list[str] | None, bool, str]]:
+    """(name, argv or None, output is JSON lines, why unavailable)."""
+    found: list[tuple[str, list[str] | None, bool, str]] = []
+    stdbuf = shutil.which("stdbuf")
+    if Path(LIBBPF_EXECSNOOP).exists() and stdbuf:
+        # stdout is a pipe: force line buffering so markers show up as they happen
+        found.append(("libbpf-tools", [stdbuf, "-oL", LIBBPF_EXECSNOOP, "-x"], False, ""))
+    else:
+        found.append(("libbpf-tools", None, False, f"{LIBBPF_EXECSNOOP} or stdbuf missing"))
+    coreframe = Path(sys.executable).with_name("coreframe")
+    if importlib.util.find_spec("coreframe_plugins.execsnoop") is not None and coreframe.exists():
+        found.append(("coreframe", [str(coreframe), "run", "execsnoop", "--json", "-x"], True, ""))
+    else:
+        found.append(("coreframe", None, True, "not available yet (no execsnoop plugin)"))
+    return found
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000, help="exec()s per storm")
+    ap.add_argument("--jobs", type=int, default=2, help="storm children in flight")
+    ap.add_argument("--runs", type=int, default=3, help="runs per tracer (median reported)")
+    ap.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a tracer")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("execsnoop_bench: skipped (needs root)")
+        return 0
+
+    storm = build_storm()
+    summary: dict[str, object] = {"n": args.n, "jobs": args.jobs, "runs": args.runs}
+    print(f"execsnoop bench: storm of {args.n} exec()s, {args.jobs} jobs, "
+          f"median of {args.runs} runs")
+    print(f"{'tracer':<14} {'attached ms':>12} {'captured':>14} {'tracer CPU s':>13} "
+          f"{'storm s':>8}")
+    failed = False
+    for name, argv, json_lines, why in tracers():
+        if argv is None:
+            print(f"{name:<14} {why}")
+            summary[name] = {"available": False, "why": why}
+            continue
+        try:
+            results = [run_once(name, argv, json_lines, storm, args.n, args.jobs, args.timeout)
+                       for _ in range(args.runs)]
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+            print(f"{name:<14} failed: {e}")
+            summary[name] = {"available": True, "error": str(e)}
+            failed = True
+            continue
+        att = [r.attached_s for r in results if r.attached_s is not None]
+        med = {
+            "attached_ms": statistics.median(att) * 1000 if att else None,
+            "captured": statistics.median(r.captured for r in results),
+            "cpu_s": statistics.median(r.cpu_s for r in results),
+            "storm_s": statistics.median(r.storm_s for r in results),
+        }
+        summary[name] = {"available": True, "median": med, "runs": [asdict(r) for r in results]}
+        attached = f"{med['attached_ms']:.1f}" if med["attached_ms"] is not None else "-"
+        print(f"{name:<14} {attached:>12} {med['captured']:>8.0f}/{args.n:<5} "
+              f"{med['cpu_s']:>13.3f} {med['storm_s']:>8.3f}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "execsnoop_bench.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"details: {OUT / 'execsnoop_bench.json'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The running kernel's BTF, with an on-disk index cache.
+
+Scanning vmlinux BTF (~130k records) and sorting its names costs tens of
+milliseconds in Python; a warm start must not pay that. The index (record
+offsets plus a name-sorted ``(name offset, type id)`` table) is stored in a
+user-owned cache directory under a file named by the BTF's SHA-256, so a changed
+kernel simply misses the cache and a stale file can never be applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import stat
+import struct
+import zlib
+from array import array
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from ..errors import AttachError, FeatureMissing, ObjectError
+from .types import BTF, Kind
+
+SYSFS_BTF = "/sys/kernel/btf"
+VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
+
+_CACHE_MAGIC = b"CFBTFIDX"
+_CACHE_VERSION = 1
+# magic, version, n_offsets, n_names, btf_len, payload adler32, sha256 of the BTF
+_CACHE_HDR = struct.Struct("<8sIIIQI32s")
+
+
+def cache_dir() -> str | None:
+    """The index cache directory, created 0700; None when it is unusable or unsafe.
+
+    ``COREFRAME_CACHE_DIR`` wins, then ``$XDG_CACHE_HOME/coreframe``, then
+    ``~/.cache/coreframe``. A directory owned by someone else or writable by
+    group/others is not trusted: its files could feed us forged offsets.
+    """
+    path = os.environ.get("COREFRAME_CACHE_DIR")
+    if not path:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+            os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "coreframe")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return path
+
+
+def _cache_file(directory: str, digest: bytes) -> str:
+    return os.path.join(directory, f"btf-{digest.hex()[:40]}.idx")
+
+
+def _read_cache(
+    path: str, digest: bytes, btf_len: int
+) -> tuple[Sequence[int], Sequence[int], Sequence[int]] | None:
+    """Offsets and name index from a cache file, or None if absent/corrupt/foreign."""
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError:
+        return None
+    if len(blob) < _CACHE_HDR.size:
+        return None
+    magic, version, n_off, n_names, length, check, file_digest = _CACHE_HDR.unpack_from(blob)
+    if (magic != _CACHE_MAGIC or version != _CACHE_VERSION or file_digest != digest
+            or length != btf_len
+            or len(blob) != _CACHE_HDR.size + 4 * (n_off + 2 * n_names)):
+        return None
+    payload = memoryview(blob)[_CACHE_HDR.size:]
+    if zlib.adler32(payload) != check:
+        return None
+    # Zero-copy u32 views over the file's bytes; they index like arrays.
+    words = payload.cast("I")
+    return (words[:n_off], words[n_off:n_off + n_names], words[n_off + n_names:])
+
+
+def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
+                 name_offs: Sequence[int], ids: Sequence[int]) -> None:
+    """Write atomically (tmp file + rename); failure only costs the next start time."""
+    payload = b"".join(array("I", seq).tobytes() for seq in (offsets, name_offs, ids))
+    hdr = _CACHE_HDR.pack(_CACHE_MAGIC, _CACHE_VERSION, len(offsets), len(name_offs),
+                          btf_len, zlib.adler32(payload), digest)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(hdr)
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def content_hash(data: Any) -> bytes:
+    """SHA-256 of the BTF bytes: the cache key, so a different kernel never matches."""
+    return hashlib.sha256(data).digest()
+
+
+def load_indexed(data: Any) -> BTF:
+    """A base (non-split) BTF whose index comes from / goes to the disk cache."""
+    digest = content_hash(data)
+    directory = cache_dir()
+    path = _cache_file(directory, digest) if directory else None
+    if path is not None:
+        cached = _read_cache(path, digest, len(data))
+        if cached is not None:
+            offsets, name_offs, ids = cached
+            try:
+                return BTF(data, offsets=offsets, name_index=(name_offs, ids))
+            except ObjectError:
+                pass
+    btf = BTF(data)
+    name_offs, ids = btf._index()
+    if path is not None:
+        _write_cache(path, digest, len(data), btf._offsets, name_offs, ids)
+    return btf
+
+
+def _read_sysfs(path: str) -> Any:
+    """The file's bytes: a private read-only mmap when the kernel allows it (no copy),
+    else a plain read."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ObjectError(f"cannot open {path}: {e.strerror}") from e
+    try:
+        try:
+            size = os.fstat(fd).st_size
+            if size > 0:
+                return mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            pass
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@cache
+def vmlinux() -> BTF:
+    """The running kernel's BTF (memoized per process)."""
+    try:
+        data = _read_sysfs(VMLINUX_PATH)
+    except FileNotFoundError:
+        raise FeatureMissing(
+            "kernel BTF (/sys/kernel/btf/vmlinux)",
+            "needs CONFIG_DEBUG_INFO_BTF=y, or pass a target BTF file",
+        ) from None
+    return load_indexed(data)
+
+
+def btf_from_path(path: str) -> BTF:
+    """Parse a raw BTF file, or the ``.BTF`` section of an ELF object."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ObjectError(f"cannot read {path}: {e.strerror}") from e
+    if data[:4] == b"\x7fELF":
+        data = _elf_btf_section(data, path)
+    return BTF(data)
+
+
+def _elf_btf_section(data: bytes, path: str) -> bytes:
+    """Extract ``.BTF`` with pyelftools (imported here: it is slow to import)."""
+    import io
+
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        sec = elf.get_section_by_name(".BTF")
+        if sec is None:
+            raise ObjectError(f"{path}: ELF object has no .BTF section (build with clang -g)")
+        return sec.data()
+    except ELFError as e:
+        raise ObjectError(f"{path}: malformed ELF: {e}") from e
+    except (ValueError, struct.error, OSError) as e:
+        raise ObjectError(f"{path}: malformed ELF: {e}") from e
+
+
+def load_target(path: str | None = None) -> BTF:
+    """Target BTF for CO-RE: the running kernel's, or a custom file (raw BTF or ELF)."""
+    if path is None:
+        return vmlinux()
+    if os.path.realpath(path) == VMLINUX_PATH:
+        return vmlinux()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise ObjectError(f"cannot read {path}: {e.strerror}") from e
+    if head == b"\x7fELF":
+        return btf_from_path(path)
+    try:
+        return load_indexed(_read_sysfs(path))
+    except FileNotFoundError:
+        raise ObjectError(f"cannot read {path}: no such file") from None
+
+
+def module_names() -> list[str]:
+    """Kernel modules that expose split BTF under /sys/kernel/btf."""
+    try:
+        return sorted(n for n in os.listdir(SYSFS_BTF) if n != "vmlinux")
+    except OSError:
+        return []
+
+
+@cache
+def module_btf(name: str) -> BTF:
+    """A loaded module's BTF, split on top of vmlinux (ids continue from it)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ObjectError(f"invalid kernel module name {name!r}")
+    base = vmlinux()
+    try:
+        data = _read_sysfs(os.path.join(SYSFS_BTF, name))
+    except FileNotFoundError:
+        raise FeatureMissing(
+            f"BTF for kernel module {name!r}",
+            "module not loaded, or built without CONFIG_DEBUG_INFO_BTF_MODULES",
+        ) from None
+    return BTF(data, base)
+
+
+def find_function(name: str) -> tuple[BTF, int]:
+    """``(btf, type id)`` of kernel function ``name``: vmlinux first, then modules.
+
+    This is what fentry/fexit/LSM attach needs for ``attach_btf_id`` (plus the
+    module BTF's object fd when the function lives in a module).
+    """
+    base = vmlinux()
+    ids = base.find(name, Kind.FUNC)
+    if ids:
+        return base, ids[0]
+    for mod in module_names():
+        try:
+            btf = module_btf(mod)
+        except (FeatureMissing, ObjectError):
+            continue
+        ids = [i for i in btf.find(name, Kind.FUNC) if i >= btf.start_id]
+        if ids:
+            return btf, ids[0]
+    raise AttachError(f"kernel function {name!r} not found in vmlinux or module BTF")

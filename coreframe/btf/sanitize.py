@@ -1,0 +1,256 @@
+"""Make an object's BTF acceptable to the running kernel, then load it.
+
+clang leaves two things for the loader: DATASEC sizes and VAR offsets (taken from
+the ELF section sizes and symbol values), and extern linkage the kernel rejects.
+Older kernels also lack newer BTF kinds; like libbpf we rewrite those in place into
+kinds of the same record size so type ids stay stable for func_info, line_info and
+CO-RE. Works on the raw bytes with ``struct``: no dependency on the BTF decoder.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import ObjectError
+from ..sys import consts as C
+from ..sys.fd import FD
+
+log = logging.getLogger(__name__)
+
+_HDR = struct.Struct("<HBBIIIII")
+_TYPE = struct.Struct("<III")
+
+# Bytes after the 12-byte common header: fixed part, and per-vlen-entry part.
+_EXTRA = {
+    C.BTF_KIND_INT: 4, C.BTF_KIND_ARRAY: 12, C.BTF_KIND_VAR: 4, C.BTF_KIND_DECL_TAG: 4,
+}
+_PER_ENTRY = {
+    C.BTF_KIND_STRUCT: 12, C.BTF_KIND_UNION: 12, C.BTF_KIND_ENUM: 8,
+    C.BTF_KIND_FUNC_PROTO: 8, C.BTF_KIND_DATASEC: 12, C.BTF_KIND_ENUM64: 12,
+}
+
+KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
+
+
+@dataclass
+class _Type:
+    id: int
+    off: int  # offset of the record inside the type section
+    kind: int
+    vlen: int
+    name_off: int
+
+
+def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
+    return (kflag << 31) | (kind << 24) | vlen
+
+
+def _split(data: bytes) -> tuple[bytearray, bytearray]:
+    """(type section, string section) of a raw BTF blob."""
+    if len(data) < _HDR.size:
+        raise ObjectError("BTF is truncated (no header)")
+    magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
+    if magic != C.BTF_MAGIC:
+        raise ObjectError(f"BTF has bad magic {magic:#x} (big-endian objects are not supported)")
+    if version != C.BTF_VERSION:
+        raise ObjectError(f"BTF version {version} is not supported")
+    t0, s0 = hdr_len + type_off, hdr_len + str_off
+    if t0 + type_len > len(data) or s0 + str_len > len(data):
+        raise ObjectError("BTF sections run past the end of the data")
+    return bytearray(data[t0:t0 + type_len]), bytearray(data[s0:s0 + str_len])
+
+
+def _join(types: bytes | bytearray, strings: bytes | bytearray) -> bytes:
+    hdr = _HDR.pack(C.BTF_MAGIC, C.BTF_VERSION, 0, _HDR.size, 0, len(types), len(types),
+                    len(strings))
+    return hdr + bytes(types) + bytes(strings)
+
+
+def _walk(types: bytes | bytearray) -> list[_Type]:
+    out: list[_Type] = []
+    pos, tid = 0, 1
+    while pos < len(types):
+        if pos + 12 > len(types):
+            raise ObjectError(f"BTF type {tid} is truncated")
+        name_off, info, _ = _TYPE.unpack_from(types, pos)
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        if kind == 0 or kind > C.BTF_KIND_ENUM64:
+            raise ObjectError(f"BTF type {tid} has unknown kind {kind}")
+        out.append(_Type(tid, pos, kind, vlen, name_off))
+        pos += 12 + _EXTRA.get(kind, 0) + _PER_ENTRY.get(kind, 0) * vlen
+        tid += 1
+    if pos != len(types):
+        raise ObjectError("BTF type section has trailing bytes")
+    return out
+
+
+def _name(strings: bytes | bytearray, off: int) -> str:
+    end = strings.find(b"\0", off)
+    return bytes(strings[off:end if end >= 0 else len(strings)]).decode(errors="replace")
+
+
+def _kernel_kinds() -> dict[str, bool]:
+    from .. import features as F
+
+    return {
+        "func": F.has_btf_kind(C.BTF_KIND_FUNC),
+        "func_global": F.has_btf_func_global(),
+        "datasec": F.has_btf_kind(C.BTF_KIND_DATASEC),
+        "float": F.has_btf_kind(C.BTF_KIND_FLOAT),
+        "decl_tag": F.has_btf_kind(C.BTF_KIND_DECL_TAG),
+        "type_tag": F.has_btf_kind(C.BTF_KIND_TYPE_TAG),
+        "enum64": F.has_btf_kind(C.BTF_KIND_ENUM64),
+    }
+
+
+def sanitize(
+    btf_bytes: bytes,
+    section_sizes: Mapping[str, int],
+    symbol_offsets: Mapping[str, Mapping[str, int]],
+    *,
+    kernel_kinds: Mapping[str, bool] | None = None,
+) -> bytes:
+    """Fix DATASEC sizes/VAR offsets from the ELF and rewrite what the kernel rejects.
+
+    ``section_sizes`` maps section name -> size; ``symbol_offsets`` maps section name
+    -> {variable name: offset}. ``kernel_kinds`` overrides the kernel probes (keys in
+    ``KERNEL_KINDS``), e.g. to produce BTF for an older kernel.
+    """
+    types, strings = _split(btf_bytes)
+    all_types = _walk(types)
+    by_id = {t.id: t for t in all_types}
+    kinds = dict(_kernel_kinds() if kernel_kinds is None else kernel_kinds)
+    for k in KERNEL_KINDS:
+        kinds.setdefault(k, True)
+    appended = bytearray()
+    next_id = len(all_types) + 1
+    dummy_var: int | None = None
+    int64: int | None = None
+
+    def append(record: bytes) -> int:
+        nonlocal next_id
+        appended.extend(record)
+        next_id += 1
+        return next_id - 1
+
+    # 1. DATASEC sizes and VAR offsets (before any kind rewrite).
+    for t in all_types:
+        if t.kind != C.BTF_KIND_DATASEC:
+            continue
+        sec = _name(strings, t.name_off)
+        size = struct.unpack_from("<I", types, t.off + 8)[0]
+        if size == 0 and sec in section_sizes:
+            struct.pack_into("<I", types, t.off + 8, section_sizes[sec])
+        offsets = symbol_offsets.get(sec, {})
+        entries = []
+        for i in range(t.vlen):
+            at = t.off + 12 + 12 * i
+            vtype, voff, vsize = struct.unpack_from("<III", types, at)
+            var = by_id.get(vtype)
+            if var is None:
+                raise ObjectError(f"BTF DATASEC {sec!r} refers to missing type {vtype}")
+            if var.kind == C.BTF_KIND_VAR:
+                linkage = struct.unpack_from("<I", types, var.off + 12)[0]
+                vname = _name(strings, var.name_off)
+                if linkage != C.BTF_VAR_GLOBAL_EXTERN and vname in offsets:
+                    voff = offsets[vname]
+            elif var.kind == C.BTF_KIND_FUNC:
+                # extern kfunc in .ksyms: the kernel only takes VARs in a DATASEC
+                if dummy_var is None:
+                    int_id = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 4)
+                                    + struct.pack("<I", 32))
+                    dummy_var = append(_TYPE.pack(var.name_off, _info(C.BTF_KIND_VAR), int_id)
+                                       + struct.pack("<I", C.BTF_VAR_GLOBAL_ALLOCATED))
+                vtype = dummy_var
+            entries.append((voff, i, vtype, vsize))
+        entries.sort()  # the kernel wants ascending offsets; ties keep their order
+        for i, (voff, _, vtype, vsize) in enumerate(entries):
+            struct.pack_into("<III", types, t.off + 12 + 12 * i, vtype, voff, vsize)
+
+    # 2. Linkage the kernel refuses, and kinds it lacks.
+    for t in all_types:
+        o = t.off
+        name_off, info, size_or_type = _TYPE.unpack_from(types, o)
+        if t.kind == C.BTF_KIND_VAR:
+            linkage = struct.unpack_from("<I", types, o + 12)[0]
+            if linkage == C.BTF_VAR_GLOBAL_EXTERN:
+                struct.pack_into("<I", types, o + 12, C.BTF_VAR_GLOBAL_ALLOCATED)
+            if not kinds["datasec"]:
+                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_INT), 1)
+                struct.pack_into("<I", types, o + 12, 8)
+        elif t.kind == C.BTF_KIND_DATASEC and not kinds["datasec"]:
+            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_STRUCT, t.vlen), size_or_type)
+            for i in range(t.vlen):
+                at = o + 12 + 12 * i
+                vtype, voff, _vsize = struct.unpack_from("<III", types, at)
+                var = by_id.get(vtype)
+                struct.pack_into("<III", types, at, var.name_off if var else 0, vtype, voff * 8)
+            end = strings.find(b"\0", name_off)
+            strings[name_off:end] = strings[name_off:end].replace(b".", b"_")
+        elif t.kind == C.BTF_KIND_FUNC:
+            linkage = info & 0xFFFF
+            if not kinds["func"]:
+                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_TYPEDEF), size_or_type)
+            elif linkage == C.BTF_FUNC_EXTERN or (linkage == C.BTF_FUNC_GLOBAL
+                                                 and not kinds["func_global"]):
+                new = C.BTF_FUNC_GLOBAL if kinds["func_global"] else C.BTF_FUNC_STATIC
+                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_FUNC, new), size_or_type)
+        elif t.kind == C.BTF_KIND_FUNC_PROTO and not kinds["func"]:
+            # params (name_off, type) become enumerators (name_off, value): same size
+            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_ENUM, t.vlen), 4)
+        elif t.kind == C.BTF_KIND_FLOAT and not kinds["float"]:
+            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_STRUCT, 0), size_or_type)
+        elif t.kind == C.BTF_KIND_DECL_TAG and not kinds["decl_tag"]:
+            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_INT), 1)
+            struct.pack_into("<I", types, o + 12, 8)
+        elif t.kind == C.BTF_KIND_TYPE_TAG and not kinds["type_tag"]:
+            _TYPE.pack_into(types, o, 0, _info(C.BTF_KIND_CONST), size_or_type)
+        elif t.kind == C.BTF_KIND_ENUM64 and not kinds["enum64"]:
+            if int64 is None:
+                int64 = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 8) + struct.pack("<I", 64))
+            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_UNION, t.vlen), size_or_type)
+            for i in range(t.vlen):
+                at = o + 12 + 12 * i
+                mname = struct.unpack_from("<I", types, at)[0]
+                struct.pack_into("<III", types, at, mname, int64, 0)
+    return _join(bytes(types) + bytes(appended), strings)
+
+
+def load_object_btf(data: bytes) -> FD | None:
+    """BPF_BTF_LOAD of (already sanitized) object BTF; None, with a warning, on failure.
+
+    Programs then load without func_info/line_info, as with libbpf.
+    """
+    from ..sys.bpf import btf_load
+
+    try:
+        return btf_load(data)
+    except OSError as first:
+        if first.errno in (errno.EPERM, errno.EACCES):
+            log.warning("kernel refused object BTF (%s); loading programs without BTF",
+                        first.strerror)
+            return None
+    size = 1 << 20
+    text = ""
+    while size <= 16 << 20:
+        try:
+            return btf_load(data, log_level=1, log_size=size)
+        except OSError as e:
+            text = getattr(e, "log", "")
+            if e.errno == errno.ENOSPC:
+                size *= 4
+                continue
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            reason = lines[-1] if lines else e.strerror
+            log.warning("kernel rejected object BTF: %s; loading programs without BTF", reason)
+            log.debug("BTF verifier log:\n%s", text)
+            return None
+    log.warning("kernel rejected object BTF (log too large); loading programs without BTF")
+    return None
+
+
+__all__ = ["sanitize", "load_object_btf", "KERNEL_KINDS"]

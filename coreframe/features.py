@@ -1,0 +1,518 @@
+"""Kernel feature probes, each run at most once per process.
+
+We ask the running kernel instead of trusting its version: create a tiny map, load a
+two-instruction program, load a small BTF blob. A probe answers False when the kernel
+rejects the thing itself (EINVAL, E2BIG, EOPNOTSUPP, ENOTSUPP, or EPERM while we hold
+CAP_BPF); it raises PermissionDenied when we simply lack privileges, because "not
+supported" would then be a lie.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from . import asm
+from .errors import Error, PermissionDenied
+from .sys import bpf as _bpf
+from .sys import consts as C
+from .sys.errors import ENOTSUPP, has_capability
+from .sys.fd import FD
+
+_REJECTED = {errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOENT}
+_TRIVIAL = asm.mov64_imm(asm.R0, 0) + asm.exit_()
+
+
+def _probe(operation: str, fn: Callable[[], Any]) -> bool:
+    """Run ``fn`` (which returns an FD or None); True on success, False when refused."""
+    try:
+        result = fn()
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EACCES):
+            if has_capability("CAP_BPF"):
+                return False
+            raise PermissionDenied(f"feature probe ({operation})", "CAP_BPF") from e
+        if e.errno in _REJECTED:
+            return False
+        raise Error(f"feature probe ({operation}) failed: {e.strerror}") from e
+    if isinstance(result, FD):
+        result.close()
+    return True
+
+
+# --- BTF blobs ------------------------------------------------------------------------
+
+def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
+    return (kflag << 31) | (kind << 24) | vlen
+
+
+class _Strings:
+    def __init__(self) -> None:
+        self.data = bytearray(b"\0")
+
+    def add(self, s: str) -> int:
+        off = len(self.data)
+        self.data += s.encode() + b"\0"
+        return off
+
+
+def _int_type(strs: _Strings) -> bytes:
+    """[1] int: 4 bytes, signed, 32 bits."""
+    return struct.pack("<IIII", strs.add("int"), _info(C.BTF_KIND_INT), 4,
+                       (C.BTF_INT_SIGNED << 24) | 32)
+
+
+def _kind_blob(kind: int) -> tuple[bytes, bytes]:
+    """Types (after an [1] int) exercising ``kind``; returns (type section, strings)."""
+    s = _Strings()
+    t = _int_type(s)
+    K = C
+    if kind == K.BTF_KIND_INT:
+        pass
+    elif kind in (K.BTF_KIND_PTR, K.BTF_KIND_TYPEDEF, K.BTF_KIND_VOLATILE, K.BTF_KIND_CONST):
+        name = s.add("t") if kind == K.BTF_KIND_TYPEDEF else 0
+        t += struct.pack("<III", name, _info(kind), 1)
+    elif kind == K.BTF_KIND_RESTRICT:
+        t += struct.pack("<III", 0, _info(K.BTF_KIND_PTR), 1)
+        t += struct.pack("<III", 0, _info(K.BTF_KIND_RESTRICT), 2)
+    elif kind == K.BTF_KIND_ARRAY:
+        t += struct.pack("<III", 0, _info(K.BTF_KIND_ARRAY), 0) + struct.pack("<III", 1, 1, 2)
+    elif kind in (K.BTF_KIND_STRUCT, K.BTF_KIND_UNION):
+        t += struct.pack("<III", s.add("s"), _info(kind, 1), 4)
+        t += struct.pack("<III", s.add("a"), 1, 0)
+    elif kind == K.BTF_KIND_ENUM:
+        t += struct.pack("<III", s.add("e"), _info(kind, 1), 4) + struct.pack("<Ii", s.add("v"), 1)
+    elif kind == K.BTF_KIND_ENUM64:
+        t += struct.pack("<III", s.add("e"), _info(kind, 1), 8)
+        t += struct.pack("<III", s.add("v"), 0, 1)
+    elif kind == K.BTF_KIND_FWD:
+        t += struct.pack("<III", s.add("f"), _info(kind), 0)
+    elif kind in (K.BTF_KIND_FUNC_PROTO, K.BTF_KIND_FUNC):
+        t += struct.pack("<III", 0, _info(K.BTF_KIND_FUNC_PROTO, 0), 1)
+        t += struct.pack("<III", s.add("f"), _info(K.BTF_KIND_FUNC, C.BTF_FUNC_STATIC), 2)
+    elif kind in (K.BTF_KIND_VAR, K.BTF_KIND_DATASEC):
+        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, C.BTF_VAR_STATIC)
+        t += struct.pack("<III", s.add(".data"), _info(K.BTF_KIND_DATASEC, 1), 4)
+        t += struct.pack("<III", 2, 0, 4)
+    elif kind == K.BTF_KIND_FLOAT:
+        t += struct.pack("<III", s.add("float"), _info(kind), 4)
+    elif kind == K.BTF_KIND_DECL_TAG:
+        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, C.BTF_VAR_STATIC)
+        t += struct.pack("<IIIi", s.add("tag"), _info(kind), 2, -1)
+    elif kind == K.BTF_KIND_TYPE_TAG:
+        t += struct.pack("<III", s.add("tag"), _info(kind), 1)
+        t += struct.pack("<III", 0, _info(K.BTF_KIND_PTR), 2)
+    else:
+        t += struct.pack("<III", 0, _info(kind), 0)
+    return t, bytes(s.data)
+
+
+def btf_blob(types: bytes, strings: bytes) -> bytes:
+    """A complete raw BTF image (header + type section + string section)."""
+    hdr = struct.pack("<HBBIIIII", C.BTF_MAGIC, C.BTF_VERSION, 0, 24, 0, len(types),
+                      len(types), len(strings))
+    return hdr + types + strings
+
+
+def storage_btf() -> tuple[bytes, int, int]:
+    """BTF for local-storage style maps: (blob, key type id 1 = int, value type id 2 = struct)."""
+    s = _Strings()
+    t = _int_type(s)
+    t += struct.pack("<III", s.add("val"), _info(C.BTF_KIND_STRUCT, 1), 4)
+    t += struct.pack("<III", s.add("cnt"), 1, 0)
+    return btf_blob(t, bytes(s.data)), 1, 2
+
+
+@functools.cache
+def has_btf() -> bool:
+    """Kernel accepts BPF_BTF_LOAD at all."""
+    types, strings = _kind_blob(C.BTF_KIND_INT)
+    return _probe("BTF load", lambda: _bpf.btf_load(btf_blob(types, strings)))
+
+
+@functools.cache
+def has_btf_kind(kind: int) -> bool:
+    """Kernel's BTF loader knows ``kind`` (BTF_KIND_*)."""
+    if not has_btf():
+        return False
+    types, strings = _kind_blob(kind)
+    return _probe(f"BTF kind {kind}", lambda: _bpf.btf_load(btf_blob(types, strings)))
+
+
+@functools.cache
+def has_btf_func_global() -> bool:
+    """Kernel accepts BTF FUNCs with global linkage (5.6+); else they are made static."""
+    s = _Strings()
+    t = _int_type(s)
+    t += struct.pack("<III", 0, _info(C.BTF_KIND_FUNC_PROTO, 0), 1)
+    t += struct.pack("<III", s.add("f"), _info(C.BTF_KIND_FUNC, C.BTF_FUNC_GLOBAL), 2)
+    return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
+
+
+# --- maps -------------------------------------------------------------------------------
+
+_STORAGE_MAPS = {
+    C.BPF_MAP_TYPE_SK_STORAGE, C.BPF_MAP_TYPE_INODE_STORAGE, C.BPF_MAP_TYPE_TASK_STORAGE,
+    C.BPF_MAP_TYPE_CGRP_STORAGE,
+}
+
+
+@functools.cache
+def has_map_type(map_type: int) -> bool:
+    """Kernel can create maps of ``map_type`` (BPF_MAP_TYPE_*)."""
+    key, value, entries, flags, extra = 4, 4, 1, 0, 0
+    T = C
+    if map_type == T.BPF_MAP_TYPE_STRUCT_OPS:
+        return _vmlinux_mentions(b"bpf_struct_ops_")
+    if map_type in _STORAGE_MAPS:
+        if not has_btf():
+            return False
+        blob, kid, vid = storage_btf()
+
+        def create_storage() -> FD:
+            with _bpf.btf_load(blob) as btf:
+                return _bpf.map_create(map_type, 4, 4, 0, flags=C.BPF_F_NO_PREALLOC,
+                                       btf_fd=btf, btf_key_type_id=kid,
+                                       btf_value_type_id=vid)
+
+        return _probe("map create", create_storage)
+    if map_type == T.BPF_MAP_TYPE_LPM_TRIE:
+        key, value, flags = 8, 8, C.BPF_F_NO_PREALLOC
+    elif map_type == T.BPF_MAP_TYPE_STACK_TRACE:
+        value = 8
+    elif map_type in (T.BPF_MAP_TYPE_QUEUE, T.BPF_MAP_TYPE_STACK, T.BPF_MAP_TYPE_BLOOM_FILTER):
+        key = 0
+    elif map_type in (T.BPF_MAP_TYPE_RINGBUF, T.BPF_MAP_TYPE_USER_RINGBUF):
+        key, value, entries = 0, 0, os.sysconf("SC_PAGE_SIZE")
+    elif map_type in (T.BPF_MAP_TYPE_CGROUP_STORAGE, T.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE):
+        key, entries = 16, 0
+    elif map_type == T.BPF_MAP_TYPE_ARENA:
+        key, value, flags = 0, 0, C.BPF_F_MMAPABLE
+    elif map_type in (T.BPF_MAP_TYPE_ARRAY_OF_MAPS, T.BPF_MAP_TYPE_HASH_OF_MAPS):
+        def create_outer() -> FD:
+            with _bpf.map_create(C.BPF_MAP_TYPE_ARRAY, 4, 4, 1) as inner:
+                return _bpf.map_create(map_type, 4, 4, 1, inner_map_fd=inner)
+
+        return _probe("map create", create_outer)
+    return _probe("map create", lambda: _bpf.map_create(map_type, key, value, entries,
+                                                        flags=flags, map_extra=extra))
+
+
+@functools.cache
+def has_ringbuf() -> bool:
+    return has_map_type(C.BPF_MAP_TYPE_RINGBUF)
+
+
+@functools.cache
+def has_mmapable_maps() -> bool:
+    """Array maps can be created BPF_F_MMAPABLE (5.5+): global data via mmap."""
+    return _probe("mmapable map", lambda: _bpf.map_create(C.BPF_MAP_TYPE_ARRAY, 4, 8, 1,
+                                                          flags=C.BPF_F_MMAPABLE))
+
+
+@functools.cache
+def has_batch_ops() -> bool:
+    """BPF_MAP_LOOKUP_BATCH on hash maps (5.6+)."""
+    def run() -> None:
+        with _bpf.map_create(C.BPF_MAP_TYPE_HASH, 4, 4, 4) as m:
+            _bpf.map_lookup_batch(m, 4, 4, 4)
+
+    return _probe("batch ops", run)
+
+
+# --- programs ---------------------------------------------------------------------------
+
+# Attach types some program types must name at load time.
+_DEFAULT_ATTACH = {
+    C.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: C.BPF_CGROUP_INET4_CONNECT,
+    C.BPF_PROG_TYPE_SK_LOOKUP: C.BPF_SK_LOOKUP,
+    C.BPF_PROG_TYPE_NETFILTER: C.BPF_NETFILTER,
+    C.BPF_PROG_TYPE_CGROUP_SOCKOPT: C.BPF_CGROUP_GETSOCKOPT,
+}
+# Program types that cannot load without a kernel BTF target; the verifier's complaint
+# about the missing target proves the type itself exists.
+_NEEDS_TARGET = {
+    C.BPF_PROG_TYPE_TRACING, C.BPF_PROG_TYPE_EXT, C.BPF_PROG_TYPE_LSM,
+    C.BPF_PROG_TYPE_STRUCT_OPS,
+}
+
+
+def _load(prog_type: int, insns: bytes, *, expected_attach_type: int | None = None,
+          log: bool = False, **kw: Any) -> FD:
+    if expected_attach_type is None:
+        expected_attach_type = _DEFAULT_ATTACH.get(prog_type, 0)
+    flags = C.BPF_F_SLEEPABLE if prog_type == C.BPF_PROG_TYPE_SYSCALL else 0
+    return _bpf.prog_load(prog_type, insns, "GPL", expected_attach_type=expected_attach_type,
+                          prog_flags=flags, log_level=1 if log else 0,
+                          log_size=64 * 1024 if log else 0, **kw)
+
+
+@functools.cache
+def has_prog_type(prog_type: int) -> bool:
+    """Kernel can load programs of ``prog_type`` (BPF_PROG_TYPE_*)."""
+    if prog_type in _NEEDS_TARGET:
+        try:
+            _load(prog_type, _TRIVIAL, log=True).close()
+            return True
+        except OSError as e:
+            log = getattr(e, "log", "")
+            if e.errno == errno.EINVAL and ("btf_id" in log or "attach" in log):
+                return True
+            if e.errno == ENOTSUPP and "processed" in log:
+                return True  # struct_ops: the verifier ran and wanted a struct_ops target
+            if e.errno in (errno.EPERM, errno.EACCES) and not has_capability("CAP_BPF"):
+                raise PermissionDenied("feature probe (program load)", "CAP_BPF") from e
+            return False
+    return _probe(f"prog type {prog_type}", lambda: _load(prog_type, _TRIVIAL))
+
+
+@functools.cache
+def has_helper(prog_type: int, helper_id: int) -> bool:
+    """Programs of ``prog_type`` may call helper ``helper_id`` (BPF_FUNC_*)."""
+    if not has_prog_type(prog_type):
+        return False
+    insns = asm.call(helper_id) + _TRIVIAL
+    try:
+        _load(prog_type, insns, log=True).close()
+        return True
+    except OSError as e:
+        log = getattr(e, "log", "")
+        if ("invalid func" in log or "unknown func" in log
+                or "cannot use helper" in log or "not supported" in log):
+            return False
+        if e.errno in (errno.EPERM, errno.EACCES) and not has_capability("CAP_BPF"):
+            raise PermissionDenied("feature probe (helper)", "CAP_BPF") from e
+        if e.errno in (errno.EINVAL, errno.EACCES, errno.EPERM) and log:
+            return True  # the helper exists; our dummy arguments were refused
+        return False
+
+
+@functools.cache
+def has_attach_type(prog_type: int, attach_type: int) -> bool:
+    """Kernel accepts ``attach_type`` as expected_attach_type for ``prog_type`` at load."""
+    return _probe(f"attach type {attach_type}",
+                  lambda: _load(prog_type, _TRIVIAL, expected_attach_type=attach_type))
+
+
+# --- links and probes ---------------------------------------------------------------------
+
+@functools.cache
+def has_bpf_link() -> bool:
+    """BPF_LINK_CREATE for perf events (5.15+): an invalid target fd gives EBADF."""
+    if not has_prog_type(C.BPF_PROG_TYPE_TRACEPOINT):
+        return False
+    with _load(C.BPF_PROG_TYPE_TRACEPOINT, _TRIVIAL) as prog:
+        try:
+            _bpf.link_create(prog, 0xFFFFFFFF, C.BPF_PERF_EVENT).close()
+        except OSError as e:
+            return e.errno == errno.EBADF
+    return True
+
+
+@functools.cache
+def has_raw_tp_link() -> bool:
+    """BPF_RAW_TRACEPOINT_OPEN returns a link (fd with link info, 5.8+)."""
+    if not has_prog_type(C.BPF_PROG_TYPE_RAW_TRACEPOINT):
+        return False
+    with _load(C.BPF_PROG_TYPE_RAW_TRACEPOINT, _TRIVIAL) as prog:
+        try:
+            with _bpf.raw_tracepoint_open("sys_enter", prog) as link:
+                _bpf.link_info(link)
+        except OSError:
+            return False
+    return True
+
+
+@functools.cache
+def has_bpf_cookie() -> bool:
+    """bpf_get_attach_cookie() for tracing programs (5.15+)."""
+    return has_helper(C.BPF_PROG_TYPE_TRACEPOINT, C.BPF_FUNC_get_attach_cookie)
+
+
+@functools.cache
+def has_uprobe_multi() -> bool:
+    """uprobe_multi links (6.6+): a directory as the binary gives EBADF when supported."""
+    if not has_attach_type(C.BPF_PROG_TYPE_KPROBE, C.BPF_TRACE_UPROBE_MULTI):
+        return False
+    with _load(C.BPF_PROG_TYPE_KPROBE, _TRIVIAL,
+               expected_attach_type=C.BPF_TRACE_UPROBE_MULTI) as prog:
+        try:
+            _bpf.link_create(prog, 0, C.BPF_TRACE_UPROBE_MULTI, uprobe_path="/",
+                             uprobe_offsets=[0]).close()
+        except OSError as e:
+            return e.errno == errno.EBADF
+    return True
+
+
+@functools.cache
+def has_kprobe_multi() -> bool:
+    """kprobe_multi links: needs fprobe support; this probe attaches nothing."""
+    if not has_attach_type(C.BPF_PROG_TYPE_KPROBE, C.BPF_TRACE_KPROBE_MULTI):
+        return False
+    with _load(C.BPF_PROG_TYPE_KPROBE, _TRIVIAL,
+               expected_attach_type=C.BPF_TRACE_KPROBE_MULTI) as prog:
+        try:
+            _bpf.link_create(prog, 0, C.BPF_TRACE_KPROBE_MULTI, kprobe_addrs=[]).close()
+        except OSError as e:
+            return e.errno == errno.EINVAL  # empty list refused after the feature check
+    return True
+
+
+def _event_source(kind: str) -> bool:
+    return os.path.exists(f"/sys/bus/event_source/devices/{kind}/type")
+
+
+def _tracefs_file(name: str) -> bool:
+    return any(os.path.exists(os.path.join(root, name))
+               for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
+
+
+@functools.cache
+def has_kprobe() -> bool:
+    """kprobes via the perf PMU or tracefs kprobe_events."""
+    return _event_source("kprobe") or _tracefs_file("kprobe_events")
+
+
+@functools.cache
+def has_uprobe() -> bool:
+    """uprobes via the perf PMU or tracefs uprobe_events."""
+    return _event_source("uprobe") or _tracefs_file("uprobe_events")
+
+
+@functools.cache
+def has_tracepoints() -> bool:
+    return _tracefs_file("events")
+
+
+def _find_vmlinux_func(name: str) -> int | None:
+    """BTF type id of FUNC ``name`` in vmlinux, preferring the shared BTF module."""
+    try:
+        from .btf.kernel import find_function
+
+        _, type_id = find_function(name)
+        return int(type_id)
+    except Exception:  # noqa: BLE001 - module absent or not found: fall back to our scan
+        pass
+    return _scan_func(name)
+
+
+def _scan_func(name: str) -> int | None:
+    try:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    _magic, _ver, _flags, hdr_len, type_off, type_len, str_off, _str_len = struct.unpack_from(
+        "<HBBIIIII", data)
+    strings = hdr_len + str_off
+    want = data.find(b"\0" + name.encode() + b"\0", strings) + 1
+    if want <= 0:
+        return None
+    want -= strings
+    pos, end, tid = hdr_len + type_off, hdr_len + type_off + type_len, 1
+    extra = {1: 4, 3: 12, 4: 0, 5: 0, 6: 0, 13: 0, 14: 4, 15: 0, 17: 4, 19: 0}
+    per_member = {4: 12, 5: 12, 6: 8, 13: 8, 15: 12, 19: 12}
+    while pos < end:
+        name_off, info = struct.unpack_from("<II", data, pos)
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        if kind == C.BTF_KIND_FUNC and name_off == want:
+            return tid
+        pos += 12 + extra.get(kind, 0) + per_member.get(kind, 0) * vlen
+        tid += 1
+    return None
+
+
+@functools.cache
+def has_trampoline() -> bool:
+    """fentry/fexit (BPF trampolines): load a trivial fentry program on a kernel function."""
+    if not has_prog_type(C.BPF_PROG_TYPE_TRACING):
+        return False
+    for fn in ("bpf_fentry_test1", "do_sys_openat2", "vfs_read"):
+        btf_id = _find_vmlinux_func(fn)
+        if btf_id is not None:
+            break
+    else:
+        return False
+    return _probe("fentry load", lambda: _load(
+        C.BPF_PROG_TYPE_TRACING, _TRIVIAL, expected_attach_type=C.BPF_TRACE_FENTRY,
+        attach_btf_id=btf_id))
+
+
+@functools.cache
+def _vmlinux_mentions(needle: bytes) -> bool:
+    try:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            return needle in f.read()
+    except OSError:
+        return False
+
+
+def _short(name: str, prefix: str) -> str:
+    return name[len(prefix):].lower() if name.startswith(prefix) else name.lower()
+
+
+# Helpers worth reporting (what tools typically need).
+_HELPERS = [
+    "map_lookup_elem", "probe_read_kernel", "probe_read_user", "probe_read_kernel_str",
+    "probe_read_user_str", "get_current_task", "get_current_task_btf", "get_stackid",
+    "perf_event_output", "ringbuf_output", "ringbuf_reserve", "get_attach_cookie",
+    "get_func_ip", "ktime_get_boot_ns", "loop", "send_signal", "override_return",
+    "get_branch_snapshot", "find_vma", "user_ringbuf_drain",
+]
+
+
+def all_features() -> dict[str, Any]:
+    """Everything we probe, for ``coreframe features --json`` (names lowercased, no prefix).
+
+    Groups: map_types, prog_types, helpers (availability to tracepoint programs),
+    link_types, btf_kinds, misc; each maps a name to a bool.
+    """
+    map_types = {
+        _short(name, "BPF_MAP_TYPE_"): has_map_type(value)
+        for value, name in sorted(C.MAP_TYPE_NAMES.items()) if value
+    }
+    prog_types = {
+        _short(name, "BPF_PROG_TYPE_"): has_prog_type(value)
+        for value, name in sorted(C.PROG_TYPE_NAMES.items()) if value
+    }
+    helpers = {
+        h: has_helper(C.BPF_PROG_TYPE_TRACEPOINT, getattr(C, f"BPF_FUNC_{h}"))
+        for h in _HELPERS
+    }
+    btf_kinds = {
+        _short(name, "BTF_KIND_"): has_btf_kind(value)
+        for value, name in sorted(C.BTF_KIND_NAMES.items()) if value
+    }
+    link_types = {
+        "raw_tracepoint": has_raw_tp_link(),
+        "tracing": has_trampoline(),
+        "perf_event": has_bpf_link(),
+        "kprobe_multi": has_kprobe_multi(),
+        "uprobe_multi": has_uprobe_multi(),
+    }
+    misc = {
+        "btf": has_btf(),
+        "btf_func_global": has_btf_func_global(),
+        "ringbuf": has_ringbuf(),
+        "mmapable_maps": has_mmapable_maps(),
+        "batch_ops": has_batch_ops(),
+        "bpf_link": has_bpf_link(),
+        "bpf_cookie": has_bpf_cookie(),
+        "kprobe": has_kprobe(),
+        "uprobe": has_uprobe(),
+        "tracepoint": has_tracepoints(),
+        "trampoline": has_trampoline(),
+        "vmlinux_btf": os.path.exists("/sys/kernel/btf/vmlinux"),
+    }
+    return {
+        "map_types": map_types,
+        "prog_types": prog_types,
+        "helpers": helpers,
+        "link_types": link_types,
+        "btf_kinds": btf_kinds,
+        "misc": misc,
+    }

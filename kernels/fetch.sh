@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# fetch.sh SERIES -- download and unpack the newest Debian kernel of one series.
+#
+# SERIES is a kernel series such as 6.1 or 6.12. Debian's ABI numbers rotate
+# (6.1.0-56, 6.12.117+deb12, ...), so the package is chosen at run time: the
+# highest linux-image-SERIES*-amd64-unsigned that apt knows (generic flavour:
+# the cloud flavour lacks 9p). The .deb is kept in the cache, so a second run on
+# the same machine downloads nothing.
+#
+# Prints the unpacked directory, which holds:
+#   vmlinuz        the bzImage
+#   release        the kernel release string (uname -r in the guest)
+#   lib/modules/<release>/   the modules, with modules.dep (depmod was run here)
+#
+# Environment: CF_KERNEL_CACHE (default /var/cache/coreframe-kernels),
+#              CF_APT_UPDATE=0 to skip apt-get update.
+set -euo pipefail
+
+series=${1:?usage: fetch.sh SERIES (e.g. 6.1 or 6.12)}
+cache=${CF_KERNEL_CACHE:-/var/cache/coreframe-kernels}
+mkdir -p "$cache/debs"
+
+log() { echo "fetch.sh: $*" >&2; }
+
+# "6.1" must not match 6.12: require the series to be followed by "." or "-".
+pattern="^linux-image-${series//./\\.}[.-][^ ]*-amd64-unsigned\$"
+candidates() { apt-cache pkgnames linux-image- | grep -E "$pattern" | grep -v -e -cloud- -e -rt- || true; }
+
+pkgs=$(candidates)
+if [ -z "$pkgs" ] && [ "${CF_APT_UPDATE:-1}" = 1 ]; then
+  log "no $series package known to apt; running apt-get update"
+  apt-get update -qq >&2
+  pkgs=$(candidates)
+fi
+if [ -z "$pkgs" ]; then
+  log "no linux-image-$series*-amd64-unsigned in the apt sources (is bookworm-security enabled?)"
+  exit 1
+fi
+pkg=$(printf '%s\n' "$pkgs" | sort -V | tail -n 1)
+version=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
+log "$series -> $pkg $version"
+
+deb=$(ls "$cache/debs/${pkg}_${version//:/%3a}_"*.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$deb" ]; then
+  (cd "$cache/debs" && apt-get download -q "$pkg=$version" >&2)
+  deb=$(ls "$cache/debs/${pkg}_${version//:/%3a}_"*.deb | head -n 1)
+fi
+
+dir="$cache/$pkg"
+if [ ! -f "$dir/.complete" ]; then
+  rm -rf "$dir" "$dir.tmp"
+  mkdir -p "$dir.tmp/root"
+  log "unpacking $(basename "$deb")"
+  dpkg-deb -x "$deb" "$dir.tmp/root"
+  # bookworm ships /lib/modules, newer packages /usr/lib/modules
+  moddir=
+  for m in "$dir.tmp"/root/usr/lib/modules/* "$dir.tmp"/root/lib/modules/*; do
+    [ -d "$m" ] && moddir=$m && break
+  done
+  [ -n "$moddir" ] || { log "no lib/modules in $(basename "$deb")"; exit 1; }
+  release=$(basename "$moddir")
+  mv "$dir.tmp/root/boot/vmlinuz-$release" "$dir.tmp/vmlinuz"
+  mkdir -p "$dir.tmp/lib/modules"
+  mv "$moddir" "$dir.tmp/lib/modules/$release"
+  rm -rf "$dir.tmp/root"
+  depmod -b "$dir.tmp" "$release"
+  echo "$release" > "$dir.tmp/release"
+  touch "$dir.tmp/.complete"
+  mv "$dir.tmp" "$dir"
+fi
+echo "$dir"

@@ -1,0 +1,44 @@
+"""Shared helpers of the kernel-matrix subset (tests/kernel/).
+
+These tests run on the host (``pytest``) and inside every QEMU guest of
+``make test-kernels`` (kernels/run.sh sets ``CF_GUEST=1``). On the host a kernel
+feature may be missing, and the test then asserts the clear ``FeatureMissing``;
+in a guest every feature the subset covers must be present, so a missing one
+fails instead of hiding behind a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OBJECTS = ROOT / "tests" / "objects"
+IN_GUEST = os.environ.get("CF_GUEST") == "1"
+TRACEFS = Path("/sys/kernel/tracing")
+
+
+def expect_feature(available: bool, feature: str) -> bool:
+    """Whether to exercise ``feature`` (True) or assert its FeatureMissing (False)."""
+    if not available and IN_GUEST:
+        pytest.fail(f"{feature} missing on guest kernel {os.uname().release}; "
+                    "the matrix kernels are chosen to have it")
+    return available
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_env() -> Iterator[None]:
+    """Root, and tracefs mounted (unmounted again if this session mounted it)."""
+    if os.geteuid() != 0:
+        pytest.skip("kernel-matrix tests need root")
+    mounted = False
+    if not (TRACEFS / "events").exists():
+        mounted = subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)],
+                                 capture_output=True, check=False).returncode == 0
+    yield
+    if mounted:
+        subprocess.run(["umount", str(TRACEFS)], capture_output=True, check=False)

@@ -1,0 +1,224 @@
+"""ObjectSpec.load(): maps, relocations, CO-RE and programs in the real kernel.
+
+The reference is libbpf itself: each object is also loaded by libbpf (through
+ctypes, tests only) and every program's xlated instructions must be identical,
+map references compared by the map they name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from objpaths import all_objects, obj
+from xlated_oracle import libbpf, libbpf_xlated, program_insns
+
+import coreframe
+from coreframe.errors import FeatureMissing, MapError, ObjectError, VerifierError
+from coreframe.maps import possible_cpus
+from coreframe.sys import bpf as sysbpf
+from coreframe.sys import consts as C
+
+pytestmark = pytest.mark.kernel
+
+TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
+LIBBPF_REFUSES = {"obj_static_call.bpf.o"}  # static function in a program section
+
+
+@pytest.fixture(autouse=True)
+def _root(need_root: None) -> None:
+    pass
+
+
+def _trampoline_progs(spec: coreframe.object.ObjectSpec) -> list[str]:
+    return [n for n, p in spec.programs.items()
+            if p.section_def and p.section_def.attach_kind in TRAMPOLINE]
+
+
+@pytest.mark.parametrize("path", [p for p in all_objects() if p.name not in LIBBPF_REFUSES],
+                         ids=lambda p: p.name)
+def test_xlated_identical_to_libbpf(path: Path) -> None:
+    if libbpf() is None:
+        pytest.skip("libbpf.so not installed (test oracle)")
+    spec = coreframe.open(path)
+    skip = _trampoline_progs(spec)  # this kernel refuses them for libbpf too
+    for name in skip:
+        spec.programs[name].autoload = False
+    if not set(spec.programs) - set(skip):
+        pytest.skip("every program needs BPF trampolines")
+    pinned = [k for k, m in spec.maps.items() if m.pinning]
+    for k in pinned:
+        spec.maps[k].pinning = 0
+    ref = libbpf_xlated(str(path), list(spec.programs), skip, unpin=pinned)
+    with spec.load() as loaded:
+        assert set(loaded.programs) == set(ref)
+        for name, prog in loaded.programs.items():
+            assert program_insns(prog.fd) == ref[name], name
+
+
+def _fd_closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def test_close_releases_every_fd() -> None:
+    spec = coreframe.open(obj("obj_maps"))
+    spec.maps.pinned_map.pinning = 0
+    loaded = spec.load()
+    fds = [m.fd for m in loaded.maps.values()] + [p.fd for p in loaded.programs.values()]
+    assert loaded.btf_fd is not None
+    fds.append(loaded.btf_fd.fd)
+    loaded.close()
+    loaded.close()  # idempotent
+    assert all(_fd_closed(fd) for fd in fds)
+
+
+def test_globals_reach_the_kernel_and_rodata_is_frozen() -> None:
+    spec = coreframe.open(obj("obj_globals"))
+    spec.rodata.targ_uid = 4321
+    spec.data.counter = 9
+    with spec.load() as loaded:
+        ro = loaded.maps[".rodata"]
+        var = spec.rodata.variable("targ_uid")
+        assert ro.lookup(0)[var.offset:var.offset + 4] == struct.pack("<I", 4321)
+        assert loaded.maps[".data"].lookup(0)[:4] == struct.pack("<i", 9)
+        info = sysbpf.map_info(ro.fd)
+        assert info.map_flags == C.BPF_F_RDONLY_PROG | C.BPF_F_MMAPABLE
+        assert info.name.decode() == "obj_glob.rodata"
+        with pytest.raises(Exception):  # noqa: B017 - frozen: the kernel refuses writes
+            ro.update(0, bytes(ro.value_size))
+
+
+def test_programs_run_static_section_call() -> None:
+    spec = coreframe.open(obj("obj_static_call"))
+    with spec.load() as loaded:
+        loaded.attach()
+        assert len(loaded.links) == 2
+        os.getppid()
+        out = loaded.maps[".bss"].lookup(0)
+        assert struct.unpack("<QQ", out) == ((1 ^ 0x55) + 1, (2 ^ 0x55) + 1)
+    assert not loaded.links
+
+
+def test_bpf_to_bpf_calls_run() -> None:
+    spec = coreframe.open(obj("obj_calls"))
+    spec.rodata.scale = 5
+    with spec.load() as loaded:
+        loaded.attach()
+        os.getppid()
+        # calls_a: acc = 0+1+2+3 = 6; middle(6) adds leaf(6) = 31 to results[6 & 3]
+        value = loaded.maps.results.lookup(2)
+        assert struct.unpack("<Q", value)[0] >= 31
+
+
+def test_map_definitions_applied() -> None:
+    spec = coreframe.open(obj("obj_maps"))
+    spec.maps.pinned_map.pinning = 0
+    spec.maps.counts.max_entries = 64
+    with spec.load() as loaded:
+        m = loaded.maps
+        assert sysbpf.map_info(m.ring.fd).max_entries == 8192  # 5000 rounded like libbpf
+        assert sysbpf.map_info(m.perf.fd).max_entries == possible_cpus()
+        info = sysbpf.map_info(m.counts.fd)
+        assert (info.max_entries, info.map_flags) == (64, C.BPF_F_NO_COMMON_LRU)
+        assert info.btf_key_type_id == spec.maps.counts.key_type_id != 0
+        ids = {k: sysbpf.map_info(v.fd).id for k, v in m.items()}
+        assert struct.unpack("<I", m.outer.lookup(0))[0] == ids["inner_a"]
+        assert struct.unpack("<I", m.outer.lookup(2))[0] == ids["inner_b"]
+        assert m.outer.lookup(1) is None
+        prog_id = sysbpf.prog_info(loaded.programs.tail_target.fd).id
+        assert struct.unpack("<I", m.jumps.lookup(1))[0] == prog_id
+
+
+def test_pinning_by_name(pin_root: Path) -> None:
+    spec = coreframe.open(obj("obj_maps"))
+    with spec.load(pin_root=str(pin_root)) as first:
+        assert (pin_root / "pinned_map").exists()
+        first_id = sysbpf.map_info(first.maps.pinned_map.fd).id
+        first.maps.pinned_map.update(1, 2)
+        with coreframe.open(obj("obj_maps")).load(pin_root=str(pin_root)) as second:
+            assert sysbpf.map_info(second.maps.pinned_map.fd).id == first_id
+            assert second.maps.pinned_map.lookup(1) is not None
+    assert (pin_root / "pinned_map").exists()  # pins outlive the object, like libbpf
+    spec2 = coreframe.open(obj("obj_maps"))
+    spec2.maps.pinned_map.max_entries = 99
+    with pytest.raises(MapError, match="pinned map is incompatible: max_entries"):
+        spec2.load(pin_root=str(pin_root))
+
+
+def test_pin_path_cannot_escape(pin_root: Path) -> None:
+    spec = coreframe.open(obj("obj_maps"))
+    spec.maps.pinned_map.name = "../escape"
+    with pytest.raises(ObjectError, match="cannot be used as a pin path"):
+        spec.load(pin_root=str(pin_root))
+    assert not (pin_root.parent / "escape").exists()
+
+
+def test_kconfig_values() -> None:
+    spec = coreframe.open(obj("obj_kconfig"))
+    with spec.load() as loaded:
+        kc = loaded.maps[".kconfig"].lookup(0)
+        rel = os.uname().release.split("-")[0].split(".")
+        version = (int(rel[0]) << 16) | (int(rel[1]) << 8) | min(int(rel[2]), 255)
+        ext = spec.externs
+        off = ext["LINUX_KERNEL_VERSION"].offset
+        assert struct.unpack_from("<i", kc, off)[0] == version
+        assert kc[ext["CONFIG_BPF_SYSCALL"].offset] == 1
+        assert struct.unpack_from("<i", kc, ext["CONFIG_COREFRAME_DOES_NOT_EXIST"].offset)[0] == 0
+        loaded.attach()
+        os.getppid()
+        seen = struct.unpack("<4Q", loaded.maps[".bss"].lookup(0))
+        assert seen[0] == version
+
+
+def test_fentry_is_feature_missing() -> None:
+    spec = coreframe.open(obj("kern_probes"))
+    for name, p in spec.programs.items():
+        p.autoload = name == "kern_fentry"
+    with pytest.raises(FeatureMissing, match="trampoline"):
+        spec.load()
+
+
+def test_autoload_off_and_unknown_section() -> None:
+    spec = coreframe.open(obj("obj_calls"))
+    spec.programs.calls_b.autoload = False
+    with spec.load() as loaded:
+        assert set(loaded.programs) == {"calls_a", "calls_c"}
+    spec.programs.calls_c.prog_type = 0
+    with pytest.raises(ObjectError, match="calls_c"):
+        spec.load()
+
+
+def test_verifier_error_names_source_line(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    src = tmp_path / "bad.bpf.c"
+    src.write_text("""#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1);
+         __type(key, int); __type(value, long); } m SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int bad(void *ctx)
+{
+	int k = 0;
+	long *v = bpf_map_lookup_elem(&m, &k);
+	return *v; /* no NULL check */
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    out = tmp_path / "bad.bpf.o"
+    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
+                   check=True)
+    with pytest.raises(VerifierError) as ei:
+        coreframe.open(out).load()
+    err = ei.value
+    assert err.program == "bad" and "invalid mem access" in err.reason
+    assert err.source_line is not None and "return *v" in err.source_line
