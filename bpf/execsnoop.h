@@ -26,7 +26,8 @@
  *                            terminated; only filename_len + args_size bytes
  *                            are sent, so the record length is
  *                            64 + filename_len + args_size (ring buffer
- *                            records are then padded to 8 bytes by the kernel).
+ *                            records report exactly that; perf samples may
+ *                            add up to 7 bytes of padding: use the fields).
  *   filename_len is 0 when the filename could not be read.
  *
  * EVENT_EXIT  (struct exit_event, fixed 64 bytes)
@@ -37,7 +38,8 @@
  *    12     4  ppid          real_parent->tgid at exit
  *    16     4  uid           real uid at exit
  *    20     4  exit_code     task->exit_code >> 8 (the status passed to exit())
- *    24     8  duration_ns   time from successful exec() to exit
+ *    24     8  duration_ns   exit ts - ts of the process's last reported
+ *                            successful exec() (entry timestamp)
  *    32     4  sig           task->exit_code & 0x7f (signal that killed it, or 0)
  *    36     4  flags         EXIT_F_* bits below
  *    40     8  ts            bpf_ktime_get_ns() at exit

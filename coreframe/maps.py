@@ -631,6 +631,9 @@ class Map:
         try:
             _bpf.map_freeze(self.fd)
         except OSError as e:
+            if e.errno == errno.EBUSY:
+                raise MapError(f"map {self.name!r}: cannot freeze while a writable mmap() of "
+                               "it exists") from None
             self._fail(e, "freeze")
 
     def mmap(self) -> memoryview:

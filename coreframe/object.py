@@ -426,6 +426,7 @@ class _Parser:
                 self._fixup_kconfig_datasec(btf, data, tid)
                 continue
             if sec_name == KSYMS_SEC:
+                self._fixup_ksyms_datasec(btf, data, tid)
                 continue
             if ds.size == 0:
                 elf_sec = self.elf.section(sec_name)
@@ -466,6 +467,37 @@ class _Parser:
             struct.pack_into("<III", data, off + 12 + 12 * i, vsi.type, ext.offset, vsi.size)
             struct.pack_into("<I", data, btf.type_offset(vsi.type) + 12,
                              BTF_VAR_GLOBAL_ALLOCATED)
+
+    def _fixup_ksyms_datasec(self, btf: BTF, data: bytearray, tid: int) -> None:
+        """Lay .ksyms out as 4-byte slots and make its VARs plain ints, as libbpf does.
+
+        The kernel has no storage for these externs; it only needs a DATASEC it
+        accepts. Extern FUNCs are swapped for a VAR by the BTF sanitizer.
+        """
+        from .btf.types import BTF_VAR_GLOBAL_ALLOCATED, Kind
+
+        int_id = next((i for i in range(btf.start_id, len(btf))
+                       if btf.kind_of(i) == Kind.INT and btf[i].size == 4
+                       and btf[i].bits == 32), 0)
+        off = btf.type_offset(tid)
+        entries = btf[tid].vars
+        for i, vsi in enumerate(entries):
+            if btf.kind_of(vsi.type) == Kind.VAR:
+                voff = btf.type_offset(vsi.type)
+                struct.pack_into("<I", data, voff + 12, BTF_VAR_GLOBAL_ALLOCATED)
+                if int_id:
+                    struct.pack_into("<I", data, voff + 8, int_id)
+            elif btf.kind_of(vsi.type) == Kind.FUNC:
+                # Extern prototypes carry no parameter names; the kernel wants them.
+                name_off, _info, proto = btf.raw(vsi.type)
+                poff = btf.type_offset(proto)
+                for j in range(btf.raw(proto)[1] & 0xFFFF):
+                    at = poff + 12 + 8 * j
+                    pname, ptype = struct.unpack_from("<II", data, at)
+                    if ptype and not pname:
+                        struct.pack_into("<I", data, at, name_off)
+            struct.pack_into("<III", data, off + 12 + 12 * i, vsi.type, 4 * i, 4)
+        struct.pack_into("<I", data, off + 8, 4 * len(entries))
 
     def _datasec_id(self, name: str) -> int:
         btf = self.spec.btf
@@ -1187,6 +1219,8 @@ class _Loader:
                     src = BPF_PSEUDO_FUNC
                 is_call = code == asm.CALL and src == asm.BPF_PSEUDO_CALL
                 is_addr = code == asm.LD_IMM64 and src == BPF_PSEUDO_FUNC
+                if r is not None and r.kind in ("kfunc", "ksym"):
+                    is_call = is_addr = False  # kernel functions, patched later
                 if is_call or is_addr:
                     where = f"program {prog.name!r} ({func.name} insn {i})"
                     if r is not None and r.kind in ("call", "func_addr"):
@@ -1244,7 +1278,7 @@ class _Loader:
 
         kbtf = self.kernel_btf()
         if r.kind == "ksym":
-            ids = [i for i in kbtf.find(ext.name, Kind.VAR)]
+            ids = kbtf.find(ext.name, Kind.FUNC if ext.kind == "kfunc" else Kind.VAR)
             if not ids:
                 if ext.weak:
                     asm.patch(insns, idx, src=0, imm=0)

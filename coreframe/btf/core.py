@@ -164,7 +164,8 @@ class CoreResult:
     local BTF), ``new_value`` what it becomes for the target. ``orig_size`` and
     ``new_size`` are the memory access sizes for field loads/stores, which
     ``apply`` rewrites when they differ. ``explanation`` is one human line for
-    ``coreframe object inspect``.
+    ``coreframe object inspect``. ``target_btf`` is the BTF (vmlinux or a
+    module) that ``target_type_id`` belongs to.
     """
 
     kind: int
@@ -180,6 +181,7 @@ class CoreResult:
     fail_memsz_adjust: bool = False
     local_spec: str = ""
     target_spec: str | None = None
+    target_btf: Any = field(default=None, repr=False, compare=False)
 
     @property
     def kind_name(self) -> str:
@@ -198,13 +200,16 @@ class CoreRelocator:
     """Resolves CO-RE relocations of one object (``local`` BTF) against ``target``.
 
     Keep one instance per object load: candidate lists are cached (and pruned)
-    per local type id across relocations, as libbpf does.
+    per local type id across relocations, as libbpf does. ``modules`` are
+    kernel module BTFs (split over ``target``); like libbpf, they are searched
+    only for local types that have no candidate in ``target`` itself.
     """
 
-    def __init__(self, local: BTF, target: BTF) -> None:
+    def __init__(self, local: BTF, target: BTF, modules: Sequence[BTF] = ()) -> None:
         self.local = local
         self.target = target
-        self._cands: dict[int, list[int]] = {}
+        self.modules = tuple(modules)
+        self._cands: dict[int, list[tuple[Any, int]]] = {}
         self._done: dict[CoreRelo, CoreResult | RelocationError] = {}
 
     def resolve_all(
@@ -271,13 +276,14 @@ class CoreRelocator:
         best_spec: _Spec | None = None
         kept: list[int] = []
         reasons: list[str] = []
-        for cand_id in cands:
+        for cand in cands:
+            tb, cand_id = cand
             try:
-                ok, cand_spec, why = self._spec_match(local_spec, cand_id)
+                ok, cand_spec, why = self._spec_match(local_spec, tb, cand_id)
             except _Mismatch as e:
                 raise RelocationError(
                     f"{self._relo_name(relo)}: error matching candidate "
-                    f"[{cand_id}] {self._tname(self.target, cand_id)}: {e}"
+                    f"[{cand_id}] {self._tname(tb, cand_id)}: {e}"
                 ) from None
             if not ok:
                 reasons.append(why)
@@ -297,7 +303,7 @@ class CoreRelocator:
                     f"and {res.target_spec} disagree "
                     f"({_outcome(best)} != {_outcome(res)})"
                 )
-            kept.append(cand_id)
+            kept.append(cand)
         if kept:
             self._cands[relo.type_id] = kept
             assert best is not None
@@ -334,21 +340,33 @@ class CoreRelocator:
 
     # ---------------------------------------------------------------- candidates
 
-    def _candidates(self, local_id: int) -> list[int]:
-        """Target types named like ``local_id`` (flavor ignored), with a compatible kind."""
+    def _candidates(self, local_id: int) -> list[tuple[Any, int]]:
+        """(BTF, type id) of target types named like ``local_id`` (flavor ignored).
+
+        Looked up by name, never by scanning the target; vmlinux first, module
+        BTFs only when vmlinux has none (their base types are skipped).
+        """
         cached = self._cands.get(local_id)
         if cached is not None:
             return cached
         local_t = self.local[local_id]
         ess = essential_name(local_t.name)
         lkind = int(local_t.kind)
-        found: set[int] = set()
-        tb = self.target
-        for tid in (*tb.find(ess), *tb.find_prefix(ess + "___")):
-            t = tb[tid]
-            if t.name and essential_name(t.name) == ess and _kind_core_compat(int(t.kind), lkind):
-                found.add(tid)
-        cands = sorted(found)
+        cands: list[tuple[Any, int]] = []
+        for tb in (self.target, *self.modules):
+            first = 1 if tb is self.target else int(getattr(tb, "start_id", 1))
+            found: set[int] = set()
+            for tid in (*tb.find(ess), *tb.find_prefix(ess + "___")):
+                if tid < first:
+                    continue
+                t = tb[tid]
+                if t.name and essential_name(t.name) == ess and _kind_core_compat(
+                    int(t.kind), lkind
+                ):
+                    found.add(tid)
+            cands.extend((tb, tid) for tid in sorted(found))
+            if tb is self.target and cands:
+                break
         self._cands[local_id] = cands
         return cands
 
@@ -421,9 +439,8 @@ class CoreRelocator:
 
     # ------------------------------------------------------------ spec matching
 
-    def _spec_match(self, local: _Spec, targ_id: int) -> tuple[bool, _Spec, str]:
-        """Match ``local`` against candidate ``targ_id``: (matched, target spec, reason)."""
-        tb = self.target
+    def _spec_match(self, local: _Spec, tb: Any, targ_id: int) -> tuple[bool, _Spec, str]:
+        """Match ``local`` against candidate ``targ_id`` of ``tb``: (matched, spec, reason)."""
         lb = self.local
         kind = local.kind
         ts = _Spec(tb, targ_id, kind)
@@ -451,7 +468,7 @@ class CoreRelocator:
         for i, lacc in enumerate(local.acc):
             targ_id = tb.resolve(targ_id)
             if lacc.name is not None:
-                res, targ_id = self._match_member(lacc, targ_id, ts)
+                res, targ_id = self._match_member(lacc, tb, targ_id, ts)
                 if res <= 0:
                     where = self._tname(tb, ts.acc[-1].type_id) if ts.acc else tdesc
                     return False, ts, f"no compatible field {lacc.name!r} in {where}"
@@ -477,12 +494,13 @@ class CoreRelocator:
                 ts.bit_offset += lacc.idx * sz * 8
         return True, ts, ""
 
-    def _match_member(self, lacc: _Accessor, targ_id: int, ts: _Spec) -> tuple[int, int]:
+    def _match_member(
+        self, lacc: _Accessor, tb: Any, targ_id: int, ts: _Spec
+    ) -> tuple[int, int]:
         """Find local field ``lacc`` in target composite ``targ_id``, through anonymous members.
 
         Returns (1 found / 0 not found, next target type id), updating ``ts``.
         """
-        tb = self.target
         targ_id = tb.resolve(targ_id)
         tt = tb[targ_id]
         if not _is_composite(int(tt.kind)):
@@ -495,7 +513,7 @@ class CoreRelocator:
             ts.bit_offset += m.bit_offset
             ts.raw.append(i)
             if not m.name:
-                found, nxt = self._match_member(lacc, m.type, ts)
+                found, nxt = self._match_member(lacc, tb, m.type, ts)
                 if found:
                     return found, nxt
             elif m.name == lm.name:
@@ -519,7 +537,7 @@ class CoreRelocator:
         targ_str = _format_spec(targ) if targ is not None else None
         kname = KIND_NAMES[kind]
         tid = targ.root_type_id if targ is not None else None
-        tname = self._tname(self.target, tid) if tid is not None else None
+        tname = self._tname(targ.btf, tid) if targ is not None and tid is not None else None
 
         def bad(why: str) -> RelocationError:
             return RelocationError(f"{self._relo_name(relo)}: {why}")
@@ -537,7 +555,7 @@ class CoreRelocator:
                 poison = True
             if not poison and orig_sz != new_sz and targ is not None:
                 ot = self.local[orig_tid]
-                nt = self.target[new_tid]
+                nt = targ.btf[new_tid]
                 if int(ot.kind) == _PTR and int(nt.kind) == _PTR:
                     pass
                 elif (
@@ -578,6 +596,7 @@ class CoreRelocator:
         return CoreResult(
             kind, old, new, poison, expl,
             target_type_id=tid, target_type_name=tname, validate=validate,
+            target_btf=targ.btf if targ is not None else None,
             orig_size=orig_sz, new_size=new_sz, fail_memsz_adjust=fail_memsz,
             local_spec=local_str, target_spec=targ_str,
         )

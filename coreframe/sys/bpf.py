@@ -321,6 +321,12 @@ def prog_load(
         at.line_info, at.line_info_rec_size = A.addr(li), line_info_rec_size
         at.line_info_cnt = len(line_info) // line_info_rec_size
     try:
+        for _ in range(4):  # the verifier answers EAGAIN when a signal interrupts it
+            try:
+                return FD(bpf(BPF_PROG_LOAD, at))
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
         return FD(bpf(BPF_PROG_LOAD, at))
     except OSError as e:
         e.log = logbuf.value.decode(errors="replace") if logbuf is not None else ""  # type: ignore[attr-defined]

@@ -92,8 +92,8 @@ def test_perfbuf_events(need_root: None) -> None:
     records: list[bytes] = []
     with _load(perf=True) as obj:
         obj.attach()
-        with PerfBuffer(obj.maps.events_perf, 64,
-                        lambda _cpu, rec: records.append(bytes(rec))) as pb:
+        with PerfBuffer(obj.maps.events_perf,
+                        callback=lambda rec: records.append(bytes(rec))) as pb:
             sh_pid, _ = _run_children()
 
             def done() -> bool:

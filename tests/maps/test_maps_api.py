@@ -195,6 +195,8 @@ def test_mmap_and_freeze() -> None:
         assert m[0][:4] == b"abcd"
         m[0] = b"z" * 16
         assert bytes(view[:2]) == b"zz"
+        with pytest.raises(MapError, match="cannot freeze while a writable mmap"):
+            m.freeze()
         view.release()
     with Map.create(C.BPF_MAP_TYPE_ARRAY, 4, 8, 1, name="ro", flags=C.BPF_F_MMAPABLE) as m:
         m[0] = 5

@@ -222,3 +222,15 @@ char LICENSE[] SEC("license") = "GPL";
     err = ei.value
     assert err.program == "bad" and "invalid mem access" in err.reason
     assert err.source_line is not None and "return *v" in err.source_line
+
+
+def test_kfunc_calls_run() -> None:
+    import subprocess
+
+    spec = coreframe.open(obj("obj_kfunc"))
+    kf = spec.externs
+    assert kf["bpf_task_acquire"].kind == "kfunc" and kf["coreframe_no_such_kfunc"].weak
+    with spec.load() as loaded:
+        loaded.attach()
+        subprocess.run(["/bin/true"], check=True)
+        assert struct.unpack("<Q", loaded.maps[".bss"].lookup(0))[0] >= 1
