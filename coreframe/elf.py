@@ -105,6 +105,9 @@ class Relocation:
 class ElfFile:
     """A validated 64-bit little-endian EM_BPF ELF object.
 
+    ``relocations`` maps a section index to its ``.rel`` entries, for allocated
+    sections (code, data, ``.maps``) only.
+
     ``source`` is a path or the object's bytes; ``name`` is used in error
     messages (defaults to the path, or ``<bytes>``).
     """
@@ -176,12 +179,15 @@ class ElfFile:
             raise ObjectError(f"{self.name}: more than one symbol table")
         if symtabs:
             self.symbols = self._read_symbols(symtabs[0])
+        # Relocations of loaded sections only: the .rel.debug_* / .rel.BTF* ones are
+        # for linkers and debuggers, and are most of the entries.
         self.relocations: dict[int, list[Relocation]] = {}
         for sec in self.sections:
             if sec.type == SHT_REL:
                 if not 0 < sec.info < len(self.sections):
                     raise ObjectError(f"{self.name}: {sec.name} targets bad section {sec.info}")
-                self.relocations[sec.info] = self._read_rels(sec)
+                if self.sections[sec.info].flags & SHF_ALLOC:
+                    self.relocations[sec.info] = self._read_rels(sec)
 
     def _read_symbols(self, symtab: Section) -> list[Symbol]:
         if not 0 < symtab.link < len(self.sections):

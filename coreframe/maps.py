@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, MapError
 from .sys import bpf as _bpf
@@ -396,7 +396,7 @@ class Map:
     def _value_buf_size(self) -> int:
         return self._slot * self._ncpus
 
-    def _fail(self, e: OSError, op: str) -> Any:
+    def _fail(self, e: OSError, op: str) -> NoReturn:
         raise_for(e, f"map {self.name!r}: {op}", error=MapError)
 
     # --- element operations ---------------------------------------------------------
@@ -457,6 +457,18 @@ class Map:
                 raise MapError(f"map {self.name!r}: array map elements cannot be deleted"
                                ) from None
             self._fail(e, "delete")
+
+    def lookup_and_delete(self, key: Any, default: Any = None) -> Any:
+        """Atomically read and remove ``key`` (hash maps, 5.14+); ``default`` when absent."""
+        kb = self._key(key)
+        try:
+            raw = _bpf.map_lookup_and_delete_elem(self.fd, kb, self._value_buf_size)
+        except OSError as e:
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):
+                raise FeatureMissing(
+                    f"lookup-and-delete on {map_type_name(self.type)}") from e
+            self._fail(e, "lookup and delete")
+        return default if raw is None else self._decode_value(raw)
 
     def __delitem__(self, key: Any) -> None:
         if not self.delete(key):
@@ -714,7 +726,7 @@ def _is_bpffs(directory: str) -> bool:
     return fstype == "bpf"
 
 
-def _create_error(e: OSError, label: str, map_type: int) -> Any:
+def _create_error(e: OSError, label: str, map_type: int) -> NoReturn:
     """Explain a failed BPF_MAP_CREATE: missing map type, privileges, or bad definition."""
     if e.errno in (errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, 524):
         from .features import has_map_type

@@ -292,8 +292,13 @@ class ObjectSpec:
                                   f"{hint}")
         found[0].set_from_string(name, text)
 
-    def load(self, target_btf: BTF | None = None, pin_root: str | None = None) -> Object:
-        """Create maps, relocate and load every autoload program (libbpf's bpf_object__load)."""
+    def load(self, target_btf: BTF | str | None = None, pin_root: str | None = None) -> Object:
+        """Create maps, relocate and load every autoload program (libbpf's bpf_object__load).
+
+        ``target_btf`` (a BTF or a path) is what CO-RE relocates against, by default
+        the running kernel's; ``pin_root`` is where LIBBPF_PIN_BY_NAME maps live
+        (default /sys/fs/bpf). On any failure everything created so far is closed.
+        """
         loader = _Loader(self, target_btf if target_btf is not None else self.target_btf,
                          pin_root)
         return loader.run()
@@ -1277,6 +1282,15 @@ class _Loader:
         from .btf.types import Kind
 
         kbtf = self.kernel_btf()
+        if r.kind == "ksym" and ext.kind == "ksym" and self._typeless(ext):
+            addr = _kallsyms().get(ext.name)
+            if not addr and not ext.weak:
+                raise RelocationError(f"{where}: kernel symbol {ext.name!r} not found in "
+                                      "/proc/kallsyms (or its address is hidden)")
+            addr = addr or 0
+            asm.patch(insns, idx, src=0, imm=_s32(addr & 0xFFFFFFFF))
+            asm.patch(insns, idx + 1, imm=_s32(addr >> 32))
+            return
         if r.kind == "ksym":
             ids = kbtf.find(ext.name, Kind.FUNC if ext.kind == "kfunc" else Kind.VAR)
             if not ids:
@@ -1300,6 +1314,11 @@ class _Loader:
             asm.patch(insns, idx, src=asm.BPF_PSEUDO_KFUNC_CALL, imm=ids[0], off=0)
             return
         raise RelocationError(f"{where}: unknown relocation kind {r.kind!r}")
+
+    def _typeless(self, ext: Extern) -> bool:
+        """``extern const void sym __ksym``: an address from kallsyms, no BTF type."""
+        assert self.spec.btf is not None
+        return self.spec.btf.resolve(ext.type_id) == 0
 
     def core_relos(self, order: list[tuple[_Func, int]]) -> list[tuple[int, Any]]:
         """(final insn index, CoreRelo) for every CO-RE relocation of the linked program."""
@@ -1417,7 +1436,7 @@ class _Loader:
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
         p = load_program(
-            _prog_kernel_name(prog.name), prog.prog_type, bytes(insns), prog.license or "GPL",
+            _prog_kernel_name(prog.name), prog.prog_type, bytes(insns), prog.license,
             expected_attach_type=prog.expected_attach_type,
             attach_prog_fd=prog.attach_prog_fd or 0, kern_version=prog.kern_version,
             prog_flags=prog.prog_flags, log_level=prog.log_level,
@@ -1435,6 +1454,30 @@ class _Loader:
 
 def _prog_kernel_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", name)[:BPF_OBJ_NAME_LEN - 1]
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+_kallsyms_cache: dict[str, int] | None = None
+
+
+def _kallsyms() -> dict[str, int]:
+    """Kernel symbol addresses (first definition of each name), read once per process."""
+    global _kallsyms_cache
+    if _kallsyms_cache is None:
+        table: dict[str, int] = {}
+        try:
+            with builtins.open("/proc/kallsyms") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 3:
+                        table.setdefault(parts[2], int(parts[0], 16))
+        except OSError as e:
+            raise RelocationError(f"cannot read /proc/kallsyms: {e.strerror}") from None
+        _kallsyms_cache = table
+    return _kallsyms_cache
 
 
 def _unlink_quiet(path: str) -> None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
 from .sys import bpf as _bpf
@@ -342,7 +342,7 @@ def _load_logged(prog_type: int, insns: Any, license: str, log_level: int,
 
 
 def _explain(name: str, prog_type: int, err: OSError, log: str,
-             records: Sequence[LineRecord] | None) -> Any:
+             records: Sequence[LineRecord] | None) -> NoReturn:
     """Raise the error that says why the program did not load."""
     code = err.errno
     op = f"load program {name!r} ({prog_type_name(prog_type)})"

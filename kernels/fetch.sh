@@ -10,6 +10,7 @@
 # Prints the unpacked directory, which holds:
 #   vmlinuz        the bzImage
 #   release        the kernel release string (uname -r in the guest)
+#   version        the Debian package version (upstream version + Debian revision)
 #   lib/modules/<release>/   the modules, with modules.dep (depmod was run here)
 #
 # Environment: CF_KERNEL_CACHE (default /var/cache/coreframe-kernels),
@@ -68,4 +69,5 @@ if [ ! -f "$dir/.complete" ]; then
   touch "$dir.tmp/.complete"
   mv "$dir.tmp" "$dir"
 fi
+echo "$version" > "$dir/version"
 echo "$dir"

@@ -19,7 +19,8 @@ case "$repo" in
   /tmp|/tmp/*) echo "test-kernels: the guest mounts its own /tmp; use a checkout outside /tmp" >&2
                exit 2 ;;
 esac
-[ -x .venv/bin/python ] || { echo "test-kernels: no .venv; run ./setup.sh --dev first" >&2; exit 2; }
+# a clean clone: the guest runs this checkout's own venv, so make it first
+[ -x .venv/bin/python ] || ./setup.sh --dev
 
 need=()
 for p in qemu-system-x86 busybox-static cpio kmod zstd xz-utils; do
@@ -37,6 +38,9 @@ outroot=${CF_KERNEL_OUT:-$repo/build/kernels}
 tests=${CF_KERNEL_TESTS:-tests/kernel}
 summary=()
 failed=0
+mkdir -p "$outroot"
+.venv/bin/python kernels/features.py dump > "$outroot/host-features.json" || true
+tables=("host=$outroot/host-features.json")
 
 for series in ${CF_KERNELS:-6.1 6.12}; do
   echo "=== kernel $series"
@@ -51,9 +55,13 @@ for series in ${CF_KERNELS:-6.1 6.12}; do
   mkdir -p "$out"
   rm -f "$out/junit.xml"
   rc=0
+  rm -f "$out/features.json"
   "$here/run.sh" "$kdir" "$out" \
-    ".venv/bin/python -m pytest -p no:cacheprovider -q -rfEs --color=no --durations=8 $tests" \
-    "--junitxml=/tmp/cf-results/junit.xml" || rc=$?
+    ".venv/bin/python -m pytest -p no:cacheprovider -q -rfEs --color=no --durations=8" \
+    "--junitxml=/tmp/cf-results/junit.xml $tests; rc=\$?;" \
+    ".venv/bin/python kernels/features.py dump > /tmp/cf-results/features.json; exit \$rc" \
+    || rc=$?
+  tables+=("$release=$out/features.json")
   secs=$(( $(date +%s) - start ))
   counts=$(.venv/bin/python - "$out/junit.xml" <<'PY'
 import sys
@@ -76,10 +84,13 @@ PY
     failed=1
   fi
   [ "$rc" = 124 ] && counts="timed out; $counts"
-  summary+=("$(printf '%-24s %-4s  %s  (%ss, log %s)' "$release" "$verdict" "$counts" "$secs" \
+  summary+=("$(printf '%-22s %-11s %-4s  %s  (%ss, log %s)' "$release" \
+    "$(cat "$kdir/version" 2>/dev/null || echo '?')" "$verdict" "$counts" "$secs" \
     "${out#"$repo"/}/console.log")")
 done
 
-echo "=== test-kernels summary"
+echo "=== test-kernels summary (kernel, Debian version, result, wall time incl. boot)"
 printf '%s\n' "${summary[@]}"
+echo "=== BPF features that differ (host $(uname -r) and guests)"
+.venv/bin/python kernels/features.py diff "${tables[@]}" || true
 exit "$failed"

@@ -3,7 +3,7 @@
 The section is a header followed by up to three "info" blobs. Each blob starts
 with a record size, then per-ELF-section blocks (section name offset, record
 count, records). Names and strings are offsets into the string table of the
-object's .BTF, which is why parsing needs the already-parsed BTF.
+object's .BTF, which is why parsing needs that BTF too.
 
 Record sizes larger than the ones known here are accepted and the unknown tail
 of each record is ignored, as the kernel and libbpf do, so newer compilers'
@@ -13,6 +13,7 @@ objects keep working.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from coreframe.btf.types import BTF
 
 BTF_EXT_MAGIC = 0xEB9F
+BTF_MAGIC = 0xEB9F  # .BTF and .BTF.ext share the magic
 
 # Known record sizes (bpf_func_info, bpf_line_info, bpf_core_relo).
 FUNC_INFO_SIZE = 8
@@ -90,8 +92,8 @@ class BTFExt:
         return f"<BTFExt func_info={fi} line_info={li} core_relos={cr}>"
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview, btf: BTF) -> BTFExt:
-        """Parse a .BTF.ext section; ``btf`` is the object's .BTF (for its strings)."""
+    def from_bytes(cls, data: bytes | bytearray | memoryview, btf: BTF | bytes) -> BTFExt:
+        """Parse a .BTF.ext section; ``btf`` is the object's .BTF (parsed or raw), for strings."""
         buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         if len(buf) < _HDR_MIN.size:
             raise ObjectError(f".BTF.ext: truncated header ({len(buf)} bytes)")
@@ -143,26 +145,21 @@ class _StringTable:
         return s
 
 
-def string_lookup(btf: Any) -> Any:
+def string_lookup(btf: Any) -> Callable[[int], str]:
     """Return a callable mapping a BTF string offset to its text.
 
-    The BTF parser is another module; accept the spellings it may use rather
-    than depending on a private attribute.
+    ``btf`` is a parsed :class:`~coreframe.btf.types.BTF` (its ``string()``),
+    or the raw bytes of a .BTF section for callers that have not parsed it.
     """
-    for name in ("string", "string_at", "name_by_offset"):
-        fn = getattr(btf, name, None)
-        if callable(fn):
-            return fn
-    for name in ("strings", "_strings", "strtab", "_strtab"):
-        raw = getattr(btf, name, None)
-        if isinstance(raw, bytes | bytearray | memoryview):
-            return _raw_lookup(bytes(raw))
-    if isinstance(btf, bytes | bytearray):
+    if isinstance(btf, bytes | bytearray | memoryview):
         return _raw_lookup(_btf_string_section(bytes(btf)))
-    raise TypeError(f"cannot read strings from {type(btf).__name__}")
+    fn = getattr(btf, "string", None)
+    if not callable(fn):
+        raise TypeError(f"cannot read BTF strings from {type(btf).__name__}")
+    return fn
 
 
-def _raw_lookup(strtab: bytes) -> Any:
+def _raw_lookup(strtab: bytes) -> Callable[[int], str]:
     def lookup(off: int) -> str:
         if off >= len(strtab):
             raise IndexError(f"offset past string table of {len(strtab)} bytes")
@@ -178,7 +175,7 @@ def _btf_string_section(raw: bytes) -> bytes:
         magic, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<HBBIIIII", raw)
     except struct.error:
         raise ObjectError(".BTF: truncated header") from None
-    if magic != BTF_EXT_MAGIC:
+    if magic != BTF_MAGIC:
         raise ObjectError(f".BTF: bad magic {magic:#06x}")
     start = hdr_len + str_off
     if start + str_len > len(raw):

@@ -93,6 +93,26 @@ def _name(strings: bytes | bytearray, off: int) -> str:
     return bytes(strings[off:end if end >= 0 else len(strings)]).decode(errors="replace")
 
 
+def _add_string(strings: bytearray, text: str) -> int:
+    """Offset of ``text`` in the string section, appending it when absent."""
+    needle = text.encode() + b"\0"
+    at = strings.find(b"\0" + needle)
+    if at >= 0:
+        return at + 1
+    off = len(strings)
+    strings.extend(needle)
+    return off
+
+
+def _rename_params(types: bytearray, by_id: dict[int, _Type], func: _Type, name_off: int) -> None:
+    """Give every parameter of ``func``'s prototype the name at ``name_off``."""
+    proto = by_id.get(_TYPE.unpack_from(types, func.off)[2])
+    if proto is None or proto.kind != C.BTF_KIND_FUNC_PROTO:
+        return
+    for i in range(proto.vlen):
+        struct.pack_into("<I", types, proto.off + 12 + 8 * i, name_off)
+
+
 def _kernel_kinds() -> dict[str, bool]:
     from .. import features as F
 
@@ -129,6 +149,7 @@ def sanitize(
     appended = bytearray()
     next_id = len(all_types) + 1
     dummy_var: int | None = None
+    dummy_name = 0
     int64: int | None = None
 
     def append(record: bytes) -> int:
@@ -136,6 +157,22 @@ def sanitize(
         appended.extend(record)
         next_id += 1
         return next_id - 1
+
+    def ksym_dummy() -> int:
+        """One int VAR 'dummy_ksym' stands in for every extern kfunc, as in libbpf."""
+        nonlocal dummy_var, dummy_name
+        if dummy_var is None:
+            int_id = next(
+                (t.id for t in all_types if t.kind == C.BTF_KIND_INT
+                 and struct.unpack_from("<I", types, t.off + 8)[0] == 4
+                 and struct.unpack_from("<I", types, t.off + 12)[0] & 0xFF == 32), None)
+            if int_id is None:
+                int_id = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 4)
+                                + struct.pack("<I", (C.BTF_INT_SIGNED << 24) | 32))
+            dummy_name = _add_string(strings, "dummy_ksym")
+            dummy_var = append(_TYPE.pack(dummy_name, _info(C.BTF_KIND_VAR), int_id)
+                               + struct.pack("<I", C.BTF_VAR_GLOBAL_ALLOCATED))
+        return dummy_var
 
     # 1. DATASEC sizes and VAR offsets (before any kind rewrite).
     for t in all_types:
@@ -146,30 +183,40 @@ def sanitize(
         if size == 0 and sec in section_sizes:
             struct.pack_into("<I", types, t.off + 8, section_sizes[sec])
         offsets = symbol_offsets.get(sec, {})
-        entries = []
-        for i in range(t.vlen):
-            at = t.off + 12 + 12 * i
-            vtype, voff, vsize = struct.unpack_from("<III", types, at)
+        raw = [struct.unpack_from("<III", types, t.off + 12 + 12 * i) for i in range(t.vlen)]
+        targets = []
+        for vtype, _, _ in raw:
             var = by_id.get(vtype)
             if var is None:
                 raise ObjectError(f"BTF DATASEC {sec!r} refers to missing type {vtype}")
-            if var.kind == C.BTF_KIND_VAR:
-                linkage = struct.unpack_from("<I", types, var.off + 12)[0]
-                vname = _name(strings, var.name_off)
-                if linkage != C.BTF_VAR_GLOBAL_EXTERN and vname in offsets:
-                    voff = offsets[vname]
-            elif var.kind == C.BTF_KIND_FUNC:
-                # extern kfunc in .ksyms: the kernel only takes VARs in a DATASEC
-                if dummy_var is None:
-                    int_id = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 4)
-                                    + struct.pack("<I", 32))
-                    dummy_var = append(_TYPE.pack(var.name_off, _info(C.BTF_KIND_VAR), int_id)
-                                       + struct.pack("<I", C.BTF_VAR_GLOBAL_ALLOCATED))
-                vtype = dummy_var
-            entries.append((voff, i, vtype, vsize))
-        entries.sort()  # the kernel wants ascending offsets; ties keep their order
-        for i, (voff, _, vtype, vsize) in enumerate(entries):
-            struct.pack_into("<III", types, t.off + 12 + 12 * i, vtype, voff, vsize)
+            targets.append(var)
+        if any(v.kind == C.BTF_KIND_FUNC for v in targets):
+            # extern kfuncs (.ksyms): the kernel takes only VARs in a DATASEC; lay the
+            # entries out back to back and name the kfunc params like the dummy
+            entries = []
+            off = 0
+            for (vtype, _, vsize), var in zip(raw, targets, strict=True):
+                if var.kind == C.BTF_KIND_FUNC:
+                    entries.append((ksym_dummy(), off, 4))
+                    _rename_params(types, by_id, var, dummy_name)
+                    off += 4
+                else:
+                    entries.append((vtype, off, vsize))
+                    off += vsize
+            struct.pack_into("<I", types, t.off + 8, off)
+        else:
+            ordered = []
+            for i, ((vtype, voff, vsize), var) in enumerate(zip(raw, targets, strict=True)):
+                if var.kind == C.BTF_KIND_VAR:
+                    linkage = struct.unpack_from("<I", types, var.off + 12)[0]
+                    vname = _name(strings, var.name_off)
+                    if linkage != C.BTF_VAR_GLOBAL_EXTERN and vname in offsets:
+                        voff = offsets[vname]
+                ordered.append((voff, i, vtype, vsize))
+            ordered.sort()  # the kernel wants ascending offsets; ties keep their order
+            entries = [(vtype, voff, vsize) for voff, _, vtype, vsize in ordered]
+        for i, entry in enumerate(entries):
+            struct.pack_into("<III", types, t.off + 12 + 12 * i, *entry)
 
     # 2. Linkage the kernel refuses, and kinds it lacks.
     for t in all_types:
@@ -203,7 +250,8 @@ def sanitize(
             # params (name_off, type) become enumerators (name_off, value): same size
             _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_ENUM, t.vlen), 4)
         elif t.kind == C.BTF_KIND_FLOAT and not kinds["float"]:
-            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_STRUCT, 0), size_or_type)
+            # anonymous: "float" is no valid struct name
+            _TYPE.pack_into(types, o, 0, _info(C.BTF_KIND_STRUCT, 0), size_or_type)
         elif t.kind == C.BTF_KIND_DECL_TAG and not kinds["decl_tag"]:
             _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_INT), 1)
             struct.pack_into("<I", types, o + 12, 8)

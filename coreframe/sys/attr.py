@@ -559,6 +559,5 @@ class PerfEventAttr(ctypes.Structure):
     )
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("size", ctypes.sizeof(PerfEventAttr))
         super().__init__(**kwargs)
-        if not self.size:
-            self.size = ctypes.sizeof(PerfEventAttr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import operator
 import os
-import platform
 import resource
 from typing import Any
 
@@ -20,7 +19,7 @@ _NR = {
     "arm64": {"bpf": 280, "perf_event_open": 241},
 }
 
-_machine = platform.machine()
+_machine = os.uname().machine
 if _machine not in _NR:
     raise ImportError(f"coreframe: unsupported architecture {_machine!r} (x86_64, aarch64)")
 NR_bpf: int = _NR[_machine]["bpf"]
@@ -62,8 +61,8 @@ def _check(ret: int) -> int:
 def bpf(cmd: int, attr: Any) -> int:
     """bpf(cmd, &attr, sizeof(attr)); ``attr`` is a ctypes Structure, updated in place."""
     raise_memlock_rlimit()
-    ret = _syscall(_NR_BPF, ctypes.c_long(cmd), ctypes.byref(attr),
-                   ctypes.c_long(ctypes.sizeof(attr)))
+    ret: int = _syscall(_NR_BPF, ctypes.c_long(cmd), ctypes.byref(attr),
+                        ctypes.c_long(ctypes.sizeof(attr)))
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

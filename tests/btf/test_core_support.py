@@ -7,6 +7,7 @@ libbpf for custom target BTFs) as the oracle, and parses libbpf's debug log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -172,7 +173,12 @@ def bpftool_log(obj: Path) -> str:
         )
     finally:
         shutil.rmtree(pin, ignore_errors=True)
-    return proc.stdout + proc.stderr
+    log = proc.stdout + proc.stderr
+    # maps with pinning=LIBBPF_PIN_BY_NAME get pinned outside our directory
+    for m in re.finditer(r"^libbpf: pinned map '([^']+)'$", log, re.M):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(m[1])
+    return log
 
 
 ORACLE_C = r"""

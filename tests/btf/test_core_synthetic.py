@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_core_support import OBJECTS, ObjInfo, compile_target, read_object
 
 from coreframe import asm
@@ -310,3 +313,58 @@ def test_resolve_all_pins_libbpf_order(tmp_path_factory: pytest.TempPathFactory,
     assert len(outcomes) == len(set(flavors.ext.core_relos[SEC]))
     assert pinned.resolve(b).poison  # as libbpf: a came first in the file
     assert not pinned.resolve(a).poison
+
+
+def _module_btf(base: BTF) -> BTF:
+    """A split BTF over ``base`` declaring ``struct cf_node { int count; }``, like a module's."""
+    strings = b"\0cf_node\0count\0"
+    str_base = struct.unpack_from("<I", base.to_bytes(), 20)[0]  # base's str_len
+    int_id = base.find("int")[0]
+    types = struct.pack("<III", str_base + 1, (4 << 24) | 1, 4)
+    types += struct.pack("<III", str_base + 9, int_id, 0)
+    hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return BTF.from_bytes(hdr + types + strings, base=base)
+
+
+def test_module_btf_candidates(flavors: ObjInfo, targets: dict[str, BTF]) -> None:
+    """Types missing from vmlinux are searched in module BTFs, ids past the base's."""
+    base = targets["cf_ambig"]  # has cf_pair (twice) but no cf_node
+    mod = _module_btf(base)
+    rel = CoreRelocator(flavors.btf, base, modules=[mod])
+    _, count = _find(flavors, "cf_node", "0:2", BPF_CORE_FIELD_BYTE_OFFSET)
+    res = rel.resolve(count)
+    assert (res.old_value, res.new_value, res.poison) == (40, 0, False)
+    assert res.target_btf is mod and res.target_type_id == len(base)
+    _, size = _find(flavors, "cf_node", "0", BPF_CORE_TYPE_SIZE)
+    assert rel.resolve(size).new_value == 4
+    without = CoreRelocator(flavors.btf, base)
+    assert without.resolve(count).poison
+
+
+@settings(
+    max_examples=400, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_arbitrary_relocations_only_raise_relocation_error(
+    data: st.DataObject, flavors: ObjInfo, targets: dict[str, BTF]
+) -> None:
+    """Whatever a (possibly hostile) object asks for, the user sees a RelocationError."""
+    local = flavors.btf
+    type_id = data.draw(st.integers(min_value=0, max_value=len(local) + 2))
+    access = data.draw(
+        st.one_of(
+            st.lists(st.integers(0, 6), min_size=1, max_size=5).map(
+                lambda xs: ":".join(map(str, xs))
+            ),
+            st.text(alphabet="0123456789:x", max_size=6),
+        )
+    )
+    kind = data.draw(st.integers(0, 14))
+    target = targets[data.draw(st.sampled_from(sorted(targets)))]
+    rel = CoreRelocator(local, target)
+    try:
+        res = rel.resolve(CoreRelo(8, type_id, access, kind))
+    except RelocationError:
+        return
+    assert isinstance(res.explanation, str) and res.explanation

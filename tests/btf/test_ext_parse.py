@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_core_support import OBJECTS, bpftool_log, core_objects, have_root, read_object
 
 from coreframe.btf.ext import BTFExt, CoreRelo, FuncInfo, LineInfo
@@ -201,3 +203,49 @@ def test_misaligned_insn_off_is_rejected(strs: tuple[BTF, dict[str, int]]) -> No
     cr = _blob(16, [(o["prog_sec"], [struct.pack("<IIII", 12, 1, o["0:1"], 0)])])
     with pytest.raises(ObjectError, match="insn_off 12"):
         BTFExt.from_bytes(_ext(b"", b"", cr), btf)
+
+
+def test_raw_btf_bytes_are_accepted_for_strings() -> None:
+    """Callers holding only the .BTF bytes get the same result as with a parsed BTF."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(OBJECTS / "core_task.bpf.o", "rb") as f:
+        elf = ELFFile(f)
+        raw_btf = elf.get_section_by_name(".BTF").data()
+        raw_ext = elf.get_section_by_name(".BTF.ext").data()
+    parsed = BTFExt.from_bytes(raw_ext, BTF.from_bytes(raw_btf))
+    raw = BTFExt.from_bytes(raw_ext, raw_btf)
+    assert raw.core_relos == parsed.core_relos
+    assert raw.line_info == parsed.line_info
+    assert raw.func_info == parsed.func_info
+
+
+def _real_ext() -> tuple[bytes, BTF]:
+    from elftools.elf.elffile import ELFFile
+
+    with open(OBJECTS / "core_flavors.bpf.o", "rb") as f:
+        elf = ELFFile(f)
+        return (
+            elf.get_section_by_name(".BTF.ext").data(),
+            BTF.from_bytes(elf.get_section_by_name(".BTF").data()),
+        )
+
+
+_EXT, _EXT_BTF = _real_ext()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cut=st.integers(min_value=0, max_value=len(_EXT)),
+    flips=st.lists(
+        st.tuples(st.integers(0, len(_EXT) - 1), st.integers(0, 255)), max_size=6
+    ),
+)
+def test_corrupted_sections_only_raise_object_error(cut: int, flips: list[tuple[int, int]]) -> None:
+    data = bytearray(_EXT)
+    for pos, val in flips:
+        data[pos] = val
+    try:
+        BTFExt.from_bytes(bytes(data[:cut]), _EXT_BTF)
+    except ObjectError:
+        pass

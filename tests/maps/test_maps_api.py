@@ -41,6 +41,13 @@ def test_lookup_update_delete(hmap: Map) -> None:
         del hmap[2]
 
 
+def test_lookup_and_delete(hmap: Map) -> None:
+    hmap[4] = 44
+    assert int.from_bytes(hmap.lookup_and_delete(4), "little") == 44
+    assert hmap.lookup_and_delete(4, "gone") == "gone"
+    assert 4 not in hmap
+
+
 def test_update_flags(hmap: Map) -> None:
     hmap.update(1, 1, C.BPF_NOEXIST)
     with pytest.raises(MapError, match="already exists"):

@@ -234,3 +234,70 @@ def test_kfunc_calls_run() -> None:
         loaded.attach()
         subprocess.run(["/bin/true"], check=True)
         assert struct.unpack("<Q", loaded.maps[".bss"].lookup(0))[0] >= 1
+
+
+def _build(tmp_path: Path, body: str) -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    src = tmp_path / "k.bpf.c"
+    src.write_text("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n" + body
+                   + '\nchar LICENSE[] SEC("license") = "GPL";\n')
+    out = tmp_path / "k.bpf.o"
+    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
+                   check=True)
+    return str(out)
+
+
+def test_strong_kconfig_extern_missing(tmp_path: Path) -> None:
+    path = _build(tmp_path, """
+extern int CONFIG_COREFRAME_NOT_A_REAL_OPTION __attribute__((section(".kconfig")));
+int out;
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int p(void *ctx) { out = CONFIG_COREFRAME_NOT_A_REAL_OPTION; return 0; }
+""")
+    with pytest.raises(ObjectError, match="strong extern 'CONFIG_COREFRAME_NOT_A_REAL_OPTION'"):
+        coreframe.open(path).load()
+
+
+def test_unknown_kconfig_name(tmp_path: Path) -> None:
+    path = _build(tmp_path, """
+extern int SOMETHING_ELSE __attribute__((section(".kconfig")));
+int out;
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int p(void *ctx) { out = SOMETHING_ELSE; return 0; }
+""")
+    with pytest.raises(ObjectError, match="unknown .kconfig extern 'SOMETHING_ELSE'"):
+        coreframe.open(path).load()
+
+
+def test_spec_is_reusable_and_unchanged_by_load() -> None:
+    from coreframe.btf.kernel import vmlinux
+
+    spec = coreframe.open(obj("core_task"))
+    before = {n: bytes(p.insns) for n, p in spec.programs.items()}
+    skip = _trampoline_progs(spec)
+    for name in skip:
+        spec.programs[name].autoload = False
+    with spec.load() as first, spec.load(target_btf=vmlinux()) as second:
+        for name in first.programs:
+            assert program_insns(first.programs[name].fd) == \
+                program_insns(second.programs[name].fd)
+    assert {n: bytes(p.insns) for n, p in spec.programs.items()} == before
+
+
+def test_typeless_ksym_addresses() -> None:
+    with open("/proc/kallsyms") as f:
+        table = {}
+        for line in f:
+            addr, _kind, name = line.split()[:3]
+            table.setdefault(name, int(addr, 16))
+    if not table.get("vfs_read"):
+        pytest.skip("kernel symbol addresses are hidden")
+    with coreframe.open(obj("obj_ksym")).load() as loaded:
+        loaded.attach()
+        os.getppid()
+        addrs = struct.unpack("<2Q", loaded.maps[".bss"].lookup(0))
+    assert addrs == (table["vfs_read"], 0)

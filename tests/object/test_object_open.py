@@ -239,3 +239,13 @@ SEC("xdp") int p(void *ctx) { return bpf_map_lookup_elem(&m, &(int){0}) != 0; }
                     path], check=True)
     with pytest.raises(ObjectError, match="needs BTF"):
         coreframe.open(path)
+
+
+def test_legacy_maps_section_refused(tmp_path: Path) -> None:
+    path = _build(tmp_path, """
+struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+struct bpf_map_def SEC("maps") old = { BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0 };
+SEC("xdp") int p(void *ctx) { return bpf_map_lookup_elem(&old, &(int){0}) != 0; }
+""")
+    with pytest.raises(ObjectError, match="legacy 'maps' section"):
+        coreframe.open(path)

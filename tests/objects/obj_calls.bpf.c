@@ -3,9 +3,12 @@
  * bpf_loop callback, and two programs in one section. (A static function inside
  * a program section, which libbpf refuses, is in obj_static_call.bpf.c.)
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_calls.bpf.c \
- *     -o obj_calls.bpf.o && llvm-strip -g obj_calls.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_calls.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_calls.bpf.c -o tests/objects/obj_calls.bpf.o
+ *   llvm-strip -g tests/objects/obj_calls.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Global variables of many C types, for coreframe's typed variable access.
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_globals.bpf.c \
- *     -o obj_globals.bpf.o && llvm-strip -g obj_globals.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_globals.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_globals.bpf.c -o tests/objects/obj_globals.bpf.o
+ *   llvm-strip -g tests/objects/obj_globals.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

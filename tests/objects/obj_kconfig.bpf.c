@@ -2,9 +2,12 @@
 /* .kconfig externs (kernel version, CONFIG_* of several types, a weak unknown
  * option). (No __ksym variable: this kernel has no CONFIG_KALLSYMS_ALL.)
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_kconfig.bpf.c \
- *     -o obj_kconfig.bpf.o && llvm-strip -g obj_kconfig.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_kconfig.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_kconfig.bpf.c -o tests/objects/obj_kconfig.bpf.o
+ *   llvm-strip -g tests/objects/obj_kconfig.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

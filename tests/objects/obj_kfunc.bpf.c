@@ -2,9 +2,12 @@
 /* Kernel function (kfunc) calls resolved from vmlinux BTF, plus a weak kfunc
  * the kernel does not have (resolved to 0 and left unreachable).
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_kfunc.bpf.c \
- *     -o obj_kfunc.bpf.o && llvm-strip -g obj_kfunc.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_kfunc.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_kfunc.bpf.c -o tests/objects/obj_kfunc.bpf.o
+ *   llvm-strip -g tests/objects/obj_kfunc.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

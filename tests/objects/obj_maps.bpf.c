@@ -2,9 +2,12 @@
 /* BTF-defined maps: sizes from types and from __uint, ring buffer, perf array,
  * map-in-map with initial slots, prog array with initial slots, pinning.
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_maps.bpf.c \
- *     -o obj_maps.bpf.o && llvm-strip -g obj_maps.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_maps.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_maps.bpf.c -o tests/objects/obj_maps.bpf.o
+ *   llvm-strip -g tests/objects/obj_maps.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -3,9 +3,12 @@
  * of that section (no relocation: the call offset is section-relative). libbpf
  * refuses this layout; coreframe treats the function as a subprogram.
  *
- * Built with (from tests/objects/):
- *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I/work/main/bpf -c obj_static_call.bpf.c \
- *     -o obj_static_call.bpf.o && llvm-strip -g obj_static_call.bpf.o
+ * Built by the repository Makefile (`make tests/objects/obj_static_call.bpf.o`), i.e. from the
+ * repository root:
+ *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Ibpf -Itests/objects \
+ *     -c tests/objects/obj_static_call.bpf.c -o tests/objects/obj_static_call.bpf.o
+ *   llvm-strip -g tests/objects/obj_static_call.bpf.o
+ * (plus -fdebug-prefix-map/-ffile-prefix-map of the root to "." for reproducible bytes)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -6,12 +6,14 @@ import itertools
 import struct
 
 import pytest
-
-from coreframe.output import format_log2_hist, log2_bounds
 from coreframe_plugins.readhist import MAX_SLOTS, choose_methods, decode_entries
 
+from coreframe.output import format_log2_hist, log2_bounds
 
-@pytest.mark.parametrize(("fexit_ok", "kprobe_ok"), list(itertools.product([True, False], repeat=2)))
+
+@pytest.mark.parametrize(
+    ("fexit_ok", "kprobe_ok"), list(itertools.product([True, False], repeat=2))
+)
 def test_method_choice_every_combination(fexit_ok: bool, kprobe_ok: bool) -> None:
     methods = choose_methods(fexit_ok, kprobe_ok)
     expected_first = "fexit" if fexit_ok else "kretprobe" if kprobe_ok else "tracepoint"

@@ -164,3 +164,45 @@ def _kinds(blob: bytes) -> dict[int, int]:
         pos += 12 + extra.get(kind, 0) + per.get(kind, 0) * vlen
         tid += 1
     return out
+
+
+REPO = Path(__file__).resolve().parents[2]
+REPO_OBJECTS = ["plugins/objects/execsnoop.bpf.o", "tests/objects/obj_kfunc.bpf.o",
+                "tests/objects/obj_globals.bpf.o", "tests/objects/obj_maps.bpf.o",
+                "tests/objects/core_task.bpf.o"]
+
+
+@pytest.mark.parametrize("rel", REPO_OBJECTS)
+def test_repo_objects_match_libbpf(rel: str, tmp_path: Path) -> None:
+    """Same BTF as libbpf loads for the repository's objects (incl. .ksyms kfuncs)."""
+    obj = REPO / rel
+    if not obj.exists():
+        pytest.skip(f"{rel} not built")
+    if shutil.which("bpftool") is None or not os.path.ismount("/sys/fs/bpf"):
+        pytest.skip("needs bpftool and bpffs")
+    pin_dir = f"/sys/fs/bpf/cf_sanitize_{uuid.uuid4().hex[:8]}"
+    r = subprocess.run(["bpftool", "prog", "loadall", str(obj), pin_dir], capture_output=True,
+                       text=True)
+    try:
+        if r.returncode:
+            pytest.skip(f"bpftool cannot load {rel} here")
+        first = sorted(os.listdir(pin_dir))[0]
+        show = json.loads(subprocess.run(
+            ["bpftool", "prog", "show", "pinned", f"{pin_dir}/{first}", "-j"],
+            check=True, capture_output=True, text=True).stdout)
+    finally:
+        if os.path.isdir(pin_dir):
+            for name in os.listdir(pin_dir):
+                os.unlink(os.path.join(pin_dir, name))
+            os.rmdir(pin_dir)
+    oracle = subprocess.run(["bpftool", "btf", "dump", "id", str(show["btf_id"])], check=True,
+                            capture_output=True, text=True).stdout
+    raw, sizes, offsets = _elf_facts(obj)
+    ours = tmp_path / "ours.btf"
+    ours.write_bytes(sanitize(raw, sizes, offsets))
+    mine = subprocess.run(["bpftool", "btf", "dump", "file", str(ours)], check=True,
+                          capture_output=True, text=True).stdout
+    assert mine == oracle
+    fd = load_object_btf(ours.read_bytes())
+    assert fd is not None
+    fd.close()

@@ -294,3 +294,60 @@ def test_capability_checks_as_root() -> None:
     assert not has_capability("CAP_UNKNOWN")
     with pytest.raises(Error, match="attach: Operation not permitted"):
         raise_for(OSError(errno.EPERM, "x"), "attach", capability=CAPABILITY_FOR["xdp"])
+
+
+def _cgroup2_root() -> str | None:
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if parts[2] == "cgroup2":
+                    return parts[1]
+    except OSError:
+        pass
+    return None
+
+
+def test_cgroup_attach_query_and_link_update() -> None:
+    import uuid
+
+    root = _cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup2 mount")
+    path = os.path.join(root, f"cf_test_{uuid.uuid4().hex[:8]}")
+    os.mkdir(path)
+    try:
+        cg = FD(os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+        ret1 = asm.mov64_imm(asm.R0, 1) + asm.exit_()
+        with cg, B.prog_load(C.BPF_PROG_TYPE_CGROUP_SKB, ret1, name="a",
+                             expected_attach_type=C.BPF_CGROUP_INET_INGRESS) as a, \
+                B.prog_load(C.BPF_PROG_TYPE_CGROUP_SKB, ret1, name="b",
+                            expected_attach_type=C.BPF_CGROUP_INET_INGRESS) as b:
+            a_id, b_id = B.prog_info(a).id, B.prog_info(b).id
+            B.prog_attach(cg, a, C.BPF_CGROUP_INET_INGRESS, C.BPF_F_ALLOW_MULTI)
+            assert B.prog_query(cg, C.BPF_CGROUP_INET_INGRESS) == [a_id]
+            B.prog_detach(cg, a, C.BPF_CGROUP_INET_INGRESS)
+            assert B.prog_query(cg, C.BPF_CGROUP_INET_INGRESS) == []
+            with B.link_create(a, cg, C.BPF_CGROUP_INET_INGRESS) as link:
+                assert B.link_info(link).prog_id == a_id
+                B.link_update(link, b)
+                assert B.link_info(link).prog_id == b_id
+                B.link_detach(link)
+            assert B.prog_query(cg, C.BPF_CGROUP_INET_INGRESS) == []
+    finally:
+        os.rmdir(path)
+
+
+def test_prog_bind_map_and_lookup_and_delete() -> None:
+    with B.prog_load(C.BPF_PROG_TYPE_SOCKET_FILTER, TRIVIAL) as p, \
+            B.map_create(C.BPF_MAP_TYPE_HASH, 4, 4, 4) as m:
+        B.prog_bind_map(p, m)
+        info = B.prog_info(p)
+        ids = (ctypes.c_uint32 * info.nr_map_ids)()
+        full = B.obj_get_info_by_fd(p, A.BpfProgInfo(nr_map_ids=info.nr_map_ids,
+                                                     map_ids=ctypes.addressof(ids)))
+        assert list(ids[: full.nr_map_ids]) == [B.map_info(m).id]
+        key = (3).to_bytes(4, "little")
+        B.map_update_elem(m, key, b"abcd")
+        assert B.map_lookup_and_delete_elem(m, key, 4) == b"abcd"
+        assert B.map_lookup_and_delete_elem(m, key, 4) is None

@@ -22,7 +22,7 @@ class SysCount(Tool):
     name = "syscount"
     summary = "System calls per process, top N every interval"
     object_file = "syscount.bpf.o"
-    requires = ("bpf", "raw_tracepoint")
+    requires = ("bpf",)
 
     @classmethod
     def params(cls) -> list[click.Parameter]:
