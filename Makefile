@@ -19,7 +19,9 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,plugins/objects/%.bpf.o,$(BPF_SRCS))
 TEST_BPF_SRCS := $(sort $(wildcard tests/objects/*.bpf.c))
 TEST_BPF_HDRS := $(wildcard tests/objects/*.h)
 TEST_BPF_OBJS := $(TEST_BPF_SRCS:.bpf.c=.bpf.o)
-ALL_BPF_OBJS := $(BPF_OBJS) $(TEST_BPF_OBJS)
+EXAMPLE_DIR := examples/coreframe-syscount/coreframe_syscount
+EXAMPLE_OBJS := $(EXAMPLE_DIR)/objects/syscount.bpf.o
+ALL_BPF_OBJS := $(BPF_OBJS) $(TEST_BPF_OBJS) $(EXAMPLE_OBJS)
 
 # compile, strip DWARF (BTF stays), then move into place so a failed step never
 # leaves a half-built object behind
@@ -39,6 +41,9 @@ plugins/objects/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | plugins/objects
 	$(build_bpf)
 
 tests/objects/%.bpf.o: tests/objects/%.bpf.c $(BPF_HDRS) $(TEST_BPF_HDRS)
+	$(build_bpf)
+
+$(EXAMPLE_DIR)/objects/%.bpf.o: $(EXAMPLE_DIR)/%.bpf.c $(BPF_HDRS)
 	$(build_bpf)
 
 plugins/objects:

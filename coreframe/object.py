@@ -13,6 +13,7 @@ Loading (:meth:`ObjectSpec.load`) is the second half: see ``_Loader``.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import difflib
 import os
 import re
@@ -1447,7 +1448,11 @@ class _Loader:
             line_info_records=lines, **attach)
         p.name = prog.name
         p.section = prog.section
-        p.section_def = prog.section_def
+        sd = prog.section_def
+        if sd is not None and sd.attach_target != prog.attach_to:
+            # attach() follows the (possibly edited) ProgramSpec.attach_to
+            sd = dataclasses.replace(sd, attach_target=prog.attach_to)
+        p.section_def = sd
         p.spec = prog
         return p
 

@@ -301,3 +301,14 @@ def test_typeless_ksym_addresses() -> None:
         os.getppid()
         addrs = struct.unpack("<2Q", loaded.maps[".bss"].lookup(0))
     assert addrs == (table["vfs_read"], 0)
+
+
+def test_attach_follows_edited_attach_to() -> None:
+    spec = coreframe.open(obj("obj_static_call"))
+    spec.programs.static_a.attach_to = "syscalls/sys_enter_getpid"
+    spec.programs.static_b.autoload = False
+    with spec.load() as loaded:
+        assert len(loaded.attach()) == 1
+        assert loaded.programs.static_a.section_def.attach_target == "syscalls/sys_enter_getpid"
+        os.getpid()
+        assert struct.unpack("<QQ", loaded.maps[".bss"].lookup(0))[0] == (1 ^ 0x55) + 1
