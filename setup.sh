@@ -39,3 +39,6 @@ if [ "$dev" = 1 ]; then
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 fi
+# Byte-compile now: with PYTHONDONTWRITEBYTECODE set, every start would otherwise
+# recompile the loader from source (~250 ms).
+.venv/bin/python -m compileall -q coreframe plugins >/dev/null

@@ -1253,6 +1253,12 @@ class _Loader:
         if not prog.prog_type:
             raise ObjectError(f"program {prog.name!r}: section {prog.section!r} is not a known "
                               "SEC() name; set prog_type before load")
+        for func in [prog, *self.spec.subprograms.values()]:
+            for r in func.relocations:
+                if r.insn_index + 2 > func.insn_cnt and r.kind not in ("call", "kfunc"):
+                    raise RelocationError(f"program {prog.name!r}: {func.name} has "
+                                          f"{func.insn_cnt} instructions but a relocation "
+                                          f"at insn {r.insn_index} (were its insns edited?)")
         insns, order = self.link(prog)
         for func, base in order:
             for r in func.relocations:

@@ -43,7 +43,7 @@ def test_maps_with_inner_and_slots() -> None:
                                       "max_entries": 2}
     assert maps["outer"]["initial_slots"] == {"0": "inner_a", "2": "inner_b"}
     assert maps["counts"]["key_type"] == "struct count_key"
-    assert maps["pinned_map"]["pinning"] == "by_name"
+    assert maps["counts"]["pinning"] is None
 
 
 @pytest.mark.skipif(not os.path.exists("/sys/kernel/btf/vmlinux"), reason="no kernel BTF")

@@ -16,7 +16,13 @@ from objpaths import all_objects, obj
 from xlated_oracle import libbpf, libbpf_xlated, program_insns
 
 import coreframe
-from coreframe.errors import FeatureMissing, MapError, ObjectError, VerifierError
+from coreframe.errors import (
+    FeatureMissing,
+    MapError,
+    ObjectError,
+    RelocationError,
+    VerifierError,
+)
 from coreframe.maps import possible_cpus
 from coreframe.sys import bpf as sysbpf
 from coreframe.sys import consts as C
@@ -68,7 +74,6 @@ def _fd_closed(fd: int) -> bool:
 
 def test_close_releases_every_fd() -> None:
     spec = coreframe.open(obj("obj_maps"))
-    spec.maps.pinned_map.pinning = 0
     loaded = spec.load()
     fds = [m.fd for m in loaded.maps.values()] + [p.fd for p in loaded.programs.values()]
     assert loaded.btf_fd is not None
@@ -118,7 +123,6 @@ def test_bpf_to_bpf_calls_run() -> None:
 
 def test_map_definitions_applied() -> None:
     spec = coreframe.open(obj("obj_maps"))
-    spec.maps.pinned_map.pinning = 0
     spec.maps.counts.max_entries = 64
     with spec.load() as loaded:
         m = loaded.maps
@@ -135,28 +139,57 @@ def test_map_definitions_applied() -> None:
         assert struct.unpack("<I", m.jumps.lookup(1))[0] == prog_id
 
 
-def test_pinning_by_name(pin_root: Path) -> None:
-    spec = coreframe.open(obj("obj_maps"))
+PINNED_SRC = """
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u32);
+	__type(value, __u32);
+} pinned_map SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int p(void *ctx) { __u32 k = 1; return bpf_map_lookup_elem(&pinned_map, &k) != 0; }
+"""
+
+
+def test_pinning_by_name(pin_root: Path, tmp_path: Path) -> None:
+    path = _build(tmp_path, PINNED_SRC)
+    spec = coreframe.open(path)
+    assert spec.maps.pinned_map.pinning == 1
     with spec.load(pin_root=str(pin_root)) as first:
         assert (pin_root / "pinned_map").exists()
         first_id = sysbpf.map_info(first.maps.pinned_map.fd).id
         first.maps.pinned_map.update(1, 2)
-        with coreframe.open(obj("obj_maps")).load(pin_root=str(pin_root)) as second:
+        with coreframe.open(path).load(pin_root=str(pin_root)) as second:
             assert sysbpf.map_info(second.maps.pinned_map.fd).id == first_id
             assert second.maps.pinned_map.lookup(1) is not None
     assert (pin_root / "pinned_map").exists()  # pins outlive the object, like libbpf
-    spec2 = coreframe.open(obj("obj_maps"))
+    spec2 = coreframe.open(path)
     spec2.maps.pinned_map.max_entries = 99
     with pytest.raises(MapError, match="pinned map is incompatible: max_entries"):
         spec2.load(pin_root=str(pin_root))
 
 
-def test_pin_path_cannot_escape(pin_root: Path) -> None:
-    spec = coreframe.open(obj("obj_maps"))
+def test_pin_path_cannot_escape(pin_root: Path, tmp_path: Path) -> None:
+    spec = coreframe.open(_build(tmp_path, PINNED_SRC))
     spec.maps.pinned_map.name = "../escape"
     with pytest.raises(ObjectError, match="cannot be used as a pin path"):
         spec.load(pin_root=str(pin_root))
     assert not (pin_root.parent / "escape").exists()
+
+
+def test_failed_load_removes_new_pins(pin_root: Path, tmp_path: Path) -> None:
+    spec = coreframe.open(_build(tmp_path, PINNED_SRC))
+    prog = spec.programs.p
+    saved = bytes(prog.insns)
+    prog.insns[:] = bytes(len(saved))  # garbage code: the verifier refuses it
+    with pytest.raises(VerifierError):
+        spec.load(pin_root=str(pin_root))
+    assert not (pin_root / "pinned_map").exists()
+    prog.insns[:] = saved[:16]  # too short for its relocations: a clear error, no traceback
+    with pytest.raises(RelocationError, match="were its insns edited"):
+        spec.load(pin_root=str(pin_root))
+    assert not (pin_root / "pinned_map").exists()
 
 
 def test_kconfig_values() -> None:
@@ -312,3 +345,47 @@ def test_attach_follows_edited_attach_to() -> None:
         assert loaded.programs.static_a.section_def.attach_target == "syscalls/sys_enter_getpid"
         os.getpid()
         assert struct.unpack("<QQ", loaded.maps[".bss"].lookup(0))[0] == (1 ^ 0x55) + 1
+
+
+def test_iter_program_attach_btf_id_and_run() -> None:
+    from coreframe.btf.kernel import vmlinux
+    from coreframe.btf.types import Kind
+
+    with coreframe.open(obj("obj_iter")).load() as loaded:
+        prog = loaded.programs.count_tasks
+        assert prog.attach_btf_id == vmlinux().find("bpf_iter_task", Kind.FUNC)[0]
+        (link,) = loaded.attach()
+        with sysbpf.iter_create(link.fd) as it:
+            while os.read(it.fd, 4096):
+                pass
+        assert struct.unpack("<Q", loaded.maps[".bss"].lookup(0))[0] > 0
+
+
+def _bpftool_loadable(path: Path) -> bool:
+    spec = coreframe.open(path)
+    return (path.name not in LIBBPF_REFUSES and not _trampoline_progs(spec)
+            and not any(m.pinning for m in spec.maps.values()))
+
+
+@pytest.mark.parametrize("path", [p for p in all_objects() if _bpftool_loadable(p)],
+                         ids=lambda p: p.name)
+def test_xlated_identical_to_bpftool_loadall(path: Path, pin_root: Path) -> None:
+    import shutil
+    import subprocess
+
+    from coreframe.programs import Program
+
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool not installed (test oracle)")
+    target = pin_root / "progs"
+    proc = subprocess.run(["bpftool", "prog", "loadall", str(path), str(target)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    ref = {}
+    for entry in sorted(target.iterdir()):
+        with Program.from_pinned(entry) as p:
+            ref[entry.name] = program_insns(p.fd)
+    with coreframe.open(path).load() as loaded:
+        assert set(loaded.programs) == set(ref)
+        for name, prog in loaded.programs.items():
+            assert program_insns(prog.fd) == ref[name], name

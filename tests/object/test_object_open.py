@@ -111,7 +111,7 @@ def test_btf_maps() -> None:
     assert (m.ring.type, m.ring.max_entries, m.ring.key_size) == (C.BPF_MAP_TYPE_RINGBUF,
                                                                   5000, 0)
     assert (m.perf.max_entries, m.perf.key_size, m.perf.value_size) == (0, 4, 4)
-    assert m.pinned_map.pinning == 1
+    assert m.counts.pinning == 0
     assert m.outer.inner is not None and m.outer.inner.type == C.BPF_MAP_TYPE_ARRAY
     assert (m.outer.inner.max_entries, m.outer.inner.value_size) == (2, 8)
     assert m.outer.init_slots == {0: "inner_a", 2: "inner_b"}

@@ -1,0 +1,135 @@
+"""``coreframe object load``: load (and optionally attach) every program of an object.
+
+Like ``bpftool prog loadall`` but reporting each program on its own: when the
+whole object does not load, each autoload program is tried alone so the user
+sees which ones the verifier accepts and why the others were refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import Error
+from .tool import RunContext
+
+
+def _open(path: str, sets: tuple[str, ...], apply_sets: Callable[[Any, tuple[str, ...]], None],
+          only: str | None = None) -> Any:
+    from .object import open as open_object
+
+    spec = open_object(path)
+    apply_sets(spec, sets)
+    if only is not None:
+        for name, prog in spec.programs.items():
+            prog.autoload = name == only
+    return spec
+
+
+def _report_row(prog: Any, spec_prog: Any) -> dict[str, Any]:
+    from .programs import prog_type_name
+
+    info = prog.info()
+    return {"name": spec_prog.name, "section": spec_prog.section,
+            "type": prog_type_name(spec_prog.prog_type), "insns": spec_prog.insn_cnt,
+            "xlated_insns": info.xlated_size // 8, "id": info.id, "loaded": True, "error": ""}
+
+
+def _failed_row(spec_prog: Any, exc: Exception) -> dict[str, Any]:
+    from .programs import prog_type_name
+
+    return {"name": spec_prog.name, "section": spec_prog.section,
+            "type": prog_type_name(spec_prog.prog_type), "insns": spec_prog.insn_cnt,
+            "loaded": False, "error": str(exc)}
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        return
+    for r in rows:
+        if r["loaded"]:
+            print(f"{r['name']:<24} {r['type']:<16} {r['insns']:>6} insns  loaded (id {r['id']})")
+        else:
+            print(f"{r['name']:<24} {r['type']:<16} {r['insns']:>6} insns  FAILED: {r['error']}")
+
+
+def load_command(path: str, *, sets: tuple[str, ...], btf_path: str | None, attach: bool,
+                 duration: float | None, stats: bool, as_json: bool,
+                 apply_sets: Callable[[Any, tuple[str, ...]], None],
+                 install_handlers: Callable[[RunContext], None]) -> int:
+    """Returns the process exit code: 0 only when every autoload program loaded."""
+    spec = _open(path, sets, apply_sets)
+    target = btf_path
+    autoload = [p for p in spec.programs.values() if p.autoload]
+    try:
+        obj = spec.load(target_btf=target)
+    except Error as whole_error:
+        rows = []
+        for p in autoload:
+            single = _open(path, sets, apply_sets, only=p.name)
+            try:
+                with single.load(target_btf=target) as one:
+                    rows.append(_report_row(one.programs[p.name], p))
+            except Error as exc:
+                rows.append(_failed_row(p, exc))
+        if all(r["loaded"] for r in rows):
+            # Each loads alone but not together (maps, pins): report the object's error.
+            for r in rows:
+                r["loaded"], r["error"] = False, str(whole_error)
+        _emit(rows, [], as_json)
+        return 1
+
+    with obj:
+        rows = [_report_row(obj.programs[p.name], p) for p in autoload]
+        run_stats: list[dict[str, Any]] = []
+        if attach:
+            run_stats = _attach_and_hold(obj, duration, stats, install_handlers, as_json, rows)
+        _emit(rows, run_stats, as_json)
+    return 0
+
+
+def _attach_and_hold(obj: Any, duration: float | None, stats: bool,
+                     install_handlers: Callable[[RunContext], None], as_json: bool,
+                     rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from contextlib import ExitStack
+
+    from .programs import enable_stats
+
+    ctx = RunContext(duration=duration)
+    install_handlers(ctx)
+    with ExitStack() as stack:
+        if stats:
+            stack.enter_context(enable_stats())
+        links = obj.attach()
+        if not as_json:
+            _print_rows(rows, as_json=False)
+            rows.clear()
+        what = ", ".join(f"{link.kind} {link.target}" for link in links) or "nothing"
+        ctx.status(f"Attached {len(links)} programs ({what}). Ctrl-C to detach.")
+        while not ctx.should_stop():
+            ctx.sleep(0.2)
+        result = []
+        if stats:
+            for name, prog in obj.programs.items():
+                info = prog.info()
+                result.append({"name": name, "run_cnt": info.run_cnt,
+                               "run_time_ns": info.run_time_ns})
+        obj.detach()
+    return result
+
+
+def _emit(rows: list[dict[str, Any]], run_stats: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        doc: dict[str, Any] = {"programs": rows}
+        if run_stats:
+            doc["stats"] = run_stats
+        print(json.dumps(doc, indent=2))
+        return
+    _print_rows(rows, as_json=False)
+    for s in run_stats:
+        avg = s["run_time_ns"] / s["run_cnt"] if s["run_cnt"] else 0
+        print(f"{s['name']:<24} run_cnt {s['run_cnt']:<10} run_time_ns {s['run_time_ns']:<12} "
+              f"avg {avg:.0f} ns")
+    sys.stdout.flush()
