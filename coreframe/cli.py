@@ -183,7 +183,7 @@ def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
     for item in sets:
         name, sep, value = item.partition("=")
         if not sep:
-            raise click.UsageError(f"--set takes NAME=VALUE, got {item!r}")
+            raise Error(f"--set takes NAME=VALUE, got {item!r}")
         spec.set_variable(name.strip(), value)
 
 

@@ -450,6 +450,11 @@ class _Parser:
                         raise self.err(f".BTF: no ELF symbol for variable {var.name!r} "
                                        f"of section {sec_name!r}")
                     offset = sym.value
+                    sec_size = self.elf.sections[sym.shndx].size \
+                        if sym.shndx < len(self.elf.sections) else 0
+                    if offset + vsi.size > sec_size:
+                        raise self.err(f".BTF: variable {var.name!r} (offset {offset}, size "
+                                       f"{vsi.size}) lies outside its section")
                     if sym.visibility == STV_HIDDEN:
                         struct.pack_into("<I", data, btf.type_offset(vsi.type) + 12,
                                          BTF_VAR_STATIC)
