@@ -162,6 +162,8 @@ class ElfFile:
             stype = _sh_type(hdr["sh_type"])
             name = esec.name
             off, size = hdr["sh_offset"], hdr["sh_size"]
+            if size >= 1 << 32:
+                raise ObjectError(f"{self.name}: section {name!r} is {size} bytes (over 4 GiB)")
             if stype == SHT_NOBITS or idx == 0:
                 data = b""
             else:

@@ -153,6 +153,30 @@ def has_btf_func_global() -> bool:
     return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
 
+@functools.cache
+def has_all_sanitized_btf_kinds() -> bool:
+    """One BTF load holding every kind and linkage the sanitizer may have to rewrite.
+
+    On a current kernel this single probe answers all of them at once; only when it
+    is refused do callers bisect with :func:`has_btf_kind` per kind.
+    """
+    s = _Strings()
+    t = _int_type(s)                                                           # [1] int
+    t += struct.pack("<III", 0, _info(C.BTF_KIND_FUNC_PROTO, 0), 1)             # [2]
+    t += struct.pack("<III", s.add("f"), _info(C.BTF_KIND_FUNC, C.BTF_FUNC_GLOBAL), 2)
+    t += struct.pack("<IIII", s.add("x"), _info(C.BTF_KIND_VAR), 1,             # [4]
+                     C.BTF_VAR_STATIC)
+    t += struct.pack("<III", s.add(".data"), _info(C.BTF_KIND_DATASEC, 1), 4)   # [5]
+    t += struct.pack("<III", 4, 0, 4)
+    t += struct.pack("<III", s.add("float"), _info(C.BTF_KIND_FLOAT), 4)        # [6]
+    t += struct.pack("<IIIi", s.add("tag"), _info(C.BTF_KIND_DECL_TAG), 4, -1)  # [7]
+    t += struct.pack("<III", s.add("ttag"), _info(C.BTF_KIND_TYPE_TAG), 1)      # [8]
+    t += struct.pack("<III", 0, _info(C.BTF_KIND_PTR), 8)                       # [9]
+    t += struct.pack("<III", s.add("e"), _info(C.BTF_KIND_ENUM64, 1), 8)        # [10]
+    t += struct.pack("<III", s.add("v"), 0, 1)
+    return _probe("BTF kinds", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
+
+
 # --- maps -------------------------------------------------------------------------------
 
 _STORAGE_MAPS = {

@@ -15,13 +15,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import socket
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import tracefs, uprobes
+from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
 from .sys import consts as C
 from .sys.fd import FD
@@ -404,6 +403,7 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
     ``path`` may be a bare library name (``libc.so.6``) or program name; ``pid`` -1
     traces every process mapping the file.
     """
+    from . import uprobes
     from .sys.attr import PerfEventAttr
 
     real, off = uprobes.resolve(path, symbol, offset, pid)
@@ -522,6 +522,8 @@ def _ifindex(iface: str | int, netns: str | None) -> int:
     if isinstance(iface, int):
         return iface
     try:
+        import socket  # only XDP/tc by interface name need it
+
         return socket.if_nametoindex(iface)
     except OSError:
         where = f" in netns '{netns}'" if netns else ""
@@ -636,6 +638,8 @@ def attach_program(prog: Any) -> Link:
         if not target:
             raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
                               "attach_uprobe(prog, path, symbol)")
+        from . import uprobes
+
         path, sym, off = uprobes.parse_target(target)
         return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
     if kind == "xdp":

@@ -13,9 +13,8 @@ import functools
 import mmap as _mmap
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .errors import Error, FeatureMissing, MapError
 from .sys import bpf as _bpf
@@ -80,8 +79,7 @@ def map_type_name(map_type: int) -> str:
     return MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
 
 
-@dataclass(frozen=True)
-class MapInfo:
+class MapInfo(NamedTuple):
     """What the kernel reports about a map (BPF_OBJ_GET_INFO_BY_FD)."""
 
     id: int

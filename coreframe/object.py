@@ -386,6 +386,8 @@ class _Parser:
         self._collect_externs()
         try:
             self.spec.btf = BTF.from_bytes(self._fixup_btf(raw))
+        except struct.error as e:  # sizes/offsets that do not fit BTF's u32 fields
+            raise self.err(f".BTF: cannot lay out its DATASECs: {e}") from None
         except ObjectError as e:
             raise self.err(f".BTF: {e}") from None
         ext = self.elf.section(".BTF.ext")

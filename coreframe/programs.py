@@ -13,9 +13,8 @@ import errno
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
 from .sys import bpf as _bpf
@@ -53,8 +52,7 @@ def prog_type_name(prog_type: int) -> str:
     return PROG_TYPE_NAMES.get(prog_type, f"program type {prog_type}")
 
 
-@dataclass(frozen=True)
-class ProgramInfo:
+class ProgramInfo(NamedTuple):
     """What the kernel reports about a loaded program (BPF_OBJ_GET_INFO_BY_FD)."""
 
     id: int
@@ -69,7 +67,7 @@ class ProgramInfo:
     jited_size: int
     load_time: int
     btf_id: int
-    map_ids: list[int] = field(default_factory=list)
+    map_ids: list[int]
 
     @property
     def xlated_size(self) -> int:

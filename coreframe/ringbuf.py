@@ -179,44 +179,57 @@ class RingBuffer:
         return total
 
     def _consume_ring(self, ring: _Ring) -> tuple[int, bool]:
-        """Hand every committed record to the ring's callback: (count, stopped early)."""
+        """Hand every committed record to the ring's callback: (count, stopped early).
+
+        The hot loop of every tool: everything it touches is a local, records are
+        memoryview slices of the one mapping, and the consumer position is written
+        back once per batch (each time we catch up with the producer), not per record.
+        """
         cb = ring.callback
         if cb is None:
             raise MapError("ring buffer has no callback; use poll_records() or read()")
         ctype = ring.ctype
+        make = None if ctype is None else ctype.from_buffer_copy
         cons_v = ring.cons
         prod_v = ring.prod
         hdr = ring.hdr
         data = ring.data
         mask = ring.mask
+        flag_bits = _FLAG_BITS
+        busy = BPF_RINGBUF_BUSY_BIT
+        len_mask = _LEN_MASK
         cons = cons_v[0]
         count = 0
+        stopped = False
         try:
-            while True:
-                prod = prod_v[0]
-                if cons >= prod:
-                    break
+            prod = prod_v[0]
+            while cons < prod:
                 while cons < prod:
                     off = cons & mask
                     length = hdr[off >> 2]
-                    if length & _FLAG_BITS:
-                        if length & BPF_RINGBUF_BUSY_BIT:
-                            return count, False
-                        cons += ((length & _LEN_MASK) + 15) & ~7  # discarded
+                    if length & flag_bits:
+                        if length & busy:
+                            prod = cons  # not committed yet: stop here
+                            break
+                        cons += ((length & len_mask) + 15) & ~7  # discarded
                         continue
                     cons += (length + 15) & ~7
                     off += 8
-                    if ctype is None:
+                    if make is None:
                         rc = cb(data[off:off + length])
                     else:
-                        rc = cb(ctype.from_buffer_copy(data, off))
+                        rc = cb(make(data, off))
                     count += 1
-                    if rc and rc is not True and rc < 0:
-                        return count, True
-                cons_v[0] = cons
+                    if rc is not None and rc is not True and rc < 0:
+                        stopped = True
+                        prod = cons
+                        break
+                else:
+                    cons_v[0] = cons
+                    prod = prod_v[0]
         finally:
             cons_v[0] = cons
-        return count, False
+        return count, stopped
 
     def poll_records(self, timeout: float | None = None) -> Iterator[memoryview]:
         """Yield each ready record as a memoryview valid until the next iteration.

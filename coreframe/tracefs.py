@@ -7,8 +7,6 @@ boot without it), so when we are root we mount it ourselves rather than fail.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 
 from .errors import AttachError, FeatureMissing, PermissionDenied
@@ -27,6 +25,10 @@ def _is_tracefs(path: str) -> bool:
 
 
 def _mount_tracefs(target: str) -> None:
+    # ctypes.util drags in subprocess: import it only on this rare path
+    import ctypes
+    import ctypes.util
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                            ctypes.c_ulong, ctypes.c_void_p]
@@ -49,6 +51,9 @@ def tracefs_root(mount: bool = True) -> str:
         if _is_tracefs(path):
             _root_cache = path
             return path
+        if os.path.ismount(path) and not os.access(path, os.R_OK | os.X_OK):
+            # Mounted but root-only (mode 0700): mounting again would not help.
+            raise PermissionDenied(f"read tracefs at {path}", "CAP_DAC_OVERRIDE")
     if not mount:
         raise FeatureMissing("tracefs", "not mounted; mount -t tracefs tracefs /sys/kernel/tracing")
     if os.geteuid() != 0:

@@ -20,9 +20,11 @@ from coreframe.errors import ObjectError, RelocationError
 REPO = Path(__file__).resolve().parent.parent
 SEED_DIRS = (REPO / "tests" / "objects", REPO / "plugins" / "objects")
 
-# What a hostile object may legitimately cause. RelocationError is only allowed
-# where relocations are resolved (a well-formed object can still fail to relocate).
+# What a hostile input may legitimately cause: ObjectError from the ELF, BTF and
+# BTF.ext readers. Opening a whole object also links its ELF relocations, whose
+# failures are RelocationError (same one-line contract, a different cause).
 ALLOWED_PARSE: tuple[type[Exception], ...] = (ObjectError,)
+ALLOWED_OBJECT: tuple[type[Exception], ...] = (ObjectError, RelocationError)
 ALLOWED_CORE: tuple[type[Exception], ...] = (ObjectError, RelocationError)
 
 # Walk at most this many types per input: a BTF blob may legitimately hold 100k+.
@@ -80,12 +82,8 @@ def run_object(data: bytes) -> None:
         for m in spec.maps.values():
             _ = (m.name, m.type, m.key_size, m.value_size, m.max_entries)
         for ds in spec.data_sections():
-            for name in list(ds)[:64] if hasattr(ds, "__iter__") else ():
-                try:
-                    getattr(ds, name)
-                except AttributeError:
-                    pass
-    except ALLOWED_PARSE:
+            ds.items()
+    except ALLOWED_OBJECT:
         return
 
 
@@ -152,20 +150,48 @@ def run_btf(data: bytes) -> None:
             pass
 
 
-def run_btf_ext(data: bytes, btf_raw: bytes | None = None) -> None:
-    """BTF.ext parse against a seed object's (valid) BTF."""
+def run_btf_ext(data: bytes) -> None:
+    """BTF.ext parse: the first byte picks a seed object's (valid) BTF, the rest is .BTF.ext."""
     from coreframe.btf.ext import BTFExt
     from coreframe.btf.types import BTF
 
-    btf_raw = btf_raw if btf_raw is not None else seed_exts()[0][0]
-    btf = BTF.from_bytes(btf_raw)
+    if not data:
+        return
+    pairs = seed_exts()
+    btf = _parsed_btf(pairs[data[0] % len(pairs)][0])
     try:
-        ext = BTFExt.from_bytes(data, btf)
+        ext = BTFExt.from_bytes(data[1:], btf)
     except ALLOWED_PARSE:
         return
     for recs in ext.line_info.values():
         for li in recs[:MAX_WALK]:
             _ = (li.file_name, li.line_text, li.line, li.col)
+    assert isinstance(btf, BTF)
+
+
+@cache
+def _parsed_btf(raw: bytes) -> object:
+    from coreframe.btf.types import BTF
+
+    return BTF.from_bytes(raw)
+
+
+def ext_seeds() -> list[bytes]:
+    """Seed inputs of ``run_btf_ext``: selector byte + the matching object's .BTF.ext."""
+    return [bytes([i]) + ext for i, (_, ext) in enumerate(seed_exts())]
+
+
+def core_seeds() -> list[bytes]:
+    """Seed inputs of ``run_core``: relocation records against each seed's local types."""
+    out = []
+    for i, raw in enumerate(seed_btfs()):
+        recs = bytearray([i])
+        btf = _parsed_btf(raw)
+        for tid in range(1, min(len(btf), 40)):  # type: ignore[arg-type]
+            for kind, access in ((0, b"0:0"), (1, b"0:1"), (8, b"0"), (10, b"0:0")):
+                recs += struct.pack("<IHB", tid, kind, len(access)) + access
+        out.append(bytes(recs))
+    return out
 
 
 # ------------------------------------------------------------------------ CO-RE
@@ -195,41 +221,61 @@ def _relos_from(data: bytes) -> Iterator[tuple[int, int, bytes, int]]:
         yield type_id, kind, access, pos
 
 
-def run_core(data: bytes, local_raw: bytes | None = None) -> None:
-    """Resolve and apply CO-RE relocations built from fuzz bytes.
-
-    The first byte picks a seed's local BTF; if the input is long enough the
-    rest is split: a BTF blob (mutated local BTF) when it parses, else
-    relocation records whose type ids, kinds and access strings are arbitrary.
-    """
+def _program() -> bytearray:
+    """Four instructions a relocation can patch: ALU imm, LDX, ld_imm64 (two slots)."""
     from coreframe import asm
+
+    insns = bytearray()
+    for code in (asm.BPF_ALU64 | asm.BPF_K | asm.BPF_MOV, asm.BPF_LDX | asm.BPF_MEM | asm.BPF_DW,
+                 asm.LD_IMM64):
+        insns += asm.encode(code, 1, 0, 0, 0)
+    return insns + asm.encode(0, 0, 0, 0, 0)
+
+
+def _relocate(local: object, relos: list[tuple[int, int, str, int]]) -> None:
     from coreframe.btf.core import CoreRelocator
     from coreframe.btf.ext import CoreRelo
-    from coreframe.btf.types import BTF
 
+    insns = _program()
+    for tgt in (core_target(), local):
+        relocator = CoreRelocator(local, tgt)  # type: ignore[arg-type]
+        for type_id, kind, access, slot in relos:
+            relo = CoreRelo(0, type_id, access, kind)
+            try:
+                res = relocator.resolve(relo)
+                relocator.apply(bytearray(insns), slot, relo, res)
+            except ALLOWED_CORE:
+                pass
+
+
+def run_core(data: bytes) -> None:
+    """Resolve and apply arbitrary relocation records against a seed's local BTF.
+
+    The first byte picks the seed object; the rest is decoded as records of
+    (type id, kind, access string, instruction slot), resolved against the
+    running kernel's BTF and against the local BTF itself.
+    """
     if not data:
         return
     btfs = seed_btfs()
-    if local_raw is None:
-        local_raw = btfs[data[0] % len(btfs)]
+    local = _parsed_btf(btfs[data[0] % len(btfs)])
+    n = len(local)  # type: ignore[arg-type]
+    relos = [(tid % (n + 4), kind % 16, access.decode("latin-1"), slot % 5)
+             for tid, kind, access, slot in _relos_from(data[1:])]
+    _relocate(local, relos[:256])
+
+
+def run_core_btf(data: bytes) -> None:
+    """Relocate every type of a hostile local BTF (cycles, bad sizes, odd kinds)."""
+    from coreframe.btf.types import BTF
+
     try:
-        local = BTF.from_bytes(local_raw)
+        local = BTF.from_bytes(data)
     except ALLOWED_PARSE:
         return
-    target = core_target()
-    targets = [target, local]
-    insns = bytearray()
-    for code in (asm.BPF_ALU64 | asm.BPF_K | 0xB0, asm.BPF_LDX | asm.BPF_MEM | 0x18,
-                 asm.LD_IMM64):
-        insns += asm.encode(code, 1, 0, 0, 0)
-    insns += asm.encode(0, 0, 0, 0, 0)
-    for tgt in targets:
-        relocator = CoreRelocator(local, tgt)  # type: ignore[arg-type]
-        for type_id, kind, access, pos in _relos_from(data[1:]):
-            relo = CoreRelo(0, type_id % (len(local) + 4), access.decode("latin-1"), kind % 16)
-            try:
-                res = relocator.resolve(relo)
-                buf = bytearray(insns)
-                relocator.apply(buf, pos % 4, relo, res)
-            except ALLOWED_CORE:
-                pass
+    relos = []
+    for tid in range(1, min(len(local), 64)):
+        for kind, access in ((0, "0:0"), (1, "0:1:0"), (2, "0"), (3, "0:2"), (6, "0"),
+                             (8, "0"), (9, "0"), (10, "0:1"), (12, "0")):
+            relos.append((tid, kind, access, tid % 4))
+    _relocate(local, relos)

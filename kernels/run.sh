@@ -5,7 +5,8 @@
 # initramfs from initramfs.sh. The guest sees the host's root read-only (so the
 # checkout and its venv are at the same paths) and OUTDIR read-write at
 # /tmp/cf-results. COMMAND runs as root with /bin/sh -c in the guest, from the
-# current directory. The guest console goes to stdout and OUTDIR/console.log;
+# current directory, after loading the tc/veth modules tests may need. The
+# guest console goes to stdout and OUTDIR/console.log;
 # the exit status is COMMAND's, or 124 for a boot that timed out and 125 for a
 # guest that died without reporting one.
 #
@@ -31,6 +32,7 @@ rm -f "$out/rc" "$out/console.log"
   echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   echo "export HOME=/root XDG_CACHE_HOME=/tmp/cf-results/.cache PYTHONDONTWRITEBYTECODE=1"
   echo "export CF_GUEST=1 CF_RESULTS=/tmp/cf-results"
+  echo "modprobe -qa sch_ingress cls_bpf veth 2>/dev/null"
   printf 'cd %q || exit 2\n' "$PWD"
   printf '%s\n' "$*"
 } > "$out/cmd.sh"

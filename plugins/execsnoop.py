@@ -8,6 +8,7 @@ kernel (``const volatile`` variables), so filtered events never leave it.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import time
@@ -28,7 +29,6 @@ DEFAULT_MAX_ARGS = 20
 TOTAL_MAX_ARGS = 60
 _EXEC = struct.Struct("<IIIIIiQIIII16s")
 _EXIT = struct.Struct("<IIIIIiQIIQ16s")
-_TYPE = struct.Struct("<I")
 
 
 def _comm(raw: bytes) -> str:
@@ -118,6 +118,12 @@ class ExecSnoop(Tool):
             spec.rodata.use_perfbuf = True
             _shrink_to_placeholder(spec.maps.events)
         self._out = ctx.out
+        self._name = o["name"]
+        self._line = o["line"]
+        self._json = o["as_json"]
+        self._exits = o["exits"]
+        self._quote = o["quote"]
+        self._plain_prefix = not (o["time"] or o["timestamp"] or o["print_uid"])
         self._start_wall = time.time()
         self._mono_to_wall = self._start_wall - time.monotonic()
         self._start_mono_ns = time.monotonic_ns()
@@ -132,9 +138,14 @@ class ExecSnoop(Tool):
                     self._print_header(ctx)
                     what = "exec() and exit" if o["exits"] else "exec()"
                     ctx.status(f"Tracing {what} calls... Ctrl-C to end.")
+                    # output is flushed once per batch of records, not per line:
+                    # a write() per event would cost more than decoding it
+                    out = ctx.out
                     while not ctx.should_stop():
-                        reader.poll(ctx.poll_timeout())
+                        if reader.poll(ctx.poll_timeout()):
+                            out.flush()
                     reader.consume()
+                    out.flush()
                     self._report_drops(ctx, obj, reader)
         finally:
             if cgroup_fd is not None:
@@ -183,56 +194,61 @@ class ExecSnoop(Tool):
         print("".join(cols), file=ctx.out, flush=True)
 
     def _on_record(self, rec: memoryview) -> None:
-        kind = _TYPE.unpack_from(rec)[0]
+        """Decode one event: exec events (the hot path) take a single unpack."""
+        fields = _EXEC.unpack_from(rec)
+        kind = fields[0]
         if kind == EVENT_EXEC:
-            self._on_exec(rec)
-        elif kind == EVENT_EXIT and self.options["exits"]:
+            self._on_exec(rec, fields)
+        elif kind == EVENT_EXIT and self._exits:
             self._on_exit(rec)
 
-    def _on_exec(self, rec: memoryview) -> None:
-        o = self.options
+    def _on_exec(self, rec: memoryview, fields: tuple[Any, ...]) -> None:
         (_, pid, _tgid, ppid, uid, retval, ts, args_count, flags, fname_len, args_size,
-         comm_raw) = _EXEC.unpack_from(rec)
-        comm = _comm(comm_raw)
-        if o["name"] and o["name"] not in comm:
+         comm_raw) = fields
+        comm = comm_raw.partition(b"\0")[0].decode("utf-8", "replace")
+        name = self._name
+        if name and name not in comm:
             return
         tail = bytes(rec[HEADER_LEN:HEADER_LEN + fname_len + args_size])
-        filename = tail[:fname_len].split(b"\0", 1)[0].decode("utf-8", "replace")
-        args = [a.decode("utf-8", "replace")
-                for a in tail[fname_len:].split(b"\0")[:args_count]]
-        if o["line"] and not any(o["line"] in a for a in args):
+        filename = tail[:fname_len].partition(b"\0")[0].decode("utf-8", "replace")
+        # one decode and one split for all arguments (a NUL never sits inside a
+        # UTF-8 sequence, so this equals decoding each argument on its own)
+        args = tail[fname_len:].decode("utf-8", "replace").split("\0", args_count)[:args_count]
+        line = self._line
+        if line and not any(line in a for a in args):
             return
         truncated = bool(flags & EXEC_F_ARGS_TRUNCATED)
-        out = self._out
-        if o["as_json"]:
-            json_line({"event": "exec", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
-                       "ppid": ppid, "uid": uid, "comm": comm, "filename": filename,
-                       "args": args, "args_truncated": truncated, "retval": retval}, out)
+        if self._json:
+            self._out.write(json.dumps(
+                {"event": "exec", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
+                 "ppid": ppid, "uid": uid, "comm": comm, "filename": filename,
+                 "args": args, "args_truncated": truncated, "retval": retval},
+                separators=(",", ":"), ensure_ascii=False) + "\n")
             return
-        shown = " ".join(_quote(a) for a in args) if o["quote"] else " ".join(args)
+        shown = " ".join(_quote(a) for a in args) if self._quote else " ".join(args)
         if truncated:
             shown += " ..."
-        out.write(f"{self._prefix(ts, uid)}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
-        out.flush()
+        prefix = "" if self._plain_prefix else self._prefix(ts, uid)
+        self._out.write(f"{prefix}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
 
     def _on_exit(self, rec: memoryview) -> None:
-        o = self.options
         (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
          comm_raw) = _EXIT.unpack_from(rec)
         comm = _comm(comm_raw)
-        if o["name"] and o["name"] not in comm:
+        name = self._name
+        if name and name not in comm:
             return
-        out = self._out
-        if o["as_json"]:
-            json_line({"event": "exit", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
-                       "ppid": ppid, "uid": uid, "comm": comm, "duration_ns": duration_ns,
-                       "exit_code": exit_code, "signal": sig,
-                       "core_dumped": bool(flags & EXIT_F_CORE_DUMPED)}, out)
+        if self._json:
+            self._out.write(json.dumps(
+                {"event": "exit", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
+                 "ppid": ppid, "uid": uid, "comm": comm, "duration_ns": duration_ns,
+                 "exit_code": exit_code, "signal": sig,
+                 "core_dumped": bool(flags & EXIT_F_CORE_DUMPED)},
+                separators=(",", ":"), ensure_ascii=False) + "\n")
             return
         how = f"signal {sig}" if sig else f"code {exit_code}"
-        out.write(f"{self._prefix(ts, uid)}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
-                  f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
-        out.flush()
+        self._out.write(f"{self._prefix(ts, uid)}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
+                        f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
 
     def _prefix(self, ts: int, uid: int) -> str:
         o = self.options

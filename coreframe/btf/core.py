@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coreframe import asm
 from coreframe.errors import ObjectError, RelocationError
@@ -137,51 +136,96 @@ def _kind_core_compat(k1: int, k2: int) -> bool:
     return k1 == k2 or (_is_any_enum(k1) and _is_any_enum(k2))
 
 
-@dataclass(slots=True)
-class _Accessor:
+class _Accessor(NamedTuple):
     type_id: int
     idx: int
     name: str | None
 
 
-@dataclass(slots=True)
 class _Spec:
     """libbpf's bpf_core_spec: raw indexes, high-level accessors, bit offset."""
 
-    btf: Any
-    root_type_id: int
-    kind: int
-    raw: list[int] = field(default_factory=list)
-    acc: list[_Accessor] = field(default_factory=list)
-    bit_offset: int = 0
+    __slots__ = ("btf", "root_type_id", "kind", "raw", "acc", "bit_offset")
+
+    def __init__(self, btf: Any, root_type_id: int, kind: int) -> None:
+        self.btf = btf
+        self.root_type_id = root_type_id
+        self.kind = kind
+        self.raw: list[int] = []
+        self.acc: list[_Accessor] = []
+        self.bit_offset = 0
 
 
-@dataclass(frozen=True, slots=True)
+_RESULT_FIELDS = (
+    "kind", "old_value", "new_value", "poison", "explanation", "target_type_id",
+    "target_type_name", "validate", "orig_size", "new_size", "fail_memsz_adjust",
+    "local_spec", "target_spec", "target_btf",
+)
+
+
 class CoreResult:
-    """Outcome of resolving one CO-RE relocation.
+    """Outcome of resolving one CO-RE relocation (immutable).
 
     ``old_value`` is what the compiler put in the instruction (computed from the
     local BTF), ``new_value`` what it becomes for the target. ``orig_size`` and
     ``new_size`` are the memory access sizes for field loads/stores, which
     ``apply`` rewrites when they differ. ``explanation`` is one human line for
     ``coreframe object inspect``. ``target_btf`` is the BTF (vmlinux or a
-    module) that ``target_type_id`` belongs to.
+    module) that ``target_type_id`` belongs to; it takes no part in equality or
+    repr. A plain class rather than a dataclass: this module is on every
+    tool's start-up path and a dataclass costs more to create than to use.
     """
+
+    __slots__ = _RESULT_FIELDS
 
     kind: int
     old_value: int
     new_value: int
     poison: bool
     explanation: str
-    target_type_id: int | None = None
-    target_type_name: str | None = None
-    validate: bool = True
-    orig_size: int = 0
-    new_size: int = 0
-    fail_memsz_adjust: bool = False
-    local_spec: str = ""
-    target_spec: str | None = None
-    target_btf: Any = field(default=None, repr=False, compare=False)
+    target_type_id: int | None
+    target_type_name: str | None
+    validate: bool
+    orig_size: int
+    new_size: int
+    fail_memsz_adjust: bool
+    local_spec: str
+    target_spec: str | None
+    target_btf: Any
+
+    def __init__(
+        self, kind: int, old_value: int, new_value: int, poison: bool, explanation: str,
+        target_type_id: int | None = None, target_type_name: str | None = None,
+        validate: bool = True, orig_size: int = 0, new_size: int = 0,
+        fail_memsz_adjust: bool = False, local_spec: str = "",
+        target_spec: str | None = None, target_btf: Any = None,
+    ) -> None:
+        values = (kind, old_value, new_value, poison, explanation, target_type_id,
+                  target_type_name, validate, orig_size, new_size, fail_memsz_adjust,
+                  local_spec, target_spec, target_btf)
+        for name, value in zip(_RESULT_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"CoreResult is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CoreResult is immutable (cannot delete {name!r})")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _RESULT_FIELDS[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _RESULT_FIELDS[:-1])
+        return f"CoreResult({fields})"
 
     @property
     def kind_name(self) -> str:

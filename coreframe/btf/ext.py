@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coreframe.errors import ObjectError
 
@@ -38,16 +37,17 @@ _U32x2 = struct.Struct("<II")
 _U32x4 = struct.Struct("<IIII")
 
 
-@dataclass(frozen=True, slots=True)
-class FuncInfo:
+# Records are NamedTuples, not frozen dataclasses: an object carries thousands of
+# line_info records, and a tuple is built in one C call (a frozen dataclass pays
+# an object.__setattr__ per field), and the classes cost far less at import.
+class FuncInfo(NamedTuple):
     """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
 
     insn_off: int
     type_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class LineInfo:
+class LineInfo(NamedTuple):
     """One bpf_line_info record, with its strings resolved."""
 
     insn_off: int
@@ -57,8 +57,7 @@ class LineInfo:
     col: int
 
 
-@dataclass(frozen=True, slots=True)
-class CoreRelo:
+class CoreRelo(NamedTuple):
     """One bpf_core_relo record: relocate the instruction at ``insn_off`` (bytes)."""
 
     insn_off: int
@@ -128,10 +127,10 @@ class _StringTable:
 
     def __init__(self, btf: Any) -> None:
         self._lookup = string_lookup(btf)
-        self._cache: dict[int, str] = {}
+        self.cache: dict[int, str] = {}
 
     def get(self, off: int, what: str, at: int) -> str:
-        s = self._cache.get(off)
+        s = self.cache.get(off)
         if s is None:
             try:
                 s = self._lookup(off)
@@ -141,7 +140,7 @@ class _StringTable:
                 ) from None
             if s is None:
                 raise ObjectError(f".BTF.ext: {what} string offset {off} at offset {at} is invalid")
-            self._cache[off] = s
+            self.cache[off] = s
         return s
 
 
@@ -183,25 +182,31 @@ def _btf_string_section(raw: bytes) -> bytes:
     return raw[start : start + str_len]
 
 
-def _func_info(buf: Any, pos: int, strings: _StringTable) -> FuncInfo:
-    insn_off, type_id = _U32x2.unpack_from(buf, pos)
-    return FuncInfo(insn_off, type_id)
+def _func_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[FuncInfo]:
+    return [FuncInfo(insn_off, type_id) for insn_off, type_id, *_ in rows]
 
 
-def _line_info(buf: Any, pos: int, strings: _StringTable) -> LineInfo:
-    insn_off, file_off, line_off, line_col = _U32x4.unpack_from(buf, pos)
-    return LineInfo(
-        insn_off,
-        strings.get(file_off, "line_info file name", pos + 4),
-        strings.get(line_off, "line_info line", pos + 8),
-        line_col >> 10,
-        line_col & 0x3FF,
-    )
+def _line_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[LineInfo]:
+    # strings repeat (one file name, a few hundred lines): resolve each offset once
+    get = strings.get
+    cache = strings.cache
+    out = []
+    for i, (insn_off, file_off, line_off, line_col, *_) in enumerate(rows):
+        file_name = cache.get(file_off)
+        if file_name is None:
+            file_name = get(file_off, "line_info file name", pos + i * rec_size + 4)
+        line_text = cache.get(line_off)
+        if line_text is None:
+            line_text = get(line_off, "line_info line", pos + i * rec_size + 8)
+        out.append(LineInfo(insn_off, file_name, line_text, line_col >> 10, line_col & 0x3FF))
+    return out
 
 
-def _core_relo(buf: Any, pos: int, strings: _StringTable) -> CoreRelo:
-    insn_off, type_id, access_off, kind = _U32x4.unpack_from(buf, pos)
-    return CoreRelo(insn_off, type_id, strings.get(access_off, "core_relo access", pos + 8), kind)
+def _core_relo(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[CoreRelo]:
+    get = strings.get
+    return [CoreRelo(insn_off, type_id, get(access_off, "core_relo access", pos + i * rec_size + 8),
+                     kind)
+            for i, (insn_off, type_id, access_off, kind, *_) in enumerate(rows)]
 
 
 def _parse_blob(
@@ -245,14 +250,16 @@ def _parse_blob(
                 f".BTF.ext: {what} block for {sec_name!r} at offset {pos - 8} claims {num} "
                 f"records of {rec_size} bytes, past the end of the blob"
             )
-        records = out.setdefault(sec_name, [])
-        for _ in range(num):
-            rec = make(buf, pos, strings)
-            if rec.insn_off % 8:
-                raise ObjectError(
-                    f".BTF.ext: {what} record at offset {pos} has insn_off {rec.insn_off}, "
-                    "not a multiple of the 8-byte instruction size"
-                )
-            records.append(rec)
-            pos += rec_size
+        # one C-level unpack per block; a record larger than we know keeps its
+        # unknown tail words, which the builders ignore
+        rows = list(struct.iter_unpack(f"<{rec_size // 4}I", buf[pos:pos + num * rec_size]))
+        misaligned = [i for i, row in enumerate(rows) if row[0] & 7]
+        if misaligned:
+            i = misaligned[0]
+            raise ObjectError(
+                f".BTF.ext: {what} record at offset {pos + i * rec_size} has insn_off "
+                f"{rows[i][0]}, not a multiple of the 8-byte instruction size"
+            )
+        out.setdefault(sec_name, []).extend(make(rows, pos, rec_size, strings))
+        pos += num * rec_size
     return out

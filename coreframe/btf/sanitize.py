@@ -13,7 +13,7 @@ import errno
 import logging
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ObjectError
 from ..sys import consts as C
@@ -36,8 +36,7 @@ _PER_ENTRY = {
 KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
 
 
-@dataclass
-class _Type:
+class _Type(NamedTuple):
     id: int
     off: int  # offset of the record inside the type section
     kind: int
@@ -114,8 +113,11 @@ def _rename_params(types: bytearray, by_id: dict[int, _Type], func: _Type, name_
 
 
 def _kernel_kinds() -> dict[str, bool]:
+    """Which kinds the kernel takes: one combined probe, per-kind probes only if refused."""
     from .. import features as F
 
+    if F.has_all_sanitized_btf_kinds():
+        return dict.fromkeys(KERNEL_KINDS, True)
     return {
         "func": F.has_btf_kind(C.BTF_KIND_FUNC),
         "func_global": F.has_btf_func_global(),

@@ -12,8 +12,7 @@ import ctypes
 import errno
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from . import attr as A
 from .consts import (
@@ -179,8 +178,7 @@ def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes 
     return nbuf.raw
 
 
-@dataclass
-class BatchResult:
+class BatchResult(NamedTuple):
     """One batch: ``count`` keys/values packed back to back; ``next_batch`` None at the end."""
 
     keys: bytes
@@ -334,8 +332,7 @@ def prog_load(
         raise
 
 
-@dataclass
-class TestRunResult:
+class TestRunResult(NamedTuple):
     """Outcome of BPF_PROG_RUN."""
 
     __test__ = False
@@ -617,8 +614,7 @@ def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:
     return FD(bpf(BPF_ENABLE_STATS, A.EnableStatsAttr(type=stats_type)))
 
 
-@dataclass
-class TaskFdInfo:
+class TaskFdInfo(NamedTuple):
     """BPF_TASK_FD_QUERY result: what a perf-event/raw-tp fd of a task is attached to."""
 
     prog_id: int

@@ -11,10 +11,12 @@ Run directly to extract into a directory: ``python corpus_extract.py OUTDIR``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,17 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 SHT_NOBITS = 8
 
 LIBBPF_TOOLS_PACKAGE = "libbpf-tools"
+
+
+def default_cache_dir() -> Path:
+    """Where extracted and built corpus objects live between runs (safe to delete).
+
+    ``CF_CORPUS_CACHE`` overrides it; the default is per user under the temp dir.
+    """
+    env = os.environ.get("CF_CORPUS_CACHE")
+    if env:
+        return Path(env)
+    return Path(tempfile.gettempdir()) / f"coreframe-corpus-{os.getuid()}"
 
 
 @dataclass(frozen=True)
@@ -104,19 +117,24 @@ def libbpf_tools_binaries() -> list[Path]:
     return sorted(out)
 
 
-def extract_binary(binary: Path, outdir: Path) -> list[Path]:
+def extract_binary(binary: Path, outdir: Path, seen: set[bytes] | None = None) -> list[Path]:
     """Write each BPF object in ``binary`` to ``outdir/<tool>[.N].bpf.o``; the paths written.
 
-    Files already present with the same bytes are left alone, so a cache directory
-    can be reused across runs.
+    Objects whose SHA-256 is in ``seen`` are skipped (and new ones added to it).
+    Files already present with the same bytes are left alone, so a cache
+    directory can be reused across runs.
     """
-    objs = list(find_bpf_objects(binary.read_bytes()))
     paths = []
-    for n, emb in enumerate(objs):
+    for n, emb in enumerate(find_bpf_objects(binary.read_bytes())):
+        if seen is not None:
+            digest = hashlib.sha256(emb.data).digest()
+            if digest in seen:
+                continue
+            seen.add(digest)
         stem = binary.name if n == 0 else f"{binary.name}.{n}"
         path = outdir / f"{stem}.bpf.o"
         if not path.exists() or path.read_bytes() != emb.data:
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(emb.data)
             tmp.replace(path)
         paths.append(path)
@@ -124,11 +142,21 @@ def extract_binary(binary: Path, outdir: Path) -> list[Path]:
 
 
 def extract_all(outdir: Path, binaries: list[Path] | None = None) -> dict[str, list[Path]]:
-    """Extract every libbpf-tools binary (or ``binaries``) into ``outdir``; tool -> objects."""
+    """Extract every libbpf-tools binary (or ``binaries``) into ``outdir``; tool -> objects.
+
+    Symlinked tools (btrfsdist -> fsdist) and tools that embed byte-identical
+    objects are kept once, under the first name seen.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
-    found = {}
+    found: dict[str, list[Path]] = {}
+    seen_files: set[Path] = set()
+    seen_objects: set[bytes] = set()
     for b in libbpf_tools_binaries() if binaries is None else binaries:
-        found[b.name] = extract_binary(b, outdir)
+        real = b.resolve()
+        if real in seen_files:
+            continue
+        seen_files.add(real)
+        found[b.name] = extract_binary(b, outdir, seen_objects)
     return found
 
 

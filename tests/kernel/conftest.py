@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,25 @@ IN_GUEST = os.environ.get("CF_GUEST") == "1"
 TRACEFS = Path("/sys/kernel/tracing")
 
 
-def expect_feature(available: bool, feature: str) -> bool:
-    """Whether to exercise ``feature`` (True) or assert its FeatureMissing (False)."""
-    if not available and IN_GUEST:
-        pytest.fail(f"{feature} missing on guest kernel {os.uname().release}; "
-                    "the matrix kernels are chosen to have it")
-    return available
+Expect = Callable[[bool, str], bool]
+
+
+@pytest.fixture
+def expect_feature(record_property: Callable[[str, object], None]) -> Expect:
+    """``expect_feature(available, name)``: exercise the feature (True) or assert its
+    FeatureMissing (False). The junit report records each feature a test found
+    missing, so test-kernels.sh can show that guests took the positive paths.
+    """
+
+    def check(available: bool, feature: str) -> bool:
+        if not available:
+            if IN_GUEST:
+                pytest.fail(f"{feature} missing on guest kernel {os.uname().release}; "
+                            "the matrix kernels are chosen to have it")
+            record_property("feature_missing", feature)
+        return available
+
+    return check
 
 
 @pytest.fixture(scope="session", autouse=True)

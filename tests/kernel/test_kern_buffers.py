@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import OBJECTS, expect_feature
+from conftest import OBJECTS, Expect
 
 import coreframe
 from coreframe import features
@@ -57,7 +57,7 @@ def _decode(data: memoryview | bytes, got: list[int]) -> None:
     got.append(seq)
 
 
-def test_ring_buffer_delivers() -> None:
+def test_ring_buffer_delivers(expect_feature: Expect) -> None:
     if not expect_feature(features.has_ringbuf(), "BPF ring buffer"):
         pytest.skip("no ring buffer on this kernel")
     got: list[int] = []

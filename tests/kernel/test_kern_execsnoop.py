@@ -16,7 +16,7 @@ import uuid
 
 import click
 import pytest
-from conftest import expect_feature
+from conftest import Expect
 from coreframe_plugins.execsnoop import ExecSnoop
 
 from coreframe import features
@@ -43,7 +43,7 @@ class _Status(io.StringIO):
 
 
 @pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
-def test_execsnoop_reports_exec(buffer: str) -> None:
+def test_execsnoop_reports_exec(buffer: str, expect_feature: Expect) -> None:
     if buffer == "ringbuf" and not expect_feature(features.has_ringbuf(), "BPF ring buffer"):
         pytest.skip("no ring buffer on this kernel")
     cmd = click.Command("execsnoop", params=ExecSnoop.params())

@@ -11,7 +11,7 @@ import os
 import struct
 
 import pytest
-from conftest import OBJECTS, expect_feature
+from conftest import OBJECTS, Expect
 
 import coreframe
 from coreframe import features
@@ -42,7 +42,7 @@ def _load_one(prog: str) -> coreframe.object.Object:
 
 
 @pytest.mark.parametrize("prog", list(KINDS))
-def test_probe_attaches_and_fires(prog: str) -> None:
+def test_probe_attaches_and_fires(prog: str, expect_feature: Expect) -> None:
     slot, kind, sees_file, probe, feature = KINDS[prog]
     if not expect_feature(probe(), feature):
         with pytest.raises(FeatureMissing):

@@ -13,7 +13,7 @@ import os
 
 import click
 import pytest
-from conftest import expect_feature
+from conftest import Expect
 from coreframe_plugins.readhist import ReadHist, decode_entries, probe_methods
 
 from coreframe import features
@@ -77,7 +77,7 @@ def _run(methods: list[str]) -> str:
     return method
 
 
-def test_readhist_auto_picks_best_method() -> None:
+def test_readhist_auto_picks_best_method(expect_feature: Expect) -> None:
     best = probe_methods()[0]
     if expect_feature(features.has_trampoline(), "BPF trampolines"):
         assert best == "fexit"
@@ -85,7 +85,7 @@ def test_readhist_auto_picks_best_method() -> None:
 
 
 @pytest.mark.parametrize("method", ["kretprobe", "tracepoint"])
-def test_readhist_without_fexit(method: str) -> None:
+def test_readhist_without_fexit(method: str, expect_feature: Expect) -> None:
     """With fexit disabled readhist falls back to kretprobe; tracepoints work everywhere."""
     methods = ["kretprobe", "tracepoint"] if method == "kretprobe" else ["tracepoint"]
     if method == "kretprobe" and not expect_feature(features.has_kprobe(), "kprobes"):

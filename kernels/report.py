@@ -1,10 +1,12 @@
-"""Feature table of the kernel matrix: what each kernel's BPF supports, and where they differ.
+"""Reports of the kernel matrix (kernels/test-kernels.sh), host and guest side.
 
-    features.py dump                 this kernel's coreframe.features.all_features(), flat JSON
-    features.py diff NAME=FILE ...   the features whose value differs between the dumps
+    report.py features               this kernel's coreframe.features.all_features(), flat JSON
+    report.py diff NAME=FILE ...     the features whose value differs between those dumps
+    report.py junit FILE             one line: pytest counts, and which tests took the
+                                     FeatureMissing path (tests/kernel records it)
 
-test-kernels.sh dumps the host's and every guest's table and prints the diff after
-the per-kernel summary, so a feature that differs between kernels is visible.
+test-kernels.sh dumps the host's and every guest's feature table and prints the
+diff after the per-kernel summary, so a feature that differs is visible.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any
 
 
@@ -44,8 +48,34 @@ def diff(named: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return rows if len(rows) > 1 else ["(no feature differs)"]
 
 
+def junit(path: str) -> str:
+    """``N passed, ...`` from a junit XML report, plus the features found missing."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return "no junit report"
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return "no junit report"
+    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
+    line = (f"{passed} passed, {n['failures']} failed, {n['errors']} errors, "
+            f"{n['skipped']} skipped")
+    missing = Counter(p.get("value") for p in suite.iter("property")
+                      if p.get("name") == "feature_missing")
+    if missing:
+        line += "; FeatureMissing path: " + ", ".join(f"{k} x{v}" for k, v in
+                                                      sorted(missing.items()))
+    else:
+        line += "; every feature exercised"
+    return line
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["dump"]:
+    if argv[:1] == ["junit"] and len(argv) == 2:
+        print(junit(argv[1]))
+        return 0
+    if argv[:1] == ["features"]:
         json.dump(flat(), sys.stdout, indent=1, sort_keys=True, default=str)
         print()
         return 0
@@ -57,7 +87,7 @@ def main(argv: list[str]) -> int:
                 with open(path) as f:
                     named.append((name, json.load(f)))
             except (OSError, ValueError) as e:
-                print(f"features.py: skipping {name}: {e}", file=sys.stderr)
+                print(f"report.py: skipping {name}: {e}", file=sys.stderr)
         print("\n".join(diff(named)))
         return 0
     print(__doc__.strip(), file=sys.stderr)
