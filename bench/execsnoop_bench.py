@@ -6,6 +6,8 @@ as possible), wait for an end marker, stop it with SIGINT, then report
   - start-to-attached: from spawning the tracer to the first marker it printed
   - captured: storm pids that appear in its output, out of N
   - CPU: user+system seconds of the tracer process (wait4 rusage)
+Each tracer also runs once per run without the storm (attach, markers, stop): its
+CPU is the start-up + idle cost, and (CPU - idle CPU) / N the per-event cost.
 Medians over --runs runs; the machine is noisy, so compare within one run only.
 Needs root. Usage: .venv/bin/python bench/execsnoop_bench.py [--n 2000] [--runs 3]
 """
@@ -175,8 +177,9 @@ def run_once(name: str, argv: list[str], json_lines: bool, storm: Path, n: int, 
                 raise RuntimeError(f"never attached (exit code {tracer.proc.returncode}: "
                                    f"{tracer.stderr_tail()})")
             s0 = time.monotonic()
-            subprocess.run([str(storm), "-n", str(n), "-j", str(jobs), "-o", str(storm_json)],
-                           check=True, stderr=subprocess.DEVNULL)
+            if n:
+                subprocess.run([str(storm), "-n", str(n), "-j", str(jobs), "-o",
+                                str(storm_json)], check=True, stderr=subprocess.DEVNULL)
             storm_s = time.monotonic() - s0
             end_tag = f"{MARKER}-{os.getpid()}-end."
             subprocess.run(["/bin/true", end_tag])
@@ -185,7 +188,8 @@ def run_once(name: str, argv: list[str], json_lines: bool, storm: Path, n: int, 
             tracer.stop()
             out.thread.join(timeout)
             tracer.err.close()
-        captured = len(storm_pids(storm_json) & pids_in_output(out.lines, json_lines))
+        captured = (len(storm_pids(storm_json) & pids_in_output(out.lines, json_lines))
+                    if n else 0)
         return RunResult(name, attached, captured, n, tracer.cpu_s(), storm_s)
 
 
@@ -200,7 +204,10 @@ def tracers() -> list[tuple[str, list[str] | None, bool, str]]:
         found.append(("libbpf-tools", None, False, f"{LIBBPF_EXECSNOOP} or stdbuf missing"))
     coreframe = Path(sys.executable).with_name("coreframe")
     if importlib.util.find_spec("coreframe_plugins.execsnoop") is not None and coreframe.exists():
-        found.append(("coreframe", [str(coreframe), "run", "execsnoop", "--json", "-x"], True, ""))
+        # text output is what libbpf-tools prints (like for like); --json costs more
+        found.append(("coreframe", [str(coreframe), "run", "execsnoop", "-x"], False, ""))
+        found.append(("coreframe-json", [str(coreframe), "run", "execsnoop", "--json", "-x"],
+                      True, ""))
     else:
         found.append(("coreframe", None, True, "not available yet (no execsnoop plugin)"))
     return found
@@ -222,7 +229,7 @@ def main() -> int:
     print(f"execsnoop bench: storm of {args.n} exec()s, {args.jobs} jobs, "
           f"median of {args.runs} runs")
     print(f"{'tracer':<14} {'attached ms':>12} {'captured':>14} {'tracer CPU s':>13} "
-          f"{'storm s':>8}")
+          f"{'storm s':>8} {'idle CPU s':>11} {'us/event':>9}")
     failed = False
     for name, argv, json_lines, why in tracers():
         if argv is None:
@@ -230,8 +237,13 @@ def main() -> int:
             summary[name] = {"available": False, "why": why}
             continue
         try:
-            results = [run_once(name, argv, json_lines, storm, args.n, args.jobs, args.timeout)
-                       for _ in range(args.runs)]
+            results = []
+            idle = []
+            for _ in range(args.runs):
+                results.append(run_once(name, argv, json_lines, storm, args.n, args.jobs,
+                                        args.timeout))
+                idle.append(run_once(name, argv, json_lines, storm, 0, args.jobs,
+                                     args.timeout))
         except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
             print(f"{name:<14} failed: {e}")
             summary[name] = {"available": True, "error": str(e)}
@@ -243,11 +255,15 @@ def main() -> int:
             "captured": statistics.median(r.captured for r in results),
             "cpu_s": statistics.median(r.cpu_s for r in results),
             "storm_s": statistics.median(r.storm_s for r in results),
+            "idle_cpu_s": statistics.median(r.cpu_s for r in idle),
         }
-        summary[name] = {"available": True, "median": med, "runs": [asdict(r) for r in results]}
+        med["us_per_event"] = (med["cpu_s"] - med["idle_cpu_s"]) / args.n * 1e6
+        summary[name] = {"available": True, "median": med, "runs": [asdict(r) for r in results],
+                         "idle_runs": [asdict(r) for r in idle]}
         attached = f"{med['attached_ms']:.1f}" if med["attached_ms"] is not None else "-"
         print(f"{name:<14} {attached:>12} {med['captured']:>8.0f}/{args.n:<5} "
-              f"{med['cpu_s']:>13.3f} {med['storm_s']:>8.3f}")
+              f"{med['cpu_s']:>13.3f} {med['storm_s']:>8.3f} {med['idle_cpu_s']:>11.3f} "
+              f"{med['us_per_event']:>9.1f}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "execsnoop_bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"details: {OUT / 'execsnoop_bench.json'}")

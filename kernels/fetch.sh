@@ -20,6 +20,9 @@ set -euo pipefail
 series=${1:?usage: fetch.sh SERIES (e.g. 6.1 or 6.12)}
 cache=${CF_KERNEL_CACHE:-/var/cache/coreframe-kernels}
 mkdir -p "$cache/debs"
+# one fetch at a time per cache: concurrent runs share the unpacked trees
+exec 9>"$cache/.lock"
+flock 9
 
 log() { echo "fetch.sh: $*" >&2; }
 

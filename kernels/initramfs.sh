@@ -17,6 +17,8 @@ busybox=$(command -v busybox || true)
   echo "initramfs.sh: needs a static busybox (apt-get install busybox-static)" >&2; exit 1; }
 
 out="$kdir/initramfs.cpio.gz"
+exec 9>"$kdir/.initramfs.lock"
+flock 9
 stamp=$( { cat "$here/guest-init.sh"; echo "$mods"; sha256sum "$busybox"; } | sha256sum | cut -c1-16)
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "$out"; exit 0

@@ -46,11 +46,12 @@ pytest=".venv/bin/python -m pytest -p no:cacheprovider -p no:hypothesispytest -q
 # the same subset on the host first: there kprobes/fentry may be missing, and the
 # summary shows which tests took the FeatureMissing path
 mkdir -p "$outroot/host"
+rm -f "$outroot/host/junit.xml" "$outroot/host/features.json"
 echo "=== host $(uname -r)"
 start=$(date +%s)
 rc=0
-$pytest --junitxml="$outroot/host/junit.xml" $tests || rc=$?
-.venv/bin/python kernels/report.py features > "$outroot/host/features.json" || true
+CF_FEATURES_OUT="$outroot/host/features.json" $pytest --junitxml="$outroot/host/junit.xml" \
+  $tests || rc=$?
 tables=("host=$outroot/host/features.json")
 counts=$(.venv/bin/python kernels/report.py junit "$outroot/host/junit.xml")
 verdict=ok
@@ -72,9 +73,8 @@ for series in ${CF_KERNELS:-6.1 6.12}; do
   rm -f "$out/junit.xml" "$out/features.json"
   rc=0
   "$here/run.sh" "$kdir" "$out" \
-    "$pytest --durations=8 --junitxml=/tmp/cf-results/junit.xml $tests; rc=\$?;" \
-    ".venv/bin/python kernels/report.py features > /tmp/cf-results/features.json; exit \$rc" \
-    || rc=$?
+    "CF_FEATURES_OUT=/tmp/cf-results/features.json" \
+    "$pytest --durations=8 --junitxml=/tmp/cf-results/junit.xml $tests" || rc=$?
   tables+=("$release=$out/features.json")
   secs=$(( $(date +%s) - start ))
   counts=$(.venv/bin/python kernels/report.py junit "$out/junit.xml")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from itertools import repeat
+from operator import and_, itemgetter, rshift
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coreframe.errors import ObjectError
@@ -34,7 +36,8 @@ _HDR_MIN = struct.Struct("<HBBIIIII")  # up to line_info_len: 24 bytes
 _HDR_CORE = struct.Struct("<II")  # core_relo_off, core_relo_len at byte 24
 _U32 = struct.Struct("<I")
 _U32x2 = struct.Struct("<II")
-_U32x4 = struct.Struct("<IIII")
+_tuple_new = tuple.__new__
+_first2 = itemgetter(0, 1)
 
 
 # Records are NamedTuples, not frozen dataclasses: an object carries thousands of
@@ -183,23 +186,29 @@ def _btf_string_section(raw: bytes) -> bytes:
 
 
 def _func_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[FuncInfo]:
-    return [FuncInfo(insn_off, type_id) for insn_off, type_id, *_ in rows]
+    return list(map(_tuple_new, repeat(FuncInfo), map(_first2, rows)))
+
+
+def _resolve_all(strings: _StringTable, rows: Any, column: int, what: str, pos: int,
+                 rec_size: int) -> None:
+    """Look every distinct string offset of one column up once (errors name the record)."""
+    cache = strings.cache
+    for off in set(map(itemgetter(column), rows)).difference(cache):
+        i = next(i for i, row in enumerate(rows) if row[column] == off)
+        strings.get(off, what, pos + i * rec_size + 4 * column)
 
 
 def _line_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[LineInfo]:
-    # strings repeat (one file name, a few hundred lines): resolve each offset once
-    get = strings.get
-    cache = strings.cache
-    out = []
-    for i, (insn_off, file_off, line_off, line_col, *_) in enumerate(rows):
-        file_name = cache.get(file_off)
-        if file_name is None:
-            file_name = get(file_off, "line_info file name", pos + i * rec_size + 4)
-        line_text = cache.get(line_off)
-        if line_text is None:
-            line_text = get(line_off, "line_info line", pos + i * rec_size + 8)
-        out.append(LineInfo(insn_off, file_name, line_text, line_col >> 10, line_col & 0x3FF))
-    return out
+    # An object has thousands of line_info records but few distinct strings: the
+    # strings are resolved once each, then every record is built by C-level map()s.
+    _resolve_all(strings, rows, 1, "line_info file name", pos, rec_size)
+    _resolve_all(strings, rows, 2, "line_info line", pos, rec_size)
+    get = strings.cache.__getitem__
+    line_col = list(map(itemgetter(3), rows))
+    fields = zip(map(itemgetter(0), rows), map(get, map(itemgetter(1), rows)),
+                 map(get, map(itemgetter(2), rows)), map(rshift, line_col, repeat(10)),
+                 map(and_, line_col, repeat(0x3FF)), strict=True)
+    return list(map(_tuple_new, repeat(LineInfo), fields))
 
 
 def _core_relo(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[CoreRelo]:

@@ -169,6 +169,7 @@ def load_indexed(data: Any, *, boot_constant: bool = False) -> BTF:
     directory = cache_dir()
     stamp = _stamp_file(directory) if directory and boot_constant else None
     digest = _read_stamp(stamp, len(data)) if stamp else None
+    trusted = digest is None
     if digest is None:
         digest = content_hash(data)
         if stamp:
@@ -182,6 +183,15 @@ def load_indexed(data: Any, *, boot_constant: bool = False) -> BTF:
                 return BTF(data, offsets=offsets, name_index=(name_offs, ids))
             except ObjectError:
                 pass
+    if not trusted:
+        # a memoized digest that leads nowhere is re-checked before anything is
+        # written under its name
+        real = content_hash(data)
+        if real != digest:
+            digest = real
+            path = _cache_file(directory, digest) if directory else None
+            if stamp:
+                _write_stamp(stamp, len(data), digest)
     btf = BTF(data)
     name_offs, ids = btf._index()
     if path is not None:

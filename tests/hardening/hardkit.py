@@ -33,6 +33,11 @@ struct {
 	__type(value, __u64);
 } hard_counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} hard_ring SEC(".maps");
+
 #ifdef PIN_NAME
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -127,8 +132,52 @@ def map_ids() -> set[int]:
     return _walk(sysbpf.map_get_next_id)
 
 
-def prog_exists(prog_id: int) -> bool:
-    return prog_id in prog_ids()
+def progs_named(name: str) -> set[int]:
+    """Ids of loaded programs whose kernel name is ``name`` (at most 15 characters)."""
+    from coreframe.sys import bpf as sysbpf
+
+    out = set()
+    for pid in prog_ids():
+        try:
+            fd = sysbpf.prog_get_fd_by_id(pid)
+        except OSError:
+            continue  # freed meanwhile
+        with fd:
+            if sysbpf.prog_info(fd).name.decode() == name:
+                out.add(pid)
+    return out
+
+
+def own_bpf_ids() -> dict[str, set[int]]:
+    """prog/link/map ids behind this process's fds, from /proc/self/fdinfo."""
+    out: dict[str, set[int]] = {"prog_id": set(), "link_id": set(), "map_id": set()}
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in out:
+                        out[key].add(int(value))
+        except OSError:
+            continue
+    return out
+
+
+def wait_gone(ids: set[int], walk: object, rounds: int = 200) -> set[int]:
+    """Ids still listed by the kernel after it had a chance to free them (RCU, workqueues).
+
+    Freeing a program is deferred; poll a bounded number of times instead of
+    asserting on timing.
+    """
+    import time
+
+    left = set(ids)
+    for _ in range(rounds):
+        left &= walk()  # type: ignore[operator]
+        if not left:
+            return left
+        time.sleep(0.05)
+    return left
 
 
 def open_fds() -> int:

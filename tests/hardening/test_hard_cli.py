@@ -5,9 +5,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import pytest
-
 import hardkit
+import pytest
 
 pytestmark = pytest.mark.skipif(not hardkit.have_clang(), reason="needs clang and bpf/vmlinux.h")
 

@@ -14,9 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import hardkit
+import pytest
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges"),

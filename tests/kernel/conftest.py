@@ -9,6 +9,7 @@ fails instead of hiding behind a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -43,9 +44,28 @@ def expect_feature(record_property: Callable[[str, object], None]) -> Expect:
     return check
 
 
+def _dump_features(path: str) -> None:
+    """Leave this kernel's feature table for test-kernels.sh (kernels/report.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cf_kernels_report",
+                                                  ROOT / "kernels" / "report.py")
+    if spec is None or spec.loader is None:
+        return
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    with open(path, "w") as f:
+        json.dump(report.flat(), f, indent=1, sort_keys=True, default=str)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def kernel_env() -> Iterator[None]:
-    """Root, and tracefs mounted (unmounted again if this session mounted it)."""
+    """Root, and tracefs mounted (unmounted again if this session mounted it).
+
+    With ``CF_FEATURES_OUT`` set (test-kernels.sh does), the session also writes
+    this kernel's BPF feature table there, saving the slow guest a second
+    interpreter start.
+    """
     if os.geteuid() != 0:
         pytest.skip("kernel-matrix tests need root")
     mounted = False
@@ -53,5 +73,8 @@ def kernel_env() -> Iterator[None]:
         mounted = subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)],
                                  capture_output=True, check=False).returncode == 0
     yield
+    out = os.environ.get("CF_FEATURES_OUT")
+    if out:
+        _dump_features(out)
     if mounted:
         subprocess.run(["umount", str(TRACEFS)], capture_output=True, check=False)

@@ -290,9 +290,10 @@ def test_prometheus_client_missing_is_one_line() -> None:
     argv = [sys.executable, "-c", hide, "run", "readhist", "--prometheus",
             f"127.0.0.1:{_free_port()}", "--duration", "5"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("coreframe: error: --prometheus needs the prometheus-client")
+    assert lines[-1].startswith("coreframe: error: --prometheus needs the prometheus-client"), \
+        proc.stderr
     assert not [ln for ln in lines if "Traceback" in ln]
 
 

@@ -1,0 +1,182 @@
+"""Cleanup under faults: signals, SIGKILL, handler exceptions and many load cycles.
+
+Other suites load programs concurrently, so every check looks at the ids this
+test created (by unique program name, or from its own fdinfo), never at global
+counts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hardkit
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not hardkit.have_clang(), reason="needs clang and bpf/vmlinux.h"),
+]
+
+BPFFS = Path("/sys/fs/bpf")
+
+
+@pytest.fixture(scope="module")
+def objdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hard_cleanup")
+
+
+def _bpffs_entries() -> set[str]:
+    return set(os.listdir(BPFFS)) if BPFFS.is_dir() else set()
+
+
+def _start_attached(obj: Path, *extra: str) -> subprocess.Popen[str]:
+    """`coreframe object load OBJ --attach` in its own process, returned once attached."""
+    env = dict(os.environ, XDG_CACHE_HOME="/tmp/coreframe-hardening-cache")
+    proc = subprocess.Popen([str(hardkit.COREFRAME), "object", "load", str(obj), "--attach",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd="/")
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # the "Attached N programs" banner, flushed after attach
+    if "Attached" not in line:
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"did not attach: {line}{err}{out}")
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_detaches_and_exits_cleanly(objdir: Path, signum: int) -> None:
+    name = "hs_" + secrets.token_hex(4)
+    obj = hardkit.build(objdir, name, prog=name)
+    before = _bpffs_entries()
+    proc = _start_attached(obj)
+    ids = hardkit.progs_named(name)
+    assert len(ids) == 1
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"loaded (id {next(iter(ids))})" in out
+    assert not hardkit.wait_gone(ids, hardkit.prog_ids)
+    assert _bpffs_entries() <= before
+
+
+@pytest.mark.parametrize("pinned", [False, True], ids=["no-pinning", "pin-by-name"])
+def test_sigkill_leaves_only_requested_pins(objdir: Path, pinned: bool) -> None:
+    if not BPFFS.is_dir() or not os.path.ismount(BPFFS):
+        pytest.skip("bpffs is not mounted at /sys/fs/bpf")
+    token = secrets.token_hex(4)
+    name, pin = "hk_" + token, "hard_pin_" + token
+    obj = hardkit.build(objdir, name, prog=name, pin=pin if pinned else None)
+    before = _bpffs_entries()
+    proc = _start_attached(obj)
+    try:
+        ids = hardkit.progs_named(name)
+        assert len(ids) == 1
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        assert not hardkit.wait_gone(ids, hardkit.prog_ids)
+        new = _bpffs_entries() - before
+        mine = {e for e in new if token in e or e.startswith(("hard_", ".rodata", ".bss"))}
+        assert mine == ({pin} if pinned else set())
+    finally:
+        if (BPFFS / pin).exists():
+            os.unlink(BPFFS / pin)
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def test_handler_exception_releases_everything() -> None:
+    """An exception in a plugin's event callback unwinds through its context managers."""
+    from coreframe_plugins.execsnoop import ExecSnoop
+
+    from coreframe.tool import RunContext
+
+    seen: dict[str, set[int]] = {}
+
+    class Exploding(ExecSnoop):
+        @classmethod
+        def object_path(cls) -> Path:
+            return ExecSnoop.object_path()
+
+        def _on_record(self, rec: memoryview) -> None:
+            seen.update(hardkit.own_bpf_ids())
+            raise _Boom("handler failed")
+
+    stop = threading.Event()
+
+    def workload() -> None:
+        while not stop.is_set():
+            subprocess.run(["/bin/true"], check=False)
+            stop.wait(0.05)
+
+    from coreframe import features
+    from coreframe.btf import kernel
+
+    kernel.vmlinux()  # per-process caches (the kernel BTF file stays open) are not leaks
+    features.has_ringbuf()
+    fds_before = hardkit.open_fds()
+    options: dict[str, Any] = {p.name: p.default for p in ExecSnoop.params()}
+    options["as_json"] = True
+    tool = Exploding(**options)
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+    thread = threading.Thread(target=workload, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(_Boom):
+            tool.run(RunContext(out=devnull, err=devnull, duration=60))
+    finally:
+        stop.set()
+        thread.join()
+        devnull.close()
+    assert seen["prog_id"], "the handler never ran"
+    assert hardkit.open_fds() == fds_before
+    assert not hardkit.own_bpf_ids()["prog_id"]
+    assert not hardkit.wait_gone(seen["prog_id"], hardkit.prog_ids)
+    assert not hardkit.wait_gone(seen["link_id"], hardkit.link_ids)
+
+
+def _cycle(spec: Any, with_ring: bool) -> None:
+    from coreframe.ringbuf import RingBuffer
+
+    with spec.load() as obj:
+        obj.attach()
+        if with_ring:
+            with RingBuffer(obj.maps.hard_ring, lambda rec: None) as rb:
+                rb.poll(0)
+
+
+@pytest.fixture
+def warm_cycles(objdir: Path) -> Iterator[Any]:
+    import coreframe
+
+    def make(sec: str) -> Any:
+        name = "hc_" + secrets.token_hex(4)
+        return coreframe.open(str(hardkit.build(objdir, name, prog=name, sec=sec))), name
+
+    yield make
+
+
+@pytest.mark.parametrize(("sec", "cycles"), [("raw_tp/sys_enter", 1000),
+                                              ("tracepoint/syscalls/sys_enter_getppid", 60)],
+                         ids=["raw_tp-1000", "tracepoint-perf-link-60"])
+def test_load_attach_close_cycles_stay_flat(warm_cycles: Any, sec: str, cycles: int) -> None:
+    """fds return exactly to the start; RSS settles (allocator noise only)."""
+    spec, name = warm_cycles(sec)
+    for _ in range(20):  # warm caches (kernel BTF, features) before measuring
+        _cycle(spec, True)
+    fds, rss = hardkit.open_fds(), hardkit.rss_kib()
+    for _ in range(cycles):
+        _cycle(spec, True)
+    assert hardkit.open_fds() == fds
+    assert hardkit.rss_kib() - rss < 8 * 1024, "RSS grew by more than 8 MiB"
+    assert not hardkit.wait_gone(hardkit.progs_named(name), hardkit.prog_ids)
