@@ -143,6 +143,9 @@ def _core(spec: ObjectSpec, target_btf: BTF | None) -> tuple[list[dict[str, Any]
                     res = relocator.resolve(relo)
                 except Error as e:
                     item.update(status="error", explanation=str(e))
+                except Exception as e:  # a malformed object must not abort the whole report
+                    item.update(status="error",
+                                explanation=f"cannot resolve ({type(e).__name__}: {e})")
                 else:
                     item.update(
                         status="poisoned" if res.poison else "ok",

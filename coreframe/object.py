@@ -67,6 +67,8 @@ _NO_BTF_MAP_TYPES = frozenset({
     C.BPF_MAP_TYPE_STACK, C.BPF_MAP_TYPE_RINGBUF, C.BPF_MAP_TYPE_USER_RINGBUF,
     C.BPF_MAP_TYPE_ARENA,
 })
+# Largest global data section we build a map image for (far above what programs use).
+_MAX_DATA_SECTION = 256 << 20
 _MAP_IN_MAP = frozenset({C.BPF_MAP_TYPE_ARRAY_OF_MAPS, C.BPF_MAP_TYPE_HASH_OF_MAPS})
 # Map types whose key is a u32 index when the definition leaves key_size out.
 _FD_ARRAYS = frozenset({
@@ -553,7 +555,7 @@ class _Parser:
             sec = where.get(tid)
             vtype = btf[tid].type
             if sec == KCONFIG_SEC:
-                size = btf.size_of(vtype)
+                size = self._kconfig_size(s.name, vtype)
                 out.append(Extern(s.name, "kconfig", weak, tid, vtype, size,
                                   _btf_align(btf, vtype), sym_index=s.index))
             elif sec == KSYMS_SEC:
@@ -569,6 +571,21 @@ class _Parser:
                 off = e.offset + e.size
             self.spec.externs[e.name] = e
         self.kconfig_size = off
+
+    def _kconfig_size(self, name: str, type_id: int) -> int:
+        """Size of a .kconfig extern whose type libbpf accepts (ints, enums, bool, char[N])."""
+        from .btf.types import Kind
+
+        btf = self.spec.btf
+        assert btf is not None
+        t = btf[btf.resolve(type_id)]
+        size = btf.size_of(type_id)
+        if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64) and size <= 8:
+            return size
+        if t.kind == Kind.ARRAY and btf.size_of(t.elem_type) == 1 and 0 < size <= 4096:
+            return size
+        raise self.err(f".kconfig extern {name!r} has unsupported type "
+                       f"{btf.c_type_name(type_id)!r} (use an integer, bool, enum or char[N])")
 
     def _add_kconfig_map(self) -> None:
         size = getattr(self, "kconfig_size", 0)
@@ -590,6 +607,9 @@ class _Parser:
             kind = _data_kind(sec)
             if kind is None or sec.size == 0:
                 continue
+            if sec.size > _MAX_DATA_SECTION:
+                raise self.err(f"global data section {sec.name!r} is {sec.size} bytes; more "
+                               f"than the {_MAX_DATA_SECTION >> 20} MiB an array value can be")
             flags = C.BPF_F_RDONLY_PROG if kind == "rodata" else 0
             ds_id = self._datasec_id(sec.name)
             # libbpf's map_is_mmapable: only when some variable is not static.
@@ -745,7 +765,9 @@ class _Parser:
             relocs = self._section_relocs(sec)
             funcs: list[_Func] = []
             is_text = sec.index == self.text_index
-            sdef = None if is_text else find_section_def(sec.name)
+            # SEC("?name"): libbpf's "do not load unless asked" marker.
+            optional = sec.name.startswith("?")
+            sdef = None if is_text else find_section_def(sec.name[1:] if optional else sec.name)
             for s in syms:
                 if s.value % 8 or s.size % 8 or s.value + s.size > sec.size or not s.size:
                     raise self.err(f"function {s.name!r} in {sec.name!r} has bad bounds "
@@ -762,7 +784,8 @@ class _Parser:
                         raise self.err(f"duplicate program name {s.name!r}")
                     p = ProgramSpec(s.name, sec.name, start, insns, frel, True, hidden,
                                     license=self.spec.license,
-                                    kern_version=self.spec.kernel_version)
+                                    kern_version=self.spec.kernel_version,
+                                    autoload=not optional)
                     if sdef is not None:
                         p.section_def = sdef
                         p.prog_type = sdef.prog_type
@@ -939,6 +962,28 @@ class Object:
         self.programs: _Programs = _Programs()
         self.links: list[Any] = []
         self.pinned: list[str] = []
+
+    def datasec(self, section: str) -> DataSection:
+        """Live typed variables of a global data map (``obj.bss.counter`` reads the kernel)."""
+        from .variables import LiveDataSection
+
+        self.spec.datasec(section)  # the spec's checks and error message for unknown names
+        m = self.maps.get(section)
+        if m is None:
+            raise ObjectError(f"global data section {section!r} was not created")
+        return LiveDataSection(self.spec, section, self.spec.maps[section], m)
+
+    @property
+    def rodata(self) -> DataSection:
+        return self.datasec(".rodata")
+
+    @property
+    def data(self) -> DataSection:
+        return self.datasec(".data")
+
+    @property
+    def bss(self) -> DataSection:
+        return self.datasec(".bss")
 
     def attach(self) -> list[Any]:
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).

@@ -220,7 +220,7 @@ class RingBuffer:
                     else:
                         rc = cb(make(data, off))
                     count += 1
-                    if rc is not None and rc is not True and rc < 0:
+                    if rc and rc is not True and rc < 0:
                         stopped = True
                         prod = cons
                         break

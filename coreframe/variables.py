@@ -96,25 +96,34 @@ class DataSection:
 
     # ---- values ---------------------------------------------------------------------------
 
+    def _read(self) -> bytes | bytearray:
+        """The section image (here: the spec's initial value, edited in place)."""
+        assert self._map.data is not None
+        return self._map.data
+
+    def _write(self, offset: int, raw: bytes) -> None:
+        assert self._map.data is not None
+        self._map.data[offset:offset + len(raw)] = raw
+
     def get(self, name: str) -> Any:
         """Current value of a variable as a Python object."""
         v = self.variable(name)
-        assert self._btf is not None and self._map.data is not None
-        buf = self._map.data
+        assert self._btf is not None
+        buf = self._read()
         return _decode(self._btf, v.type_id, bytes(buf[v.offset:v.offset + v.size]))
 
     def set(self, name: str, value: Any) -> None:
         """Check ``value`` against the variable's type, then write it into the image."""
         v = self.variable(name)
-        assert self._btf is not None and self._map.data is not None
-        old = bytes(self._map.data[v.offset:v.offset + v.size])
+        assert self._btf is not None
+        old = bytes(self._read()[v.offset:v.offset + v.size])
         try:
             new = _encode(self._btf, v.type_id, value, old)
         except _Bad as e:
             desc = _describe(self._btf, v.type_id)
             raise VariableError(f"{self.label} variable {name!r} is {v.c_type!r}{desc}: "
                                 f"{e}") from None
-        self._map.data[v.offset:v.offset + v.size] = new
+        self._write(v.offset, new)
 
     def set_from_string(self, name: str, text: str) -> None:
         """Set from CLI text (``--set NAME=VALUE``), parsed according to the variable's type."""
@@ -146,6 +155,37 @@ class DataSection:
         return f"<DataSection {self._section} {', '.join(self._vars)}>"
 
 
+class LiveDataSection(DataSection):
+    """Variables of a loaded object's data map, read and written through the kernel.
+
+    Each write rewrites the whole map value (read-modify-write), so use it for
+    settings and counters the program does not update concurrently. ``.rodata``
+    is frozen at load and refuses writes.
+    """
+
+    __slots__ = ("_live",)
+
+    def __init__(self, spec: ObjectSpec, section: str, map_spec: MapSpec, live: Any) -> None:
+        super().__init__(spec, section, map_spec)
+        object.__setattr__(self, "_live", live)
+
+    def _read(self) -> bytes | bytearray:
+        raw = self._live.lookup(0)
+        if raw is None:
+            raise ObjectError(f"{self.label}: map has no value")
+        return raw
+
+    def _write(self, offset: int, raw: bytes) -> None:
+        from .sys import consts as C
+
+        if self._map.map_flags & C.BPF_F_RDONLY_PROG:
+            raise VariableError(f"{self.label} is read-only once loaded (frozen); set it "
+                                "on the ObjectSpec before load()")
+        image = bytearray(self._read())
+        image[offset:offset + len(raw)] = raw
+        self._live.update(0, bytes(image))
+
+
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
     from .btf.types import BTF_VAR_STATIC, Kind
 
@@ -159,6 +199,10 @@ def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]
             continue
         if vsi.offset + vsi.size > m.value_size:
             raise ObjectError(f"{section}: variable {var.name!r} lies outside the section")
+        if btf.size_of(var.type) != vsi.size:
+            raise ObjectError(f"{section}: variable {var.name!r} is {vsi.size} bytes but its "
+                              f"type {btf.c_type_name(var.type)!r} is "
+                              f"{btf.size_of(var.type)}")
         out[var.name] = Variable(var.name, vsi.offset, vsi.size, var.type,
                                  btf.c_type_name(var.type), var.linkage == BTF_VAR_STATIC)
     return out
@@ -244,8 +288,9 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
                 out[i * esize:(i + 1) * esize] = _encode(btf, t.elem_type, item, seg)
             except _Bad as e:
                 raise _Bad(f"element [{i}]: {e}") from None
-        for i in range(len(value), t.nelems):
-            out[i * esize:(i + 1) * esize] = bytes(esize)
+        # zero the elements not given, without looping nelems times or growing the image
+        start, end = len(value) * esize, min(t.nelems * esize, len(out))
+        out[start:end] = bytes(max(0, end - start))
         return bytes(out)
     if k in (Kind.STRUCT, Kind.UNION):
         if not isinstance(value, dict):
@@ -299,9 +344,11 @@ def _encode_int(value: Any, size: int, signed: bool) -> bytes:
     return value.to_bytes(size, "little", signed=signed)
 
 
-def _decode(btf: BTF, type_id: int, raw: bytes) -> Any:
+def _decode(btf: BTF, type_id: int, raw: bytes, depth: int = 0) -> Any:
     from .btf.types import Kind
 
+    if depth > 64:  # a struct that contains itself (hostile BTF) would recurse forever
+        raise ObjectError(f"BTF: type id {type_id} nests too deep to decode (loop?)")
     t = btf[btf.resolve(type_id)]
     k = t.kind
     if k == Kind.INT:
@@ -323,8 +370,9 @@ def _decode(btf: BTF, type_id: int, raw: bytes) -> Any:
                 return text.decode()
             except UnicodeDecodeError:
                 return text
-        return [_decode(btf, t.elem_type, raw[i * esize:(i + 1) * esize])
-                for i in range(t.nelems)]
+        count = min(t.nelems, len(raw) // esize) if esize else 0  # never past the bytes
+        return [_decode(btf, t.elem_type, raw[i * esize:(i + 1) * esize], depth + 1)
+                for i in range(count)]
     if k in (Kind.STRUCT, Kind.UNION):
         out: dict[str, Any] = {}
         for m in t.members:
@@ -341,7 +389,8 @@ def _decode(btf: BTF, type_id: int, raw: bytes) -> Any:
                 out[m.name] = val
             else:
                 off = m.bit_offset // 8
-                out[m.name] = _decode(btf, m.type, raw[off:off + btf.size_of(m.type)])
+                out[m.name] = _decode(btf, m.type, raw[off:off + btf.size_of(m.type)],
+                                      depth + 1)
         return out
     return raw
 

@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from itertools import compress, count, repeat
-from operator import getitem
+from operator import getitem, itemgetter
 from typing import Any, NamedTuple
 
 from ..errors import ObjectError
@@ -326,6 +326,13 @@ class DeclTag(Type):
         self.component_idx = component_idx
 
 
+def _pick(seq: Any, indexes: Sequence[int]) -> tuple[int, ...]:
+    """``seq[i]`` for every index, gathered by one C-level itemgetter call."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)(seq)
+    return tuple(seq[i] for i in indexes)
+
+
 def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
@@ -488,7 +495,7 @@ class BTF:
         """Validate every type's name offset once, so lookups can trust them."""
         words = self._words
         limit = self._str_base + self._str_len
-        name_offs = list(map(words.__getitem__, offsets))
+        name_offs = _pick(words, offsets)
         self._scan_names = name_offs  # reused by build_name_index on a cold start
         if name_offs and max(name_offs) >= limit:
             bad = next(i for i, n in enumerate(name_offs) if n >= limit)
@@ -665,7 +672,7 @@ class BTF:
         """
         name_offs = self.__dict__.pop("_scan_names", None)
         if name_offs is None:
-            name_offs = list(map(self._words.__getitem__, self._offsets))
+            name_offs = _pick(self._words, self._offsets)
         named_offs = list(filter(None, name_offs))
         tids = list(compress(count(self._first_id), name_offs))
         if self._str_base:
@@ -675,9 +682,7 @@ class BTF:
             ends = map(strtab.index, repeat(b"\0"), named_offs)
             names = list(map(getitem, repeat(strtab), map(slice, named_offs, ends)))
         order = sorted(range(len(names)), key=names.__getitem__)
-        offs = array("I", map(named_offs.__getitem__, order))
-        ids = array("I", map(tids.__getitem__, order))
-        return offs, ids
+        return array("I", _pick(named_offs, order)), array("I", _pick(tids, order))
 
     def _index(self) -> tuple[Sequence[int], Sequence[int]]:
         if self._name_index is None:

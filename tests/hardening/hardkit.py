@@ -73,7 +73,7 @@ def build(out_dir: Path, name: str, *, sec: str | None = None, prog: str | None 
           pin: str | None = None, target: str = "bpf", extra: tuple[str, ...] = ()) -> Path:
     """Compile SOURCE with the given SEC()/program/pin names; returns the object path."""
     src = out_dir / "hard_src.bpf.c"
-    if not src.exists():
+    if not src.exists() or src.read_text() != SOURCE:
         src.write_text(SOURCE)
     out = out_dir / f"{name}.bpf.o"
     cmd = ["clang", "-g", "-O2", "-target", target, "-D__TARGET_ARCH_x86", "-mcpu=v3",
@@ -148,12 +148,12 @@ def progs_named(name: str) -> set[int]:
     return out
 
 
-def own_bpf_ids() -> dict[str, set[int]]:
-    """prog/link/map ids behind this process's fds, from /proc/self/fdinfo."""
+def own_bpf_ids(pid: int | str = "self") -> dict[str, set[int]]:
+    """prog/link/map ids behind a process's fds, from /proc/PID/fdinfo."""
     out: dict[str, set[int]] = {"prog_id": set(), "link_id": set(), "map_id": set()}
-    for fd in os.listdir("/proc/self/fdinfo"):
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
         try:
-            with open(f"/proc/self/fdinfo/{fd}") as f:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
                 for line in f:
                     key, _, value = line.partition(":")
                     if key in out:

@@ -36,18 +36,21 @@ def _bpffs_entries() -> set[str]:
     return set(os.listdir(BPFFS)) if BPFFS.is_dir() else set()
 
 
-def _start_attached(obj: Path, *extra: str) -> subprocess.Popen[str]:
-    """`coreframe object load OBJ --attach` in its own process, returned once attached."""
+def _start(argv: list[str], banner: str) -> subprocess.Popen[str]:
+    """Start the console script; return once its post-attach banner is on stderr."""
     env = dict(os.environ, XDG_CACHE_HOME="/tmp/coreframe-hardening-cache")
-    proc = subprocess.Popen([str(hardkit.COREFRAME), "object", "load", str(obj), "--attach",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd="/")
+    proc = subprocess.Popen([str(hardkit.COREFRAME), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd="/")
     assert proc.stderr is not None
-    line = proc.stderr.readline()  # the "Attached N programs" banner, flushed after attach
-    if "Attached" not in line:
+    line = proc.stderr.readline()
+    if banner not in line:
         out, err = proc.communicate(timeout=60)
         pytest.fail(f"did not attach: {line}{err}{out}")
     return proc
+
+
+def _start_attached(obj: Path) -> subprocess.Popen[str]:
+    return _start(["object", "load", str(obj), "--attach"], "Attached")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -58,12 +61,34 @@ def test_signal_detaches_and_exits_cleanly(objdir: Path, signum: int) -> None:
     proc = _start_attached(obj)
     ids = hardkit.progs_named(name)
     assert len(ids) == 1
+    held = hardkit.own_bpf_ids(proc.pid)
+    assert ids <= held["prog_id"] and held["link_id"]
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"loaded (id {next(iter(ids))})" in out
     assert not hardkit.wait_gone(ids, hardkit.prog_ids)
+    assert not hardkit.wait_gone(held["link_id"], hardkit.link_ids)
+    assert _bpffs_entries() <= before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("argv", "banner"), [
+    (["run", "execsnoop"], "Tracing exec"),
+    (["run", "readhist", "--method", "tracepoint"], "Tracing vfs_read"),
+], ids=["execsnoop", "readhist"])
+def test_tool_stops_on_signal_and_releases(argv: list[str], banner: str, signum: int) -> None:
+    before = _bpffs_entries()
+    proc = _start(argv, banner)
+    held = hardkit.own_bpf_ids(proc.pid)
+    assert held["prog_id"]
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert not hardkit.wait_gone(held["prog_id"], hardkit.prog_ids)
+    assert not hardkit.wait_gone(held["link_id"], hardkit.link_ids)
     assert _bpffs_entries() <= before
 
 

@@ -88,26 +88,30 @@ def objdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hard_trust")
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "/etc/passwd"])
-def test_pin_paths_cannot_escape_the_root(objdir: Path, tmp_path: Path, name: str) -> None:
+@pytest.fixture(scope="module")
+def good_spec(objdir: Path) -> object:
     import coreframe
+
+    return coreframe.open(str(hardkit.build(objdir, "good")))
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "/etc/passwd"])
+def test_pin_paths_cannot_escape_the_root(good_spec: object, tmp_path: Path, name: str) -> None:
     from coreframe.object import _Loader
 
-    spec = coreframe.open(str(hardkit.build(objdir, "good")))
-    loader = _Loader(spec, None, str(tmp_path))
+    loader = _Loader(good_spec, None, str(tmp_path))
     with pytest.raises(ObjectError, match="pin"):
         loader._pin_path(name)
 
 
-def test_pin_path_through_symlink_is_refused(objdir: Path, tmp_path: Path) -> None:
-    import coreframe
+def test_pin_path_through_symlink_is_refused(good_spec: object, tmp_path: Path) -> None:
     from coreframe.object import _Loader
 
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
     (root / "sneaky").symlink_to(outside / "sneaky")
-    spec = coreframe.open(str(hardkit.build(objdir, "good")))
+    spec = good_spec
     with pytest.raises(ObjectError, match="escapes pin root"):
         _Loader(spec, None, str(root))._pin_path("sneaky")
     assert _Loader(spec, None, str(root))._pin_path("fine") == str(root / "fine")
@@ -132,7 +136,7 @@ def test_hostile_map_name_cannot_pin_outside(objdir: Path, pin_root: Path) -> No
 
     token = secrets.token_hex(4)
     pin = f"hard_pin_{token}"  # 17 characters
-    evil = "../../../tmp/" + "x" * (len(pin) - 12)
+    evil = "../../../tmp/" + "x" * (len(pin) - 13)
     assert len(evil) == len(pin)
     data = hardkit.build(objdir, f"pin_{token}", pin=pin).read_bytes()
     data = data.replace(pin.encode(), evil.encode())

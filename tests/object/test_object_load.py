@@ -389,3 +389,23 @@ def test_xlated_identical_to_bpftool_loadall(path: Path, pin_root: Path) -> None
         assert set(loaded.programs) == set(ref)
         for name, prog in loaded.programs.items():
             assert program_insns(prog.fd) == ref[name], name
+
+
+def test_live_variables_of_a_loaded_object() -> None:
+    from coreframe.variables import VariableError
+
+    spec = coreframe.open(obj("obj_globals"))
+    spec.rodata.targ_uid = 0xFFFFFFFF  # (uid_t)-1: count every caller
+    with spec.load() as loaded:
+        assert loaded.rodata.targ_uid == 0xFFFFFFFF
+        assert loaded.data.counter == 42
+        loaded.data.counter = 7
+        assert loaded.data.counter == 7
+        loaded.attach()
+        os.getppid()
+        assert loaded.bss.hits >= 1
+        with pytest.raises(VariableError, match="read-only once loaded"):
+            loaded.rodata.targ_uid = 1
+        with pytest.raises(VariableError, match="out of range"):
+            loaded.bss.hits = -1
+    assert spec.data.counter == 42  # the spec keeps its own image

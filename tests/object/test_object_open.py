@@ -249,3 +249,14 @@ SEC("xdp") int p(void *ctx) { return bpf_map_lookup_elem(&old, &(int){0}) != 0; 
 """)
     with pytest.raises(ObjectError, match="legacy 'maps' section"):
         coreframe.open(path)
+
+
+def test_optional_section_is_not_autoloaded(tmp_path: Path) -> None:
+    path = _build(tmp_path, """
+SEC("?tp/syscalls/sys_enter_getppid") int maybe(void *ctx) { return 0; }
+SEC("tp/syscalls/sys_enter_getppid") int always(void *ctx) { return 0; }
+""")
+    spec = coreframe.open(path)
+    assert not spec.programs.maybe.autoload and spec.programs.always.autoload
+    assert spec.programs.maybe.section_def.attach_target == "syscalls/sys_enter_getppid"
+    assert spec.programs.maybe.prog_type == C.BPF_PROG_TYPE_TRACEPOINT
