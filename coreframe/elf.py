@@ -1,19 +1,19 @@
 """Reading clang-built BPF ELF objects.
 
-pyelftools decodes the ELF header and section headers; the symbol table and
-``.rel*`` sections are decoded here with ``struct`` because they are tiny,
-fixed-layout arrays and this keeps one pass over them cheap. Every malformed
-input becomes an :class:`~coreframe.errors.ObjectError` naming the file.
+A relocatable BPF object is a handful of fixed-layout tables (section headers,
+symbol table, ``.rel*`` sections), so they are decoded here with ``struct``.
+pyelftools, which drags DWARF and construct in at import (tens of milliseconds,
+most of a tool's start-up budget), is left to the uprobe code that reads host
+binaries. Every malformed input becomes an :class:`~coreframe.errors.ObjectError`
+naming the file.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ObjectError
 
@@ -56,6 +56,9 @@ _MACHINE_NAMES = {
     8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "s390", 2: "SPARC",
 }
 
+# Elf64_Shdr: name, type, flags, addr, offset, size, link, info, addralign, entsize
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+SHN_XINDEX = 0xFFFF
 _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
 
@@ -130,7 +133,7 @@ class ElfFile:
             self._parse()
         except ObjectError:
             raise
-        except Exception as e:  # pyelftools raises many unrelated types on garbage
+        except (struct.error, ValueError, IndexError) as e:  # a table we missed checking
             raise ObjectError(f"{self.name}: malformed ELF: {e}") from e
 
     def _check_ident(self) -> None:
@@ -151,17 +154,43 @@ class ElfFile:
         if e_type != 1:
             raise ObjectError(f"{self.name}: not a relocatable BPF object (ELF type {e_type})")
 
-    def _parse(self) -> None:
-        from elftools.elf.elffile import ELFFile
+    def _section_headers(self) -> tuple[list[tuple[int, ...]], bytes]:
+        """Raw Elf64_Shdr tuples and the section name table, bounds-checked."""
+        d = self.data
+        e_shoff = struct.unpack_from("<Q", d, 40)[0]
+        e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", d, 58)
+        if e_shoff == 0:
+            return [], b""
+        if e_shentsize != _SHDR.size:
+            raise ObjectError(f"{self.name}: section header size is {e_shentsize}, "
+                              f"expected {_SHDR.size}")
+        if e_shoff + _SHDR.size > len(d):
+            raise ObjectError(f"{self.name}: section header table lies past the end of file")
+        first = _SHDR.unpack_from(d, e_shoff)
+        if e_shnum == 0:  # extended numbering: the count is section 0's sh_size
+            e_shnum = first[5]
+        if e_shstrndx == SHN_XINDEX:  # and the name table index its sh_link
+            e_shstrndx = first[6]
+        end = e_shoff + e_shnum * _SHDR.size
+        if end > len(d):
+            raise ObjectError(f"{self.name}: section header table ({e_shnum} entries) "
+                              "extends past end of file")
+        headers = list(_SHDR.iter_unpack(d[e_shoff:end]))
+        if not 0 < e_shstrndx < e_shnum:
+            raise ObjectError(f"{self.name}: section name table index {e_shstrndx} "
+                              "is out of range")
+        str_off, str_size = headers[e_shstrndx][4:6]
+        if str_off + str_size > len(d):
+            raise ObjectError(f"{self.name}: section name table extends past end of file")
+        return headers, d[str_off:str_off + str_size]
 
-        elf = ELFFile(io.BytesIO(self.data))
+    def _parse(self) -> None:
+        headers, names = self._section_headers()
         self.sections: list[Section] = []
         self._by_name: dict[str, Section] = {}
-        for idx, esec in enumerate(elf.iter_sections()):
-            hdr = esec.header
-            stype = _sh_type(hdr["sh_type"])
-            name = esec.name
-            off, size = hdr["sh_offset"], hdr["sh_size"]
+        for idx, (sh_name, stype, flags, _addr, off, size, link, info, _align,
+                  entsize) in enumerate(headers):
+            name = _cstr(names, sh_name, self.name) if idx else ""
             if size >= 1 << 32:
                 raise ObjectError(f"{self.name}: section {name!r} is {size} bytes (over 4 GiB)")
             if stype == SHT_NOBITS or idx == 0:
@@ -170,8 +199,7 @@ class ElfFile:
                 if off + size > len(self.data):
                     raise ObjectError(f"{self.name}: section {name!r} extends past end of file")
                 data = self.data[off:off + size]
-            sec = Section(name, idx, stype, hdr["sh_flags"], size, hdr["sh_link"],
-                          hdr["sh_info"], hdr["sh_entsize"], data)
+            sec = Section(name, idx, stype, flags, size, link, info, entsize, data)
             self.sections.append(sec)
             if name and name not in self._by_name:
                 self._by_name[name] = sec
@@ -243,15 +271,6 @@ class ElfFile:
 
     def __repr__(self) -> str:
         return f"ElfFile({self.name!r}, {len(self.sections)} sections)"
-
-
-def _sh_type(value: Any) -> int:
-    """pyelftools gives symbolic names for known types; map back to numbers."""
-    if isinstance(value, int):
-        return value
-    from elftools.elf.enums import ENUM_SH_TYPE_BASE
-
-    return int(ENUM_SH_TYPE_BASE.get(value, 0))
 
 
 def _cstr(table: bytes, offset: int, fname: str) -> str:

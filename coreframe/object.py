@@ -41,7 +41,7 @@ from .elf import (
     Section,
     Symbol,
 )
-from .errors import ObjectError, RelocationError
+from .errors import ObjectError, RelocationError, VerifierError
 from .sections import SectionDef, find_section_def
 from .sys import consts as C
 
@@ -1315,11 +1315,14 @@ class _Loader:
         for func, base in order:
             for r in func.relocations:
                 self._apply_reloc(prog, insns, base + r.insn_index, r)
-        self._apply_core(prog, insns, order)
+        poisoned = self._apply_core(prog, insns, order)
         func_info, line_info, lines = self._ext_info(order)
         attach = self._attach_target(prog)
-        self.obj.programs[prog.name] = self._prog_load(prog, insns, func_info, line_info,
-                                                       lines, attach)
+        try:
+            self.obj.programs[prog.name] = self._prog_load(prog, insns, func_info, line_info,
+                                                           lines, attach)
+        except VerifierError as e:
+            raise _explain_poison(e, poisoned) from None
 
     def _apply_reloc(self, prog: ProgramSpec, insns: bytearray, idx: int, r: Reloc) -> None:
         where = f"program {prog.name!r} insn {idx}"
@@ -1393,10 +1396,12 @@ class _Loader:
         return out
 
     def _apply_core(self, prog: ProgramSpec, insns: bytearray,
-                    order: list[tuple[_Func, int]]) -> None:
+                    order: list[tuple[_Func, int]]) -> dict[int, str]:
+        """Apply CO-RE relocations; return the poisoned instructions with the reason."""
         relos = self.core_relos(order)
+        poisoned: dict[int, str] = {}
         if not relos:
-            return
+            return poisoned
         if self._relocator is None:
             from .btf.core import CoreRelocator
 
@@ -1408,6 +1413,9 @@ class _Loader:
                 self._relocator.apply(insns, idx, relo, res)
             except RelocationError as e:
                 raise RelocationError(f"program {prog.name!r} insn {idx}: {e}") from None
+            if res.poison:
+                poisoned[idx] = res.explanation
+        return poisoned
 
     def _string_offsets(self) -> dict[bytes, int]:
         if self._strings is None:
@@ -1506,6 +1514,7 @@ class _Loader:
             line_info_records=lines, **attach)
         p.name = prog.name
         p.section = prog.section
+        self._bind_rodata(p)
         sd = prog.section_def
         if sd is not None and sd.attach_target != prog.attach_to:
             # attach() follows the (possibly edited) ProgramSpec.attach_to
@@ -1513,6 +1522,42 @@ class _Loader:
         p.section_def = sd
         p.spec = prog
         return p
+
+
+    def _bind_rodata(self, prog: Any) -> None:
+        """Tie .rodata to every program (BPF_PROG_BIND_MAP), as libbpf does.
+
+        The kernel then lists the map as used by the program even when its code
+        never reads it, which keeps the metadata alive and visible to bpftool.
+        Like libbpf, failure is not an error: the program works without it.
+        """
+        from .sys import bpf as sysbpf
+
+        rodata = self.obj.maps.get(".rodata")
+        if rodata is None:
+            return
+        try:
+            sysbpf.prog_bind_map(prog.fd, rodata.fd)
+        except OSError:
+            pass
+
+
+def _explain_poison(err: VerifierError, poisoned: dict[int, str]) -> VerifierError:
+    """Name the CO-RE relocation when the verifier reached a poisoned instruction.
+
+    The kernel only says "invalid func unknown#195896080" (the poison helper id);
+    the user needs to know which field or type this kernel lacks.
+    """
+    from .btf.core import POISON_HELPER
+
+    if not poisoned or str(POISON_HELPER) not in err.log:
+        return err
+    why = poisoned.get(err.insn) if err.insn is not None else None
+    if why is None:
+        why = next(iter(poisoned.values())) if len(poisoned) == 1 else "; ".join(
+            f"insn {i}: {w}" for i, w in sorted(poisoned.items()))
+    return VerifierError(err.program, f"reached a CO-RE relocation this kernel cannot "
+                         f"satisfy ({why})", err.log, err.insn, err.source_line)
 
 
 def _prog_kernel_name(name: str) -> str:

@@ -72,7 +72,7 @@ def seed_exts() -> tuple[tuple[bytes, bytes], ...]:
 
 
 def run_object(data: bytes) -> None:
-    """Whole-object parse (ELF, BTF, BTF.ext, maps, programs, variables)."""
+    """Whole-object parse (ELF, BTF, BTF.ext, maps, programs, variables) and inspect report."""
     from coreframe.object import open as open_object
 
     try:
@@ -83,6 +83,9 @@ def run_object(data: bytes) -> None:
             _ = (m.name, m.type, m.key_size, m.value_size, m.max_entries)
         for ds in spec.data_sections():
             ds.items()
+        from coreframe.inspect import format_inspection, inspect_object
+
+        format_inspection(inspect_object(spec, target_btf=core_target()))  # type: ignore[arg-type]
     except ALLOWED_OBJECT:
         return
 

@@ -61,6 +61,14 @@ int PROG_NAME(void *ctx)
 	return 0;
 }
 
+#ifdef SEC2_NAME
+SEC(SEC2_NAME)
+int hard_second(void *ctx)
+{
+	return 0;
+}
+#endif
+
 char LICENSE[] SEC("license") = "GPL";
 """
 
@@ -70,8 +78,12 @@ def have_clang() -> bool:
 
 
 def build(out_dir: Path, name: str, *, sec: str | None = None, prog: str | None = None,
-          pin: str | None = None, target: str = "bpf", extra: tuple[str, ...] = ()) -> Path:
-    """Compile SOURCE with the given SEC()/program/pin names; returns the object path."""
+          pin: str | None = None, target: str = "bpf", extra: tuple[str, ...] = (),
+          sec2: str | None = None) -> Path:
+    """Compile SOURCE with the given SEC()/program/pin names; returns the object path.
+
+    ``sec2`` adds a second, empty program ``hard_second`` in that section.
+    """
     src = out_dir / "hard_src.bpf.c"
     if not src.exists() or src.read_text() != SOURCE:
         src.write_text(SOURCE)
@@ -84,6 +96,8 @@ def build(out_dir: Path, name: str, *, sec: str | None = None, prog: str | None 
         cmd.append(f"-DPROG_NAME={prog}")
     if pin:
         cmd.append(f"-DPIN_NAME={pin}")
+    if sec2:
+        cmd.append(f'-DSEC2_NAME="{sec2}"')
     subprocess.run(cmd, check=True, capture_output=True)
     return out
 

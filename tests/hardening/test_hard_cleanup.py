@@ -144,12 +144,7 @@ def test_handler_exception_releases_everything() -> None:
             subprocess.run(["/bin/true"], check=False)
             stop.wait(0.05)
 
-    from coreframe import features
-    from coreframe.btf import kernel
-
-    kernel.vmlinux()  # per-process caches (the kernel BTF file stays open) are not leaks
-    features.has_ringbuf()
-    fds_before = hardkit.open_fds()
+    fds_before = _baseline()
     options: dict[str, Any] = {p.name: p.default for p in ExecSnoop.params()}
     options["as_json"] = True
     tool = Exploding(**options)
@@ -168,6 +163,50 @@ def test_handler_exception_releases_everything() -> None:
     assert not hardkit.own_bpf_ids()["prog_id"]
     assert not hardkit.wait_gone(seen["prog_id"], hardkit.prog_ids)
     assert not hardkit.wait_gone(seen["link_id"], hardkit.link_ids)
+
+
+def _baseline() -> int:
+    from coreframe import features
+    from coreframe.btf import kernel
+
+    kernel.vmlinux()  # per-process caches (the kernel BTF file stays open) are not leaks
+    features.has_ringbuf()
+    return hardkit.open_fds()
+
+
+def test_failed_load_releases_what_was_created(objdir: Path) -> None:
+    """The second program is refused (no such BTF target): maps and program 1 are closed."""
+    import coreframe
+    from coreframe.errors import Error
+
+    name = "hf_" + secrets.token_hex(4)
+    obj = hardkit.build(objdir, name, prog=name, sec2="tp_btf/no_such_tracepoint_xyz")
+    spec = coreframe.open(str(obj))
+    fds = _baseline()
+    with pytest.raises(Error, match="no_such_tracepoint_xyz"):
+        spec.load()
+    assert hardkit.open_fds() == fds
+    assert not hardkit.own_bpf_ids()["prog_id"] and not hardkit.own_bpf_ids()["map_id"]
+    assert not hardkit.wait_gone(hardkit.progs_named(name), hardkit.prog_ids)
+
+
+def test_failed_attach_detaches_the_ones_already_attached(objdir: Path) -> None:
+    """Program 1 attaches, program 2 (uprobe on a missing symbol) fails: link 1 is closed."""
+    import coreframe
+    from coreframe.errors import Error
+
+    name = "ha_" + secrets.token_hex(4)
+    obj = hardkit.build(objdir, name, prog=name, sec2="uprobe//bin/true:no_such_symbol_xyz")
+    spec = coreframe.open(str(obj))
+    fds = _baseline()
+    with spec.load() as loaded:
+        with_progs = hardkit.open_fds()
+        with pytest.raises(Error, match="no_such_symbol_xyz"):
+            loaded.attach()
+        assert hardkit.open_fds() == with_progs
+        assert not hardkit.own_bpf_ids()["link_id"]
+        assert not loaded.links
+    assert hardkit.open_fds() == fds
 
 
 def _cycle(spec: Any, with_ring: bool) -> None:

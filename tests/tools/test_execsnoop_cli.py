@@ -113,6 +113,36 @@ def test_storm_every_exec_and_exit_once(buffer: str, storm_exe: Path, tmp_path: 
     _check_storm(records, run)
 
 
+@pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
+def test_sigint_drains_pending_events(buffer: str) -> None:
+    """Events still in the buffer when Ctrl-C arrives are printed before exiting.
+
+    The tracer is stopped (SIGSTOP) while the execs happen and gets SIGINT before
+    it runs again, so every one of those events is pending at that moment.
+    """
+    marker = unique("drain")
+    with ToolProcess(["execsnoop", "--json", "--exits", "--buffer", buffer]) as tracer:
+        os.kill(tracer.proc.pid, signal.SIGSTOP)
+        try:
+            pids = []
+            for k in range(50):
+                child = subprocess.Popen(["/bin/true", marker, str(k)])
+                child.wait()
+                pids.append(child.pid)
+            os.kill(tracer.proc.pid, signal.SIGINT)
+        finally:
+            os.kill(tracer.proc.pid, signal.SIGCONT)
+        assert tracer.wait() == 0, tracer.stderr
+    records = tracer.json_records()
+    _no_losses(tracer, records)
+    execs = [r for r in records if r["event"] == "exec" and marker in r["args"]]
+    # sorted: a perf buffer is read CPU by CPU, so its events are not in global order
+    assert (sorted((r["pid"], r["args"][2]) for r in execs)
+            == sorted((p, str(k)) for k, p in enumerate(pids)))
+    exits = {r["pid"] for r in records if r["event"] == "exit"}
+    assert exits >= set(pids)
+
+
 def test_default_text_output_and_sigint(tmp_path: Path) -> None:
     """No options: a header at once, then a readable line per exec, exit 0 on Ctrl-C."""
     marker = unique("text")
