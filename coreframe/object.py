@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import difflib
 import os
 import re
 import struct
@@ -91,6 +90,8 @@ class SpecDict(dict[str, Any]):
         try:
             return self[name]
         except KeyError:
+            import difflib  # error path only: keep it off the start-up imports
+
             close = difflib.get_close_matches(name, list(self), n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise AttributeError(f"no {self.kind} named {name!r}{hint}") from None
@@ -289,6 +290,8 @@ class ObjectSpec:
                               f"use SECTION:{name}=VALUE")
         if not found:
             every = [v for ds in self.data_sections() for v in ds.names()]
+            import difflib  # error path only: keep it off the start-up imports
+
             close = difflib.get_close_matches(name, every, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownVariable(f"object {self.name!r} has no global variable {name!r}"

@@ -1,4 +1,4 @@
-"""atheris entry point for ``targets.run_core`` (see fuzz/driver.py for usage)."""
+"""atheris entry point for ``fuzztargets.run_core`` (see fuzz/fuzzdriver.py for usage)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import driver  # noqa: E402
-import targets  # noqa: E402
+import fuzzdriver  # noqa: E402
+import fuzztargets  # noqa: E402
 
-TestOneInput = targets.run_core
+TestOneInput = fuzztargets.run_core
 
 if __name__ == "__main__":
-    driver.main(targets.run_core, targets.core_seeds)
+    fuzzdriver.main(fuzztargets.run_core, fuzztargets.core_seeds)

@@ -1,4 +1,4 @@
-"""atheris entry point for ``targets.run_core_btf`` (see fuzz/driver.py for usage)."""
+"""atheris entry point for ``fuzztargets.run_core_btf`` (see fuzz/fuzzdriver.py for usage)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import driver  # noqa: E402
-import targets  # noqa: E402
+import fuzzdriver  # noqa: E402
+import fuzztargets  # noqa: E402
 
-TestOneInput = targets.run_core_btf
+TestOneInput = fuzztargets.run_core_btf
 
 if __name__ == "__main__":
-    driver.main(targets.run_core_btf, targets.seed_btfs)
+    fuzzdriver.main(fuzztargets.run_core_btf, fuzztargets.seed_btfs)

@@ -1,4 +1,4 @@
-"""atheris entry point for ``targets.run_elf`` (see fuzz/driver.py for usage)."""
+"""atheris entry point for ``fuzztargets.run_elf`` (see fuzz/fuzzdriver.py for usage)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import driver  # noqa: E402
-import targets  # noqa: E402
+import fuzzdriver  # noqa: E402
+import fuzztargets  # noqa: E402
 
-TestOneInput = targets.run_elf
+TestOneInput = fuzztargets.run_elf
 
 if __name__ == "__main__":
-    driver.main(targets.run_elf, targets.seed_objects)
+    fuzzdriver.main(fuzztargets.run_elf, fuzztargets.seed_objects)

@@ -46,7 +46,8 @@ log "$series -> $pkg $version"
 
 deb=$(ls "$cache/debs/${pkg}_${version//:/%3a}_"*.deb 2>/dev/null | head -n 1 || true)
 if [ -z "$deb" ]; then
-  (cd "$cache/debs" && apt-get download -q "$pkg=$version" >&2)
+  # root downloads into a root-owned cache: skip the _apt sandbox (and its warning)
+  (cd "$cache/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$version" >&2)
   deb=$(ls "$cache/debs/${pkg}_${version//:/%3a}_"*.deb | head -n 1)
 fi
 

@@ -188,6 +188,7 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     base = ctypes.Union if is_union else ctypes.Structure
     ns: dict[str, Any] = {"_pack_": 1, "_btf_id": t.id}
     if anonymous:
+        fields, anonymous = _unclash(fields, anonymous)
         ns["_anonymous_"] = anonymous
     ns["_fields_"] = fields
     ns.update(props)
@@ -195,6 +196,38 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     if ctypes.sizeof(cls) != size:  # pragma: no cover - padding above guarantees it
         raise ObjectError(f"BTF: cannot lay out {t.kind.name.lower()} {t.name} [{t.id}]")
     return cls
+
+
+def _unclash(fields: list[tuple[str, Any]],
+             anonymous: list[str]) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Rename anonymous members whose placeholder name also names a field inside them.
+
+    CPython's ctypes crashes (SIGSEGV) or fails when a field promoted out of an
+    anonymous member has the same name as an anonymous member; hostile BTF (or
+    an unnamed non-struct member nested inside) can produce exactly that.
+    """
+    inner: set[str] = set()
+    for _, ct in fields:
+        _field_names(ct, inner, 0)
+    own = {n for n, _ in fields}
+    rename: dict[str, str] = {}
+    for name in anonymous:
+        new = name
+        while new in inner or (new != name and new in own) or new in rename.values():
+            new += "_"
+        rename[name] = new
+    return [(rename.get(n, n), ct) for n, ct in fields], [rename[n] for n in anonymous]
+
+
+def _field_names(ct: Any, out: set[str], depth: int) -> None:
+    while isinstance(ct, type) and issubclass(ct, ctypes.Array):
+        ct = ct._type_
+    sub = getattr(ct, "_fields_", None)
+    if not sub or depth > _MAX_DEPTH:
+        return
+    for name, field_type, *_ in sub:
+        out.add(name)
+        _field_names(field_type, out, depth + 1)
 
 
 def _view_property(offset: int, ct: Any) -> property:

@@ -9,7 +9,6 @@ kernel simply misses the cache and a stale file can never be applied.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import stat
@@ -104,6 +103,8 @@ def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
 
 def content_hash(data: Any) -> bytes:
     """SHA-256 of the BTF bytes: the cache key, so a different kernel never matches."""
+    import hashlib  # a warm start never hashes (see load_indexed): keep it off its imports
+
     return hashlib.sha256(data).digest()
 
 

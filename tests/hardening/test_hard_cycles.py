@@ -20,7 +20,7 @@ from coreframe.errors import ObjectError, RelocationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
 
-import targets  # noqa: E402
+import fuzztargets as targets  # noqa: E402
 
 
 class _Blob:
@@ -140,3 +140,40 @@ def test_fuzz_targets_accept_cyclic_blob() -> None:
     blob, _ = _cyclic()
     targets.run_btf(blob)
     targets.run_core_btf(blob)
+
+
+def _anon_clash() -> bytes:
+    """struct S { union { struct {u8 cpu, blocked;}; struct {u16 x; u16;}; }; }.
+
+    The unnamed u16 gets the placeholder name of the union's second anonymous
+    member; promoting it out of both anonymous levels used to crash CPython's
+    ctypes with SIGSEGV.
+    """
+    b = _Blob()
+    u8 = b.add(Kind.INT, "u8", 1, struct.pack("<I", 8))
+    u16 = b.add(Kind.INT, "u16", 2, struct.pack("<I", 16))
+    a = b.add(Kind.STRUCT, "", 2, b.member("cpu", u8) + b.member("blocked", u8, 8), vlen=2)
+    c = b.add(Kind.STRUCT, "", 4, b.member("x", u16) + b.member("", u16, 16), vlen=2)
+    u = b.add(Kind.UNION, "", 4, b.member("", a) + b.member("", c), vlen=2)
+    b.add(Kind.STRUCT, "s", 4, b.member("", u), vlen=1)
+    return b.blob()
+
+
+def test_anonymous_name_clash_does_not_crash_ctypes(tmp_path: Path) -> None:
+    """Run in a child: a regression would kill the interpreter, not fail an assert."""
+    import subprocess
+
+    blob = tmp_path / "clash.btf"
+    blob.write_bytes(_anon_clash())
+    code = (
+        "import sys\n"
+        "from coreframe.btf.types import BTF\n"
+        "from coreframe.btf.ctypegen import ctype_by_name\n"
+        f"S = ctype_by_name(BTF.from_file({str(blob)!r}), 'struct s')\n"
+        "v = S.from_buffer_copy(bytes([1, 2, 3, 4]))\n"
+        "print(v.cpu, v.blocked, v.x)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1", "2", str(0x0201)]

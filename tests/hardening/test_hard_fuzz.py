@@ -1,6 +1,6 @@
 """Short fuzz runs of the parsers and the CO-RE engine (the long runs use atheris).
 
-The targets live in ``fuzz/targets.py``; each one lets only the loader's own
+The targets live in ``fuzz/fuzztargets.py``; each one lets only the loader's own
 errors through for hostile input. Here hypothesis mutates the project's
 objects (byte flips, 32/64-bit field overwrites with boundary values,
 truncation, splices) for a bounded number of examples per target.
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
 
-import targets  # noqa: E402
+import fuzztargets as targets  # noqa: E402
 
 BOUNDARY = [0, 1, 7, 8, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 40, (1 << 64) - 1]
 

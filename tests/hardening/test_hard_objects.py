@@ -107,3 +107,26 @@ def test_datasec_size_beyond_u32_is_an_object_error() -> None:
     """A section larger than a DATASEC's u32 size field is refused, not a struct.error."""
     with pytest.raises(ObjectError):
         open_object(_with_section_size(".bss", (1 << 32) + 16))
+
+
+def test_btf_ext_record_counts_larger_than_the_section() -> None:
+    """func_info claiming 2^32-1 records of 2^31 bytes: refused before any allocation."""
+    from coreframe.btf.ext import BTFExt
+
+    elf = ElfFile(GLOBALS.read_bytes())
+    btf = BTF.from_bytes(elf.section(".BTF").data)
+    ext = bytearray(elf.section(".BTF.ext").data)
+    hdr_len, fi_off = struct.unpack_from("<II", ext, 4)
+    start = hdr_len + fi_off
+    for rec_size, num in ((8, 0xFFFFFFFF), (1 << 31, 2), (0xFFFFFFFC, 0xFFFFFFFF)):
+        blob = bytearray(ext)
+        struct.pack_into("<I", blob, start, rec_size)
+        struct.pack_into("<I", blob, start + 8, num)
+        tracemalloc.start()
+        try:
+            with pytest.raises(ObjectError, match="func_info"):
+                BTFExt.from_bytes(bytes(blob), btf)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20

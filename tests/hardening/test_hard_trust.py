@@ -183,10 +183,14 @@ def test_plugins_come_only_from_entry_points(tmp_path: Path,
         "from coreframe.tool import Tool\n\nclass Loose(Tool):\n    name = 'loose'\n")
     (site / "hard_raising.py").write_text("raise RuntimeError('plugin import exploded')\n")
     (site / "hard_notatool.py").write_text("class NotATool:\n    pass\n")
+    (site / "hard_badready.py").write_text(
+        "from coreframe.tool import Tool\n\nclass BadReady(Tool):\n    name = 'hard_badready'\n"
+        "    @classmethod\n    def readiness(cls):\n        raise OSError('probe blew up')\n")
     _fake_dist(site, "hard_fake_plugins", {
         "hard_raising": "hard_raising:Tool",
         "hard_notatool": "hard_notatool:NotATool",
         "hard_missing": "hard_no_such_module:Tool",
+        "hard_badready": "hard_badready:BadReady",
     })
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -199,6 +203,8 @@ def test_plugins_come_only_from_entry_points(tmp_path: Path,
             with pytest.raises(Exception, match="is broken"):
                 registry.get_tool(broken)
         assert "plugin import exploded" in tools["hard_raising"].error
+        ready = tools["hard_badready"].readiness()  # what `coreframe list` shows
+        assert not ready.ready and "probe blew up" in ready.detail
         assert tools["execsnoop"].cls is not None  # first-party tools still load
         assert registry.get_tool("readhist").cls is not None
     finally:

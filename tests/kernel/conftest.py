@@ -1,4 +1,4 @@
-"""Shared helpers of the kernel-matrix subset (tests/kernel/).
+"""Fixtures of the kernel-matrix subset (tests/kernel/).
 
 These tests run on the host (``pytest``) and inside every QEMU guest of
 ``make test-kernels`` (kernels/run.sh sets ``CF_GUEST=1``). On the host a kernel
@@ -9,21 +9,15 @@ fails instead of hiding behind a skip.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kernkit import IN_GUEST, Expect, dump_features
 
-ROOT = Path(__file__).resolve().parents[2]
-OBJECTS = ROOT / "tests" / "objects"
-IN_GUEST = os.environ.get("CF_GUEST") == "1"
 TRACEFS = Path("/sys/kernel/tracing")
-
-
-Expect = Callable[[bool, str], bool]
 
 
 @pytest.fixture
@@ -44,20 +38,6 @@ def expect_feature(record_property: Callable[[str, object], None]) -> Expect:
     return check
 
 
-def _dump_features(path: str) -> None:
-    """Leave this kernel's feature table for test-kernels.sh (kernels/report.py)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("cf_kernels_report",
-                                                  ROOT / "kernels" / "report.py")
-    if spec is None or spec.loader is None:
-        return
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    with open(path, "w") as f:
-        json.dump(report.flat(), f, indent=1, sort_keys=True, default=str)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def kernel_env() -> Iterator[None]:
     """Root, and tracefs mounted (unmounted again if this session mounted it).
@@ -75,6 +55,6 @@ def kernel_env() -> Iterator[None]:
     yield
     out = os.environ.get("CF_FEATURES_OUT")
     if out:
-        _dump_features(out)
+        dump_features(out)
     if mounted:
         subprocess.run(["umount", str(TRACEFS)], capture_output=True, check=False)

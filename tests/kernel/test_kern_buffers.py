@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import OBJECTS, Expect
+from kernkit import OBJECTS, Expect
 
 import coreframe
 from coreframe import features

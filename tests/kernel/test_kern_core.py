@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import IN_GUEST, OBJECTS, ROOT
+from kernkit import IN_GUEST, OBJECTS, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "btf"))
 from test_core_support import (  # noqa: E402 - the BTF tests' folder is not a package

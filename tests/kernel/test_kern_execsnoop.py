@@ -16,8 +16,8 @@ import uuid
 
 import click
 import pytest
-from conftest import Expect
 from coreframe_plugins.execsnoop import ExecSnoop
+from kernkit import Expect
 
 from coreframe import features
 from coreframe.tool import RunContext

@@ -11,7 +11,7 @@ import os
 import struct
 
 import pytest
-from conftest import OBJECTS, Expect
+from kernkit import OBJECTS, Expect
 
 import coreframe
 from coreframe import features

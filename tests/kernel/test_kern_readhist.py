@@ -13,8 +13,8 @@ import os
 
 import click
 import pytest
-from conftest import Expect
 from coreframe_plugins.readhist import ReadHist, decode_entries, probe_methods
+from kernkit import Expect
 
 from coreframe import features
 from coreframe.errors import ToolError
