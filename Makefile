@@ -26,6 +26,7 @@ ALL_BPF_OBJS := $(BPF_OBJS) $(TEST_BPF_OBJS) $(EXAMPLE_OBJS)
 # compile, strip DWARF (BTF stays), then move into place so a failed step never
 # leaves a half-built object behind
 define build_bpf
+	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -Ibpf -I$(<D) -c $< -o $@.tmp
 	$(LLVM_STRIP) -g $@.tmp
 	mv -f $@.tmp $@

@@ -26,6 +26,9 @@ esac
 # the guest bind-mounts its modules here, and a read-only 9p root cannot mkdir it
 [ -d /usr/lib/modules ] || mkdir -p /usr/lib/modules
 
+kernel=$kdir/vmlinuz
+[ -f "$kdir/vmlinux" ] && kernel=$kdir/vmlinux
+
 rm -f "$out/rc" "$out/console.log"
 {
   echo "#!/bin/sh"
@@ -42,7 +45,7 @@ timeout --foreground -k 10 "${CF_BOOT_TIMEOUT:-900}" \
   qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
     -smp "${CF_QEMU_SMP:-2}" -m "${CF_QEMU_MEM:-1G}" \
     -nodefaults -display none -monitor none -serial stdio -no-reboot \
-    -kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.cpio.gz" \
+    -kernel "$kernel" -initrd "$kdir/initramfs.cpio.gz" \
     -append "console=ttyS0 quiet panic=-1 mitigations=off cf.kdir=$kdir" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$out,mount_tag=results,security_model=none" \

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(ROOT.glob("bpf/*.bpf.c")) + sorted(ROOT.glob("tests/objects/*.bpf.c"))
+EXAMPLE = Path("examples/coreframe-syscount/coreframe_syscount")
+SOURCES = (sorted(ROOT.glob("bpf/*.bpf.c")) + sorted(ROOT.glob("tests/objects/*.bpf.c"))
+           + sorted((ROOT / EXAMPLE).glob("*.bpf.c")))
 
 
 def _object_for(src: Path) -> Path:
@@ -22,6 +24,8 @@ def _object_for(src: Path) -> Path:
     name = src.name.removesuffix(".c") + ".o"
     if rel.parts[0] == "bpf":
         return Path("plugins/objects") / name
+    if rel.parts[0] == "examples":
+        return rel.parent / "objects" / name
     return rel.parent / name
 
 
@@ -44,6 +48,9 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for f in (ROOT / "tests" / "objects").glob("*"):
         if f.suffix in (".c", ".h"):
             shutil.copy2(f, top / "tests" / "objects" / f.name)
+    (top / EXAMPLE).mkdir(parents=True)
+    for f in (ROOT / EXAMPLE).glob("*.bpf.c"):
+        shutil.copy2(f, top / EXAMPLE / f.name)
     proc = subprocess.run(
         [make, "-s", "objects", f"CLANG={clang}", f"LLVM_STRIP={strip}"],
         cwd=top, capture_output=True, text=True,
