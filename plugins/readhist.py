@@ -10,6 +10,7 @@ which it uses.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Iterable
@@ -158,6 +159,7 @@ class ReadHist(Tool):
             ctx.status(f"Tracing vfs_read() sizes with {METHOD_DESCRIPTION[method]}"
                        + (f" ({note})" if note else "") + "... Ctrl-C to end.")
             totals: dict[tuple[int, str], Hist] = {}
+            self._last: dict[bytes, Hist] = {}
             if o["prometheus"]:
                 exporter = _start_exporter(o["prometheus"], totals, o["prometheus_pid"])
             interval = o["interval"]
@@ -209,12 +211,45 @@ class ReadHist(Tool):
             return obj, method
         raise ToolError(f"readhist: no attach method works here (last: {last})")
 
+    def _since_last_report(self, hists_map: Any, items: list[tuple[Any, Any]],
+                           rows: list[Hist]) -> list[Hist]:
+        """This interval's counts: the kernel's running totals minus the last report's.
+
+        Clearing by deleting entries loses the reads a BPF program adds to an
+        entry it looked up just before the deletion (hundreds per second for a
+        busy reader); subtracting loses none. An entry is deleted only once its
+        process has exited and nothing was added since the last report, so the
+        map holds live processes (and comms), not every pid ever seen.
+        """
+        last = self._last
+        self._last = {}
+        out = []
+        for (key, _), h in zip(items, rows, strict=True):
+            raw = bytes(key)
+            before = last.get(raw)
+            if before is None:
+                delta = h
+            else:
+                delta = Hist(h.pid, h.comm,
+                             [a - b for a, b in zip(h.slots, before.slots, strict=True)],
+                             h.reads - before.reads, h.bytes - before.bytes,
+                             h.errors - before.errors)
+            if delta.reads or delta.errors:
+                out.append(delta)
+            elif h.pid and not os.path.exists(f"/proc/{h.pid}"):
+                hists_map.delete(key)
+                continue
+            self._last[raw] = h
+        return out
+
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist],
                 final: bool) -> None:
         o = self.options
         hists_map = obj.maps.hists
-        items = list(hists_map.items()) if o["cumulative"] else _take_all(hists_map)
+        items = list(hists_map.items())
         rows = decode_entries(items)
+        if not o["cumulative"]:
+            rows = self._since_last_report(hists_map, items, rows)
         if o["comm"]:
             rows = [h for h in rows if h.comm == o["comm"]]
         for h in rows:
@@ -243,24 +278,6 @@ class ReadHist(Tool):
             if text:
                 print(text, file=out)
         out.flush()
-
-
-def _take_all(hists_map: Any) -> list[tuple[Any, Any]]:
-    """Read and remove every entry, each in one syscall.
-
-    Reading all entries and deleting them afterwards loses every read counted
-    in between (about 0.5% of a busy reader's reads at 10 ms intervals).
-    """
-    items = []
-    for key in list(hists_map.keys()):
-        try:
-            value = hists_map.lookup_and_delete(key)
-        except FeatureMissing:  # hash maps gained lookup-and-delete in 5.14
-            value = hists_map.lookup(key)
-            hists_map.delete(key)
-        if value is not None:
-            items.append((key, value))
-    return items
 
 
 def _start_exporter(address: str, totals: dict[tuple[int, str], Hist], by_pid: bool) -> Any:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COREFRAME = Path(sys.executable).with_name("coreframe")
 PYTHON = Path(sys.executable)
+# A private XDG cache for the CLI runs of this session (kernel BTF index), removed at exit.
+CACHE_HOME = tempfile.mkdtemp(prefix="coreframe-hard-cache-")
+atexit.register(shutil.rmtree, CACHE_HOME, True)
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
           "--bounding-set=-all"]
 
@@ -106,7 +111,7 @@ def run_cli(*args: str, unpriv: bool = False, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed console script (optionally without any capability)."""
     full_env = dict(os.environ)
-    full_env.setdefault("XDG_CACHE_HOME", "/tmp/coreframe-hardening-cache")
+    full_env.setdefault("XDG_CACHE_HOME", CACHE_HOME)
     if env:
         full_env.update(env)
     cmd = [str(COREFRAME), *args]

@@ -38,7 +38,7 @@ def _bpffs_entries() -> set[str]:
 
 def _start(argv: list[str], banner: str) -> subprocess.Popen[str]:
     """Start the console script; return once its post-attach banner is on stderr."""
-    env = dict(os.environ, XDG_CACHE_HOME="/tmp/coreframe-hardening-cache")
+    env = dict(os.environ, XDG_CACHE_HOME=hardkit.CACHE_HOME)
     proc = subprocess.Popen([str(hardkit.COREFRAME), *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd="/")
     assert proc.stderr is not None

@@ -130,3 +130,12 @@ def test_btf_ext_record_counts_larger_than_the_section() -> None:
         finally:
             tracemalloc.stop()
         assert peak < 1 << 20
+
+
+def test_short_list_zero_fills_array_variable_in_place() -> None:
+    spec = open_object(GLOBALS.read_bytes())
+    image = spec.maps[".rodata"].data
+    size = len(image)
+    spec.rodata.sizes = [3]
+    assert spec.rodata.sizes == [3, 0, 0, 0]
+    assert len(spec.maps[".rodata"].data) == size

@@ -28,7 +28,7 @@ BURST = 2500
 @pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
 def test_overload_is_counted_and_reported(tmp_path: Path, buffer: str) -> None:
     out_path, err_path = tmp_path / "out.jsonl", tmp_path / "err.txt"
-    env = dict(os.environ, XDG_CACHE_HOME="/tmp/coreframe-hardening-cache")
+    env = dict(os.environ, XDG_CACHE_HOME=hardkit.CACHE_HOME)
     with open(out_path, "w") as out, open(err_path, "w+") as err:
         proc = subprocess.Popen([str(hardkit.COREFRAME), "run", "execsnoop", "--json",
                                  "--buffer", buffer], stdout=out, stderr=err, env=env, cwd="/")

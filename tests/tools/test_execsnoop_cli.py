@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,8 @@ def test_storm_every_exec_and_exit_once(buffer: str, storm_exe: Path, tmp_path: 
 
 
 @pytest.fixture
-def test_cgroup() -> Any:
+def cgroup_dir() -> Iterator[Path]:
+    """A fresh cgroup v2 directory, removed after the test (its processes have exited)."""
     root = cgroup2_root()
     if root is None:
         pytest.skip("no cgroup v2 hierarchy mounted")
@@ -130,7 +132,7 @@ def test_cgroup() -> Any:
 
 
 @pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
-def test_sigint_drains_pending_events(buffer: str, test_cgroup: Path) -> None:
+def test_sigint_drains_pending_events(buffer: str, cgroup_dir: Path) -> None:
     """Events still in the buffer when Ctrl-C arrives are printed before exiting.
 
     The tracer is stopped (SIGSTOP) while the execs happen and gets SIGINT before
@@ -138,13 +140,13 @@ def test_sigint_drains_pending_events(buffer: str, test_cgroup: Path) -> None:
     cgroup filter keeps other processes' execs from filling the buffer meanwhile.
     """
     marker = unique("drain")
-    procs = test_cgroup / "cgroup.procs"
+    procs = cgroup_dir / "cgroup.procs"
 
     def join_cgroup() -> None:
         procs.write_text(str(os.getpid()))
 
     with ToolProcess(["execsnoop", "--json", "--exits", "--buffer", buffer,
-                      "--cgroup", str(test_cgroup)]) as tracer:
+                      "--cgroup", str(cgroup_dir)]) as tracer:
         os.kill(tracer.proc.pid, signal.SIGSTOP)
         try:
             pids = []
@@ -317,15 +319,15 @@ def test_filter_line() -> None:
     assert [r["args"] for r in execs] == [["/bin/true", "first", f"x{marker}y"]]
 
 
-def test_filter_cgroup(test_cgroup: Path) -> None:
+def test_filter_cgroup(cgroup_dir: Path) -> None:
     """--cgroup keeps execs by tasks inside that cgroup v2 directory."""
     marker = unique("cgroup")
-    procs = test_cgroup / "cgroup.procs"
+    procs = cgroup_dir / "cgroup.procs"
 
     def join_cgroup() -> None:
         procs.write_text(str(os.getpid()))
 
-    with ToolProcess(["execsnoop", "--json", "--cgroup", str(test_cgroup)]) as tracer:
+    with ToolProcess(["execsnoop", "--json", "--cgroup", str(cgroup_dir)]) as tracer:
         run_quiet(["/bin/true", marker, "outside"])
         inside = subprocess.Popen(["/bin/true", marker, "inside"], preexec_fn=join_cgroup)
         assert inside.wait() == 0
