@@ -78,7 +78,7 @@ def info(name: str) -> None:
     """Describe one tool: summary, origin, object, requirements, options."""
     from .registry import get_tool
 
-    entry = get_tool(name)
+    entry = get_tool(name, with_distribution=True)
     cls = entry.cls
     assert cls is not None
     click.echo(f"name:         {entry.name}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ToolError
 from .tool import Readiness, Tool
@@ -57,26 +58,30 @@ def _distributions() -> dict[tuple[str, str], tuple[str, str]]:
     return found
 
 
-def discover() -> dict[str, ToolEntry]:
-    """Every tool in the entry-point group, keyed by name, broken ones included."""
+def _load(names: list[str] | None) -> dict[str, ToolEntry]:
+    """Load the named entry points (all when ``names`` is None) through stevedore."""
     from stevedore import ExtensionManager
+    from stevedore.named import NamedExtensionManager
 
     failures: dict[str, str] = {}
 
     def on_failure(_manager: object, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
         failures[ep.name] = f"{type(exc).__name__}: {exc}"
 
-    manager = ExtensionManager(
-        namespace=NAMESPACE,
-        invoke_on_load=False,
-        on_load_failure_callback=on_failure,
-    )
-    dists = _distributions()
-    entries: dict[str, ToolEntry] = {}
+    manager: ExtensionManager[Any]
+    if names is None:
+        manager = ExtensionManager(NAMESPACE, invoke_on_load=False,
+                                   on_load_failure_callback=on_failure)
+    else:
+        manager = NamedExtensionManager(NAMESPACE, names=names, invoke_on_load=False,
+                                        on_load_failure_callback=on_failure,
+                                        on_missing_entrypoints_callback=lambda _missing: None)
     loaded = {ext.name: ext for ext in manager.extensions}
+    entries: dict[str, ToolEntry] = {}
     for ep in manager.list_entry_points():
-        dist, version = dists.get((ep.name, ep.value), ("", ""))
-        entry = ToolEntry(ep.name, ep.value, dist, version)
+        if names is not None and ep.name not in names:
+            continue
+        entry = ToolEntry(ep.name, ep.value)
         ext = loaded.get(ep.name)
         if ext is None:
             entry.error = failures.get(ep.name, "failed to load")
@@ -86,16 +91,32 @@ def discover() -> dict[str, ToolEntry]:
             entry.cls = ext.plugin
         if ep.name not in entries or entries[ep.name].cls is None:
             entries[ep.name] = entry
+    return entries
+
+
+def discover() -> dict[str, ToolEntry]:
+    """Every tool in the entry-point group, keyed by name, broken ones included."""
+    entries = _load(None)
+    dists = _distributions()
+    for entry in entries.values():
+        entry.distribution, entry.version = dists.get((entry.name, entry.target), ("", ""))
     return dict(sorted(entries.items()))
 
 
-def get_tool(name: str) -> ToolEntry:
-    """The named tool, or ``ToolError`` saying it is unknown or broken."""
-    entries = discover()
-    entry = entries.get(name)
+def get_tool(name: str, *, with_distribution: bool = False) -> ToolEntry:
+    """The named tool, or ``ToolError`` saying it is unknown or broken.
+
+    Only that tool's entry point is imported (``coreframe run`` start-up time);
+    the distribution lookup, which reads every installed package's metadata, is
+    done only when asked for.
+    """
+    entry = _load([name]).get(name)
     if entry is None:
-        known = ", ".join(entries) or "none installed"
+        known = ", ".join(discover()) or "none installed"
         raise ToolError(f"unknown tool {name!r} (installed: {known})")
     if entry.cls is None:
         raise ToolError(f"tool {name!r} is broken: {entry.error}")
+    if with_distribution:
+        entry.distribution, entry.version = _distributions().get((entry.name, entry.target),
+                                                                 ("", ""))
     return entry
