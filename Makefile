@@ -32,7 +32,7 @@ define build_bpf
 	mv -f $@.tmp $@
 endef
 
-.PHONY: all objects check-objects test lint bench vmlinux-h
+.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels
 
 all: objects
 
@@ -81,3 +81,4 @@ bench:
 vmlinux-h:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp
 	mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h
+include kernels/Makefile.inc
