@@ -89,3 +89,25 @@ def test_no_such_interface_is_attach_error(objs: dict[str, Path], tmp_path: Path
         prog = obj.programs["hard_prog"]
         with pytest.raises(AttachError, match="no network interface 'hardnosuch0'"):
             attach_xdp(prog, "hardnosuch0")
+
+
+def test_hostile_objects_through_the_cli(tmp_path: Path) -> None:
+    """Mutated objects end to end: exit 0 or 1, at most one error line, never a bug report."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(hardkit.REPO / "fuzz"))
+    import fuzzmutate
+    import fuzztargets
+
+    rng = random.Random(20261122)
+    seeds = fuzztargets.seed_objects()
+    for i in range(12):
+        path = tmp_path / f"mutant{i}.bpf.o"
+        path.write_bytes(fuzzmutate.mutate(rng.choice(seeds), rng))
+        for argv in (["object", "inspect", str(path)], ["btf", "dump", str(path)]):
+            res = hardkit.run_cli(*argv)
+            assert res.returncode in (0, 1), res.stderr
+            assert "Traceback" not in res.stderr and "internal error" not in res.stderr
+            if res.returncode:
+                assert len(res.stderr.strip().splitlines()) == 1, res.stderr

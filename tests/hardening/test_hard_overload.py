@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-BURST = 2500
+BURST = 1500
 
 
 @pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
@@ -42,8 +42,10 @@ def test_overload_is_counted_and_reported(tmp_path: Path, buffer: str) -> None:
             marker = "hardovl-" + secrets.token_hex(4)
             proc.send_signal(signal.SIGSTOP)
             try:
-                pids = [os.posix_spawn("/bin/true", ["/bin/true", marker], os.environ)
-                        for _ in range(BURST)]
+                # 18 long arguments make each record ~2 KiB: the burst is several
+                # times what the 256 KiB ring (or 2 x 256 KiB perf buffer) can hold
+                argv = ["/bin/true", marker] + ["x" * 100] * 18
+                pids = [os.posix_spawn("/bin/true", argv, os.environ) for _ in range(BURST)]
                 for pid in pids:
                     os.waitpid(pid, 0)
             finally:
