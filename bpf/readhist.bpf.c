@@ -30,6 +30,14 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
+/* Reads not counted because `hists` was full (per CPU; the tool sums and reports them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} dropped SEC(".maps");
+
 static __always_inline __u64 log2_u32(__u32 v)
 {
 	__u32 shift, r;
@@ -80,8 +88,14 @@ static __always_inline int record(long ret)
 	if (!h) {
 		bpf_map_update_elem(&hists, &key, &zero_hist, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h)
+		if (!h) {
+			__u32 zero = 0;
+			__u64 *d = bpf_map_lookup_elem(&dropped, &zero);
+
+			if (d)
+				*d += 1;
 			return 0;
+		}
 	}
 	if (!h->comm[0])
 		bpf_get_current_comm(&h->comm, sizeof(h->comm));

@@ -15,6 +15,9 @@
  *     528     8  errors     reads that returned < 0 (not in slots)
  *     536    16  comm       comm of the task that created the entry
  *
+ * Map `dropped` (BPF_MAP_TYPE_PERCPU_ARRAY, 1 entry of u64): reads that were
+ * not counted because `hists` was full; sum over CPUs.
+ *
  * Slots follow bcc's log2 histogram: slot 0 counts reads that returned 0;
  * slot i (1..63) counts returns r with 2^(i-1) <= r <= 2^i - 1, i.e. the
  * half-open range [2^(i-1), 2^i). So slot i = floor(log2(r)) + 1 for r > 0,

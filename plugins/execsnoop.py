@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from coreframe.errors import ToolError
 from coreframe.output import json_line
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
@@ -109,6 +110,10 @@ class ExecSnoop(Tool):
             spec.rodata.targ_uid = o["uid"]
         cgroup_fd = None
         if o["cgroup"]:
+            # bpf_current_task_under_cgroup() only understands the unified (v2) hierarchy.
+            if not os.path.exists(os.path.join(o["cgroup"], "cgroup.controllers")):
+                raise ToolError(f"--cgroup {o['cgroup']}: not a cgroup v2 directory "
+                                "(no cgroup.controllers; give a path under the cgroup2 mount)")
             cgroup_fd = os.open(o["cgroup"], os.O_RDONLY | os.O_DIRECTORY)
             spec.rodata.filter_cg = True
         use_perf = o["buffer"] == "perf" or (o["buffer"] == "auto" and not features.has_ringbuf())

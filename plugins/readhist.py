@@ -135,6 +135,8 @@ class ReadHist(Tool):
                          help="Serve the histograms as Prometheus metrics."),
             click.Option(["--prometheus-pid"], is_flag=True,
                          help="Label Prometheus series by pid as well as comm."),
+            click.Option(["--max-entries"], type=click.IntRange(min=1), default=None,
+                         help="Size of the in-kernel per-process table (default 10240)."),
             click.Option(["--method"], type=click.Choice(("auto",) + METHODS), default="auto",
                          show_default=True, help="Attach method (auto: best this kernel has)."),
         ]
@@ -160,22 +162,25 @@ class ReadHist(Tool):
                        + (f" ({note})" if note else "") + "... Ctrl-C to end.")
             totals: dict[tuple[int, str], Hist] = {}
             self._last: dict[bytes, Hist] = {}
+            self._dropped = 0
             if o["prometheus"]:
                 exporter = _start_exporter(o["prometheus"], totals, o["prometheus_pid"])
             interval = o["interval"]
             if interval is None and o["prometheus"]:
                 interval = 5.0
             done = 0
-            while not ctx.should_stop():
+            while True:
                 ctx.sleep(interval if interval is not None else 3600)
-                if interval is None and not ctx.should_stop():
+                if ctx.should_stop():
+                    # Ctrl-C, SIGTERM or --duration: what was counted since the last report.
+                    self._report(ctx, obj, totals)
+                    break
+                if interval is None:
                     continue
-                self._report(ctx, obj, totals, final=False)
+                self._report(ctx, obj, totals)
                 done += 1
                 if o["count"] and done >= o["count"]:
                     break
-            if interval is None:
-                self._report(ctx, obj, totals, final=True)
         finally:
             if exporter is not None:
                 exporter.shutdown()
@@ -194,6 +199,8 @@ class ReadHist(Tool):
                 spec.rodata.targ_pid = o["pid"]
             spec.rodata.targ_tgid_mode = not o["threads"]
             spec.rodata.per_comm = o["per_comm"]
+            if o["max_entries"] is not None:
+                spec.maps.hists.max_entries = o["max_entries"]
             for family, progs in METHOD_PROGRAMS.items():
                 for prog in progs:
                     spec.programs[prog].autoload = family == method
@@ -242,8 +249,21 @@ class ReadHist(Tool):
             self._last[raw] = h
         return out
 
-    def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist],
-                final: bool) -> None:
+    def _report_drops(self, ctx: RunContext, obj: Any) -> None:
+        """Say when reads went uncounted because the per-process table was full."""
+        per_cpu = obj.maps.dropped.lookup(0) or []
+        total = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
+        new = total - self._dropped
+        if new <= 0:
+            return
+        self._dropped = total
+        ctx.status(f"readhist: {new} reads not counted: the table of processes is full "
+                   f"({total} in total); use -p, --per-comm or a shorter --interval")
+        if self.options["as_json"]:
+            json_line({"time": time.time(), "event": "dropped", "count": new, "total": total},
+                      ctx.out)
+
+    def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
         hists_map = obj.maps.hists
         items = list(hists_map.items())
@@ -260,6 +280,7 @@ class ReadHist(Tool):
                 totals[key].add(h)
             else:
                 totals[key] = Hist(h.pid, h.comm, list(h.slots), h.reads, h.bytes, h.errors)
+        self._report_drops(ctx, obj)
         rows.sort(key=lambda h: h.reads, reverse=True)
         if o["top"]:
             rows = rows[: o["top"]]

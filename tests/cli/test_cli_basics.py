@@ -82,3 +82,10 @@ def test_list_stays_light() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in r.stdout, r.stdout + r.stderr
+
+
+def test_execsnoop_cgroup_must_be_cgroup_v2(tmp_path) -> None:
+    r = run_cli("run", "execsnoop", "--cgroup", str(tmp_path), "--duration", "0")
+    assert r.returncode == 1
+    assert "not a cgroup v2 directory" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
