@@ -81,4 +81,4 @@ bench:
 vmlinux-h:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp
 	mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h
-include kernels/Makefile.inc
+-include kernels/Makefile.inc
