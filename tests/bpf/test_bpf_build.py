@@ -88,8 +88,6 @@ def test_object_has_btf_and_no_build_paths(src: Path, fresh_build: Path) -> None
 
 def test_makefile_targets_exist() -> None:
     make, _clang, _strip = _tools()
-    for target in ("objects", "check-objects", "test", "lint", "bench"):
+    for target in ("objects", "check-objects", "test", "lint", "bench", "test-kernels"):
         proc = subprocess.run([make, "-n", target], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, f"make -n {target}: {proc.stderr}"
-    proc = subprocess.run([make, "-n", "test-kernels"], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode != 0
