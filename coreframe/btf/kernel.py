@@ -194,10 +194,30 @@ def load_indexed(data: Any, *, boot_constant: bool = False) -> BTF:
             if stamp:
                 _write_stamp(stamp, len(data), digest)
     btf = BTF(data)
-    name_offs, ids = btf._index()
     if path is not None:
-        _write_cache(path, digest, len(data), btf._offsets, name_offs, ids)
+        # Lookups work without the sorted index (see BTF._scan_find), so building
+        # and writing it waits until the tool has started: at exit, or earlier
+        # through save_pending_indexes().
+        _pending.append((btf, path, digest, len(data)))
+        if len(_pending) == 1:
+            import atexit
+
+            atexit.register(save_pending_indexes)
     return btf
+
+
+_pending: list[tuple[BTF, str, bytes, int]] = []
+
+
+def save_pending_indexes() -> None:
+    """Build and cache the name index of every BTF loaded cold in this process."""
+    while _pending:
+        btf, path, digest, size = _pending.pop()
+        try:
+            name_offs, ids = btf._index()
+            _write_cache(path, digest, size, btf._offsets, name_offs, ids)
+        except (OSError, ObjectError):
+            pass  # the cache is an optimisation: a later start just builds it again
 
 
 def _read_sysfs(path: str) -> Any:

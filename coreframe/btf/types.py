@@ -671,6 +671,8 @@ class BTF:
         a bytes copy of the string table; only the sort compares Python objects.
         """
         name_offs = self.__dict__.pop("_scan_names", None)
+        self.__dict__.pop("_scan_packed", None)
+        self.__dict__.pop("_scan_strtab", None)
         if name_offs is None:
             name_offs = _pick(self._words, self._offsets)
         named_offs = list(filter(None, name_offs))
@@ -711,9 +713,45 @@ class BTF:
                 hi = mid
         return start, lo
 
+    def _scan_find(self, name: bytes, prefix: bool) -> list[int] | None:
+        """Look a name up without the sorted index, or None when that is not possible.
+
+        On a cold start (no cached index) sorting 130k names costs more than every
+        lookup a CO-RE run makes, so the lookup searches the string table for the
+        name (strings are NUL-separated, so ``\0name\0`` only matches whole
+        strings and ``\0prefix`` only their starts) and then the per-type name
+        offsets for the string offsets found, both with C-level ``bytes.find``.
+        """
+        names = self.__dict__.get("_scan_names")
+        if names is None or self._str_base:
+            return None
+        packed = self.__dict__.get("_scan_packed")
+        if packed is None:
+            packed = self._scan_packed = array("I", names).tobytes()
+            self._scan_strtab = bytes(self._data[self._str_start:self._str_start + self._str_len])
+        strtab = self._scan_strtab
+        needle = b"\0" + name if prefix else b"\0" + name + b"\0"
+        ids: list[int] = []
+        pos = strtab.find(needle)
+        while pos >= 0:
+            pat = (pos + 1).to_bytes(4, "little")
+            hit = packed.find(pat)
+            while hit >= 0:
+                if hit % 4:
+                    hit = packed.find(pat, hit + 1)
+                    continue
+                ids.append(self._first_id + hit // 4)
+                hit = packed.find(pat, hit + 4)
+            pos = strtab.find(needle, pos + 1)
+        return ids
+
     def _local_find(self, name: bytes, kind: Kind | None, prefix: bool) -> list[int]:
-        start, stop = self._range(name, prefix)
-        ids = self._index()[1][start:stop]
+        ids: Sequence[int] | None = None
+        if self._name_index is None:
+            ids = self._scan_find(name, prefix)
+        if ids is None:
+            start, stop = self._range(name, prefix)
+            ids = self._index()[1][start:stop]
         if kind is None:
             return list(ids)
         return [t for t in ids if self.kind_of(t) == kind]

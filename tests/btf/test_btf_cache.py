@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from coreframe.btf import Kind, kernel
+from coreframe.btf import BTF, Kind, kernel
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 pytestmark = pytest.mark.skipif(not os.path.exists(VMLINUX), reason="no kernel BTF")
+
+
+def _vmlinux() -> BTF:
+    """vmlinux(), then write the index a cold start defers to exit."""
+    btf = kernel.vmlinux()
+    kernel.save_pending_indexes()
+    return btf
 
 
 def _index_files(d: Path) -> list[Path]:
@@ -20,18 +27,18 @@ def _index_files(d: Path) -> list[Path]:
 
 def test_cold_build_writes_private_cache(btf_cache_dir: Path) -> None:
     assert not btf_cache_dir.exists()
-    btf = kernel.vmlinux()
+    btf = _vmlinux()
     assert btf.find("task_struct", Kind.STRUCT)
     assert stat.S_IMODE(btf_cache_dir.stat().st_mode) == 0o700
     files = _index_files(btf_cache_dir)
     assert len(files) == 1
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert not list(btf_cache_dir.glob("*.tmp"))
-    assert kernel.vmlinux() is btf  # memoized per process
+    assert _vmlinux() is btf  # memoized per process
 
 
 def test_warm_read_uses_cache(btf_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cold = kernel.vmlinux()
+    cold = _vmlinux()
     expect = cold.find("sk_buff", Kind.STRUCT)
     kernel.vmlinux.cache_clear()
 
@@ -40,7 +47,7 @@ def test_warm_read_uses_cache(btf_cache_dir: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr("coreframe.btf.types.scan_types", no_scan)
     monkeypatch.setattr("coreframe.btf.types.BTF.build_name_index", no_scan)
-    warm = kernel.vmlinux()
+    warm = _vmlinux()
     assert warm is not cold
     assert warm.find("sk_buff", Kind.STRUCT) == expect
     assert len(warm) == len(cold)
@@ -50,7 +57,7 @@ def test_warm_read_uses_cache(btf_cache_dir: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("damage", ["truncate", "flip_payload", "flip_magic", "wrong_hash",
                                     "empty"])
 def test_corrupt_cache_is_ignored_and_rebuilt(btf_cache_dir: Path, damage: str) -> None:
-    kernel.vmlinux()
+    _vmlinux()
     (path,) = _index_files(btf_cache_dir)
     good = path.read_bytes()
     blob = bytearray(good)
@@ -66,7 +73,7 @@ def test_corrupt_cache_is_ignored_and_rebuilt(btf_cache_dir: Path, damage: str) 
         blob = bytearray()
     path.write_bytes(bytes(blob))
     kernel.vmlinux.cache_clear()
-    btf = kernel.vmlinux()
+    btf = _vmlinux()
     ids = btf.find("task_struct", Kind.STRUCT)
     assert btf[ids[0]].name == "task_struct"
     assert path.read_bytes() == good  # rebuilt and rewritten
@@ -78,7 +85,7 @@ def test_foreign_owned_dir_not_trusted(btf_cache_dir: Path) -> None:
     btf_cache_dir.mkdir(mode=0o700)
     os.chown(btf_cache_dir, 65534, 65534)
     assert kernel.cache_dir() is None
-    btf = kernel.vmlinux()  # still works, just without the cache
+    btf = _vmlinux()  # still works, just without the cache
     assert btf.find("task_struct")
     assert _index_files(btf_cache_dir) == []
 

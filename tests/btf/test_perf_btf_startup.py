@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,15 @@ def _stamps(d: Path) -> list[Path]:
 
 
 @need_vmlinux
+def _vmlinux() -> Any:
+    """vmlinux(), then write the index a cold start defers to exit."""
+    btf = kernel.vmlinux()
+    kernel.save_pending_indexes()
+    return btf
+
+
 def test_warm_start_skips_hashing(btf_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cold = kernel.vmlinux()
+    cold = _vmlinux()
     want = cold.find("task_struct", Kind.STRUCT)
     assert len(_stamps(btf_cache_dir)) == 1
     kernel.vmlinux.cache_clear()
@@ -33,14 +41,14 @@ def test_warm_start_skips_hashing(btf_cache_dir: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(kernel, "content_hash", no_hash)
     monkeypatch.setattr("coreframe.btf.types.scan_types", no_hash)
-    warm = kernel.vmlinux()
+    warm = _vmlinux()
     assert warm.find("task_struct", Kind.STRUCT) == want
 
 
 @need_vmlinux
 @pytest.mark.parametrize("damage", ["truncate", "magic", "length", "digest"])
 def test_bad_stamp_falls_back_to_hashing(btf_cache_dir: Path, damage: str) -> None:
-    kernel.vmlinux()
+    _vmlinux()
     (stamp,) = _stamps(btf_cache_dir)
     good = stamp.read_bytes()
     blob = bytearray(good)
@@ -54,7 +62,7 @@ def test_bad_stamp_falls_back_to_hashing(btf_cache_dir: Path, damage: str) -> No
         blob[-1] ^= 0xFF  # names an index file that does not exist: re-hashed, fixed
     stamp.write_bytes(bytes(blob))
     kernel.vmlinux.cache_clear()
-    btf = kernel.vmlinux()
+    btf = _vmlinux()
     (tid,) = btf.find("task_struct", Kind.STRUCT)
     assert btf[tid].name == "task_struct"
     assert stamp.read_bytes() == good  # recomputed and rewritten
@@ -66,7 +74,7 @@ def test_other_boots_stamps_are_pruned(btf_cache_dir: Path) -> None:
     btf_cache_dir.mkdir(mode=0o700)
     old = btf_cache_dir / "vmlinux-00000000-0000-0000-0000-000000000000.sum"
     old.write_bytes(b"x" * 48)
-    kernel.vmlinux()
+    _vmlinux()
     stamps = _stamps(btf_cache_dir)
     assert len(stamps) == 1 and stamps[0] != old
     assert stamps[0].stat().st_mode & 0o777 == 0o600
