@@ -673,6 +673,7 @@ class BTF:
         name_offs = self.__dict__.pop("_scan_names", None)
         self.__dict__.pop("_scan_packed", None)
         self.__dict__.pop("_scan_strtab", None)
+        self.__dict__.pop("_scan_memo", None)
         if name_offs is None:
             name_offs = _pick(self._words, self._offsets)
         named_offs = list(filter(None, name_offs))
@@ -725,6 +726,14 @@ class BTF:
         names = self.__dict__.get("_scan_names")
         if names is None or self._str_base:
             return None
+        memo = self.__dict__.setdefault("_scan_memo", {})
+        hit = memo.get((name, prefix))
+        if hit is not None:
+            return hit
+        ids = memo[(name, prefix)] = self._scan_strings(names, name, prefix)
+        return ids
+
+    def _scan_strings(self, names: Sequence[int], name: bytes, prefix: bool) -> list[int]:
         packed = self.__dict__.get("_scan_packed")
         if packed is None:
             packed = self._scan_packed = array("I", names).tobytes()
