@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import ObjectError
 
@@ -63,8 +63,7 @@ _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
 
 
-@dataclass(slots=True)
-class Section:
+class Section(NamedTuple):
     """One section header plus its contents (``b""`` for SHT_NOBITS)."""
 
     name: str
@@ -75,15 +74,14 @@ class Section:
     link: int
     info: int
     entsize: int
-    data: bytes = field(repr=False)
+    data: bytes
 
     @property
     def executable(self) -> bool:
         return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
 
 
-@dataclass(slots=True)
-class Symbol:
+class Symbol(NamedTuple):
     """One Elf64_Sym, with its name resolved from the string table."""
 
     index: int
@@ -96,8 +94,7 @@ class Symbol:
     shndx: int
 
 
-@dataclass(slots=True)
-class Relocation:
+class Relocation(NamedTuple):
     """One Elf64_Rel entry of a ``.rel<section>`` section."""
 
     offset: int

@@ -13,12 +13,10 @@ Loading (:meth:`ObjectSpec.load`) is the second half: see ``_Loader``.
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import os
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import asm
@@ -108,7 +106,6 @@ class _Maps(SpecDict):
     kind = "map"
 
 
-@dataclass(slots=True)
 class Reloc:
     """One relocation of a program or subprogram instruction.
 
@@ -118,51 +115,79 @@ class Reloc:
     extern), ``"kfunc"`` (call of an extern kernel function), ``"call"`` or
     ``"func_addr"`` (bpf-to-bpf call / callback address: ``section`` and
     ``offset`` give the callee's instruction index in that section, ``target``
-    its name).
+    its name). These are plain classes, not dataclasses: importing that module
+    (and the ``inspect`` it pulls in) costs more than a warm start's CO-RE budget.
     """
 
-    insn_index: int
-    kind: str
-    target: str
-    offset: int = 0
-    section: str = ""
+    __slots__ = ("insn_index", "kind", "target", "offset", "section")
+
+    def __init__(self, insn_index: int, kind: str, target: str, offset: int = 0,
+                 section: str = "") -> None:
+        self.insn_index = insn_index
+        self.kind = kind
+        self.target = target
+        self.offset = offset
+        self.section = section
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.insn_index, self.kind, self.target))
 
+    def _key(self) -> tuple[int, str, str, int, str]:
+        return (self.insn_index, self.kind, self.target, self.offset, self.section)
 
-@dataclass(eq=False)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reloc) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Reloc(insn_index={self.insn_index}, kind={self.kind!r}, "
+                f"target={self.target!r}, offset={self.offset}, section={self.section!r})")
+
+
 class _Func:
     """A function in an executable section: a program entry point or a subprogram."""
 
-    name: str
-    section: str
-    sec_insn_off: int
-    insns: bytearray
-    relocations: list[Reloc]
-    is_program: bool
-    hidden: bool = False
+    def __init__(self, name: str, section: str, sec_insn_off: int, insns: bytearray,
+                 relocations: list[Reloc], is_program: bool, hidden: bool = False) -> None:
+        self.name = name
+        self.section = section
+        self.sec_insn_off = sec_insn_off
+        self.insns = insns
+        self.relocations = relocations
+        self.is_program = is_program
+        self.hidden = hidden
 
     @property
     def insn_cnt(self) -> int:
         return len(self.insns) // asm.INSN_SIZE
 
+    def __repr__(self) -> str:
+        return f"_Func({self.name!r}, section={self.section!r}, insns={self.insn_cnt})"
 
-@dataclass(eq=False)
+
 class ProgramSpec(_Func):
     """An entry-point program, editable before load (``autoload``, ``attach_to``, types)."""
 
-    prog_type: int = 0
-    expected_attach_type: int = 0
-    attach_to: str = ""
-    autoload: bool = True
-    section_def: SectionDef | None = None
-    license: str = ""
-    prog_flags: int = 0
-    kern_version: int = 0
-    attach_btf_id: int | None = None
-    attach_prog_fd: int | None = None
-    log_level: int = 0
+    def __init__(self, name: str, section: str, sec_insn_off: int, insns: bytearray,
+                 relocations: list[Reloc], is_program: bool, hidden: bool = False,
+                 prog_type: int = 0, expected_attach_type: int = 0, attach_to: str = "",
+                 autoload: bool = True, section_def: SectionDef | None = None,
+                 license: str = "", prog_flags: int = 0, kern_version: int = 0,
+                 attach_btf_id: int | None = None, attach_prog_fd: int | None = None,
+                 log_level: int = 0) -> None:
+        super().__init__(name, section, sec_insn_off, insns, relocations, is_program, hidden)
+        self.prog_type = prog_type
+        self.expected_attach_type = expected_attach_type
+        self.attach_to = attach_to
+        self.autoload = autoload
+        self.section_def = section_def
+        self.license = license
+        self.prog_flags = prog_flags
+        self.kern_version = kern_version
+        self.attach_btf_id = attach_btf_id
+        self.attach_prog_fd = attach_prog_fd
+        self.log_level = log_level
 
     def __repr__(self) -> str:
         return (f"ProgramSpec({self.name!r}, section={self.section!r}, "
@@ -170,28 +195,33 @@ class ProgramSpec(_Func):
                 f"insns={self.insn_cnt})")
 
 
-@dataclass(eq=False)
 class MapSpec:
     """A map as the object defines it; every field is writable until load."""
 
-    name: str
-    type: int
-    key_size: int = 0
-    value_size: int = 0
-    max_entries: int = 0
-    map_flags: int = 0
-    pinning: int = LIBBPF_PIN_NONE
-    numa_node: int = 0
-    map_extra: int = 0
-    key_type_id: int = 0
-    value_type_id: int = 0
-    inner: MapSpec | None = None
-    btf_var_id: int = 0
-    section: str = ".maps"
-    sec_offset: int = 0
-    data: bytearray | None = field(default=None, repr=False)
-    init_slots: dict[int, str] = field(default_factory=dict)
-    autocreate: bool = True
+    def __init__(self, name: str, type: int, key_size: int = 0, value_size: int = 0,
+                 max_entries: int = 0, map_flags: int = 0, pinning: int = LIBBPF_PIN_NONE,
+                 numa_node: int = 0, map_extra: int = 0, key_type_id: int = 0,
+                 value_type_id: int = 0, inner: MapSpec | None = None, btf_var_id: int = 0,
+                 section: str = ".maps", sec_offset: int = 0, data: bytearray | None = None,
+                 init_slots: dict[int, str] | None = None, autocreate: bool = True) -> None:
+        self.name = name
+        self.type = type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.map_flags = map_flags
+        self.pinning = pinning
+        self.numa_node = numa_node
+        self.map_extra = map_extra
+        self.key_type_id = key_type_id
+        self.value_type_id = value_type_id
+        self.inner = inner
+        self.btf_var_id = btf_var_id
+        self.section = section
+        self.sec_offset = sec_offset
+        self.data = data
+        self.init_slots = {} if init_slots is None else init_slots
+        self.autocreate = autocreate
 
     @property
     def is_global_data(self) -> bool:
@@ -201,20 +231,32 @@ class MapSpec:
     def type_name(self) -> str:
         return MAP_TYPE_NAMES.get(self.type, str(self.type))
 
+    def __repr__(self) -> str:
+        return (f"MapSpec({self.name!r}, type={self.type_name}, key_size={self.key_size}, "
+                f"value_size={self.value_size}, max_entries={self.max_entries}, "
+                f"map_flags={self.map_flags:#x})")
 
-@dataclass(slots=True)
+
 class Extern:
     """An ``extern`` the object expects the loader to provide (.kconfig or .ksyms)."""
 
-    name: str
-    kind: str  # "kconfig", "ksym" (variable) or "kfunc"
-    weak: bool
-    btf_id: int
-    type_id: int = 0
-    size: int = 0
-    align: int = 1
-    offset: int = 0  # inside the .kconfig map value, for kconfig externs
-    sym_index: int = 0
+    __slots__ = ("name", "kind", "weak", "btf_id", "type_id", "size", "align", "offset",
+                 "sym_index")
+
+    def __init__(self, name: str, kind: str, weak: bool, btf_id: int, type_id: int = 0,
+                 size: int = 0, align: int = 1, offset: int = 0, sym_index: int = 0) -> None:
+        self.name = name
+        self.kind = kind  # "kconfig", "ksym" (variable) or "kfunc"
+        self.weak = weak
+        self.btf_id = btf_id
+        self.type_id = type_id
+        self.size = size
+        self.align = align
+        self.offset = offset  # inside the .kconfig map value, for kconfig externs
+        self.sym_index = sym_index
+
+    def __repr__(self) -> str:
+        return f"Extern({self.name!r}, kind={self.kind!r}, weak={self.weak})"
 
 
 class ObjectSpec:
@@ -1521,7 +1563,7 @@ class _Loader:
         sd = prog.section_def
         if sd is not None and sd.attach_target != prog.attach_to:
             # attach() follows the (possibly edited) ProgramSpec.attach_to
-            sd = dataclasses.replace(sd, attach_target=prog.attach_to)
+            sd = sd._replace(attach_target=prog.attach_to)
         p.section_def = sd
         p.spec = prog
         return p

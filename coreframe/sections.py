@@ -17,7 +17,7 @@ entry in table order wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ObjectError
 from .sys import consts as C
@@ -44,8 +44,7 @@ BTF_TARGET_PREFIX = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SectionDef:
+class SectionDef(NamedTuple):
     """What a SEC() name says about a program.
 
     ``attach_target`` is the text after the matched prefix and its ``/``

@@ -12,8 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ObjectError
 
@@ -30,8 +29,7 @@ class UnknownVariable(ObjectError, AttributeError):
     """No variable of that name in the section."""
 
 
-@dataclass(frozen=True, slots=True)
-class Variable:
+class Variable(NamedTuple):
     """One global variable: where it lives in the section image and its BTF type."""
 
     name: str

@@ -730,20 +730,42 @@ class BTF:
         hit = memo.get((name, prefix))
         if hit is not None:
             return hit
-        ids = memo[(name, prefix)] = self._scan_strings(names, name, prefix)
+        if prefix:
+            ids = self._ids_of(self._strings_from(name, names), names)
+        else:
+            # CO-RE asks for NAME and then for its NAME___flavor types: one pass
+            # over the string table answers both.
+            found = self._strings_from(name, names)
+            flavor = name + b"___"
+            ids = self._ids_of([(o, t) for o, t in found if t == name], names)
+            memo[(flavor, True)] = self._ids_of(
+                [(o, t) for o, t in found if t.startswith(flavor)], names)
+        memo[(name, prefix)] = ids
         return ids
 
-    def _scan_strings(self, names: Sequence[int], name: bytes, prefix: bool) -> list[int]:
+    def _strings_from(self, stem: bytes, names: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(string offset, string) of every string in the table that starts with ``stem``."""
+        strtab = self.__dict__.get("_scan_strtab")
+        if strtab is None:
+            strtab = self._scan_strtab = bytes(
+                self._data[self._str_start:self._str_start + self._str_len])
+        needle = b"\0" + stem
+        out = []
+        pos = strtab.find(needle)
+        while pos >= 0:
+            end = strtab.index(b"\0", pos + 1)
+            out.append((pos + 1, strtab[pos + 1:end]))
+            pos = strtab.find(needle, end)
+        return out
+
+    def _ids_of(self, strings: list[tuple[int, bytes]], names: Sequence[int]) -> list[int]:
+        """Ids of the types whose name is one of ``strings`` (ascending per string)."""
         packed = self.__dict__.get("_scan_packed")
         if packed is None:
             packed = self._scan_packed = array("I", names).tobytes()
-            self._scan_strtab = bytes(self._data[self._str_start:self._str_start + self._str_len])
-        strtab = self._scan_strtab
-        needle = b"\0" + name if prefix else b"\0" + name + b"\0"
         ids: list[int] = []
-        pos = strtab.find(needle)
-        while pos >= 0:
-            pat = (pos + 1).to_bytes(4, "little")
+        for off, _ in strings:
+            pat = off.to_bytes(4, "little")
             hit = packed.find(pat)
             while hit >= 0:
                 if hit % 4:
@@ -751,7 +773,6 @@ class BTF:
                     continue
                 ids.append(self._first_id + hit // 4)
                 hit = packed.find(pat, hit + 4)
-            pos = strtab.find(needle, pos + 1)
         return ids
 
     def _local_find(self, name: bytes, kind: Kind | None, prefix: bool) -> list[int]:

@@ -11,9 +11,11 @@ from coreframe.btf import BTF, Kind
 VMLINUX = "/sys/kernel/btf/vmlinux"
 pytestmark = pytest.mark.skipif(not os.path.exists(VMLINUX), reason="no kernel BTF")
 
-NAMES = ["task_struct", "sk_buff", "pid_t", "vfs_read", "trace_event_raw_sys_exit", "int",
-         "no_such_type_anywhere", "u32", "cfs_rq", "bpf_map", "__u64"]
-PREFIXES = ["task_struct", "bpf_", "trace_event_raw_sys_e", "zzzz_none", "sched_"]
+NAMES = ["sym", "pt_regs", "task_struct", "sk_buff", "pid_t", "vfs_read",
+         "trace_event_raw_sys_exit", "int", "no_such_type_anywhere", "u32", "cfs_rq", "bpf_map",
+         "__u64"]
+PREFIXES = ["task_struct", "bpf_", "trace_event_raw_sys_e", "zzzz_none", "sched_", "task_struct___",
+            "pt_regs___", "int___", "sym___"]
 
 
 def test_scan_lookup_equals_index_lookup() -> None:
