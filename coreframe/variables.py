@@ -9,8 +9,6 @@ verifier error or silently wrapping.
 
 from __future__ import annotations
 
-import difflib
-import json
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -85,6 +83,8 @@ class DataSection:
     def variable(self, name: str) -> Variable:
         v = self._vars.get(name)
         if v is None:
+            import difflib  # error path only: keep it off the start-up imports
+
             close = difflib.get_close_matches(name, list(self._vars), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             have = ", ".join(self._vars) or "none"
@@ -444,6 +444,8 @@ def _parse_int(text: str) -> int:
 
 def _parse_json(text: str) -> Any:
     try:
+        import json  # --set with a list/struct value only
+
         return json.loads(text)
     except ValueError as e:
         raise _Bad(f"{text!r} is not valid JSON ({e})") from None
