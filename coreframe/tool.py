@@ -131,24 +131,15 @@ class Tool:
         raise NotImplementedError
 
 
-def _effective_caps() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16)
-    except OSError:
-        pass
-    return 0
-
-
 CAP_SYS_ADMIN = 21
 CAP_PERFMON = 38
 CAP_BPF = 39
 
 
 def has_capability(cap: int) -> bool:
-    return bool(_effective_caps() & (1 << cap))
+    from .sys.errors import effective_caps
+
+    return bool(effective_caps() & (1 << cap))
 
 
 def _tracefs_root() -> str | None:
