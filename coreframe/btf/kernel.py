@@ -87,12 +87,20 @@ def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
     payload = b"".join(array("I", seq).tobytes() for seq in (offsets, name_offs, ids))
     hdr = _CACHE_HDR.pack(_CACHE_MAGIC, _CACHE_VERSION, len(offsets), len(name_offs),
                           btf_len, zlib.adler32(payload), digest)
+    _atomic_write(path, hdr, payload)
+
+
+def _atomic_write(path: str, *chunks: bytes) -> None:
+    """Write a private (0600) file via tmp + rename, so readers never see half of it.
+
+    Failure is swallowed: everything written here is a cache that only saves time.
+    """
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(hdr)
-            f.write(payload)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(tmp, path)
     except OSError:
         try:
@@ -146,17 +154,7 @@ def _write_stamp(path: str, btf_len: int, digest: bytes) -> None:
                 os.unlink(os.path.join(directory, name))
     except OSError:
         pass
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_STAMP.pack(_STAMP_MAGIC, btf_len, digest))
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    _atomic_write(path, _STAMP.pack(_STAMP_MAGIC, btf_len, digest))
 
 
 def load_indexed(data: Any, *, boot_constant: bool = False) -> BTF:
