@@ -1,283 +1,77 @@
-"""The ``coreframe`` command line.
+"""The ``coreframe`` entry point: error policy, and ``run`` without click.
 
-Everything heavy (BTF, ELF, pyroute2, the loader) is imported inside the
-command that needs it, so ``coreframe list`` stays fast. Errors from
-``coreframe.errors`` become one line on stderr and exit 1; ``--debug`` shows
-the traceback instead.
+Errors from ``coreframe.errors`` become one line on stderr and exit 1;
+``--debug`` shows the traceback instead. ``coreframe run NAME [options]`` is
+what users type most and its start-up time is measured against C tools, so
+when the tool's options are plain (see ``coreframe.options``) it is served
+here without importing click or stevedore; every other command line, help and
+usage errors included, goes to the click commands in ``coreframe.commands``.
 """
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
-import traceback
+from collections.abc import Callable
 from typing import Any
 
-import click
 
-from . import __version__
-from .errors import Error
-
-
-class _State:
-    debug = False
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"coreframe: error: {message}", err=True)
+def fail(message: str, code: int = 1) -> None:
+    """Print ``coreframe: error: MESSAGE`` on stderr and exit."""
+    sys.stderr.write(f"coreframe: error: {message}\n")
+    sys.stderr.flush()
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="coreframe")
-@click.option("--debug", is_flag=True, help="Show tracebacks and loader debug output.")
-def cli(debug: bool) -> None:
-    """Run and build eBPF tools with a pure-Python CO-RE loader."""
-    _State.debug = debug
+def _fast_run(args: list[str]) -> Callable[[], Any] | None:
+    """The tool run for ``[--debug] run NAME OPTIONS``, or None to let click parse."""
+    if args[:1] == ["--debug"]:
+        args = args[1:]
+    if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
+        return None
+    from .options import parse
+    from .registry import find_tool_direct
+    from .tool import run_params, run_tool
 
-
-# -- tools ----------------------------------------------------------------------------------
-
-
-@cli.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def list_tools(as_json: bool) -> None:
-    """List installed tools and whether they can run here."""
-    from .registry import discover
-
-    rows = []
-    for entry in discover().values():
-        ready = entry.readiness()
-        rows.append({
-            "name": entry.name,
-            "summary": entry.summary,
-            "distribution": entry.distribution,
-            "version": entry.version,
-            "ready": ready.ready,
-            "reason": ready.detail,
-            "_ready_text": str(ready),
-        })
-    if as_json:
-        for row in rows:
-            del row["_ready_text"]
-        click.echo(json.dumps(rows, indent=2))
-        return
-    table = [("NAME", "SUMMARY", "FROM", "READY")]
-    for row in rows:
-        origin = f"{row['distribution']} {row['version']}".strip() or "?"
-        table.append((row["name"], row["summary"], origin, row["_ready_text"]))
-    widths = [max(len(r[i]) for r in table) for i in range(3)]
-    for r in table:
-        click.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
-
-
-@cli.command("info")
-@click.argument("name")
-def info(name: str) -> None:
-    """Describe one tool: summary, origin, object, requirements, options."""
-    from .registry import get_tool
-
-    entry = get_tool(name, with_distribution=True)
+    entry = find_tool_direct(args[1])
+    if entry is None or entry.cls is None:
+        return None
     cls = entry.cls
-    assert cls is not None
-    click.echo(f"name:         {entry.name}")
-    click.echo(f"summary:      {cls.summary}")
-    click.echo(f"from:         {entry.distribution} {entry.version}".rstrip())
-    click.echo(f"entry point:  {entry.target}")
-    click.echo(f"object:       {cls.object_file or '-'}")
-    click.echo(f"requires:     {', '.join(cls.requires) or '-'}")
-    click.echo(f"ready:        {entry.readiness()}")
-    doc = (cls.__doc__ or "").strip()
-    if doc:
-        click.echo("")
-        click.echo(doc)
-
-
-def _install_stop_handlers(ctx: Any) -> None:
-    """SIGINT/SIGTERM ask the tool to stop; it drains its buffers and exits 0."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        if ctx.stop_event.is_set():
-            # A second Ctrl-C means the user really wants out now.
-            raise KeyboardInterrupt
-        ctx.stop_event.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-
-
-class _RunGroup(click.Group):
-    """`coreframe run NAME ...`: one sub-command per installed tool, built on demand."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        from .registry import discover
-
-        return [name for name, e in discover().items() if e.cls is not None]
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .registry import get_tool
-
-        try:
-            entry = get_tool(name)
-        except Error as exc:
-            _fail(str(exc))
-        cls = entry.cls
-        assert cls is not None
-
-        def callback(**options: Any) -> None:
-            from .tool import RunContext
-
-            duration = options.pop("duration")
-            run_ctx = RunContext(duration=duration)
-            _install_stop_handlers(run_ctx)
-            tool = cls(**options)
-            code = tool.run(run_ctx)
-            sys.exit(code or 0)
-
-        params = list(cls.params()) + [
-            click.Option(["--duration"], type=click.FloatRange(min=0), default=None,
-                         metavar="SECONDS", help="Stop by itself after SECONDS."),
-        ]
-        return click.Command(name, params=params, callback=callback, help=cls.summary,
-                             context_settings={"help_option_names": ["-h", "--help"]})
-
-
-@cli.group("run", cls=_RunGroup)
-def run() -> None:
-    """Run a tool: coreframe run NAME [tool options] (NAME --help for them)."""
-
-
-# -- objects --------------------------------------------------------------------------------
-
-
-@cli.group("object")
-def object_group() -> None:
-    """Inspect or load a BPF object file."""
-
-
-@object_group.command("inspect")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--btf", "btf_path", type=click.Path(exists=True, dir_okay=False),
-              help="Relocate against this BTF instead of the running kernel's.")
-@click.option("--json", "as_json", is_flag=True)
-def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
-    """Programs, maps, variables and CO-RE relocations of an object."""
-    from .inspect import format_inspection, inspect_object
-    from .object import open as open_object
-
-    spec = open_object(path)
-    target = None
-    if btf_path:
-        from .btf.kernel import load_target
-
-        target = load_target(btf_path)
-    data = inspect_object(spec, target_btf=target)
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        click.echo(format_inspection(data))
-
-
-def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
-    for item in sets:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise Error(f"--set takes NAME=VALUE, got {item!r}")
-        spec.set_variable(name.strip(), value)
-
-
-@object_group.command("load")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Set a global variable (.rodata/.data/.bss) before load.")
-@click.option("--btf", "btf_path", type=click.Path(exists=True, dir_okay=False),
-              help="Relocate against this BTF instead of the running kernel's.")
-@click.option("--attach", is_flag=True, help="Attach every program by its SEC() and hold.")
-@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS")
-@click.option("--stats", is_flag=True, help="Report run counts/times (BPF_ENABLE_STATS).")
-@click.option("--json", "as_json", is_flag=True)
-def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: bool,
-                duration: float | None, stats: bool, as_json: bool) -> None:
-    """Load every program of an object (like bpftool prog loadall) and report each."""
-    from .loadcmd import load_command
-
-    code = load_command(path, sets=sets, btf_path=btf_path, attach=attach, duration=duration,
-                        stats=stats, as_json=as_json, apply_sets=_apply_sets,
-                        install_handlers=_install_stop_handlers)
-    sys.exit(code)
-
-
-# -- BTF and features -----------------------------------------------------------------------
-
-
-@cli.group("btf")
-def btf_group() -> None:
-    """Read BTF from a raw file or an object's .BTF section."""
-
-
-@btf_group.command("dump")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["raw", "json"]), default="raw")
-def btf_dump(path: str, fmt: str) -> None:
-    """Dump every type (raw matches `bpftool btf dump file F format raw`)."""
-    from .btf import btf_from_path
-    from .btf.dump import dump_json, dump_raw
-
-    btf = btf_from_path(path)
-    text = dump_raw(btf) if fmt == "raw" else dump_json(btf, indent=1)
-    out = sys.stdout
-    out.write(text)
-    if text and not text.endswith("\n"):
-        out.write("\n")
-
-
-@cli.command("features")
-@click.option("--json", "as_json", is_flag=True)
-def features_cmd(as_json: bool) -> None:
-    """What this kernel supports (probed by loading tiny programs)."""
-    from .features import all_features
-
-    data = all_features()
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for group, values in data.items():
-        if isinstance(values, dict):
-            click.echo(f"{group}:")
-            for key, value in values.items():
-                shown = {True: "yes", False: "no"}.get(value, value) if isinstance(
-                    value, bool) else value
-                click.echo(f"  {key:<32} {shown}")
-        else:
-            click.echo(f"{group}: {values}")
+    options = parse(run_params(cls), args[2:])
+    if options is None:
+        return None
+    return lambda: run_tool(cls, options)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line per error unless --debug."""
-    args = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="coreframe", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except Error as exc:
-        if debug:
-            traceback.print_exc()
-        _fail(str(exc))
+        run = _fast_run(args)
+        if run is not None:
+            sys.exit(run())
+        from .commands import invoke
+
+        invoke(args)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
-    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+    except Exception as exc:
+        from .errors import Error
+
         if debug:
+            import traceback
+
             traceback.print_exc()
-        else:
-            _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
+        if isinstance(exc, Error):
+            fail(str(exc))
+        # a bug, not a user error: still one line unless --debug
+        if not debug:
+            fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,30 +3,45 @@
 A plugin whose import fails, or whose entry point is not a ``Tool`` subclass,
 is reported as broken with its error; it never stops the others from listing
 or running.
+
+``coreframe run NAME`` needs one entry point, and importing stevedore (which
+pulls in importlib.metadata, email and zipfile) costs more than loading and
+attaching execsnoop. So :func:`find_tool` first reads the ``entry_points.txt``
+files on ``sys.path`` directly, in the order importlib.metadata would, and
+only falls back to stevedore when the name is not found there or its entry
+point fails to load (stevedore then produces the listing or the error).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-from dataclasses import dataclass
-from typing import Any
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
 from .errors import ToolError
 from .tool import Readiness, Tool
 
+if TYPE_CHECKING:
+    import importlib.metadata
+
 NAMESPACE = "coreframe.tools"
 
 
-@dataclass
 class ToolEntry:
     """One installed tool, loaded or broken."""
 
-    name: str
-    target: str
-    distribution: str = ""
-    version: str = ""
-    cls: type[Tool] | None = None
-    error: str = ""
+    def __init__(self, name: str, target: str, distribution: str = "", version: str = "",
+                 cls: type[Tool] | None = None, error: str = "") -> None:
+        self.name = name
+        self.target = target
+        self.distribution = distribution
+        self.version = version
+        self.cls = cls
+        self.error = error
+
+    def __repr__(self) -> str:
+        state = "broken" if self.cls is None else "ok"
+        return f"ToolEntry({self.name!r}, {self.target!r}, {state})"
 
     @property
     def summary(self) -> str:
@@ -50,6 +65,8 @@ def reset_cache() -> None:
 
 def _distributions() -> dict[tuple[str, str], tuple[str, str]]:
     """Map (entry name, target) to (distribution name, version) from importlib.metadata."""
+    import importlib.metadata
+
     found: dict[tuple[str, str], tuple[str, str]] = {}
     for ep in importlib.metadata.entry_points(group=NAMESPACE):
         dist = getattr(ep, "dist", None)
@@ -120,3 +137,88 @@ def get_tool(name: str, *, with_distribution: bool = False) -> ToolEntry:
         entry.distribution, entry.version = _distributions().get((entry.name, entry.target),
                                                                  ("", ""))
     return entry
+
+
+def _dist_name(dirname: str) -> str:
+    """The normalized distribution name of a ``NAME-VERSION.dist-info`` directory."""
+    name = dirname.rpartition(".")[0].partition("-")[0]
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
+    """Targets (``module:attr``) of entry point ``name`` in ``group``, read from disk.
+
+    Walks ``sys.path`` like importlib.metadata: the first distribution of a given
+    name wins, ``.dist-info`` and ``.egg-info`` directories alike. Cheap enough
+    for every start: one directory listing per path entry, one small file read
+    per installed distribution that declares entry points.
+    """
+    seen: set[str] = set()
+    targets: list[str] = []
+    header = f"[{group}]"
+    for base in sys.path:
+        try:
+            names = os.listdir(base or ".")
+        except OSError:
+            continue
+        for entry in names:
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = _dist_name(entry)
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(base or ".", entry, "entry_points.txt"),
+                          encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if header not in text:
+                continue
+            section = ""
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith("["):
+                    section = line
+                elif section == header and "=" in line:
+                    key, _, value = line.partition("=")
+                    if key.strip() == name:
+                        targets.append(value.partition("[")[0].strip())
+    return targets
+
+
+def _import_target(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    import importlib
+
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in attr.strip().split(".") if attr.strip() else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def find_tool_direct(name: str) -> ToolEntry | None:
+    """The named tool from its entry point read off disk, or None when that fails.
+
+    None covers an unknown name, an import error and a non-Tool target alike:
+    the caller then asks stevedore, whose answer carries the listing or error.
+    """
+    for target in entry_point_targets(name):
+        try:
+            plugin = _import_target(target)
+        except Exception:  # noqa: BLE001 - stevedore reports the failure properly
+            return None
+        if isinstance(plugin, type) and issubclass(plugin, Tool):
+            return ToolEntry(name, target, cls=plugin)
+        return None
+    return None
+
+
+def find_tool(name: str) -> ToolEntry:
+    """The named tool for ``coreframe run``: entry points read directly, stevedore as fallback.
+
+    Both routes honour the same entry-point group; the direct one only skips the
+    cost of importing stevedore and importlib.metadata when the plugin loads.
+    """
+    return find_tool_direct(name) or get_tool(name)

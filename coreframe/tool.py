@@ -13,18 +13,15 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any, ClassVar, TextIO
-
-import click
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TextIO
 
 from .errors import ToolError
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@dataclass(frozen=True)
-class Readiness:
+
+class Readiness(NamedTuple):
     """Whether a tool can run here; ``detail`` says how (when ready) or why not."""
 
     ready: bool
@@ -36,19 +33,22 @@ class Readiness:
         return f"no: {self.detail}" if self.detail else "no"
 
 
-@dataclass
 class RunContext:
-    """What ``coreframe run`` hands a tool: streams, the stop signal and the deadline."""
+    """What ``coreframe run`` hands a tool: streams, the stop signal and the deadline.
 
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    duration: float | None = None
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.monotonic)
+    A plain class (not a dataclass): ``coreframe run`` start-up time counts, and
+    the dataclasses module alone costs more to import than this whole file.
+    """
 
-    @property
-    def deadline(self) -> float | None:
-        return None if self.duration is None else self.started + self.duration
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None,
+                 duration: float | None = None, stop_event: threading.Event | None = None,
+                 started: float | None = None) -> None:
+        self.out: TextIO = sys.stdout if out is None else out
+        self.err: TextIO = sys.stderr if err is None else err
+        self.duration = duration
+        self.stop_event = threading.Event() if stop_event is None else stop_event
+        self.started = time.monotonic() if started is None else started
+        self.deadline: float | None = None if duration is None else self.started + duration
 
     def should_stop(self) -> bool:
         """True once Ctrl-C/SIGTERM arrived or ``--duration`` has elapsed."""
@@ -80,6 +80,19 @@ class RunContext:
         """A line for the human on stderr (banners, lost-event summaries)."""
         print(message, file=self.err, flush=True)
 
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM ask the tool to stop; it drains its buffers and exits 0."""
+        import signal
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stop_event.is_set():
+                # A second Ctrl-C means the user really wants out now.
+                raise KeyboardInterrupt
+            self.stop_event.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
 
 class Tool:
     """Base class of coreframe tools.
@@ -98,8 +111,12 @@ class Tool:
         self.options = options
 
     @classmethod
-    def params(cls) -> list[click.Parameter]:
-        """The tool's own click options; ``coreframe run NAME --help`` shows them."""
+    def params(cls) -> list[Any]:
+        """The tool's own options; ``coreframe run NAME --help`` shows them.
+
+        ``coreframe.options.Option`` objects let ``coreframe run`` parse the
+        command line without importing click; click.Parameter objects work too.
+        """
         return []
 
     @classmethod
@@ -120,8 +137,14 @@ class Tool:
         """Where the tool's prebuilt BPF object lives inside its installed package."""
         if not cls.object_file:
             raise ToolError(f"tool {cls.name!r} declares no BPF object")
-        package = cls.__module__.rpartition(".")[0] or cls.__module__
-        path = Path(str(resources.files(package) / "objects" / cls.object_file))
+        from pathlib import Path
+
+        module = sys.modules.get(cls.__module__)
+        where = getattr(module, "__file__", None)
+        if not where:
+            raise ToolError(f"tool {cls.name!r}: cannot tell where its module {cls.__module__} "
+                            "is installed (BPF objects must be files on disk)")
+        path = Path(os.path.dirname(where), "objects", cls.object_file)
         if not path.is_file():
             raise ToolError(f"tool {cls.name!r}: BPF object {path} is missing from its package")
         return path
@@ -129,6 +152,23 @@ class Tool:
     def run(self, ctx: RunContext) -> int | None:
         """Load, attach and report until ``ctx.should_stop()``; return an exit code."""
         raise NotImplementedError
+
+
+def run_params(cls: type[Tool]) -> list[Any]:
+    """A tool's options plus the ``--duration`` every tool accepts from ``coreframe run``."""
+    from .options import FloatRange, Option
+
+    return list(cls.params()) + [
+        Option("--duration", type=FloatRange(min=0), metavar="SECONDS",
+               help="Stop by itself after SECONDS."),
+    ]
+
+
+def run_tool(cls: type[Tool], options: dict[str, Any]) -> int:
+    """Run a tool the way ``coreframe run`` does; returns its exit code."""
+    ctx = RunContext(duration=options.pop("duration", None))
+    ctx.install_signal_handlers()
+    return cls(**options).run(ctx) or 0
 
 
 CAP_SYS_ADMIN = 21

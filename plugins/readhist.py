@@ -14,12 +14,10 @@ import os
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-import click
-
 from coreframe.errors import FeatureMissing, ToolError
+from coreframe.options import Choice, FloatRange, IntRange, Option
 from coreframe.output import format_log2_hist, json_line, log2_bounds
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
@@ -63,16 +61,23 @@ def probe_methods() -> list[str]:
     return choose_methods(features.has_trampoline(), features.has_kprobe())
 
 
-@dataclass
 class Hist:
     """One process's (or comm's) counters; added up across intervals for Prometheus."""
 
-    pid: int
-    comm: str
-    slots: list[int] = field(default_factory=lambda: [0] * MAX_SLOTS)
-    reads: int = 0
-    bytes: int = 0
-    errors: int = 0
+    __slots__ = ("pid", "comm", "slots", "reads", "bytes", "errors")
+
+    def __init__(self, pid: int, comm: str, slots: list[int] | None = None, reads: int = 0,
+                 bytes: int = 0, errors: int = 0) -> None:
+        self.pid = pid
+        self.comm = comm
+        self.slots = [0] * MAX_SLOTS if slots is None else slots
+        self.reads = reads
+        self.bytes = bytes
+        self.errors = errors
+
+    def __repr__(self) -> str:
+        return (f"Hist(pid={self.pid}, comm={self.comm!r}, reads={self.reads}, "
+                f"bytes={self.bytes}, errors={self.errors})")
 
     def add(self, other: Hist) -> None:
         self.slots = [a + b for a, b in zip(self.slots, other.slots, strict=True)]
@@ -112,33 +117,33 @@ class ReadHist(Tool):
     requires = ("bpf", "btf")
 
     @classmethod
-    def params(cls) -> list[click.Parameter]:
+    def params(cls) -> list[Option]:
         return [
-            click.Option(["-p", "--pid"], type=click.IntRange(min=1), default=None,
-                         help="Only this process (filtered in the kernel)."),
-            click.Option(["--threads"], is_flag=True,
-                         help="Key by thread id instead of process id."),
-            click.Option(["-c", "--comm"], default=None, help="Only processes named COMM."),
-            click.Option(["--per-comm"], is_flag=True, help="Aggregate by command name."),
-            click.Option(["-T", "--timestamp"], is_flag=True, help="Print a time per interval."),
-            click.Option(["-i", "--interval"], type=click.FloatRange(min=0.01), default=None,
-                         help="Print every S seconds (default: once, at the end)."),
-            click.Option(["--count"], type=click.IntRange(min=1), default=None,
-                         help="Stop after N intervals."),
-            click.Option(["--top"], type=click.IntRange(min=1), default=None,
-                         help="Only the N processes with the most reads."),
-            click.Option(["--cumulative"], is_flag=True,
-                         help="Do not clear the histograms between intervals."),
-            click.Option(["--json", "as_json"], is_flag=True,
-                         help="One JSON object per process per interval."),
-            click.Option(["--prometheus"], default=None, metavar="HOST:PORT",
-                         help="Serve the histograms as Prometheus metrics."),
-            click.Option(["--prometheus-pid"], is_flag=True,
-                         help="Label Prometheus series by pid as well as comm."),
-            click.Option(["--max-entries"], type=click.IntRange(min=1), default=None,
-                         help="Size of the in-kernel per-process table (default 10240)."),
-            click.Option(["--method"], type=click.Choice(("auto",) + METHODS), default="auto",
-                         show_default=True, help="Attach method (auto: best this kernel has)."),
+            Option("-p", "--pid", type=IntRange(min=1), default=None,
+                   help="Only this process (filtered in the kernel)."),
+            Option("--threads", is_flag=True,
+                   help="Key by thread id instead of process id."),
+            Option("-c", "--comm", default=None, help="Only processes named COMM."),
+            Option("--per-comm", is_flag=True, help="Aggregate by command name."),
+            Option("-T", "--timestamp", is_flag=True, help="Print a time per interval."),
+            Option("-i", "--interval", type=FloatRange(min=0.01), default=None,
+                   help="Print every S seconds (default: once, at the end)."),
+            Option("--count", type=IntRange(min=1), default=None,
+                   help="Stop after N intervals."),
+            Option("--top", type=IntRange(min=1), default=None,
+                   help="Only the N processes with the most reads."),
+            Option("--cumulative", is_flag=True,
+                   help="Do not clear the histograms between intervals."),
+            Option("--json", "as_json", is_flag=True,
+                   help="One JSON object per process per interval."),
+            Option("--prometheus", default=None, metavar="HOST:PORT",
+                   help="Serve the histograms as Prometheus metrics."),
+            Option("--prometheus-pid", is_flag=True,
+                   help="Label Prometheus series by pid as well as comm."),
+            Option("--max-entries", type=IntRange(min=1), default=None,
+                   help="Size of the in-kernel per-process table (default 10240)."),
+            Option("--method", type=Choice(("auto",) + METHODS), default="auto",
+                   show_default=True, help="Attach method (auto: best this kernel has)."),
         ]
 
     @classmethod

@@ -10,16 +10,20 @@ CO-RE. Works on the raw bytes with ``struct``: no dependency on the BTF decoder.
 from __future__ import annotations
 
 import errno
-import logging
 import struct
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import ObjectError
 from ..sys import consts as C
 from ..sys.fd import FD
 
-log = logging.getLogger(__name__)
+
+def _log() -> Any:
+    """The module logger, imported on first use: logging costs ~8 ms of start-up."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 _HDR = struct.Struct("<HBBIIIII")
 _TYPE = struct.Struct("<III")
@@ -281,7 +285,7 @@ def load_object_btf(data: bytes) -> FD | None:
         return btf_load(data)
     except OSError as first:
         if first.errno in (errno.EPERM, errno.EACCES):
-            log.warning("kernel refused object BTF (%s); loading programs without BTF",
+            _log().warning("kernel refused object BTF (%s); loading programs without BTF",
                         first.strerror)
             return None
     size = 1 << 20
@@ -296,10 +300,10 @@ def load_object_btf(data: bytes) -> FD | None:
                 continue
             lines = [ln for ln in text.splitlines() if ln.strip()]
             reason = lines[-1] if lines else e.strerror
-            log.warning("kernel rejected object BTF: %s; loading programs without BTF", reason)
-            log.debug("BTF verifier log:\n%s", text)
+            _log().warning("kernel rejected object BTF: %s; loading programs without BTF", reason)
+            _log().debug("BTF verifier log:\n%s", text)
             return None
-    log.warning("kernel rejected object BTF (log too large); loading programs without BTF")
+    _log().warning("kernel rejected object BTF (log too large); loading programs without BTF")
     return None
 
 

@@ -43,6 +43,27 @@ def test_example_and_broken_plugins_listed(installed_plugins: None,
     assert rows["execsnoop"]["distribution"] == "coreframe"
 
 
+def test_direct_entry_point_lookup_matches_importlib_metadata(installed_plugins: None) -> None:
+    """`coreframe run` reads entry_points.txt itself; it must see what stevedore sees."""
+    code = (
+        "import json, importlib.metadata as md\n"
+        "from coreframe.registry import NAMESPACE, entry_point_targets, find_tool_direct\n"
+        "eps = {}\n"
+        "for ep in md.entry_points(group=NAMESPACE):\n"
+        "    eps.setdefault(ep.name, ep.value)\n"
+        "print(json.dumps({n: [v, entry_point_targets(n)[:1], find_tool_direct(n) is not None]\n"
+        "                  for n, v in eps.items()}))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       timeout=60)
+    seen = json.loads(r.stdout)
+    assert {"execsnoop", "readhist", "syscount", "broken", "notatool"} <= set(seen)
+    for name, (value, direct, loads) in seen.items():
+        assert direct == [value], name
+        assert loads is (name not in {"broken", "notatool"}), name
+    r = run_cli("run", "nosuchtool")
+    assert r.returncode == 1 and "unknown tool 'nosuchtool'" in r.stderr
+
+
 def test_new_plugin_seen_despite_warm_stevedore_cache(fresh_cache: dict[str, str]) -> None:
     """List once (filling stevedore's cache), install, list again: the new tool shows."""
     _pip("uninstall", "-y", "-q", "coreframe-syscount")
@@ -66,3 +87,4 @@ def test_running_broken_plugin_is_one_line(installed_plugins: None) -> None:
 def test_broken_plugin_does_not_stop_others(installed_plugins: None) -> None:
     r = run_cli("run", "execsnoop", "--help")
     assert r.returncode == 0, r.stderr
+

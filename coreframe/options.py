@@ -1,0 +1,226 @@
+"""Tool options declared without importing click.
+
+``coreframe run NAME ARGS`` must attach about as fast as a C tool, and importing
+click (inspect, ast, dis, platform, uuid, datetime, gettext...) costs more than
+loading and attaching execsnoop. Tools therefore declare their options with
+:class:`Option`, which :func:`parse` understands for the plain cases (flags,
+``--opt value``, ``--opt=value``, ``-o value``, ``-ovalue``, clustered short
+flags). Anything else — ``--help``, an unknown option, a value that does not
+convert, a value starting with ``-`` — returns None, and the caller hands the
+whole command line to click, which builds the same options with
+:meth:`Option.to_click` and owns help text and error messages. So the fast
+path only ever accepts what click would accept, with the same result (a
+differential test checks this).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+
+class IntRange:
+    """An int within [min, max] (either bound may be None), like click.IntRange."""
+
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+        self.min = min
+        self.max = max
+
+    def convert(self, text: str) -> int:
+        value = int(text)
+        if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise ValueError(text)
+        return value
+
+    def to_click(self, click: Any) -> Any:
+        return click.IntRange(min=self.min, max=self.max)
+
+
+class FloatRange:
+    """A float within [min, max] (either bound may be None), like click.FloatRange."""
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+        self.min = min
+        self.max = max
+
+    def convert(self, text: str) -> float:
+        value = float(text)
+        if value != value or (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise ValueError(text)
+        return value
+
+    def to_click(self, click: Any) -> Any:
+        return click.FloatRange(min=self.min, max=self.max)
+
+
+class Choice:
+    """One of a fixed set of strings (case-sensitive), like click.Choice."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        self.choices = tuple(choices)
+
+    def convert(self, text: str) -> str:
+        if text not in self.choices:
+            raise ValueError(text)
+        return text
+
+    def to_click(self, click: Any) -> Any:
+        return click.Choice(self.choices)
+
+
+class Directory:
+    """An existing directory, given back as typed (click.Path(exists=True, file_okay=False))."""
+
+    def convert(self, text: str) -> str:
+        if not text or not os.path.isdir(text):
+            raise ValueError(text)
+        return text
+
+    def to_click(self, click: Any) -> Any:
+        return click.Path(exists=True, file_okay=False)
+
+
+class Text:
+    """Any string (click's default type)."""
+
+    def convert(self, text: str) -> str:
+        return text
+
+    def to_click(self, click: Any) -> Any:
+        return click.STRING
+
+
+class _Builtin:
+    """``int`` or ``float`` given as the type, as click accepts them."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+
+    def convert(self, text: str) -> Any:
+        value = self.kind(text)
+        if value != value:
+            raise ValueError(text)
+        return value
+
+    def to_click(self, click: Any) -> Any:
+        return self.kind
+
+
+def _as_type(kind: Any) -> Any:
+    if kind is None or kind is str:
+        return Text()
+    if kind in (int, float):
+        return _Builtin(kind)
+    if hasattr(kind, "convert") and hasattr(kind, "to_click"):
+        return kind
+    raise TypeError(f"unsupported option type {kind!r}; use a click.Option instead")
+
+
+class Option:
+    """One ``--long``/``-s`` option of a tool: a flag, or one value of ``type``.
+
+    The declarations follow click: ``Option("-u", "--uid", type=IntRange(0))``;
+    a bare identifier among them names the keyword argument (``"as_json"``),
+    otherwise the first long name does, with dashes turned into underscores.
+    """
+
+    def __init__(self, *decls: str, is_flag: bool = False, type: Any = None,
+                 default: Any = None, help: str | None = None, metavar: str | None = None,
+                 show_default: bool = False) -> None:
+        self.decls = decls
+        self.is_flag = is_flag
+        self.type = _as_type(type)
+        self.default = False if is_flag and default is None else default
+        self.help = help
+        self.metavar = metavar
+        self.show_default = show_default
+        self.opts = [d for d in decls if d.startswith("-")]
+        names = [d for d in decls if not d.startswith("-")]
+        if len(names) > 1 or not self.opts:
+            raise TypeError(f"option declarations {decls!r}: want -x/--xx names and at most "
+                            "one identifier")
+        if names:
+            self.name = names[0]
+        else:
+            longs = [d for d in self.opts if d.startswith("--")]
+            self.name = (longs or self.opts)[0].lstrip("-").replace("-", "_").lower()
+
+    def to_click(self, click: Any) -> Any:
+        """The equivalent click.Option, for help output and error messages."""
+        kwargs: dict[str, Any] = {"help": self.help, "show_default": self.show_default}
+        if self.metavar is not None:
+            kwargs["metavar"] = self.metavar
+        if self.is_flag:
+            return click.Option(list(self.decls), is_flag=True, **kwargs)
+        return click.Option(list(self.decls), type=self.type.to_click(click),
+                            default=self.default, **kwargs)
+
+
+def to_click_params(params: Sequence[Any], click: Any) -> list[Any]:
+    """click parameters for a mix of :class:`Option` and click.Parameter objects."""
+    return [p.to_click(click) if isinstance(p, Option) else p for p in params]
+
+
+def parse(params: Sequence[Any], args: Sequence[str]) -> dict[str, Any] | None:
+    """Keyword arguments for ``args``, or None when click should handle them.
+
+    None is returned for anything this parser does not handle exactly as click
+    would: a click.Parameter among ``params``, ``--help``, unknown options,
+    positional arguments, a value that fails to convert or that starts with ``-``.
+    """
+    by_opt: dict[str, Option] = {}
+    values: dict[str, Any] = {}
+    for p in params:
+        if not isinstance(p, Option):
+            return None
+        for opt in p.opts:
+            by_opt[opt] = p
+        values[p.name] = p.default
+    i = 0
+    n = len(args)
+    try:
+        while i < n:
+            arg = args[i]
+            i += 1
+            if arg.startswith("--"):
+                name, eq, inline = arg.partition("=")
+                option = by_opt.get(name)
+                if option is None:
+                    return None
+                if option.is_flag:
+                    if eq:
+                        return None
+                    values[option.name] = True
+                    continue
+                if not eq:
+                    if i >= n or args[i].startswith("-"):
+                        return None
+                    inline = args[i]
+                    i += 1
+                values[option.name] = option.type.convert(inline)
+            elif arg.startswith("-") and len(arg) > 1:
+                j = 1
+                while j < len(arg):
+                    option = by_opt.get("-" + arg[j])
+                    if option is None:
+                        return None
+                    j += 1
+                    if option.is_flag:
+                        values[option.name] = True
+                        continue
+                    text = arg[j:]
+                    if not text:
+                        if i >= n or args[i].startswith("-"):
+                            return None
+                        text = args[i]
+                        i += 1
+                    values[option.name] = option.type.convert(text)
+                    break
+            else:
+                return None
+    except (ValueError, OverflowError):
+        return None
+    return values
