@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import namedtuple
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from .errors import ObjectError
 
@@ -63,8 +63,10 @@ _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
 
 
-class Section(NamedTuple):
+class Section(namedtuple("Section", "name index type flags size link info entsize data")):
     """One section header plus its contents (``b""`` for SHT_NOBITS)."""
+
+    __slots__ = ()
 
     name: str
     index: int
@@ -81,8 +83,10 @@ class Section(NamedTuple):
         return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
 
 
-class Symbol(NamedTuple):
+class Symbol(namedtuple("Symbol", "index name value size bind type visibility shndx")):
     """One Elf64_Sym, with its name resolved from the string table."""
+
+    __slots__ = ()
 
     index: int
     name: str
@@ -94,8 +98,10 @@ class Symbol(NamedTuple):
     shndx: int
 
 
-class Relocation(NamedTuple):
+class Relocation(namedtuple("Relocation", "offset symbol type")):
     """One Elf64_Rel entry of a ``.rel<section>`` section."""
+
+    __slots__ = ()
 
     offset: int
     symbol: int

@@ -50,14 +50,14 @@ def _jsonable(value: Any) -> Any:
 
 def inspect_object(spec: ObjectSpec, target_btf: BTF | None = None) -> dict[str, Any]:
     """Programs, maps, variables, externs and CO-RE relocations (with resolution) of ``spec``."""
-    from .object import KCONFIG_SEC, MAP_TYPE_NAMES, PROG_TYPE_NAMES
+    from .object import KCONFIG_SEC, short_type_name
 
     programs = []
     for p in spec.programs.values():
         sd = p.section_def
         programs.append({
             "name": p.name, "section": p.section,
-            "type": PROG_TYPE_NAMES.get(p.prog_type, str(p.prog_type)) if p.prog_type
+            "type": short_type_name("BPF_PROG_TYPE_", p.prog_type) if p.prog_type
             else "unknown",
             "attach_kind": sd.attach_kind if sd else None,
             "attach_target": p.attach_to or None,
@@ -67,7 +67,7 @@ def inspect_object(spec: ObjectSpec, target_btf: BTF | None = None) -> dict[str,
     maps = []
     for key, m in spec.maps.items():
         entry = {
-            "name": key, "kernel_name": m.name, "type": MAP_TYPE_NAMES.get(m.type, str(m.type)),
+            "name": key, "kernel_name": m.name, "type": short_type_name("BPF_MAP_TYPE_", m.type),
             "key_size": m.key_size, "value_size": m.value_size, "max_entries": m.max_entries,
             "flags": map_flag_names(m.map_flags), "pinning": "by_name" if m.pinning else None,
         }
@@ -76,7 +76,7 @@ def inspect_object(spec: ObjectSpec, target_btf: BTF | None = None) -> dict[str,
         if spec.btf is not None and m.value_type_id and m.data is None:
             entry["value_type"] = spec.btf.c_type_name(m.value_type_id)
         if m.inner is not None:
-            entry["inner"] = {"type": MAP_TYPE_NAMES.get(m.inner.type, str(m.inner.type)),
+            entry["inner"] = {"type": short_type_name("BPF_MAP_TYPE_", m.inner.type),
                               "key_size": m.inner.key_size, "value_size": m.inner.value_size,
                               "max_entries": m.inner.max_entries}
         if m.init_slots:

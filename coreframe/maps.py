@@ -12,9 +12,10 @@ import errno
 import functools
 import mmap as _mmap
 import os
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, MapError
 from .sys import bpf as _bpf
@@ -38,7 +39,6 @@ from .sys.consts import (
     BPF_MAP_TYPE_RINGBUF,
     BPF_MAP_TYPE_STACK,
     BPF_NOEXIST,
-    MAP_TYPE_NAMES,
 )
 from .sys.errors import describe, raise_for
 from .sys.fd import FD
@@ -76,11 +76,18 @@ def possible_cpus() -> int:
 
 
 def map_type_name(map_type: int) -> str:
-    return MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
+    from .sys import consts
+
+    return consts.MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
 
 
-class MapInfo(NamedTuple):
+class MapInfo(namedtuple(
+        "MapInfo",
+        "id type name key_size value_size max_entries map_flags btf_id btf_key_type_id "
+        "btf_value_type_id map_extra")):
     """What the kernel reports about a map (BPF_OBJ_GET_INFO_BY_FD)."""
+
+    __slots__ = ()
 
     id: int
     type: int

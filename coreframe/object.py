@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import builtins
 import os
-import re
 import struct
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import asm
@@ -73,10 +73,20 @@ _FD_ARRAYS = frozenset({
     C.BPF_MAP_TYPE_ARRAY_OF_MAPS,
 })
 
-MAP_TYPE_NAMES = {v: k[len("BPF_MAP_TYPE_"):].lower() for k, v in vars(C).items()
-                  if k.startswith("BPF_MAP_TYPE_") and not k.endswith("_DEPRECATED")}
-PROG_TYPE_NAMES = {v: k[len("BPF_PROG_TYPE_"):].lower() for k, v in vars(C).items()
-                   if k.startswith("BPF_PROG_TYPE_")}
+_SHORT_NAMES: dict[str, dict[int, str]] = {}
+
+
+def short_type_name(prefix: str, value: int) -> str:
+    """``"ringbuf"`` for ("BPF_MAP_TYPE_", 27): the kernel's name, unprefixed, lower case.
+
+    The tables are built on first use, not at import (they walk every constant).
+    """
+    table = _SHORT_NAMES.get(prefix)
+    if table is None:
+        table = {v: k[len(prefix):].lower() for k, v in vars(C).items()
+                 if k.startswith(prefix) and not k.endswith("_DEPRECATED") and isinstance(v, int)}
+        _SHORT_NAMES[prefix] = table
+    return table.get(value, str(value))
 
 
 class SpecDict(dict[str, Any]):
@@ -191,7 +201,7 @@ class ProgramSpec(_Func):
 
     def __repr__(self) -> str:
         return (f"ProgramSpec({self.name!r}, section={self.section!r}, "
-                f"type={PROG_TYPE_NAMES.get(self.prog_type, self.prog_type)}, "
+                f"type={short_type_name('BPF_PROG_TYPE_', self.prog_type)}, "
                 f"insns={self.insn_cnt})")
 
 
@@ -229,7 +239,7 @@ class MapSpec:
 
     @property
     def type_name(self) -> str:
-        return MAP_TYPE_NAMES.get(self.type, str(self.type))
+        return short_type_name("BPF_MAP_TYPE_", self.type)
 
     def __repr__(self) -> str:
         return (f"MapSpec({self.name!r}, type={self.type_name}, key_size={self.key_size}, "
@@ -372,7 +382,7 @@ def internal_map_name(obj_name: str, real_name: str) -> str:
     sfx_len = min(max(7, len(real_name)), BPF_OBJ_NAME_LEN - 1)
     pfx_len = 0 if "." in real_name[1:] else min(BPF_OBJ_NAME_LEN - sfx_len - 1, len(obj_name))
     name = obj_name[:pfx_len] + real_name[:sfx_len]
-    return re.sub(r"[^A-Za-z0-9_.]", "_", name)
+    return _kernel_safe(name)
 
 
 def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> ObjectSpec:  # noqa: A001
@@ -1079,6 +1089,70 @@ class Object:
                 f"{len(self.links)} links>")
 
 
+_CALL_BYTE = bytes([asm.CALL])
+_LD_IMM64_BYTE = bytes([asm.LD_IMM64])
+
+
+def _call_candidates(insns: bytearray, base: int, count: int) -> list[int]:
+    """Indexes (from ``base``) of the call and ld_imm64 instructions among ``count``.
+
+    The opcode bytes are sliced out in one step and searched with bytes.find,
+    so linking does not decode every instruction in Python. The second half of
+    an ld_imm64 is not an instruction: a match right after a run of an odd
+    number of ld_imm64 opcodes is such a half and is skipped.
+    """
+    start = base * asm.INSN_SIZE
+    codes = bytes(insns[start:start + count * asm.INSN_SIZE:asm.INSN_SIZE])
+    found = []
+    for needle in (_CALL_BYTE, _LD_IMM64_BYTE):
+        i = codes.find(needle)
+        while i >= 0:
+            found.append(i)
+            i = codes.find(needle, i + 1)
+    found.sort()
+    out = []
+    for i in found:
+        run = 0
+        while i - run > 0 and codes[i - run - 1] == asm.LD_IMM64:
+            run += 1
+        if not run & 1:
+            out.append(i)
+    return out
+
+
+class _SourceLines(Sequence[tuple[int, str, str, int, int]]):
+    """(insn, file, line text, line, col) of a linked program, built only if asked.
+
+    Only a verifier rejection reads these (to name the C line), so the common,
+    successful load does not pay for a tuple per line_info record.
+    """
+
+    def __init__(self, order: list[tuple[Any, int]], ext: Any) -> None:
+        self._order = order
+        self._ext = ext
+        self._rows: list[tuple[int, str, str, int, int]] | None = None
+
+    def _build(self) -> list[tuple[int, str, str, int, int]]:
+        if self._rows is None:
+            rows = []
+            if self._ext is not None:
+                for func, base in self._order:
+                    lo = func.sec_insn_off
+                    for ln in self._ext.line_info.get(func.section, ()):
+                        k = ln.insn_off // asm.INSN_SIZE
+                        if lo <= k < lo + func.insn_cnt:
+                            rows.append((base + k - lo, ln.file_name, ln.line_text, ln.line,
+                                         ln.col))
+            self._rows = rows
+        return self._rows
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._build()[i]
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
 class _Loader:
     """The steps of bpf_object__load for one ObjectSpec."""
 
@@ -1089,7 +1163,7 @@ class _Loader:
         self.pin_root = pin_root if pin_root is not None else "/sys/fs/bpf"
         self.obj = Object(spec)
         self._kernel_btf: Any = None
-        self._strings: dict[bytes, int] | None = None
+        self._strings: dict[str, int] | None = None
         self._relocator: Any = None
 
     # ---- helpers -------------------------------------------------------------------------
@@ -1312,8 +1386,7 @@ class _Loader:
             if depth > 64:
                 raise RelocationError(f"program {prog.name!r}: call chain too deep")
             relmap = {r.insn_index: r for r in func.relocations}
-            i, n = 0, func.insn_cnt
-            while i < n:
+            for i in _call_candidates(out, base, func.insn_cnt):
                 code, _d, src, _o, imm = asm.decode(out, base + i)
                 r = relmap.get(i)
                 if r is not None and r.kind == "func_addr" and src != BPF_PSEUDO_FUNC:
@@ -1341,7 +1414,6 @@ class _Loader:
                         visit(callee, cbase, depth + 1)
                     dest = placed[id(callee)] + target - callee.sec_insn_off
                     asm.patch(out, base + i, imm=dest - (base + i) - 1)
-                i += 2 if code == asm.LD_IMM64 else 1
 
         visit(prog, 0, 0)
         return out, order
@@ -1462,46 +1534,45 @@ class _Loader:
                 poisoned[idx] = res.explanation
         return poisoned
 
-    def _string_offsets(self) -> dict[bytes, int]:
+    def _string_offsets(self) -> dict[str, int]:
+        """text -> offset in the object's .BTF strings (for a BTFExt built by hand)."""
         if self._strings is None:
             assert self.spec.btf is not None
             raw = self.spec.btf.to_bytes()
             hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<IIIII", raw, 4)
             table = raw[hdr_len + str_off:hdr_len + str_off + str_len]
-            offsets: dict[bytes, int] = {}
+            offsets: dict[str, int] = {}
             pos = 0
             for s in table.split(b"\0"):
-                offsets.setdefault(s, pos)
+                offsets.setdefault(s.decode("utf-8", "replace"), pos)
                 pos += len(s) + 1
             self._strings = offsets
         return self._strings
 
-    def _ext_info(self, order: list[tuple[_Func, int]]
-                  ) -> tuple[bytes, bytes, list[tuple[int, str, str, int, int]]]:
-        """func_info / line_info records for the linked program (insn offsets in insns)."""
+    def _ext_info(self, order: list[tuple[_Func, int]]) -> tuple[bytes, bytes, _SourceLines]:
+        """func_info / line_info records for the linked program (insn offsets in insns).
+
+        Records are flattened into one list of u32 and packed once; the strings keep
+        the offsets they have in the object's .BTF, which is what the kernel loads.
+        """
         ext = self.spec.btf_ext
         if ext is None or self.obj.btf_fd is None:
-            return b"", b"", []
-        fi = bytearray()
-        li = bytearray()
-        lines: list[tuple[int, str, str, int, int]] = []
-        strings = self._string_offsets()
+            return b"", b"", _SourceLines(order, None)
+        strings = ext.string_offsets or self._string_offsets()
+        fi: list[int] = []
+        li: list[int] = []
         for func, base in order:
-            lo, hi = func.sec_insn_off, func.sec_insn_off + func.insn_cnt
+            lo = func.sec_insn_off * asm.INSN_SIZE
+            hi = lo + func.insn_cnt * asm.INSN_SIZE
+            shift = base - func.sec_insn_off
             for rec in ext.func_info.get(func.section, ()):
-                k = rec.insn_off // asm.INSN_SIZE
-                if lo <= k < hi:
-                    fi += struct.pack("<II", base + k - lo, rec.type_id)
+                if lo <= rec.insn_off < hi:
+                    fi += (rec.insn_off >> 3) + shift, rec.type_id
             for ln in ext.line_info.get(func.section, ()):
-                k = ln.insn_off // asm.INSN_SIZE
-                if lo <= k < hi:
-                    fname = strings.get(ln.file_name.encode(), 0)
-                    ltext = strings.get(ln.line_text.encode(), 0)
-                    li += struct.pack("<IIII", base + k - lo, fname, ltext,
-                                      (ln.line << 10) | (ln.col & 0x3FF))
-                    lines.append((base + k - lo, ln.file_name, ln.line_text, ln.line,
-                                  ln.col))
-        return bytes(fi), bytes(li), lines
+                if lo <= ln.insn_off < hi:
+                    li += ((ln.insn_off >> 3) + shift, strings.get(ln.file_name, 0),
+                           strings.get(ln.line_text, 0), (ln.line << 10) | (ln.col & 0x3FF))
+        return (array("I", fi).tobytes(), array("I", li).tobytes(), _SourceLines(order, ext))
 
     def _attach_target(self, prog: ProgramSpec) -> dict[str, Any]:
         """attach_btf_id (and module BTF fd) for BTF-targeted programs."""
@@ -1542,7 +1613,7 @@ class _Loader:
         return {"attach_btf_id": ids[0]}
 
     def _prog_load(self, prog: ProgramSpec, insns: bytearray, func_info: bytes,
-                   line_info: bytes, lines: list[tuple[int, str, str, int, int]],
+                   line_info: bytes, lines: Sequence[tuple[int, str, str, int, int]],
                    attach: dict[str, Any]) -> Any:
         from .programs import load_program
 
@@ -1605,8 +1676,17 @@ def _explain_poison(err: VerifierError, poisoned: dict[int, str]) -> VerifierErr
                          f"satisfy ({why})", err.log, err.insn, err.source_line)
 
 
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+def _kernel_safe(name: str) -> str:
+    """``name`` with every character the kernel refuses in object names turned into '_'."""
+    ok = _NAME_CHARS
+    return "".join(c if c in ok else "_" for c in name)
+
+
 def _prog_kernel_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]", "_", name)[:BPF_OBJ_NAME_LEN - 1]
+    return _kernel_safe(name)[:BPF_OBJ_NAME_LEN - 1]
 
 
 def _s32(v: int) -> int:
@@ -1655,7 +1735,8 @@ def _ringbuf_size(size: int) -> int:
 
 def _linux_kernel_version() -> int:
     rel = os.uname().release
-    nums = [int(x) for x in re.findall(r"\d+", rel.split("-", 1)[0])[:3]]
+    runs = "".join(c if c.isascii() and c.isdigit() else " " for c in rel.split("-", 1)[0])
+    nums = [int(x) for x in runs.split()[:3]]
     while len(nums) < 3:
         nums.append(0)
     return (nums[0] << 16) | (nums[1] << 8) | min(nums[2], 255)

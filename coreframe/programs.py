@@ -11,10 +11,10 @@ import contextlib
 import ctypes
 import errno
 import os
-import re
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
 from .sys import bpf as _bpf
@@ -30,7 +30,6 @@ from .sys.consts import (
     BPF_PROG_TYPE_TRACEPOINT,
     BPF_PROG_TYPE_TRACING,
     BPF_STATS_RUN_TIME,
-    PROG_TYPE_NAMES,
 )
 from .sys.errors import ENOTSUPP, describe, has_capability, raise_for
 from .sys.fd import FD
@@ -49,11 +48,18 @@ LineRecord = tuple[int, str, str, int, int]  # (insn_idx, file, line_text, line,
 
 
 def prog_type_name(prog_type: int) -> str:
-    return PROG_TYPE_NAMES.get(prog_type, f"program type {prog_type}")
+    from .sys import consts
+
+    return consts.PROG_TYPE_NAMES.get(prog_type, f"program type {prog_type}")
 
 
-class ProgramInfo(NamedTuple):
+class ProgramInfo(namedtuple(
+        "ProgramInfo",
+        "id type name tag run_cnt run_time_ns recursion_misses verified_insns "
+        "xlated_insns jited_size load_time btf_id map_ids")):
     """What the kernel reports about a loaded program (BPF_OBJ_GET_INFO_BY_FD)."""
+
+    __slots__ = ()
 
     id: int
     type: int
@@ -209,8 +215,6 @@ class Program:
 
 # --- verifier log parsing ----------------------------------------------------------------
 
-_INSN_LINE = re.compile(r"^(\d+): (?:\(|R\d|frame)")
-_SOURCE_LINE = re.compile(r"^; (.*?)(?: @ (\S+):(\d+))?$")
 _NOISE = (
     "processed ", "verification time", "stack depth", "mark_precise", "-- END PROG LOAD LOG",
     "from ", "last_idx", "parent ", "regs=", "func#", "Validating ", "Func#",
@@ -223,11 +227,15 @@ def parse_verifier_log(log: str) -> tuple[str, int | None, str | None]:
     The reason is the last line that is not statistics, register state or an
     instruction dump; the insn is the last instruction printed before it.
     """
+    import re  # only a failed load gets here; re costs start-up time
+
+    insn_line = re.compile(r"^(\d+): (?:\(|R\d|frame)")
+    source_line = re.compile(r"^; (.*?)(?: @ (\S+):(\d+))?$")
     lines = [ln.rstrip() for ln in log.splitlines() if ln.strip()]
     reason_idx = None
     for i in range(len(lines) - 1, -1, -1):
         ln = lines[i]
-        if ln.startswith(_NOISE) or ln.startswith("; ") or _INSN_LINE.match(ln):
+        if ln.startswith(_NOISE) or ln.startswith("; ") or insn_line.match(ln):
             continue
         reason_idx = i
         break
@@ -236,11 +244,11 @@ def parse_verifier_log(log: str) -> tuple[str, int | None, str | None]:
     source: str | None = None
     stop = reason_idx if reason_idx is not None else len(lines)
     for ln in lines[:stop]:
-        m = _INSN_LINE.match(ln)
+        m = insn_line.match(ln)
         if m and ln[m.end(1) + 2:].startswith("("):
             insn = int(m.group(1))
         elif ln.startswith("; "):
-            sm = _SOURCE_LINE.match(ln)
+            sm = source_line.match(ln)
             if sm and sm.group(2):
                 source = f"{sm.group(2)}:{sm.group(3)}: {_clip(sm.group(1).strip())}"
     if len(reason) > 200:

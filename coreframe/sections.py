@@ -17,7 +17,7 @@ entry in table order wins.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from .errors import ObjectError
 from .sys import consts as C
@@ -44,7 +44,11 @@ BTF_TARGET_PREFIX = {
 }
 
 
-class SectionDef(NamedTuple):
+class SectionDef(namedtuple(
+        "SectionDef",
+        "name pattern prog_type expected_attach_type attach_kind attach_target sleepable "
+        "is_return xdp_frags attach_btf usdt flags",
+        defaults=("", False, False, False, False, False, SEC_NONE))):
     """What a SEC() name says about a program.
 
     ``attach_target`` is the text after the matched prefix and its ``/``
@@ -52,18 +56,20 @@ class SectionDef(NamedTuple):
     or ``""``. ``prog_flags`` holds the BPF_F_* load flags the name implies.
     """
 
+    __slots__ = ()
+
     name: str
     pattern: str
     prog_type: int
     expected_attach_type: int
     attach_kind: str
-    attach_target: str = ""
-    sleepable: bool = False
-    is_return: bool = False
-    xdp_frags: bool = False
-    attach_btf: bool = False
-    usdt: bool = False
-    flags: int = SEC_NONE
+    attach_target: str
+    sleepable: bool
+    is_return: bool
+    xdp_frags: bool
+    attach_btf: bool
+    usdt: bool
+    flags: int
 
     @property
     def prog_flags(self) -> int:

@@ -13,19 +13,19 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TextIO
+from collections import namedtuple
+from typing import Any, ClassVar, TextIO
 
 from .errors import ToolError
 
-if TYPE_CHECKING:
-    from pathlib import Path
 
-
-class Readiness(NamedTuple):
+class Readiness(namedtuple("Readiness", "ready detail", defaults=("",))):
     """Whether a tool can run here; ``detail`` says how (when ready) or why not."""
 
+    __slots__ = ()
+
     ready: bool
-    detail: str = ""
+    detail: str
 
     def __str__(self) -> str:
         if self.ready:
@@ -133,19 +133,21 @@ class Tool:
         return Readiness(True)
 
     @classmethod
-    def object_path(cls) -> Path:
-        """Where the tool's prebuilt BPF object lives inside its installed package."""
+    def object_path(cls) -> str:
+        """Where the tool's prebuilt BPF object lives inside its installed package.
+
+        A plain path string: pathlib (and the re/urllib it imports) would cost a
+        few milliseconds of every tool's start-up for one join.
+        """
         if not cls.object_file:
             raise ToolError(f"tool {cls.name!r} declares no BPF object")
-        from pathlib import Path
-
         module = sys.modules.get(cls.__module__)
         where = getattr(module, "__file__", None)
         if not where:
             raise ToolError(f"tool {cls.name!r}: cannot tell where its module {cls.__module__} "
                             "is installed (BPF objects must be files on disk)")
-        path = Path(os.path.dirname(where), "objects", cls.object_file)
-        if not path.is_file():
+        path = os.path.join(os.path.dirname(where), "objects", cls.object_file)
+        if not os.path.isfile(path):
             raise ToolError(f"tool {cls.name!r}: BPF object {path} is missing from its package")
         return path
 

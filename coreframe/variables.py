@@ -10,7 +10,8 @@ verifier error or silently wrapping.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import ObjectError
 
@@ -27,8 +28,10 @@ class UnknownVariable(ObjectError, AttributeError):
     """No variable of that name in the section."""
 
 
-class Variable(NamedTuple):
+class Variable(namedtuple("Variable", "name offset size type_id c_type static")):
     """One global variable: where it lives in the section image and its BTF type."""
+
+    __slots__ = ()
 
     name: str
     offset: int

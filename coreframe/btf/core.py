@@ -21,10 +21,10 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
-import re
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from coreframe import asm
 from coreframe.errors import ObjectError, RelocationError
@@ -105,7 +105,11 @@ _KIND_STR = {
     18: "TYPE_TAG", 19: "ENUM64",
 }
 
-_ACCESS_RE = re.compile(r"\d+(?::\d+)*\Z")
+
+
+def _is_access_string(access: str) -> bool:
+    """Whether ``access`` is a CO-RE access string: decimal indexes joined by ':'."""
+    return all(part.isascii() and part.isdigit() for part in access.split(":"))
 
 
 def essential_name(name: str) -> str:
@@ -136,7 +140,9 @@ def _kind_core_compat(k1: int, k2: int) -> bool:
     return k1 == k2 or (_is_any_enum(k1) and _is_any_enum(k2))
 
 
-class _Accessor(NamedTuple):
+class _Accessor(namedtuple("_Accessor", "type_id idx name")):
+    __slots__ = ()
+
     type_id: int
     idx: int
     name: str | None
@@ -426,7 +432,7 @@ class CoreRelocator:
         def bad(why: str) -> RelocationError:
             return RelocationError(f"{self._relo_name(relo)}: {why}")
 
-        if not _ACCESS_RE.match(access):
+        if not _is_access_string(access):
             raise bad(f"malformed access string {access!r}")
         if kind in _TYPE_KINDS:
             if access != "0":

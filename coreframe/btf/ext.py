@@ -13,10 +13,11 @@ objects keep working.
 from __future__ import annotations
 
 import struct
+from collections import namedtuple
 from collections.abc import Callable
 from itertools import repeat
 from operator import and_, itemgetter, rshift
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from coreframe.errors import ObjectError
 
@@ -40,18 +41,24 @@ _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
 
-# Records are NamedTuples, not frozen dataclasses: an object carries thousands of
+# Records are namedtuples, not frozen dataclasses: an object carries thousands of
 # line_info records, and a tuple is built in one C call (a frozen dataclass pays
-# an object.__setattr__ per field), and the classes cost far less at import.
-class FuncInfo(NamedTuple):
+# an object.__setattr__ per field). Every record class of the loader is a plain
+# collections.namedtuple subclass rather than typing.NamedTuple, whose class
+# creation evaluates each field annotation (~0.8 ms a class at every start).
+class FuncInfo(namedtuple("FuncInfo", "insn_off type_id")):
     """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
+
+    __slots__ = ()
 
     insn_off: int
     type_id: int
 
 
-class LineInfo(NamedTuple):
+class LineInfo(namedtuple("LineInfo", "insn_off file_name line_text line col")):
     """One bpf_line_info record, with its strings resolved."""
+
+    __slots__ = ()
 
     insn_off: int
     file_name: str
@@ -60,8 +67,10 @@ class LineInfo(NamedTuple):
     col: int
 
 
-class CoreRelo(NamedTuple):
+class CoreRelo(namedtuple("CoreRelo", "insn_off type_id access_str kind")):
     """One bpf_core_relo record: relocate the instruction at ``insn_off`` (bytes)."""
+
+    __slots__ = ()
 
     insn_off: int
     type_id: int
@@ -86,6 +95,9 @@ class BTFExt:
         self.core_relos = core_relos
         self.version = version
         self.flags = flags
+        # text -> an offset of it in the object's .BTF string table, for the strings
+        # the records use: the loader hands line_info back to the kernel with these.
+        self.string_offsets: dict[str, int] = {}
 
     def __repr__(self) -> str:
         fi = sum(map(len, self.func_info.values()))
@@ -122,7 +134,9 @@ class BTFExt:
         core_relos = _parse_blob(
             buf, hdr_len, cr_off, cr_len, CORE_RELO_SIZE, "core_relo", strings, _core_relo
         )
-        return cls(func_info, line_info, core_relos, version=version, flags=flags)
+        ext = cls(func_info, line_info, core_relos, version=version, flags=flags)
+        ext.string_offsets = {text: off for off, text in strings.cache.items()}
+        return ext
 
 
 class _StringTable:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections import namedtuple
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import ObjectError
 from ..sys import consts as C
@@ -40,7 +41,9 @@ _PER_ENTRY = {
 KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
 
 
-class _Type(NamedTuple):
+class _Type(namedtuple("_Type", "id off kind vlen name_off")):
+    __slots__ = ()
+
     id: int
     off: int  # offset of the record inside the type section
     kind: int

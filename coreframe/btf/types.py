@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from itertools import compress, count, repeat
 from operator import getitem, itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import ObjectError
 
@@ -92,8 +93,10 @@ del _k, _w
 _MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
-class Member(NamedTuple):
+class Member(namedtuple("Member", "name type bit_offset bitfield_size")):
     """One STRUCT/UNION member; ``bitfield_size`` is 0 for a plain member."""
+
+    __slots__ = ()
 
     name: str
     type: int
@@ -101,16 +104,20 @@ class Member(NamedTuple):
     bitfield_size: int
 
 
-class VarSecinfo(NamedTuple):
+class VarSecinfo(namedtuple("VarSecinfo", "type offset size")):
     """One DATASEC entry: a VAR (or FUNC) type id and its place in the section."""
+
+    __slots__ = ()
 
     type: int
     offset: int
     size: int
 
 
-class Param(NamedTuple):
+class Param(namedtuple("Param", "name type")):
     """One FUNC_PROTO parameter (``name`` is empty when the prototype omits it)."""
+
+    __slots__ = ()
 
     name: str
     type: int
@@ -139,6 +146,7 @@ class Void(Type):
     """Type id 0."""
 
     __slots__ = ()
+
     kind = Kind.UNKN
 
 
@@ -178,31 +186,37 @@ class _Ref(Type):
 
 class Ptr(_Ref):
     __slots__ = ()
+
     kind = Kind.PTR
 
 
 class Typedef(_Ref):
     __slots__ = ()
+
     kind = Kind.TYPEDEF
 
 
 class Volatile(_Ref):
     __slots__ = ()
+
     kind = Kind.VOLATILE
 
 
 class Const(_Ref):
     __slots__ = ()
+
     kind = Kind.CONST
 
 
 class Restrict(_Ref):
     __slots__ = ()
+
     kind = Kind.RESTRICT
 
 
 class TypeTag(_Ref):
     __slots__ = ()
+
     kind = Kind.TYPE_TAG
 
 
@@ -229,6 +243,7 @@ class Struct(Type):
 
 class Union(Struct):
     __slots__ = ()
+
     kind = Kind.UNION
 
 
@@ -249,6 +264,7 @@ class Enum(Type):
 
 class Enum64(Enum):
     __slots__ = ()
+
     kind = Kind.ENUM64
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from collections import namedtuple
 from collections.abc import Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from . import attr as A
 from .consts import (
@@ -178,8 +179,10 @@ def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes 
     return nbuf.raw
 
 
-class BatchResult(NamedTuple):
+class BatchResult(namedtuple("BatchResult", "keys values count next_batch")):
     """One batch: ``count`` keys/values packed back to back; ``next_batch`` None at the end."""
+
+    __slots__ = ()
 
     keys: bytes
     values: bytes
@@ -332,9 +335,10 @@ def prog_load(
         raise
 
 
-class TestRunResult(NamedTuple):
+class TestRunResult(namedtuple("TestRunResult", "retval duration_ns data_out ctx_out")):
     """Outcome of BPF_PROG_RUN."""
 
+    __slots__ = ()
     __test__ = False
 
     retval: int
@@ -614,8 +618,10 @@ def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:
     return FD(bpf(BPF_ENABLE_STATS, A.EnableStatsAttr(type=stats_type)))
 
 
-class TaskFdInfo(NamedTuple):
+class TaskFdInfo(namedtuple("TaskFdInfo", "prog_id fd_type name probe_offset probe_addr")):
     """BPF_TASK_FD_QUERY result: what a perf-event/raw-tp fd of a task is attached to."""
+
+    __slots__ = ()
 
     prog_id: int
     fd_type: int

@@ -619,7 +619,7 @@ BPF_FUNC_cgrp_storage_delete = 211
 def _names(prefix: str) -> dict[int, str]:
     """value -> kernel name for one prefix (first name wins for aliased values)."""
     out: dict[int, str] = {}
-    for key, value in globals().items():
+    for key, value in list(globals().items()):
         if key.endswith("_DEPRECATED") or not isinstance(value, int):
             continue
         if key.startswith(prefix) and value not in out:
@@ -627,18 +627,37 @@ def _names(prefix: str) -> dict[int, str]:
     return out
 
 
-MAP_TYPE_NAMES: dict[int, str] = _names("BPF_MAP_TYPE_")
-PROG_TYPE_NAMES: dict[int, str] = _names("BPF_PROG_TYPE_")
-LINK_TYPE_NAMES: dict[int, str] = _names("BPF_LINK_TYPE_")
-HELPER_NAMES: dict[int, str] = _names("BPF_FUNC_")
-BTF_KIND_NAMES: dict[int, str] = _names("BTF_KIND_")
-ATTACH_TYPE_NAMES: dict[int, str] = {}
-_in_attach = False
-for _key, _value in list(globals().items()):
-    if _key == "BPF_CGROUP_INET_INGRESS":
-        _in_attach = True
-    if _in_attach and isinstance(_value, int):
-        ATTACH_TYPE_NAMES.setdefault(_value, _key)
-    if _key == "BPF_TRACE_UPROBE_SESSION":
-        break
-del _in_attach, _key, _value
+def _attach_type_names() -> dict[int, str]:
+    """value -> name of enum bpf_attach_type, whose names share no prefix."""
+    out: dict[int, str] = {}
+    inside = False
+    for key, value in list(globals().items()):
+        if key == "BPF_CGROUP_INET_INGRESS":
+            inside = True
+        if inside and isinstance(value, int):
+            out.setdefault(value, key)
+        if key == "BPF_TRACE_UPROBE_SESSION":
+            break
+    return out
+
+
+_NAME_TABLES = {
+    "MAP_TYPE_NAMES": "BPF_MAP_TYPE_", "PROG_TYPE_NAMES": "BPF_PROG_TYPE_",
+    "LINK_TYPE_NAMES": "BPF_LINK_TYPE_", "HELPER_NAMES": "BPF_FUNC_", "BTF_KIND_NAMES": "BTF_KIND_",
+}
+
+
+def __getattr__(name: str) -> dict[int, str]:
+    """The value -> name tables (MAP_TYPE_NAMES, ...), built on first use.
+
+    Building them walks every constant here; only error messages and listings
+    need them, so tool start-up does not pay for it.
+    """
+    if name == "ATTACH_TYPE_NAMES":
+        table = _attach_type_names()
+    elif name in _NAME_TABLES:
+        table = _names(_NAME_TABLES[name])
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = table
+    return table
