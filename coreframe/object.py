@@ -867,56 +867,59 @@ class _Parser:
 
     def _classify(self, sec: Section, idx: int, sym: Symbol, rtype: int) -> Reloc:
         code, _dst, src, _off, imm = asm.decode(sec.data, idx)
-        where = (f"{self.fname}: function {self._func_name(sec, idx)!r} "
-                 f"(section {sec.name!r}) insn {idx}")
+
+        def where() -> str:  # only errors need it, and it walks the symbol table
+            return (f"{self.fname}: function {self._func_name(sec, idx)!r} "
+                    f"(section {sec.name!r}) insn {idx}")
+
         sym_desc = sym.name or f"section #{sym.shndx}"
         if rtype not in (R_BPF_64_64, R_BPF_64_32):
-            raise RelocationError(f"{where}: unsupported relocation type {rtype} "
+            raise RelocationError(f"{where()}: unsupported relocation type {rtype} "
                                   f"against {sym_desc!r}")
         if sym.shndx == SHN_UNDEF and sym.name:
             ext = self.spec.externs.get(sym.name)
             if ext is None:
-                raise RelocationError(f"{where}: unknown extern {sym.name!r}")
+                raise RelocationError(f"{where()}: unknown extern {sym.name!r}")
             if code == asm.CALL:
                 return Reloc(idx, "kfunc", sym.name)
             if code == asm.LD_IMM64:
                 return Reloc(idx, "ksym" if ext.kind == "kfunc" else ext.kind, sym.name,
                              ext.offset)
-            raise RelocationError(f"{where}: extern {sym.name!r} used by opcode {code:#x}")
+            raise RelocationError(f"{where()}: extern {sym.name!r} used by opcode {code:#x}")
         if sym.shndx == 0 or sym.shndx >= len(self.elf.sections):
-            raise RelocationError(f"{where}: relocation against {sym_desc!r} in no section")
+            raise RelocationError(f"{where()}: relocation against {sym_desc!r} in no section")
         tsec = self.elf.sections[sym.shndx]
         if code == asm.CALL:
             if src != asm.BPF_PSEUDO_CALL:
-                raise RelocationError(f"{where}: call relocation on a non bpf-to-bpf call")
+                raise RelocationError(f"{where()}: call relocation on a non bpf-to-bpf call")
             if not tsec.executable:
-                raise RelocationError(f"{where}: call into non-code section {tsec.name!r}")
+                raise RelocationError(f"{where()}: call into non-code section {tsec.name!r}")
             if sym.value % 8:
-                raise RelocationError(f"{where}: misaligned call target {sym_desc!r}")
+                raise RelocationError(f"{where()}: misaligned call target {sym_desc!r}")
             target = sym.value // 8 + imm + 1
             return Reloc(idx, "call", self._func_name(tsec, target), target, tsec.name)
         if code != asm.LD_IMM64:
-            raise RelocationError(f"{where}: relocation against {sym_desc!r} on opcode "
+            raise RelocationError(f"{where()}: relocation against {sym_desc!r} on opcode "
                                   f"{code:#x} (expected ld_imm64 or call)")
         if idx + 1 >= sec.size // 8:
-            raise RelocationError(f"{where}: ld_imm64 is truncated")
+            raise RelocationError(f"{where()}: ld_imm64 is truncated")
         if tsec.executable:
             if (sym.value + imm) % 8:
-                raise RelocationError(f"{where}: misaligned function address")
+                raise RelocationError(f"{where()}: misaligned function address")
             target = (sym.value + imm) // 8
             return Reloc(idx, "func_addr", self._func_name(tsec, target), target, tsec.name)
         if tsec.name == ".maps":
             mname = self._map_at(sym.value)
             if mname is None:
-                raise RelocationError(f"{where}: no map at .maps offset {sym.value} "
+                raise RelocationError(f"{where()}: no map at .maps offset {sym.value} "
                                       f"(symbol {sym_desc!r})")
             return Reloc(idx, "map", mname)
         m = self.spec.maps.get(tsec.name)
         if m is not None and m.data is not None:
             if sym.type not in (STT_OBJECT, STT_SECTION) and sym.name:
-                raise RelocationError(f"{where}: bad data relocation against {sym_desc!r}")
+                raise RelocationError(f"{where()}: bad data relocation against {sym_desc!r}")
             return Reloc(idx, "data", tsec.name, sym.value + imm)
-        raise RelocationError(f"{where}: relocation against {sym_desc!r} in section "
+        raise RelocationError(f"{where()}: relocation against {sym_desc!r} in section "
                               f"{tsec.name!r}, which is neither a map nor global data")
 
     def _func_name(self, sec: Section, insn: int) -> str:

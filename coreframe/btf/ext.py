@@ -91,13 +91,32 @@ class BTFExt:
         flags: int = 0,
     ) -> None:
         self.func_info = func_info
-        self.line_info = line_info
         self.core_relos = core_relos
         self.version = version
         self.flags = flags
+        self._line_info: dict[str, list[LineInfo]] | None = line_info
+        self._line_parser: Callable[[], dict[str, list[LineInfo]]] | None = None
         # text -> an offset of it in the object's .BTF string table, for the strings
         # the records use: the loader hands line_info back to the kernel with these.
-        self.string_offsets: dict[str, int] = {}
+        self._string_offsets: dict[str, int] = {}
+
+    @property
+    def line_info(self) -> dict[str, list[LineInfo]]:
+        """line_info records per section, parsed on first use.
+
+        An object has thousands of them and only loading a program (or an
+        inspection) needs them, not opening the object or CO-RE resolution.
+        """
+        if self._line_info is None:
+            parse, self._line_parser = self._line_parser, None
+            assert parse is not None
+            self._line_info = parse()
+        return self._line_info
+
+    @property
+    def string_offsets(self) -> dict[str, int]:
+        self.line_info  # noqa: B018 - the strings are known once the records are parsed
+        return self._string_offsets
 
     def __repr__(self) -> str:
         fi = sum(map(len, self.func_info.values()))
@@ -128,14 +147,20 @@ class BTFExt:
         func_info = _parse_blob(
             buf, hdr_len, fi_off, fi_len, FUNC_INFO_SIZE, "func_info", strings, _func_info
         )
-        line_info = _parse_blob(
-            buf, hdr_len, li_off, li_len, LINE_INFO_SIZE, "line_info", strings, _line_info
-        )
         core_relos = _parse_blob(
             buf, hdr_len, cr_off, cr_len, CORE_RELO_SIZE, "core_relo", strings, _core_relo
         )
-        ext = cls(func_info, line_info, core_relos, version=version, flags=flags)
-        ext.string_offsets = {text: off for off, text in strings.cache.items()}
+        _check_blob_bounds(buf, hdr_len, li_off, li_len, "line_info")
+        ext = cls(func_info, None, core_relos, version=version, flags=flags)
+
+        def parse_line_info() -> dict[str, list[LineInfo]]:
+            lines = _parse_blob(
+                buf, hdr_len, li_off, li_len, LINE_INFO_SIZE, "line_info", strings, _line_info
+            )
+            ext._string_offsets = {text: off for off, text in strings.cache.items()}
+            return lines
+
+        ext._line_parser = parse_line_info
         return ext
 
 
@@ -232,6 +257,16 @@ def _core_relo(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> lis
             for i, (insn_off, type_id, access_off, kind, *_) in enumerate(rows)]
 
 
+def _check_blob_bounds(buf: Any, hdr_len: int, off: int, length: int, what: str) -> None:
+    """An info blob must lie inside the section (checked at open, even for lazy blobs)."""
+    start = hdr_len + off
+    end = start + length
+    if length and (off % 4 or start > len(buf) or end > len(buf)):
+        raise ObjectError(
+            f".BTF.ext: {what} [{start}, {end}) lies outside the {len(buf)}-byte section"
+        )
+
+
 def _parse_blob(
     buf: Any,
     hdr_len: int,
@@ -246,12 +281,9 @@ def _parse_blob(
     out: dict[str, list[Any]] = {}
     if length == 0:
         return out
+    _check_blob_bounds(buf, hdr_len, off, length, what)
     start = hdr_len + off
     end = start + length
-    if off % 4 or start > len(buf) or end > len(buf):
-        raise ObjectError(
-            f".BTF.ext: {what} [{start}, {end}) lies outside the {len(buf)}-byte section"
-        )
     if length < 4:
         raise ObjectError(f".BTF.ext: {what} too short for its record size at offset {start}")
     (rec_size,) = _U32.unpack_from(buf, start)
