@@ -62,12 +62,19 @@ def _read_cache(
 ) -> tuple[Sequence[int], Sequence[int], Sequence[int]] | None:
     """Offsets and name index from a cache file, or None if absent/corrupt/foreign."""
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    if len(blob) < _CACHE_HDR.size:
+    try:
+        size = os.fstat(fd).st_size
+        if size < _CACHE_HDR.size:
+            return None
+        # mapped, not read: the views below index the page cache directly
+        blob: Any = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
     magic, version, n_off, n_names, length, check, file_digest = _CACHE_HDR.unpack_from(blob)
     if (magic != _CACHE_MAGIC or version != _CACHE_VERSION or file_digest != digest
             or length != btf_len

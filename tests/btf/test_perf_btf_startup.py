@@ -112,8 +112,9 @@ def test_larger_records_keep_working() -> None:
 
 def test_misaligned_insn_off_names_the_record() -> None:
     btf, ext = _ext_blob(16, [0, 12])
+    parsed = BTFExt.from_bytes(ext, btf)  # line_info is parsed on first use
     with pytest.raises(ObjectError, match=r"line_info record at offset 52 has insn_off 12"):
-        BTFExt.from_bytes(ext, btf)
+        _ = parsed.line_info
 
 
 def test_core_result_is_immutable_value() -> None:
