@@ -4,8 +4,9 @@ Errors from ``coreframe.errors`` become one line on stderr and exit 1;
 ``--debug`` shows the traceback instead. ``coreframe run NAME [options]`` is
 what users type most and its start-up time is measured against C tools, so
 when the tool's options are plain (see ``coreframe.options``) it is served
-here without importing click or stevedore; every other command line, help and
-usage errors included, goes to the click commands in ``coreframe.commands``.
+here without importing click or stevedore, and so is the plain ``btf dump
+FILE`` (timed against bpftool). Every other command line, help and usage
+errors included, goes to the click commands in ``coreframe.commands``.
 """
 
 from __future__ import annotations
@@ -42,12 +43,36 @@ def _fast_run(args: list[str]) -> Callable[[], Any] | None:
     return lambda: run_tool(cls, options)
 
 
+def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
+    """``btf dump FILE [--format raw|json]`` with an existing file, or None for click."""
+    import os
+
+    if args[:1] == ["--debug"]:
+        args = args[1:]
+    if len(args) < 3 or args[:2] != ["btf", "dump"]:
+        return None
+    rest = args[2:]
+    fmt = "raw"
+    if len(rest) == 3 and rest[1] == "--format" and rest[2] in ("raw", "json"):
+        fmt = rest[2]
+    elif len(rest) == 2 and rest[1] in ("--format=raw", "--format=json"):
+        fmt = rest[1].partition("=")[2]
+    elif len(rest) != 1:
+        return None
+    path = rest[0]
+    if path.startswith("-") or not os.path.isfile(path):
+        return None
+    from .btf.dump import dump_btf_file
+
+    return lambda: dump_btf_file(path, fmt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line per error unless --debug."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
-        run = _fast_run(args)
+        run = _fast_run(args) or _fast_btf_dump(args)
         if run is not None:
             sys.exit(run())
         from .commands import invoke

@@ -197,15 +197,9 @@ def btf_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["raw", "json"]), default="raw")
 def btf_dump(path: str, fmt: str) -> None:
     """Dump every type (raw matches `bpftool btf dump file F format raw`)."""
-    from .btf import btf_from_path
-    from .btf.dump import dump_json, dump_raw
+    from .btf.dump import dump_btf_file
 
-    btf = btf_from_path(path)
-    text = dump_raw(btf) if fmt == "raw" else dump_json(btf, indent=1)
-    out = sys.stdout
-    out.write(text)
-    if text and not text.endswith("\n"):
-        out.write("\n")
+    dump_btf_file(path, fmt)
 
 
 @cli.command("features")
