@@ -17,6 +17,8 @@ import os
 import struct
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from . import asm
@@ -1092,6 +1094,7 @@ class Object:
                 f"{len(self.links)} links>")
 
 
+_col0, _col1, _col2, _col3 = (itemgetter(i) for i in range(4))
 _CALL_BYTE = bytes([asm.CALL])
 _LD_IMM64_BYTE = bytes([asm.LD_IMM64])
 
@@ -1552,6 +1555,12 @@ class _Loader:
             self._strings = offsets
         return self._strings
 
+    def _rows_from_records(self, records: Sequence[Any]) -> list[tuple[int, int, int, int]]:
+        """Raw line_info rows for records of a BTFExt built by hand (no raw words)."""
+        strings = self._string_offsets()
+        return [(ln.insn_off, strings.get(ln.file_name, 0), strings.get(ln.line_text, 0),
+                 (ln.line << 10) | (ln.col & 0x3FF)) for ln in records]
+
     def _ext_info(self, order: list[tuple[_Func, int]]) -> tuple[bytes, bytes, _SourceLines]:
         """func_info / line_info records for the linked program (insn offsets in insns).
 
@@ -1561,7 +1570,7 @@ class _Loader:
         ext = self.spec.btf_ext
         if ext is None or self.obj.btf_fd is None:
             return b"", b"", _SourceLines(order, None)
-        strings = ext.string_offsets or self._string_offsets()
+        rows_by_sec = ext.line_rows
         fi: list[int] = []
         li: list[int] = []
         for func, base in order:
@@ -1571,10 +1580,14 @@ class _Loader:
             for rec in ext.func_info.get(func.section, ()):
                 if lo <= rec.insn_off < hi:
                     fi += (rec.insn_off >> 3) + shift, rec.type_id
-            for ln in ext.line_info.get(func.section, ()):
-                if lo <= ln.insn_off < hi:
-                    li += ((ln.insn_off >> 3) + shift, strings.get(ln.file_name, 0),
-                           strings.get(ln.line_text, 0), (ln.line << 10) | (ln.col & 0x3FF))
+            rows = (rows_by_sec.get(func.section, ()) if rows_by_sec is not None
+                    else self._rows_from_records(ext.line_info.get(func.section, ())))
+            if rows and not (lo <= min(map(_col0, rows)) and max(map(_col0, rows)) < hi):
+                rows = [r for r in rows if lo <= r[0] < hi]
+            # new insn indexes computed in one pass; the other columns pass through
+            offs = [(off >> 3) + shift for off in map(_col0, rows)]
+            li.extend(chain.from_iterable(zip(offs, map(_col1, rows), map(_col2, rows),
+                                              map(_col3, rows), strict=True)))
         return (array("I", fi).tobytes(), array("I", li).tobytes(), _SourceLines(order, ext))
 
     def _attach_target(self, prog: ProgramSpec) -> dict[str, Any]:

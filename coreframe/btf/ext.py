@@ -95,28 +95,44 @@ class BTFExt:
         self.version = version
         self.flags = flags
         self._line_info: dict[str, list[LineInfo]] | None = line_info
-        self._line_parser: Callable[[], dict[str, list[LineInfo]]] | None = None
-        # text -> an offset of it in the object's .BTF string table, for the strings
-        # the records use: the loader hands line_info back to the kernel with these.
-        self._string_offsets: dict[str, int] = {}
+        self._line_blocks: Callable[[], list[_Block]] | None = None
+        self._line_rows: dict[str, list[tuple[int, ...]]] | None = None
+        self._strings: _StringTable | None = None
 
     @property
     def line_info(self) -> dict[str, list[LineInfo]]:
-        """line_info records per section, parsed on first use.
+        """line_info records per section, strings resolved, built on first use.
 
-        An object has thousands of them and only loading a program (or an
-        inspection) needs them, not opening the object or CO-RE resolution.
+        An object has thousands of them; opening it, resolving CO-RE and even
+        loading it (see :attr:`line_rows`) never need them decoded.
         """
         if self._line_info is None:
-            parse, self._line_parser = self._line_parser, None
-            assert parse is not None
-            self._line_info = parse()
+            assert self._line_blocks is not None and self._strings is not None
+            out: dict[str, list[LineInfo]] = {}
+            for sec, rows, pos, rec_size in self._line_blocks():
+                out.setdefault(sec, []).extend(_line_info(rows, pos, rec_size, self._strings))
+            self._line_info = out
         return self._line_info
 
     @property
-    def string_offsets(self) -> dict[str, int]:
-        self.line_info  # noqa: B018 - the strings are known once the records are parsed
-        return self._string_offsets
+    def line_rows(self) -> dict[str, list[tuple[int, ...]]] | None:
+        """Raw line_info words per section (insn_off in bytes, file_name_off, line_off,
+        line_col), or None for a BTFExt built from records.
+
+        The string offsets point into the object's own .BTF, which is what the
+        kernel is given, so the loader passes them through untouched.
+        """
+        if self._line_rows is None and self._line_blocks is not None:
+            assert self._strings is not None
+            out: dict[str, list[tuple[int, ...]]] = {}
+            for sec, rows, pos, rec_size in self._line_blocks():
+                # every distinct string offset is checked once (an ObjectError, not a
+                # kernel EINVAL, for a corrupt object)
+                _resolve_all(self._strings, rows, 1, "line_info file name", pos, rec_size)
+                _resolve_all(self._strings, rows, 2, "line_info line", pos, rec_size)
+                out.setdefault(sec, []).extend(rows)
+            self._line_rows = out
+        return self._line_rows
 
     def __repr__(self) -> str:
         fi = sum(map(len, self.func_info.values()))
@@ -152,15 +168,16 @@ class BTFExt:
         )
         _check_blob_bounds(buf, hdr_len, li_off, li_len, "line_info")
         ext = cls(func_info, None, core_relos, version=version, flags=flags)
+        blocks: list[list[_Block]] = []
 
-        def parse_line_info() -> dict[str, list[LineInfo]]:
-            lines = _parse_blob(
-                buf, hdr_len, li_off, li_len, LINE_INFO_SIZE, "line_info", strings, _line_info
-            )
-            ext._string_offsets = {text: off for off, text in strings.cache.items()}
-            return lines
+        def line_blocks() -> list[_Block]:
+            if not blocks:
+                blocks.append(_parse_blocks(buf, hdr_len, li_off, li_len, LINE_INFO_SIZE,
+                                            "line_info", strings))
+            return blocks[0]
 
-        ext._line_parser = parse_line_info
+        ext._line_blocks = line_blocks
+        ext._strings = strings
         return ext
 
 
@@ -267,6 +284,9 @@ def _check_blob_bounds(buf: Any, hdr_len: int, off: int, length: int, what: str)
         )
 
 
+_Block = tuple[str, list[tuple[int, ...]], int, int]  # section, rows, offset, record size
+
+
 def _parse_blob(
     buf: Any,
     hdr_len: int,
@@ -279,6 +299,23 @@ def _parse_blob(
 ) -> dict[str, list[Any]]:
     """Parse one info blob into {section name: [records]}."""
     out: dict[str, list[Any]] = {}
+    for sec_name, rows, pos, rec_size in _parse_blocks(buf, hdr_len, off, length, min_rec,
+                                                       what, strings):
+        out.setdefault(sec_name, []).extend(make(rows, pos, rec_size, strings))
+    return out
+
+
+def _parse_blocks(
+    buf: Any,
+    hdr_len: int,
+    off: int,
+    length: int,
+    min_rec: int,
+    what: str,
+    strings: _StringTable,
+) -> list[_Block]:
+    """Split one info blob into per-section blocks of raw u32 rows, checking its layout."""
+    out: list[_Block] = []
     if length == 0:
         return out
     _check_blob_bounds(buf, hdr_len, off, length, what)
@@ -315,6 +352,6 @@ def _parse_blob(
                 f".BTF.ext: {what} record at offset {pos + i * rec_size} has insn_off "
                 f"{rows[i][0]}, not a multiple of the 8-byte instruction size"
             )
-        out.setdefault(sec_name, []).extend(make(rows, pos, rec_size, strings))
+        out.append((sec_name, rows, pos, rec_size))
         pos += num * rec_size
     return out
