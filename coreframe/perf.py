@@ -66,7 +66,7 @@ def online_cpus() -> list[int]:
 class _CpuBuf:
     """One CPU's perf event, its mapping and its read position."""
 
-    __slots__ = ("cpu", "fd", "mm", "words", "data", "data_q", "data_i", "size", "mask", "lost")
+    __slots__ = ("cpu", "fd", "mm", "words", "data", "data_q", "size", "mask", "chunk", "lost")
 
     def __init__(self, cpu: int, fd: int, page_cnt: int) -> None:
         page = mmap.PAGESIZE
@@ -80,14 +80,15 @@ class _CpuBuf:
         data_off = self.words[1040 // 8] or page
         data_size = self.words[1048 // 8] or page * page_cnt
         self.data = memoryview(self.mm)[data_off:data_off + data_size]
-        # Word views for header reads without struct calls (records are 8-byte aligned).
+        # Header reads as one word, without struct calls (records are 8-byte aligned).
         self.data_q = self.data.cast("Q")
-        self.data_i = self.data.cast("I")
         self.size = data_size
         self.mask = data_size - 1
+        # data_tail is published every chunk bytes of a long backlog, not per record
+        self.chunk = max(data_size >> 4, page)
 
     def close(self) -> None:
-        for v in (self.words, self.data_q, self.data_i, self.data):
+        for v in (self.words, self.data_q, self.data):
             try:
                 v.release()
             except (BufferError, ValueError):
@@ -227,10 +228,12 @@ class PerfBuffer:
 
         Returns the number of samples handed to the callback.
         """
-        if self._epoll is None:
+        ep = self._epoll
+        if ep is None:
             raise MapError("perf buffer is closed")
         try:
-            events = self._epoll.poll(-1 if timeout is None else timeout)
+            # room for one event per CPU: by default epoll.poll() allocates 1023
+            events = ep.poll(-1 if timeout is None else timeout, len(self._bufs))
         except InterruptedError:
             return 0
         n = 0
@@ -242,60 +245,92 @@ class PerfBuffer:
         """Consume every CPU buffer without waiting."""
         if self._epoll is None:
             raise MapError("perf buffer is closed")
-        return sum(self._consume_buf(b) for b in self._bufs)
+        n = 0
+        for b in self._bufs:
+            n += self._consume_buf(b)
+        return n
 
     def _consume_buf(self, buf: _CpuBuf) -> int:
-        """Hand every sample of one CPU to the callback; the hot path, kept inline."""
+        """Hand every sample of one CPU to the callback; the hot path, kept inline.
+
+        As in the ring buffer reader, the loop walks small offsets into the data
+        area rather than the 64-bit positions, and data_tail is published per chunk
+        or on catching up. A sample that neither wraps nor is anything but a sample
+        costs one header read: with PERF_SAMPLE_RAW alone its payload is everything
+        after the u32 size, which already counts the kernel's padding.
+        """
         cb = self.callback
         if cb is None:
             raise MapError("perf buffer has no callback; use poll_records() or read()")
+        words = buf.words
+        tail = words[_TAIL_IDX]
+        head = words[_HEAD_IDX]
+        if tail >= head:
+            return 0
         ctype = self.ctype
         with_cpu = self.with_cpu
         cpu = buf.cpu
-        words, data, data_q, data_i = buf.words, buf.data, buf.data_q, buf.data_i
-        mask, size = buf.mask, buf.size
-        tail = words[_TAIL_IDX]
+        data, data_q, size, chunk = buf.data, buf.data_q, buf.size, buf.chunk
         count = 0
+        start = off = tail & buf.mask
         try:
             while True:
+                avail = head - tail
+                end = off + (avail if avail < chunk else chunk)
+                while True:
+                    lim = end if end < size else size
+                    while off < lim:
+                        w = data_q[off >> 3]
+                        nxt = off + (w >> 48)
+                        if w & 0xFFFFFFFF == PERF_RECORD_SAMPLE and off < nxt <= size:
+                            rec: Any = data[off + 12:nxt]
+                            off = nxt
+                        else:
+                            off, rec = self._odd_record(buf, off, w)
+                            if rec is None:
+                                if off < 0:  # corrupt header: resynchronise at the producer
+                                    off = start + (head - tail)
+                                continue
+                        if ctype is not None:
+                            rec = ctype.from_buffer_copy(rec)
+                        count += 1
+                        if with_cpu:
+                            cb(cpu, rec)
+                        else:
+                            cb(rec)
+                    if off < size:
+                        break
+                    # past the end of the data area: go on from its start
+                    off -= size
+                    start -= size
+                    end -= size
+                tail += off - start
+                start = off
                 head = words[_HEAD_IDX]
                 if tail >= head:
-                    break
-                while tail < head:
-                    off = tail & mask
-                    w = data_q[off >> 3]
-                    rtype = w & 0xFFFFFFFF
-                    rsize = w >> 48
-                    if rsize < 8:
-                        tail = head  # corrupt header: resynchronise at the producer
-                        break
-                    if off + rsize > size:
-                        rec = self._wrapped(data, off, rsize, size)
-                        tail += rsize
-                        if rtype == PERF_RECORD_SAMPLE:
-                            raw = _U32.unpack_from(rec, 8)[0]
-                            payload = rec[12:12 + raw]
-                        else:
-                            self._other_record(buf, rtype, rec)
-                            continue
-                    else:
-                        tail += rsize
-                        if rtype != PERF_RECORD_SAMPLE:
-                            self._other_record(buf, rtype, data[off:off + rsize])
-                            continue
-                        raw = data_i[(off >> 2) + 2]
-                        payload = data[off + 12:off + 12 + raw]
-                    if ctype is not None:
-                        payload = ctype.from_buffer_copy(payload)
-                    if with_cpu:
-                        cb(cpu, payload)
-                    else:
-                        cb(payload)
-                    count += 1
-                words[_TAIL_IDX] = tail
+                    return count
+                words[_TAIL_IDX] = tail  # publish this chunk, then go on
         finally:
-            words[_TAIL_IDX] = tail
-        return count
+            words[_TAIL_IDX] = tail + (off - start)
+
+    def _odd_record(self, buf: _CpuBuf, off: int, w: int) -> tuple[int, Any]:
+        """The slow path: a record that wraps, is not a sample, or has a corrupt header.
+
+        Returns the offset after it (-1 for a corrupt header) and the sample
+        payload, or None for no sample.
+        """
+        rsize = w >> 48
+        if rsize < 8:
+            return -1, None
+        nxt = off + rsize
+        size = buf.size
+        rec = buf.data[off:nxt] if nxt <= size else self._wrapped(buf.data, off, rsize, size)
+        rtype = w & 0xFFFFFFFF
+        if rtype != PERF_RECORD_SAMPLE:
+            self._other_record(buf, rtype, rec)
+            return nxt, None
+        raw = _U32.unpack_from(rec, 8)[0]
+        return nxt, rec[12:12 + raw]
 
     def _other_record(self, buf: _CpuBuf, rtype: int, rec: memoryview) -> None:
         if rtype == PERF_RECORD_LOST:

@@ -89,11 +89,16 @@ static inline int cf_line_ready(int wait)
 	return 1;
 }
 
+/* One JSON line: records consumed, the timed span (live: "go" to the last record;
+ * drain: CPU time of the drain), the producer's counters, perf lost samples, the
+ * consumer's CPU time from "go" to the end and its polls that returned records. */
 static inline void cf_report(struct cf_bench *b, unsigned long long consumed,
-			     unsigned long long ns, unsigned long long lost)
+			     unsigned long long ns, unsigned long long lost,
+			     unsigned long long cpu, unsigned long long polls)
 {
 	printf("{\"consumed\": %llu, \"ns\": %llu, \"produced\": %llu, \"drops\": %llu, "
-	       "\"lost\": %llu}\n", consumed, ns, cf_stat(b, 0), cf_stat(b, 1), lost);
+	       "\"lost\": %llu, \"cpu_ns\": %llu, \"polls\": %llu}\n", consumed, ns,
+	       cf_stat(b, 0), cf_stat(b, 1), lost, cpu, polls);
 	fflush(stdout);
 }
 

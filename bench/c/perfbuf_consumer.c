@@ -1,7 +1,7 @@
 /* libbpf perf buffer consumer: the C anchor for bench/buffers_bench.py.
  * usage: perfbuf_consumer OBJ PID PER_HIT live|drain PAGE_CNT WATERMARK_BYTES
  * WATERMARK_BYTES 0 wakes on every sample (wakeup_events=1). Same control
- * protocol as ringbuf_consumer. */
+ * protocol and timing as ringbuf_consumer. */
 #include "bench_common.h"
 #include <linux/perf_event.h>
 
@@ -23,8 +23,8 @@ static enum bpf_perf_event_ret on_event(void *ctx, int cpu, struct perf_event_he
 
 int main(int argc, char **argv)
 {
+	unsigned long long t0, t_last, cpu0, before, polls = 0;
 	struct perf_event_attr attr;
-	unsigned long long t0, t1, before;
 	struct perf_buffer *pb;
 	struct cf_bench b;
 	int wm, drain;
@@ -53,20 +53,31 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	cf_line_ready(1);
-	t0 = now_ns();
+	t0 = t_last = now_ns();
+	cpu0 = cpu_ns();
 	if (drain) {
 		cf_line_ready(1);
-		t0 = cpu_ns();
+		cpu0 = cpu_ns();
 	} else {
-		while (!cf_line_ready(0))
+		for (;;) {
+			before = consumed;
 			perf_buffer__poll(pb, 20);
+			if (consumed != before) {
+				polls++;
+				t_last = now_ns();
+			} else if (cf_line_ready(0)) {
+				break;
+			}
+		}
 	}
 	do {
 		before = consumed;
 		perf_buffer__consume(pb);
+		if (consumed != before)
+			t_last = now_ns();
 	} while (consumed != before);
-	t1 = drain ? cpu_ns() : now_ns();
-	cf_report(&b, consumed, t1 - t0, lost);
+	cf_report(&b, consumed, drain ? cpu_ns() - cpu0 : t_last - t0, lost, cpu_ns() - cpu0,
+		  polls);
 	perf_buffer__free(pb);
 	bpf_link__destroy(b.link);
 	bpf_object__close(b.obj);

@@ -169,3 +169,43 @@ def test_bad_arguments(producer):
     pb.close()
     with pytest.raises(MapError, match="closed"):
         pb.poll(0)
+
+
+def test_long_backlog_frees_space_as_it_is_read(producer):
+    """data_tail is published chunk by chunk: samples produced while a backlog is
+    being read fit into the space already read."""
+    got: list[bytes] = []
+
+    def cb(data: memoryview) -> None:
+        got.append(bytes(data))
+        if data[0] == 1:  # first generation: produce a second one meanwhile
+            producer.emit(b"\x02" + bytes(data[1:]))
+
+    # 196-byte payloads make 208-byte records; 16 pages (64 KiB) are published every 4 KiB
+    first = [b"\x01" + i.to_bytes(4, "little") * 48 + b"\0\0\0" for i in range(250)]
+    with PerfBuffer(producer.pa, cb, page_cnt=16) as pb:
+        for rec in first:
+            producer.emit(rec)
+        assert pb.consume() == 500
+        assert pb.lost == 0
+    assert producer.dropped == 0
+    assert got == first + [b"\x02" + r[1:] for r in first]
+
+
+def test_with_cpu_ctype_and_wrapping_records(producer):
+    class Ev(ctypes.Structure):
+        _fields_ = [("seq", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+
+    seen: list[tuple[int, int]] = []
+    with PerfBuffer(producer.pa, lambda cpu, e: seen.append((cpu, e.seq)), page_cnt=1,
+                    ctype=Ev, with_cpu=True) as pb:
+        for i in range(400):
+            # 20..220-byte samples: some of them straddle the end of the one data page
+            producer.emit(bytes(Ev(i, 0)) + bytes(12 + (i * 37) % 200))
+            if i % 9 == 8:
+                pb.consume()
+        pb.consume()
+        assert pb.lost == 0
+    assert [s for _, s in seen] == list(range(400))
+    assert {c for c, _ in seen} == os.sched_getaffinity(0)  # the fixture pinned one CPU
+

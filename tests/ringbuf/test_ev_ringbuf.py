@@ -189,3 +189,72 @@ def test_record_kept_past_close_does_not_break_close(producer):
     rb.poll(0)
     rb.close()
     assert len(kept) == 1
+
+
+def test_long_backlog_frees_space_as_it_is_read():
+    """A backlog is published chunk by chunk: records produced while it is being
+    read fit into the space already read, as they would with libbpf."""
+    p = Producer(1 << 16)  # 64 KiB: published every 4 KiB
+    try:
+        got: list[bytes] = []
+
+        def cb(rec: memoryview) -> None:
+            got.append(bytes(rec))
+            if rec[0] == 1:  # first generation: produce a second one meanwhile
+                p.emit(b"\x02" + bytes(rec[1:]))
+
+        first = [b"\x01" + i.to_bytes(4, "little") * 49 for i in range(250)]  # 200 B each
+        for rec in first:
+            p.emit(rec)
+        # 250 * 208 bytes: only 65 more records fit unless reading frees space
+        with RingBuffer(p.rb, cb) as rb:
+            assert rb.consume() == 500
+            assert rb.available() == 0
+        assert p.dropped == 0
+        assert got == first + [b"\x02" + r[1:] for r in first]
+    finally:
+        p.close()
+
+
+def test_chunks_wraps_and_discards_in_one_long_read():
+    p = Producer(1 << 14)
+    try:
+        got: list[bytes] = []
+        sent: list[bytes] = []
+        with RingBuffer(p.rb, lambda rec: got.append(bytes(rec))) as rb:
+            i = 0
+            for _ in range(6):
+                backlog = 0
+                while backlog < 14000:  # most of the ring, read in one consume()
+                    if i % 7 == 3:
+                        p.discard()
+                        backlog += 24
+                    else:
+                        sent.append(payload(i))
+                        p.emit(sent[-1])
+                        backlog += (len(sent[-1]) + 15) & ~7
+                    i += 1
+                rb.consume()
+        assert p.dropped == 0
+        assert got == sent
+    finally:
+        p.close()
+
+
+def test_callback_exception_still_consumes_the_record(producer):
+    got: list[bytes] = []
+
+    def cb(rec: memoryview) -> None:
+        got.append(bytes(rec))
+        if bytes(rec) == b"r2":
+            raise RuntimeError("bad record")
+
+    with RingBuffer(producer.rb, cb) as rb:
+        for i in range(5):
+            producer.emit(b"r%d" % i)
+        with pytest.raises(RuntimeError, match="bad record"):
+            rb.poll(0)
+        assert rb.available() > 0
+        assert rb.poll(0) == 2
+        assert rb.available() == 0
+    assert got == [b"r0", b"r1", b"r2", b"r3", b"r4"]
