@@ -15,7 +15,9 @@ with SIGINT, then report
   - CPU: user+system seconds of the tracer process (wait4 rusage)
 Each tracer also runs once per run without the storm (attach, markers, stop): its
 CPU is the start-up + idle cost, and (CPU - idle CPU) / N the per-event cost.
-Medians over --runs runs; the machine is noisy, so compare within one run only.
+Medians over --runs runs, the tracers taking turns within each run; the machine
+is noisy, so compare within one bench invocation only. coreframe wakes about once
+per 20 ms under a storm (see plugins/execsnoop.py, LINGER_S), not once per event.
 Needs root. Usage: .venv/bin/python bench/execsnoop_bench.py [--n 2000] [--runs 3]
 """
 
@@ -260,45 +262,57 @@ def main() -> int:
     print(f"{'tracer':<14} {'attached ms':>12} {'1st event ms':>13} {'captured':>14} "
           f"{'tracer CPU s':>13} {'storm s':>8} {'idle CPU s':>11} {'us/event':>9}")
     failed = False
-    for name, argv, json_lines, why in tracers():
+    found = tracers()
+    available = [(name, argv, json_lines) for name, argv, json_lines, _ in found
+                 if argv is not None]
+    results: dict[str, list[RunResult]] = {name: [] for name, _, _ in available}
+    idle: dict[str, list[RunResult]] = {name: [] for name, _, _ in available}
+    errors: dict[str, str] = {}
+    # Tracers take turns within each run, so slow drifts of the machine (and the kernel's
+    # deferred clean-up after the previous tracer) spread over all of them alike.
+    for _ in range(args.runs):
+        for name, argv, json_lines in available:
+            if name in errors:
+                continue
+            try:
+                results[name].append(run_once(name, argv, json_lines, storm, args.n,
+                                              args.jobs, args.timeout))
+                idle[name].append(run_once(name, argv, json_lines, storm, 0, args.jobs,
+                                           args.timeout))
+            except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+                errors[name] = str(e)
+    for name, argv, _json_lines, why in found:
         if argv is None:
             print(f"{name:<14} {why}")
             summary[name] = {"available": False, "why": why}
             continue
-        try:
-            results = []
-            idle = []
-            for _ in range(args.runs):
-                results.append(run_once(name, argv, json_lines, storm, args.n, args.jobs,
-                                        args.timeout))
-                idle.append(run_once(name, argv, json_lines, storm, 0, args.jobs,
-                                     args.timeout))
-        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
-            print(f"{name:<14} failed: {e}")
-            summary[name] = {"available": True, "error": str(e)}
+        if name in errors:
+            print(f"{name:<14} failed: {errors[name]}")
+            summary[name] = {"available": True, "error": errors[name]}
             failed = True
             continue
-        att = [r.attached_s for r in results if r.attached_s is not None]
-        first = [r.first_event_s for r in results if r.first_event_s is not None]
+        runs, idle_runs = results[name], idle[name]
+        att = [r.attached_s for r in runs if r.attached_s is not None]
+        first = [r.first_event_s for r in runs if r.first_event_s is not None]
         med = {
             "attached_ms": statistics.median(att) * 1000 if att else None,
             "first_event_ms": statistics.median(first) * 1000 if first else None,
-            "captured": statistics.median(r.captured for r in results),
-            "cpu_s": statistics.median(r.cpu_s for r in results),
-            "storm_s": statistics.median(r.storm_s for r in results),
-            "idle_cpu_s": statistics.median(r.cpu_s for r in idle),
+            "captured": statistics.median(r.captured for r in runs),
+            "cpu_s": statistics.median(r.cpu_s for r in runs),
+            "storm_s": statistics.median(r.storm_s for r in runs),
+            "idle_cpu_s": statistics.median(r.cpu_s for r in idle_runs),
         }
         med["us_per_event"] = (med["cpu_s"] - med["idle_cpu_s"]) / args.n * 1e6
-        summary[name] = {"available": True, "median": med, "runs": [asdict(r) for r in results],
-                         "idle_runs": [asdict(r) for r in idle]}
+        summary[name] = {"available": True, "median": med, "runs": [asdict(r) for r in runs],
+                         "idle_runs": [asdict(r) for r in idle_runs]}
         attached = f"{med['attached_ms']:.1f}" if med["attached_ms"] is not None else "-"
         first_ms = f"{med['first_event_ms']:.1f}" if med["first_event_ms"] is not None else "-"
         notes = []
-        if any(r.captured < r.n for r in results):
-            notes.append(f"MISSED (min {min(r.captured for r in results)})")
-        if any(r.lost for r in results):
+        if any(r.captured < r.n for r in runs):
+            notes.append(f"MISSED (min {min(r.captured for r in runs)})")
+        if any(r.lost for r in runs):
             notes.append("LOST reported")
-        if any(r.exit_code != 0 for r in results + idle):
+        if any(r.exit_code != 0 for r in runs + idle_runs):
             notes.append("non-zero exit on SIGINT")
         # coreframe must see every exec() of the storm; the C anchor is only reported
         failed |= bool(notes) and name.startswith("coreframe")

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * execsnoop: one event per exec() (pid, ppid, uid, comm, filename, argv) and
- * one per process exit (exit code, lifetime since its exec()).
+ * execsnoop: one event per exec() (pid, ppid, uid, comm, filename, argv) and,
+ * when trace_exits is set, one per process exit (exit code, lifetime since its
+ * exec()).
  *
  * Entry programs copy the arguments while the caller's memory is still the
  * old image; the exit programs learn the result and the new comm, then send
@@ -20,6 +21,12 @@ const volatile bool ignore_failed = true;  /* drop exec() calls that returned < 
 const volatile int max_args = DEFAULT_MAX_ARGS; /* capped at TOTAL_MAX_ARGS */
 const volatile bool filter_cg = false;     /* only tasks under cgroup_map[0] */
 const volatile bool use_perfbuf = false;   /* send through events_perf, not events */
+/*
+ * Record exec() start times for handle_exit. A loader that wants no exit
+ * events clears this and leaves handle_exit unloaded: then process exits cost
+ * no map update, no event and no reader wake-up.
+ */
+const volatile bool trace_exits = true;
 
 /* Template for new execs entries: an exec_event does not fit the 512-byte stack. */
 struct {
@@ -38,7 +45,10 @@ struct {
 	__type(value, struct exec_event);
 } execs SEC(".maps");
 
-/* tgid -> bpf_ktime_get_ns() at its last reported successful exec(). */
+/*
+ * tgid -> bpf_ktime_get_ns() at its last reported successful exec(); only
+ * filled when trace_exits (a loader that clears it can make this one entry).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, START_MAX_ENTRIES);
@@ -191,7 +201,7 @@ static __always_inline int exit_exec(void *ctx, long ret)
 
 	e->retval = ret;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	if (ret == 0)
+	if (ret == 0 && trace_exits)
 		bpf_map_update_elem(&start, &tgid, &e->ts, BPF_ANY);
 
 	len = e->filename_len + e->args_size;

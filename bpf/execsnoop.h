@@ -30,7 +30,9 @@
  *                            add up to 7 bytes of padding: use the fields).
  *   filename_len is 0 when the filename could not be read.
  *
- * EVENT_EXIT  (struct exit_event, fixed 64 bytes)
+ * EVENT_EXIT  (struct exit_event, fixed 64 bytes; only sent while the
+ *             `trace_exits` rodata variable is set, the default, and the
+ *             handle_exit program is loaded)
  *   off  size  field
  *     0     4  type          EVENT_EXIT
  *     4     4  pid           thread id (the thread-group leader: == tgid)

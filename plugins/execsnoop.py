@@ -4,20 +4,24 @@ Options and text columns follow libbpf-tools' execsnoop; ``-e`` adds exit
 events (lifetime since exec and exit code) and ``--json`` prints one object
 per line. Filters on uid, failed execs, argument count and cgroup run in the
 kernel (``const volatile`` variables), so filtered events never leave it.
+Without ``-e`` the exit program is not even loaded, so process exits cost
+nothing. An isolated exec() is printed at once; under a burst the reader
+wakes every LINGER_S (20 ms) and prints what came meanwhile.
+
+Start-up time is measured against the C tool, so this module imports only
+what every run needs: the loader, readers and JSON encoder come in when used.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
-import click
-
 from coreframe.errors import ToolError
-from coreframe.output import json_line
+from coreframe.options import Choice, Directory, IntRange, Option
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 # Layout of bpf/execsnoop.h (both events share the first 64 bytes' shape).
@@ -28,26 +32,51 @@ EXEC_F_ARGS_TRUNCATED = 1
 EXIT_F_CORE_DUMPED = 1
 DEFAULT_MAX_ARGS = 20
 TOTAL_MAX_ARGS = 60
+FILENAME_LEN = 512
+ARGSIZE = 128
 _EXEC = struct.Struct("<IIIIIiQIIII16s")
 _EXIT = struct.Struct("<IIIIIiQIIQ16s")
 
+# After a batch that came hot on the heels of the previous one, wait this long
+# before reading again: under an exec() storm the reader then wakes about once
+# per LINGER_S instead of once per event (the wake-up, not the decoding, is
+# most of the CPU an event costs), while an isolated exec() is still printed
+# at once. Skipped after a batch that could have filled a quarter of a buffer,
+# so a burst never fills one while we wait.
+LINGER_S = 0.02
+POLL_CAP_S = 0.1
+RINGBUF_BYTES = 1 << 20   # the object's 256 KiB, times four: room for a linger's worth
+PERF_PAGE_CNT = 64        # per CPU, PerfBuffer's default
 
-def _comm(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+# Bytes json.dumps escapes (controls, quote, backslash) mapped to NUL, the others kept:
+# text without them is its own JSON string body.
+_JSON_SPECIAL_TO_NUL = bytes.maketrans(bytes(range(1, 32)) + b'"\\', bytes(33))
+
+Handler = Callable[[memoryview], None]
 
 
 def _quote(arg: str) -> str:
     return '"' + arg.replace('"', '\\"') + '"'
 
 
+def _json_string() -> Callable[[str], str]:
+    """The encoder json.dumps(ensure_ascii=False) uses, without importing json (and re)."""
+    try:
+        from _json import encode_basestring
+    except ImportError:  # not CPython
+        from json.encoder import py_encode_basestring as encode_basestring
+    return encode_basestring
+
+
 def _shrink_to_placeholder(map_spec: Any) -> None:
-    """Turn an unused ring buffer map into the smallest array the kernel accepts."""
+    """Turn an unused map into the smallest array the kernel accepts."""
     from coreframe.sys.consts import BPF_MAP_TYPE_ARRAY
 
     map_spec.type = BPF_MAP_TYPE_ARRAY
     map_spec.key_size = 4
     map_spec.value_size = 4
     map_spec.max_entries = 1
+    map_spec.map_flags = 0
     map_spec.key_type_id = 0
     map_spec.value_type_id = 0
 
@@ -55,39 +84,38 @@ def _shrink_to_placeholder(map_spec: Any) -> None:
 class ExecSnoop(Tool):
     """Trace exec() system calls (execve, execveat) and, with -e, process exits."""
 
+    _callback: Handler
     name = "execsnoop"
     summary = "Trace exec() calls and process lifetimes"
     object_file = "execsnoop.bpf.o"
-    requires = ("bpf", "btf", "tracepoint:syscalls/sys_enter_execve",
-                "tracepoint:sched/sched_process_exit")
+    requires = ("bpf", "btf", "tracepoint:syscalls/sys_enter_execve")
 
     @classmethod
-    def params(cls) -> list[click.Parameter]:
+    def params(cls) -> list[Option]:
         return [
-            click.Option(["-T", "--time"], is_flag=True, help="Include a time column (HH:MM:SS)."),
-            click.Option(["-t", "--timestamp"], is_flag=True,
-                         help="Include seconds since tracing started."),
-            click.Option(["-x", "--fails"], is_flag=True, help="Include failed exec()s."),
-            click.Option(["-u", "--uid"], type=click.IntRange(min=0, max=2**32 - 2), default=None,
-                         help="Trace this UID only (filtered in the kernel)."),
-            click.Option(["-q", "--quote"], is_flag=True,
-                         help='Quote arguments with "", escaping quotes inside them.'),
-            click.Option(["-n", "--name"], default=None,
-                         help="Only print commands whose name contains NAME."),
-            click.Option(["-l", "--line"], default=None,
-                         help="Only print commands where an argument contains LINE."),
-            click.Option(["-U", "--print-uid"], is_flag=True, help="Print a UID column."),
-            click.Option(["-c", "--cgroup"], type=click.Path(exists=True, file_okay=False),
-                         default=None, help="Trace processes in this cgroup (v2 path) only."),
-            click.Option(["--max-args"], type=click.IntRange(1, TOTAL_MAX_ARGS),
-                         default=DEFAULT_MAX_ARGS, show_default=True,
-                         help="Maximum number of arguments parsed and displayed."),
-            click.Option(["-e", "--exits"], is_flag=True,
-                         help="Also print exits: lifetime since exec and exit code."),
-            click.Option(["--json", "as_json"], is_flag=True, help="One JSON object per line."),
-            click.Option(["--buffer"], type=click.Choice(["auto", "ringbuf", "perf"]),
-                         default="auto", show_default=True,
-                         help="Event transport (auto: ring buffer when the kernel has one)."),
+            Option("-T", "--time", is_flag=True, help="Include a time column (HH:MM:SS)."),
+            Option("-t", "--timestamp", is_flag=True,
+                   help="Include seconds since tracing started."),
+            Option("-x", "--fails", is_flag=True, help="Include failed exec()s."),
+            Option("-u", "--uid", type=IntRange(min=0, max=2**32 - 2), default=None,
+                   help="Trace this UID only (filtered in the kernel)."),
+            Option("-q", "--quote", is_flag=True,
+                   help='Quote arguments with "", escaping quotes inside them.'),
+            Option("-n", "--name", default=None,
+                   help="Only print commands whose name contains NAME."),
+            Option("-l", "--line", default=None,
+                   help="Only print commands where an argument contains LINE."),
+            Option("-U", "--print-uid", is_flag=True, help="Print a UID column."),
+            Option("-c", "--cgroup", type=Directory(), default=None,
+                   help="Trace processes in this cgroup (v2 path) only."),
+            Option("--max-args", type=IntRange(1, TOTAL_MAX_ARGS), default=DEFAULT_MAX_ARGS,
+                   show_default=True, help="Maximum number of arguments parsed and displayed."),
+            Option("-e", "--exits", is_flag=True,
+                   help="Also print exits: lifetime since exec and exit code."),
+            Option("--json", "as_json", is_flag=True, help="One JSON object per line."),
+            Option("--buffer", type=Choice(["auto", "ringbuf", "perf"]), default="auto",
+                   show_default=True,
+                   help="Event transport (auto: ring buffer when the kernel has one)."),
         ]
 
     @classmethod
@@ -99,22 +127,32 @@ class ExecSnoop(Tool):
         return Readiness(True, "ring buffer" if ok else "perf buffer")
 
     def run(self, ctx: RunContext) -> int:
+        import mmap
+
         import coreframe
         from coreframe import features
 
         o = self.options
+        exits = bool(o["exits"])
+        if exits:
+            ok, why = check_requirement("tracepoint:sched/sched_process_exit")
+            if not ok:
+                raise ToolError(f"--exits {why}")
         spec = coreframe.open(self.object_path())
         spec.rodata.ignore_failed = not o["fails"]
         spec.rodata.max_args = o["max_args"]
+        spec.rodata.trace_exits = exits
+        if not exits:
+            # no exit program, no start times: the table is only there to be referenced
+            spec.programs.handle_exit.autoload = False
+            spec.maps.start.max_entries = 1
         if o["uid"] is not None:
             spec.rodata.targ_uid = o["uid"]
-        cgroup_fd = None
         if o["cgroup"]:
             # bpf_current_task_under_cgroup() only understands the unified (v2) hierarchy.
             if not os.path.exists(os.path.join(o["cgroup"], "cgroup.controllers")):
                 raise ToolError(f"--cgroup {o['cgroup']}: not a cgroup v2 directory "
                                 "(no cgroup.controllers; give a path under the cgroup2 mount)")
-            cgroup_fd = os.open(o["cgroup"], os.O_RDONLY | os.O_DIRECTORY)
             spec.rodata.filter_cg = True
         use_perf = o["buffer"] == "perf" or (o["buffer"] == "auto" and not features.has_ringbuf())
         if use_perf:
@@ -122,36 +160,31 @@ class ExecSnoop(Tool):
             # use_perfbuf is frozen, so the ring map only needs to be creatable.
             spec.rodata.use_perfbuf = True
             _shrink_to_placeholder(spec.maps.events)
-        self._out = ctx.out
-        self._name = o["name"]
-        self._line = o["line"]
-        self._json = o["as_json"]
-        self._exits = o["exits"]
-        self._quote = o["quote"]
-        self._plain_prefix = not (o["time"] or o["timestamp"] or o["print_uid"])
-        self._start_wall = time.time()
-        self._mono_to_wall = self._start_wall - time.monotonic()
-        self._start_mono_ns = time.monotonic_ns()
+            capacity = PERF_PAGE_CNT * mmap.PAGESIZE  # one CPU's: all events may land there
+        else:
+            spec.maps.events.max_entries = capacity = RINGBUF_BYTES
+        # largest record: header, filename and max_args arguments, plus the buffer's own header
+        max_record = HEADER_LEN + FILENAME_LEN + o["max_args"] * ARGSIZE + 8
+        linger_max_batch = max(1, capacity // (4 * max_record))
         self._lost = 0
+        out = ctx.out
+        self._callback = self._handler(out.write, time.time() - time.monotonic(),
+                                       time.monotonic_ns())
+        cgroup_fd = (os.open(o["cgroup"], os.O_RDONLY | os.O_DIRECTORY) if o["cgroup"]
+                     else None)
         try:
             with spec.load() as obj:
                 if cgroup_fd is not None:
                     obj.maps.cgroup_map.update(0, cgroup_fd)
                 obj.attach()
-                reader = self._open_reader(obj, use_perf)
-                with reader:
+                with self._open_reader(obj, use_perf) as reader:
                     self._print_header(ctx)
-                    what = "exec() and exit" if o["exits"] else "exec()"
+                    what = "exec() and exit" if exits else "exec()"
                     ctx.status(f"Tracing {what} calls... Ctrl-C to end.")
-                    # output is flushed once per batch of records, not per line:
-                    # a write() per event would cost more than decoding it
-                    out = ctx.out
-                    while not ctx.should_stop():
-                        if reader.poll(ctx.poll_timeout()):
-                            out.flush()
+                    _read_loop(ctx, reader.poll, linger_max_batch)
                     reader.consume()
                     out.flush()
-                    self._report_drops(ctx, obj, reader)
+                    self._report_drops(ctx, obj)
         finally:
             if cgroup_fd is not None:
                 os.close(cgroup_fd)
@@ -161,15 +194,20 @@ class ExecSnoop(Tool):
         if use_perf:
             from coreframe.perf import PerfBuffer
 
-            return PerfBuffer(obj.maps.events_perf, self._on_record, lost_callback=self._on_lost)
+            return PerfBuffer(obj.maps.events_perf, self._on_record,
+                              lost_callback=self._on_lost, page_cnt=PERF_PAGE_CNT)
         from coreframe.ringbuf import RingBuffer
 
         return RingBuffer(obj.maps.events, self._on_record)
 
+    def _on_record(self, rec: memoryview) -> None:
+        """The reader's callback: hands the record to the one :meth:`_handler` built."""
+        self._callback(rec)
+
     def _on_lost(self, cpu: int, count: int) -> None:
         self._lost += count
 
-    def _report_drops(self, ctx: RunContext, obj: Any, reader: Any) -> None:
+    def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         drops = [0, 0]
         for i in range(2):
             per_cpu = obj.maps.drops.lookup(i) or []
@@ -179,6 +217,8 @@ class ExecSnoop(Tool):
             ctx.status(f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
                        f"perf buffer: {self._lost}).")
             if self.options["as_json"]:
+                from coreframe.output import json_line
+
                 json_line({"event": "lost", "count": lost, "exec": drops[0], "exit": drops[1],
                            "perf": self._lost}, ctx.out)
 
@@ -195,74 +235,200 @@ class ExecSnoop(Tool):
             cols.append(f"{'TIME(s)':<8} ")
         if o["print_uid"]:
             cols.append(f"{'UID':<6} ")
-        cols.append(f"{'PCOMM':<16} {'PID':<6} {'PPID':<6} {'RET':>3} ARGS")
-        print("".join(cols), file=ctx.out, flush=True)
+        cols.append(f"{'PCOMM':<16} {'PID':<6} {'PPID':<6} {'RET':>3} ARGS\n")
+        ctx.out.write("".join(cols))
+        ctx.out.flush()
 
-    def _on_record(self, rec: memoryview) -> None:
-        """Decode one event: exec events (the hot path) take a single unpack."""
-        fields = _EXEC.unpack_from(rec)
-        kind = fields[0]
-        if kind == EVENT_EXEC:
-            self._on_exec(rec, fields)
-        elif kind == EVENT_EXIT and self._exits:
-            self._on_exit(rec)
+    def _handler(self, write: Callable[[str], Any], mono_to_wall: float,
+                 start_mono_ns: int) -> Handler:
+        """The reader's callback: one record in, at most one line out.
 
-    def _on_exec(self, rec: memoryview, fields: tuple[Any, ...]) -> None:
-        (_, pid, _tgid, ppid, uid, retval, ts, args_count, flags, fname_len, args_size,
-         comm_raw) = fields
-        comm = comm_raw.partition(b"\0")[0].decode("utf-8", "replace")
-        name = self._name
-        if name and name not in comm:
-            return
-        tail = bytes(rec[HEADER_LEN:HEADER_LEN + fname_len + args_size])
-        filename = tail[:fname_len].partition(b"\0")[0].decode("utf-8", "replace")
-        # one decode and one split for all arguments (a NUL never sits inside a
-        # UTF-8 sequence, so this equals decoding each argument on its own)
-        args = tail[fname_len:].decode("utf-8", "replace").split("\0", args_count)[:args_count]
-        line = self._line
-        if line and not any(line in a for a in args):
-            return
-        truncated = bool(flags & EXEC_F_ARGS_TRUNCATED)
-        if self._json:
-            self._out.write(json.dumps(
-                {"event": "exec", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
-                 "ppid": ppid, "uid": uid, "comm": comm, "filename": filename,
-                 "args": args, "args_truncated": truncated, "retval": retval},
-                separators=(",", ":"), ensure_ascii=False) + "\n")
-            return
-        shown = " ".join(_quote(a) for a in args) if self._quote else " ".join(args)
-        if truncated:
-            shown += " ..."
-        prefix = "" if self._plain_prefix else self._prefix(ts, uid)
-        self._out.write(f"{prefix}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
-
-    def _on_exit(self, rec: memoryview) -> None:
-        (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
-         comm_raw) = _EXIT.unpack_from(rec)
-        comm = _comm(comm_raw)
-        name = self._name
-        if name and name not in comm:
-            return
-        if self._json:
-            self._out.write(json.dumps(
-                {"event": "exit", "time": ts / 1e9 + self._mono_to_wall, "pid": pid,
-                 "ppid": ppid, "uid": uid, "comm": comm, "duration_ns": duration_ns,
-                 "exit_code": exit_code, "signal": sig,
-                 "core_dumped": bool(flags & EXIT_F_CORE_DUMPED)},
-                separators=(",", ":"), ensure_ascii=False) + "\n")
-            return
-        how = f"signal {sig}" if sig else f"code {exit_code}"
-        self._out.write(f"{self._prefix(ts, uid)}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
-                        f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
-
-    def _prefix(self, ts: int, uid: int) -> str:
+        Built once per run with every option already decided and bound to a
+        local, since it runs for every event; exec events take a single unpack
+        and a single decode.
+        """
         o = self.options
-        parts = []
-        if o["time"]:
-            parts.append(time.strftime("%H:%M:%S", time.localtime(ts / 1e9 + self._mono_to_wall))
-                         + " ")
-        if o["timestamp"]:
-            parts.append(f"{(ts - self._start_mono_ns) / 1e9:<8.3f} ")
-        if o["print_uid"]:
-            parts.append(f"{uid:<6} ")
-        return "".join(parts)
+        name = o["name"]
+        line = o["line"]
+        quote = o["quote"]
+        exits = bool(o["exits"])
+        unpack = _EXEC.unpack_from
+        header_len = HEADER_LEN
+        truncated_bit = EXEC_F_ARGS_TRUNCATED
+        event_exec = EVENT_EXEC
+        on_exit = self._exit_handler(write, mono_to_wall, start_mono_ns)
+
+        if o["as_json"]:
+            enc = _json_string()
+            special = _JSON_SPECIAL_TO_NUL
+
+            def on_json(rec: memoryview) -> None:
+                (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
+                 comm) = unpack(rec)
+                if kind != event_exec:
+                    if exits and kind == EVENT_EXIT:
+                        on_exit(rec)
+                    return
+                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+                if name and name not in comm:
+                    return
+                # the filename then each argument, each ending in a NUL
+                tail = bytes(rec[header_len:header_len + flen + asz])
+                if not line and tail.translate(special) == tail:
+                    # Nothing to escape (the common case): JSON strings are the text
+                    # in quotes, so one decode and one replace make the whole array,
+                    # where json.dumps would walk every character twice.
+                    rest = tail.decode("utf-8", "replace")
+                    if flen:
+                        filename, _, rest = rest.partition("\0")
+                        filename = f'"{filename}"'
+                    else:
+                        filename = '""'
+                    if argc:
+                        args = rest[:-1].replace("\0", '","')
+                        args = f'"{args}"'
+                    else:
+                        args = ""
+                else:
+                    # one decode and one split for everything: a NUL never sits inside
+                    # a UTF-8 sequence, so this equals decoding each string alone
+                    parts = tail.decode("utf-8", "replace").split("\0")
+                    if flen:
+                        filename = parts[0]
+                        arg_list = parts[1:argc + 1]
+                    else:
+                        filename = ""
+                        arg_list = parts[:argc]
+                    if line and not any(line in a for a in arg_list):
+                        return
+                    filename = enc(filename)
+                    args = ",".join(map(enc, arg_list))
+                # what json.dumps(separators=(",", ":"), ensure_ascii=False) writes
+                write(f'{{"event":"exec","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
+                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
+                      f'"filename":{filename},"args":[{args}],'
+                      f'"args_truncated":{"true" if flags & truncated_bit else "false"},'
+                      f'"retval":{retval}}}\n')
+
+            return on_json
+
+        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+
+        def on_text(rec: memoryview) -> None:
+            (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
+             comm) = unpack(rec)
+            if kind != event_exec:
+                if exits and kind == EVENT_EXIT:
+                    on_exit(rec)
+                return
+            comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+            if name and name not in comm:
+                return
+            start = header_len + flen
+            if line or quote:
+                args = str(rec[start:start + asz], "utf-8", "replace").split("\0", argc)[:argc]
+                if line and not any(line in a for a in args):
+                    return
+                shown = " ".join(map(_quote, args)) if quote else " ".join(args)
+            elif asz:
+                # every argument ends in a NUL: drop the last, the others become spaces
+                shown = str(rec[start:start + asz - 1], "utf-8", "replace").replace("\0", " ")
+            else:
+                shown = ""
+            if flags & truncated_bit:
+                shown += " ..."
+            lead = prefix(ts, uid) if prefix else ""
+            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
+
+        return on_text
+
+    def _exit_handler(self, write: Callable[[str], Any], mono_to_wall: float,
+                      start_mono_ns: int) -> Handler:
+        """Exit events: at most one per exec()ed process, so plainer code will do."""
+        o = self.options
+        name = o["name"]
+        unpack = _EXIT.unpack_from
+        if o["as_json"]:
+            enc = _json_string()
+
+            def on_json(rec: memoryview) -> None:
+                (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
+                 comm) = unpack(rec)
+                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+                if name and name not in comm:
+                    return
+                write(f'{{"event":"exit","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
+                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
+                      f'"duration_ns":{duration_ns},"exit_code":{exit_code},"signal":{sig},'
+                      f'"core_dumped":{"true" if flags & EXIT_F_CORE_DUMPED else "false"}}}\n')
+
+            return on_json
+
+        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+
+        def on_text(rec: memoryview) -> None:
+            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, _flags, ts,
+             comm) = unpack(rec)
+            comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+            if name and name not in comm:
+                return
+            how = f"signal {sig}" if sig else f"code {exit_code}"
+            lead = prefix(ts, uid) if prefix else ""
+            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
+                  f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
+
+        return on_text
+
+    def _prefix_function(self, mono_to_wall: float,
+                         start_mono_ns: int) -> Callable[[int, int], str] | None:
+        """The -T/-t/-U columns before PCOMM for an event, or None when there are none."""
+        o = self.options
+        show_time, show_ts, show_uid = o["time"], o["timestamp"], o["print_uid"]
+        if not (show_time or show_ts or show_uid):
+            return None
+
+        def prefix(ts: int, uid: int) -> str:
+            parts = []
+            if show_time:
+                parts.append(time.strftime("%H:%M:%S", time.localtime(ts / 1e9 + mono_to_wall))
+                             + " ")
+            if show_ts:
+                parts.append(f"{(ts - start_mono_ns) / 1e9:<8.3f} ")
+            if show_uid:
+                parts.append(f"{uid:<6} ")
+            return "".join(parts)
+
+        return prefix
+
+
+def _read_loop(ctx: RunContext, poll: Callable[[float], int], linger_max_batch: int) -> None:
+    """Read until Ctrl-C or --duration, flushing the output once per batch.
+
+    A write() per line would cost more than decoding the event; see LINGER_S
+    for why a busy reader pauses between batches of fewer than
+    ``linger_max_batch`` records.
+    """
+    stopped = ctx.stop_event.is_set
+    deadline = ctx.deadline
+    flush = ctx.out.flush
+    monotonic = time.monotonic
+    sleep = time.sleep
+    last = -LINGER_S
+    while not stopped():
+        if deadline is None:
+            timeout = POLL_CAP_S
+        else:
+            timeout = deadline - monotonic()
+            if timeout <= 0:
+                return
+            if timeout > POLL_CAP_S:
+                timeout = POLL_CAP_S
+        n = poll(timeout)
+        if not n:
+            continue
+        flush()
+        now = monotonic()
+        if now - last < LINGER_S and n < linger_max_batch:
+            sleep(LINGER_S)
+            now = monotonic()
+        last = now

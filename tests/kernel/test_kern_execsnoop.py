@@ -14,12 +14,12 @@ import threading
 import time
 import uuid
 
-import click
 import pytest
 from coreframe_plugins.execsnoop import ExecSnoop
 from kernkit import Expect
 
 from coreframe import features
+from coreframe.options import parse
 from coreframe.tool import RunContext
 
 pytestmark = pytest.mark.kernel
@@ -46,8 +46,8 @@ class _Status(io.StringIO):
 def test_execsnoop_reports_exec(buffer: str, expect_feature: Expect) -> None:
     if buffer == "ringbuf" and not expect_feature(features.has_ringbuf(), "BPF ring buffer"):
         pytest.skip("no ring buffer on this kernel")
-    cmd = click.Command("execsnoop", params=ExecSnoop.params())
-    opts = cmd.make_context("execsnoop", ["--json", "--buffer", buffer]).params
+    opts = parse(ExecSnoop.params(), ["--json", "--buffer", buffer])
+    assert opts is not None
     out, err = io.StringIO(), _Status()
     ctx = RunContext(out=out, err=err)
     failure: list[BaseException] = []

@@ -14,13 +14,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tool_proc import ToolProcess, cgroup2_root, run_quiet, unique
+from tool_proc import WAIT_S, ToolProcess, cgroup2_root, run_quiet, unique
 
 LIBBPF_EXECSNOOP = "/usr/sbin/execsnoop"
 STORM_N = 2000
@@ -117,6 +118,33 @@ def test_storm_every_exec_and_exit_once(buffer: str, storm_exe: Path, tmp_path: 
     _check_storm(records, run)
 
 
+def _voluntary_switches(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches in /proc/PID/status")
+
+
+def test_storm_is_read_in_batches(storm_exe: Path, tmp_path: Path) -> None:
+    """Under an exec() storm the reader sleeps between batches instead of waking per event.
+
+    Woken once per event (its old way, and libbpf-tools'), the tracer would block at
+    least once per exec(); batching leaves a few per LINGER_S however fast execs come.
+    """
+    with ToolProcess(["execsnoop", "-x"]) as tracer:
+        before = _voluntary_switches(tracer.proc.pid)
+        run = _storm(storm_exe, tmp_path / "storm.json")
+        end = unique("batch-end")
+        run_quiet(["/bin/true", end])
+        assert tracer.wait_text(end)
+        switches = _voluntary_switches(tracer.proc.pid) - before
+        assert tracer.stop() == 0
+    # the PID column sits after the 16-wide PCOMM one (a comm may contain spaces)
+    printed = {ln[17:23].strip() for ln in tracer.stdout[1:]}
+    assert {str(kid["pid"]) for kid in run["children"]} <= printed
+    assert switches < STORM_N / 2, f"{switches} wake-ups for {STORM_N} execs"
+
+
 @pytest.fixture
 def cgroup_dir() -> Iterator[Path]:
     """A fresh cgroup v2 directory, removed after the test (its processes have exited)."""
@@ -169,6 +197,59 @@ def test_sigint_drains_pending_events(buffer: str, cgroup_dir: Path) -> None:
     assert exits == sorted(pids)
 
 
+def _bpf_fds(pid: int) -> tuple[int, list[str]]:
+    """(BPF programs process ``pid`` holds, tracepoints its BPF links attach), from /proc."""
+    progs, tracepoints = 0, []
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            kind = os.readlink(fd)
+            info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+        except OSError:  # closed meanwhile
+            continue
+        if kind == "anon_inode:bpf-prog":
+            progs += 1
+        elif kind == "anon_inode:bpf_link":
+            fields = dict(line.split(":\t", 1) for line in info.splitlines() if ":\t" in line)
+            tracepoints.append(fields.get("tp_name", "?"))
+    return progs, sorted(tracepoints)
+
+
+EXEC_TRACEPOINTS = ["sys_enter_execve", "sys_enter_execveat", "sys_exit_execve",
+                    "sys_exit_execveat"]
+
+
+@pytest.mark.parametrize("exits", [False, True], ids=["default", "exits"])
+def test_exit_program_only_with_exits(exits: bool) -> None:
+    """Without -e the exit program is neither loaded nor attached, and no exit is reported."""
+    marker = unique("exitprog")
+    args = ["execsnoop", "--json"] + (["--exits"] if exits else [])
+    with ToolProcess(args) as tracer:
+        progs, tracepoints = _bpf_fds(tracer.proc.pid)
+        child = subprocess.Popen(["/bin/sh", "-c", "exit 3", marker])
+        assert child.wait() == 3
+        assert tracer.wait_text(marker)
+        if exits:
+            exit_line = '"event":"exit","time":'
+            assert tracer.wait_stdout(lambda ls: any(
+                exit_line in ln and f'"pid":{child.pid},' in ln for ln in ls))
+        assert tracer.stop() == 0
+    want = sorted(EXEC_TRACEPOINTS + (["sched_process_exit"] if exits else []))
+    assert progs == len(want)
+    if "?" in tracepoints:  # older kernels do not name a perf link's tracepoint in fdinfo
+        assert len(tracepoints) == len(want)
+    else:
+        assert tracepoints == want
+    records = tracer.json_records()
+    [ev] = [r for r in records if r["event"] == "exec" and marker in r["args"]]
+    assert ev["pid"] == child.pid
+    mine = [r for r in records if r["event"] == "exit" and r["pid"] == child.pid]
+    if exits:
+        assert [(r["exit_code"], r["comm"]) for r in mine] == [(3, "sh")]
+    else:
+        assert not [r for r in records if r["event"] == "exit"]
+
+
 def test_default_text_output_and_sigint(tmp_path: Path) -> None:
     """No options: a header at once, then a readable line per exec, exit 0 on Ctrl-C."""
     marker = unique("text")
@@ -183,6 +264,21 @@ def test_default_text_output_and_sigint(tmp_path: Path) -> None:
     assert re.fullmatch(rf"true {{12}} {proc.pid:<6} {os.getpid():<6}   0 "
                         rf"/bin/true {marker} two words", line), line
     assert any("Tracing exec() calls" in ln for ln in tracer.stderr)
+
+
+def test_run_imports_neither_json_nor_click() -> None:
+    """Start-up time counts: the JSON output is written without importing json (or re)."""
+    code = ("import sys\nfrom coreframe.cli import main\n"
+            "sys.argv = ['coreframe', 'run', 'execsnoop', '--json', '--duration', '0']\n"
+            "try:\n    main()\nfinally:\n"
+            "    sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=WAIT_S)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES ")]
+    mods = set(line.split()[1:])
+    assert "coreframe_plugins.execsnoop" in mods
+    assert not {m for m in mods if m.split(".")[0] in {"json", "click", "dataclasses"}}
 
 
 def test_duration_stops_by_itself() -> None:
