@@ -14,7 +14,6 @@ import functools
 import os
 import struct
 from collections.abc import Callable
-from typing import Any
 
 from . import asm
 from .errors import Error, PermissionDenied
@@ -22,6 +21,10 @@ from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability
 from .sys.fd import FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _REJECTED = {errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOENT}
 _TRIVIAL = asm.mov64_imm(asm.R0, 0) + asm.exit_()

@@ -7,10 +7,12 @@ how each CO-RE relocation would resolve.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .errors import Error
 from .sys import consts as C
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .btf.types import BTF

@@ -18,12 +18,15 @@ import os
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
 from .sys import consts as C
 from .sys.fd import FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _EVENT_SOURCES = "/sys/bus/event_source/devices"
 ENOTSUPP = 524

@@ -15,7 +15,6 @@ import os
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, MapError
 from .sys import bpf as _bpf
@@ -42,6 +41,10 @@ from .sys.consts import (
 )
 from .sys.errors import describe, raise_for
 from .sys.fd import FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 PERCPU_TYPES = frozenset({
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,

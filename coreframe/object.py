@@ -19,7 +19,6 @@ from array import array
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
 
 from . import asm
 from .elf import (
@@ -43,6 +42,10 @@ from .elf import (
 from .errors import ObjectError, RelocationError, VerifierError
 from .sections import SectionDef, find_section_def
 from .sys import consts as C
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .btf.ext import BTFExt
@@ -91,7 +94,7 @@ def short_type_name(prefix: str, value: int) -> str:
     return table.get(value, str(value))
 
 
-class SpecDict(dict[str, Any]):
+class SpecDict(dict[str, "Any"]):
     """A dict whose entries are also attributes (``spec.maps.events``)."""
 
     kind = "entry"

@@ -18,7 +18,6 @@ import select
 import struct
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .ringbuf import map_fd, map_info
@@ -36,14 +35,18 @@ from .sys.consts import (
     PERF_TYPE_SOFTWARE,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    SampleCallback = Callable[..., Any]
+    LostCallback = Callable[[int, int], Any]
+
 _HEAD_IDX = 1024 // 8
 _TAIL_IDX = 1032 // 8
 _HDR = struct.Struct("<IHH")
 _LOST = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
-
-SampleCallback = Callable[..., Any]
-LostCallback = Callable[[int, int], Any]
 
 
 def online_cpus() -> list[int]:

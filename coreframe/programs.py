@@ -14,7 +14,6 @@ import os
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, NoReturn
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
 from .sys import bpf as _bpf
@@ -33,6 +32,10 @@ from .sys.consts import (
 )
 from .sys.errors import ENOTSUPP, describe, has_capability, raise_for
 from .sys.fd import FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 LOG_SIZE_START = 1 << 20
 LOG_SIZE_MAX = 16 << 20

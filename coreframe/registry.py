@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from .errors import ToolError
 from .tool import Readiness, Tool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -190,9 +193,9 @@ def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
 
 def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
-    import importlib
-
-    obj: Any = importlib.import_module(module_name.strip())
+    module_name = module_name.strip()
+    __import__(module_name)  # importlib.import_module would import importlib (+warnings)
+    obj: Any = sys.modules[module_name]
     for part in attr.strip().split(".") if attr.strip() else ():
         obj = getattr(obj, part)
     return obj

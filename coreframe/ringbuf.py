@@ -18,7 +18,6 @@ import mmap
 import select
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .sys.consts import (
@@ -28,10 +27,14 @@ from .sys.consts import (
     BPF_RINGBUF_DISCARD_BIT,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Callback = Callable[[Any], Any]
+
 _FLAG_BITS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
 _LEN_MASK = ~_FLAG_BITS & 0xFFFFFFFF
-
-Callback = Callable[[Any], Any]
 
 
 def map_fd(map: Any) -> int:

@@ -14,9 +14,12 @@ import sys
 import threading
 import time
 from collections import namedtuple
-from typing import Any, ClassVar, TextIO
 
 from .errors import ToolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TextIO
 
 
 class Readiness(namedtuple("Readiness", "ready detail", defaults=("",))):

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import struct
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any
 
 from .errors import ObjectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .btf.types import BTF

@@ -18,11 +18,14 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
 
 from coreframe.errors import ToolError
 from coreframe.options import Choice, Directory, IntRange, Option
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Layout of bpf/execsnoop.h (both events share the first 64 bytes' shape).
 EVENT_EXEC = 1

@@ -14,12 +14,15 @@ import os
 import struct
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from coreframe.errors import FeatureMissing, ToolError
 from coreframe.options import Choice, FloatRange, IntRange, Option
 from coreframe.output import format_log2_hist, json_line, log2_bounds
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_SLOTS = 64
 _KEY = struct.Struct("<I16s")

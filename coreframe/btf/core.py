@@ -24,10 +24,13 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
 
 from coreframe import asm
 from coreframe.errors import ObjectError, RelocationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from coreframe.btf.ext import CoreRelo
@@ -104,7 +107,6 @@ _KIND_STR = {
     13: "FUNC_PROTO", 14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG",
     18: "TYPE_TAG", 19: "ENUM64",
 }
-
 
 
 def _is_access_string(access: str) -> bool:

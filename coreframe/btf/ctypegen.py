@@ -10,10 +10,13 @@ BTF bit offset, since ctypes' bitfield allocation is compiler- and version-depen
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from ..errors import ObjectError
 from .types import BTF, Kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _INTS = {
     (1, False): ctypes.c_uint8, (1, True): ctypes.c_int8,

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from itertools import accumulate, count, repeat
 from operator import add
-from typing import Any
 
 from ..errors import ObjectError
 from .types import BTF, Kind, Type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _FUNC_LINKAGE = {0: "static", 1: "global", 2: "extern"}

@@ -17,9 +17,12 @@ from collections import namedtuple
 from collections.abc import Callable
 from itertools import repeat
 from operator import and_, itemgetter, rshift
-from typing import TYPE_CHECKING, Any
 
 from coreframe.errors import ObjectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from coreframe.btf.types import BTF

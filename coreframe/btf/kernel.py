@@ -17,10 +17,13 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
 
 from ..errors import AttachError, FeatureMissing, ObjectError
 from .types import BTF, Kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYSFS_BTF = "/sys/kernel/btf"
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"

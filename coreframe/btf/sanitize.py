@@ -13,11 +13,14 @@ import errno
 import struct
 from collections import namedtuple
 from collections.abc import Mapping
-from typing import Any
 
 from ..errors import ObjectError
 from ..sys import consts as C
 from ..sys.fd import FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _log() -> Any:

@@ -20,9 +20,12 @@ from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from itertools import compress, count, repeat
 from operator import getitem, itemgetter
-from typing import Any
 
 from ..errors import ObjectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1

@@ -10,9 +10,12 @@ Pointers are ``__aligned_u64`` fields; use :func:`addr` to fill them.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from .consts import BPF_OBJ_NAME_LEN, BPF_TAG_SIZE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 u8 = ctypes.c_uint8
 u16 = ctypes.c_uint16

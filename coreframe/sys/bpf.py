@@ -13,7 +13,6 @@ import errno
 import os
 from collections import namedtuple
 from collections.abc import Sequence
-from typing import Any, TypeVar
 
 from . import attr as A
 from .consts import (
@@ -59,8 +58,13 @@ from .consts import (
 from .fd import FD
 from .syscall import bpf
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _Info = TypeVar("_Info", bound=ctypes.Structure)
+
 Buf = bytes | bytearray | memoryview
-_Info = TypeVar("_Info", bound=ctypes.Structure)
 
 
 def _fdnum(fd: FD | int) -> int:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from typing import NoReturn
 
 from ..errors import Error, FeatureMissing, PermissionDenied
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 ENOTSUPP = 524  # kernel-internal errno that leaks to userspace (e.g. trampolines)
 

@@ -11,7 +11,10 @@ import ctypes
 import operator
 import os
 import resource
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NR = {
     "x86_64": {"bpf": 321, "perf_event_open": 298},

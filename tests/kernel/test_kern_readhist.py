@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 
-import click
 import pytest
 from coreframe_plugins.readhist import ReadHist, decode_entries, probe_methods
 from kernkit import Expect
 
 from coreframe import features
 from coreframe.errors import ToolError
+from coreframe.options import parse
 
 pytestmark = pytest.mark.kernel
 
@@ -27,8 +27,8 @@ READS = 40
 
 def _tool(pid: int) -> ReadHist:
     """The tool as ``coreframe run readhist -p PID`` would build it."""
-    cmd = click.Command("readhist", params=ReadHist.params())
-    opts = cmd.make_context("readhist", ["-p", str(pid)]).params
+    opts = parse(ReadHist.params(), ["-p", str(pid)])
+    assert opts is not None
     return ReadHist(**opts)
 
 
