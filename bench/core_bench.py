@@ -6,7 +6,9 @@ CO-RE relocation with ``CoreRelocator.resolve_all``. Reported, medians of 5:
   - from process start (the parent's spawn time, CLOCK_MONOTONIC) until every
     relocation is resolved, and in-process from ``import coreframe`` done;
   - cold (COREFRAME_CACHE_DIR is an empty directory) and warm (index cached);
-  - the parts: open the objects, vmlinux() index load, resolution itself;
+  - the parts: open the objects, vmlinux() index load, resolution itself (each
+    including the imports it needs: the window starts right after
+    ``import coreframe``, as the target says);
 next to ``bpftool btf dump file /sys/kernel/btf/vmlinux format raw`` (libbpf
 parsing vmlinux, the C reference), then the full raw dump of vmlinux by
 ``coreframe btf dump`` against bpftool's. CPU time is printed as well: on a
@@ -42,16 +44,16 @@ cpu = time.process_time
 t0 = now()
 c0 = cpu()
 import coreframe
-from coreframe.btf import kernel
-from coreframe.btf.core import CoreRelocator
 t1 = now()
 c1 = cpu()
 specs = [coreframe.open(p) for p in sys.argv[1:]]
 t2 = now()
 c2 = cpu()
+from coreframe.btf import kernel
 target = kernel.vmlinux()
 t3 = now()
 c3 = cpu()
+from coreframe.btf.core import CoreRelocator
 n = bad = 0
 for spec in specs:
     ext = spec.btf_ext
