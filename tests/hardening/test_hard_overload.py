@@ -42,8 +42,8 @@ def test_overload_is_counted_and_reported(tmp_path: Path, buffer: str) -> None:
             marker = "hardovl-" + secrets.token_hex(4)
             proc.send_signal(signal.SIGSTOP)
             try:
-                # 18 long arguments make each record ~2 KiB: the burst is several
-                # times what the 256 KiB ring (or 2 x 256 KiB perf buffer) can hold
+                # 18 long arguments make each record ~2 KiB: the burst (~3 MiB) is
+                # several times what the 1 MiB ring (or the per-CPU perf buffers) hold
                 argv = ["/bin/true", marker] + ["x" * 100] * 18
                 pids = [os.posix_spawn("/bin/true", argv, os.environ) for _ in range(BURST)]
                 for pid in pids:
