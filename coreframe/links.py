@@ -16,8 +16,7 @@ import ctypes
 import errno
 import os
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
@@ -487,38 +486,53 @@ def attach_perf_event(prog: Any, frequency: int | None = None, period: int | Non
 # ---- network: XDP and tc ------------------------------------------------------------
 
 
-@contextmanager
-def in_netns(netns: str | None) -> Iterator[None]:
-    """Run the body with this thread in network namespace ``netns`` (/var/run/netns/NAME)."""
-    if not netns:
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    path = netns if "/" in netns else f"/var/run/netns/{netns}"
-    try:
-        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise AttachError(f"no network namespace '{netns}'") from None
-    except PermissionError:
-        raise PermissionDenied(f"open netns {netns}", "CAP_SYS_ADMIN") from None
-    try:
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        os.close(target)
-        raise
-    try:
+class in_netns:  # noqa: N801 - used as ``with in_netns(name):``
+    """Run the body with this thread in network namespace ``netns`` (/var/run/netns/NAME).
+
+    A class rather than a generator context manager: contextlib is not worth its
+    import on every tool's start-up for the XDP/tc paths alone.
+    """
+
+    def __init__(self, netns: str | None) -> None:
+        self.netns = netns
+        self._here = self._target = -1
+        self._libc: Any = None
+
+    def __enter__(self) -> None:
+        netns = self.netns
+        if not netns:
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        path = netns if "/" in netns else f"/var/run/netns/{netns}"
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise AttachError(f"no network namespace '{netns}'") from None
+        except PermissionError:
+            raise PermissionDenied(f"open netns {netns}", "CAP_SYS_ADMIN") from None
+        try:
+            here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(target)
+            raise
         if libc.setns(target, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
+            os.close(target)
+            os.close(here)
             if err == errno.EPERM:
                 raise PermissionDenied(f"setns into {netns}", "CAP_SYS_ADMIN")
             raise AttachError(f"setns into {netns}: {os.strerror(err)}")
+        self._libc, self._target, self._here = libc, target, here
+
+    def __exit__(self, *exc: object) -> None:
+        if self._libc is None:
+            return
         try:
-            yield
+            self._libc.setns(self._here, CLONE_NEWNET)
         finally:
-            libc.setns(here, CLONE_NEWNET)
-    finally:
-        os.close(target)
-        os.close(here)
+            os.close(self._target)
+            os.close(self._here)
+            self._libc = None
 
 
 def _ifindex(iface: str | int, netns: str | None) -> int:

@@ -7,12 +7,11 @@ instruction, the verifier's reason and, through line_info, the C source line.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 from collections import namedtuple
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
@@ -384,13 +383,11 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
     raise VerifierError(name, reason, log, insn, source) from err
 
 
-@contextlib.contextmanager
-def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> Iterator[FD]:
-    """Collect run_cnt/run_time_ns for all programs while the block runs (BPF_ENABLE_STATS)."""
+def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:
+    """Collect run_cnt/run_time_ns for all programs while the returned fd is open
+    (BPF_ENABLE_STATS); use it as ``with enable_stats():``."""
     try:
-        fd = _bpf.enable_stats(stats_type)
+        return _bpf.enable_stats(stats_type)
     except OSError as e:
         raise_for(e, "enable BPF run-time stats", capability="CAP_SYS_ADMIN",
                   feature="BPF_ENABLE_STATS")
-    with fd:
-        yield fd

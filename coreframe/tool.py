@@ -85,7 +85,9 @@ class RunContext:
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM ask the tool to stop; it drains its buffers and exits 0."""
-        import signal
+        # The C module behind ``signal``: the wrapper builds enum classes at import,
+        # and the enum module costs a tool several milliseconds of start-up.
+        import _signal as signal
 
         def handler(signum: int, _frame: Any) -> None:
             if self.stop_event.is_set():

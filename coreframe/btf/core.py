@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
-from enum import IntEnum
 
 from coreframe import asm
+from coreframe.btf.types import KernelEnum
 from coreframe.errors import ObjectError, RelocationError
 
 TYPE_CHECKING = False
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from coreframe.btf.types import BTF
 
 
-class CoreReloKind(IntEnum):
+class CoreReloKind(KernelEnum):
     """enum bpf_core_relo_kind (linux/bpf.h)."""
 
     BPF_CORE_FIELD_BYTE_OFFSET = 0

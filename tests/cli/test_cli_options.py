@@ -123,6 +123,7 @@ def test_run_imports_none_of_the_slow_modules() -> None:
     """Each of these costs milliseconds of every tool's start-up (see coreframe.cli)."""
     mods, proc = _imports_of(["run", "execsnoop", "-x", "--duration", "0"])
     assert proc.returncode == 0, proc.stderr
-    slow = {"click", "stevedore", "email", "zipfile", "typing", "re", "logging", "dataclasses"}
+    slow = {"click", "stevedore", "email", "zipfile", "typing", "re", "logging", "dataclasses",
+            "enum", "signal", "contextlib"}
     heavy = {m for m in mods if m.split(".")[0] in slow or m == "importlib.metadata"}
     assert not heavy, f"coreframe run imported {sorted(heavy)}"
