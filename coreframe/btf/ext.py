@@ -252,9 +252,10 @@ def _resolve_all(strings: _StringTable, rows: Any, column: int, what: str, pos: 
                  rec_size: int) -> None:
     """Look every distinct string offset of one column up once (errors name the record)."""
     cache = strings.cache
-    for off in set(map(itemgetter(column), rows)).difference(cache):
-        i = next(i for i, row in enumerate(rows) if row[column] == off)
-        strings.get(off, what, pos + i * rec_size + 4 * column)
+    col = list(map(itemgetter(column), rows))
+    for off in set(col).difference(cache):
+        # list.index finds the first record using it (for the error message) at C speed
+        strings.get(off, what, pos + col.index(off) * rec_size + 4 * column)
 
 
 def _line_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> list[LineInfo]:
@@ -348,9 +349,8 @@ def _parse_blocks(
         # one C-level unpack per block; a record larger than we know keeps its
         # unknown tail words, which the builders ignore
         rows = list(struct.iter_unpack(f"<{rec_size // 4}I", buf[pos:pos + num * rec_size]))
-        misaligned = [i for i, row in enumerate(rows) if row[0] & 7]
-        if misaligned:
-            i = misaligned[0]
+        if any(map(and_, map(itemgetter(0), rows), repeat(7))):
+            i = next(i for i, row in enumerate(rows) if row[0] & 7)
             raise ObjectError(
                 f".BTF.ext: {what} record at offset {pos + i * rec_size} has insn_off "
                 f"{rows[i][0]}, not a multiple of the 8-byte instruction size"
