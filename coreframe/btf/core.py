@@ -25,7 +25,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 
 from coreframe import asm
-from coreframe.btf.types import KernelEnum
+from coreframe.btf.types import BTF, KernelEnum
 from coreframe.errors import ObjectError, RelocationError
 
 TYPE_CHECKING = False
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from coreframe.btf.ext import CoreRelo
-    from coreframe.btf.types import BTF
 
 
 class CoreReloKind(KernelEnum):
@@ -378,14 +377,19 @@ class CoreRelocator:
         )
 
     def _tname(self, btf: Any, type_id: int) -> str:
-        t = btf[type_id]
-        kind = int(t.kind)
-        name = t.name or "<anon>"
+        # from the raw record: decoding a large struct only to name it costs milliseconds
+        if not isinstance(btf, BTF):
+            t = btf[type_id]
+            kind, name, is_union = int(t.kind), t.name, getattr(t, "is_union", False)
+        else:
+            kind, name = int(btf.kind_of(type_id)), btf.name_of(type_id)
+            is_union = kind == _FWD and bool(btf.raw(type_id)[1] >> 31)
+        name = name or "<anon>"
         if kind in (_STRUCT, _UNION, _ENUM, _ENUM64):
             word = {_STRUCT: "struct", _UNION: "union"}.get(kind, "enum")
             return f"{word} {name}"
         if kind == _FWD:
-            return f"{'union' if t.is_union else 'struct'} {name} (fwd)"
+            return f"{'union' if is_union else 'struct'} {name} (fwd)"
         if kind == _TYPEDEF:
             return f"typedef {name}"
         return f"{_KIND_STR.get(kind, '?').lower()} {name}"
@@ -411,9 +415,10 @@ class CoreRelocator:
             for tid in (*tb.find(ess), *tb.find_prefix(ess + "___")):
                 if tid < first:
                     continue
-                t = tb[tid]
-                if t.name and essential_name(t.name) == ess and _kind_core_compat(
-                    int(t.kind), lkind
+                # name and kind from the raw record: candidates are often big structs
+                tname = tb.name_of(tid)
+                if tname and essential_name(tname) == ess and _kind_core_compat(
+                    int(tb.kind_of(tid)), lkind
                 ):
                     found.add(tid)
             cands.extend((tb, tid) for tid in sorted(found))
@@ -554,11 +559,24 @@ class CoreRelocator:
         Returns (1 found / 0 not found, next target type id), updating ``ts``.
         """
         targ_id = tb.resolve(targ_id)
-        tt = tb[targ_id]
-        if not _is_composite(int(tt.kind)):
+        if not _is_composite(int(tb.kind_of(targ_id))):
             return 0, targ_id
         lt = self.local[lacc.type_id]
         lm = lt.members[lacc.idx]
+        direct = tb.find_member(targ_id, lm.name) if lm.name else None
+        if direct is not None:
+            # a named member found before any anonymous one: what the walk below finds
+            i, m = direct
+            if len(ts.raw) == BPF_CORE_SPEC_MAX_LEN:
+                raise _Mismatch("struct/union/array nesting too deep")
+            ts.bit_offset += m.bit_offset
+            ts.raw.append(i)
+            ts.acc.append(_Accessor(targ_id, i, m.name))
+            if _fields_are_compat(self.local, lm.type, tb, m.type):
+                return 1, m.type
+            ts.acc.pop()
+            return 0, m.type
+        tt = tb[targ_id]
         for i, m in enumerate(tt.members):
             if len(ts.raw) == BPF_CORE_SPEC_MAX_LEN:
                 raise _Mismatch("struct/union/array nesting too deep")
@@ -675,8 +693,10 @@ class CoreRelocator:
                 return self._size(btf, acc.type_id, bad), 0, 0, True
             raise bad(f"<{KIND_NAMES[kind]}> cannot be applied to an array element access")
 
-        t = btf[acc.type_id]
-        m = t.members[acc.idx]
+        if isinstance(btf, BTF):
+            m = btf.member_at(acc.type_id, acc.idx)  # not the whole (maybe huge) struct
+        else:
+            m = btf[acc.type_id].members[acc.idx]
         ftid = btf.resolve(m.type)
         mt = btf[ftid]
         bit_off = spec.bit_offset
@@ -1028,11 +1048,14 @@ def _format_spec(spec: _Spec | None) -> str:
     if spec is None:
         return "<none>"
     btf = spec.btf
-    t = btf[spec.root_type_id]
-    kind = int(t.kind)
+    if isinstance(btf, BTF):  # kind and name from the raw record, no decoding
+        kind, tname = int(btf.kind_of(spec.root_type_id)), btf.name_of(spec.root_type_id)
+    else:
+        t = btf[spec.root_type_id]
+        kind, tname = int(t.kind), t.name
     word = {_STRUCT: "struct", _UNION: "union", _ENUM: "enum", _ENUM64: "enum",
             _TYPEDEF: "typedef"}.get(kind, _KIND_STR.get(kind, "?").lower())
-    out = f"[{spec.root_type_id}] {word} {t.name or '<anon>'}"
+    out = f"[{spec.root_type_id}] {word} {tname or '<anon>'}"
     if spec.kind in _TYPE_KINDS:
         return out
     if spec.kind in _ENUMVAL_KINDS:

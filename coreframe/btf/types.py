@@ -653,6 +653,51 @@ class BTF:
         w = btf._words
         return w[p], w[p + 1], w[p + 2]
 
+    def member_at(self, type_id: int, index: int) -> Member:
+        """Member ``index`` of STRUCT/UNION ``type_id``, decoded alone (see find_member)."""
+        btf, p = self._record(type_id)
+        w = btf._words
+        info = w[p + 1]
+        if (info >> 24) & 0x1F not in (Kind.STRUCT, Kind.UNION) or not (
+                0 <= index < info & 0xFFFF):
+            raise ObjectError(f"BTF: type id {type_id} has no member #{index}")
+        q = p + 3 + 3 * index
+        name = self.string(w[q]) if w[q] else ""
+        if info >> 31:
+            return Member(name, w[q + 1], w[q + 2] & 0xFFFFFF, w[q + 2] >> 24)
+        return Member(name, w[q + 1], w[q + 2], 0)
+
+    def find_member(self, type_id: int, name: str) -> tuple[int, Member] | None:
+        """(index, member) of the first member of STRUCT/UNION ``type_id`` named ``name``.
+
+        Compares the raw name bytes in place, so finding a field of a large kernel
+        struct (task_struct has ~250 members) does not decode all of them. None when
+        no member has that name, or when an anonymous member comes first (the caller
+        must then search through it, so it needs the decoded type anyway).
+        """
+        btf, p = self._record(type_id)
+        w = btf._words
+        info = w[p + 1]
+        if (info >> 24) & 0x1F not in (Kind.STRUCT, Kind.UNION):
+            return None
+        vlen = info & 0xFFFF
+        offs = w[p + 3:p + 3 + 3 * vlen:3].tolist()
+        if btf._str_base or not offs or max(offs) >= btf._str_len:
+            return None
+        want = name.encode() + b"\0"
+        n = len(want)
+        data = btf._data  # bytes or a mmap: compared by slices
+        s0 = btf._str_start
+        for i, off in enumerate(offs):
+            if not off:
+                return None
+            if data[s0 + off:s0 + off + n] == want:
+                t, o = w[p + 4 + 3 * i], w[p + 5 + 3 * i]
+                if info >> 31:
+                    return i, Member(name, t, o & 0xFFFFFF, o >> 24)
+                return i, Member(name, t, o, 0)
+        return None
+
     def kind_of(self, type_id: int) -> Kind:
         """The kind of a type without decoding it."""
         if type_id == 0:
