@@ -76,6 +76,13 @@ class Link:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
+    @property
+    def fds_only(self) -> bool:
+        """Whether closing this link only closes file descriptors (no undo callbacks),
+        so it can be done from another thread alongside other links."""
+        return all(c.fds_only for c in self.children) and all(
+            isinstance(r, FD) for r in self._resources)
+
     def info(self) -> dict[str, Any]:
         """Kernel view of the link (type, id, prog_id), or our own for fd-less links."""
         out: dict[str, Any] = {"kind": self.kind, "target": self.target}
