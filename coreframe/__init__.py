@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .object import ObjectSpec
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -25,9 +27,6 @@ __all__ = [
     "PermissionDenied", "RelocationError", "ToolError", "VerifierError",
     "open", "__version__",
 ]
-
-if TYPE_CHECKING:
-    from .object import ObjectSpec
 
 
 def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors coreframe.open()

@@ -27,9 +27,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _fast_run(args: list[str]) -> Callable[[], Any] | None:
-    """The tool run for ``[--debug] run NAME OPTIONS``, or None to let click parse."""
-    if args[:1] == ["--debug"]:
-        args = args[1:]
+    """The tool run for ``run NAME OPTIONS``, or None to let click parse."""
     if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
         return None
     from .options import parse
@@ -50,8 +48,6 @@ def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
     """``btf dump FILE [--format raw|json]`` with an existing file, or None for click."""
     import os
 
-    if args[:1] == ["--debug"]:
-        args = args[1:]
     if len(args) < 3 or args[:2] != ["btf", "dump"]:
         return None
     rest = args[2:]
@@ -75,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
-        run = _fast_run(args) or _fast_btf_dump(args)
+        rest = args[1:] if args[:1] == ["--debug"] else args
+        run = _fast_run(rest) or _fast_btf_dump(rest)
         if run is not None:
             sys.exit(run())
         from .commands import invoke

@@ -47,7 +47,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
     from .btf.ext import BTFExt
     from .btf.types import BTF
     from .variables import DataSection

@@ -22,10 +22,8 @@ from .tool import Readiness, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
-if TYPE_CHECKING:
     import importlib.metadata
+    from typing import Any
 
 NAMESPACE = "coreframe.tools"
 

@@ -18,7 +18,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
     from .btf.types import BTF
     from .object import MapSpec, ObjectSpec
 

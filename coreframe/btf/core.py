@@ -25,15 +25,15 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 
 from coreframe import asm
-from coreframe.btf.types import BTF, KernelEnum
+from coreframe.btf.types import KernelEnum
 from coreframe.errors import ObjectError, RelocationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
     from coreframe.btf.ext import CoreRelo
+    from coreframe.btf.types import BTF
 
 
 class CoreReloKind(KernelEnum):
@@ -378,13 +378,9 @@ class CoreRelocator:
 
     def _tname(self, btf: Any, type_id: int) -> str:
         # from the raw record: decoding a large struct only to name it costs milliseconds
-        if not isinstance(btf, BTF):
-            t = btf[type_id]
-            kind, name, is_union = int(t.kind), t.name, getattr(t, "is_union", False)
-        else:
-            kind, name = int(btf.kind_of(type_id)), btf.name_of(type_id)
-            is_union = kind == _FWD and bool(btf.raw(type_id)[1] >> 31)
-        name = name or "<anon>"
+        kind = int(btf.kind_of(type_id))
+        name = btf.name_of(type_id) or "<anon>"
+        is_union = kind == _FWD and bool(btf.raw(type_id)[1] >> 31)
         if kind in (_STRUCT, _UNION, _ENUM, _ENUM64):
             word = {_STRUCT: "struct", _UNION: "union"}.get(kind, "enum")
             return f"{word} {name}"
@@ -693,10 +689,7 @@ class CoreRelocator:
                 return self._size(btf, acc.type_id, bad), 0, 0, True
             raise bad(f"<{KIND_NAMES[kind]}> cannot be applied to an array element access")
 
-        if isinstance(btf, BTF):
-            m = btf.member_at(acc.type_id, acc.idx)  # not the whole (maybe huge) struct
-        else:
-            m = btf[acc.type_id].members[acc.idx]
+        m = btf.member_at(acc.type_id, acc.idx)  # not the whole (maybe huge) struct
         ftid = btf.resolve(m.type)
         mt = btf[ftid]
         bit_off = spec.bit_offset
@@ -924,7 +917,7 @@ def _fields_are_compat(lb: Any, lid: int, tb: Any, tid: int) -> bool:
 
 def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
     """libbpf __bpf_core_types_are_compat (names already matched by the caller)."""
-    if not _kind_core_compat(int(lb[lid].kind), int(tb[tid].kind)):
+    if not _kind_core_compat(int(lb.kind_of(lid)), int(tb.kind_of(tid))):
         return False
     depth = _MAX_DEPTH
     while True:
@@ -1048,11 +1041,8 @@ def _format_spec(spec: _Spec | None) -> str:
     if spec is None:
         return "<none>"
     btf = spec.btf
-    if isinstance(btf, BTF):  # kind and name from the raw record, no decoding
-        kind, tname = int(btf.kind_of(spec.root_type_id)), btf.name_of(spec.root_type_id)
-    else:
-        t = btf[spec.root_type_id]
-        kind, tname = int(t.kind), t.name
+    # kind and name from the raw record, no decoding
+    kind, tname = int(btf.kind_of(spec.root_type_id)), btf.name_of(spec.root_type_id)
     word = {_STRUCT: "struct", _UNION: "union", _ENUM: "enum", _ENUM64: "enum",
             _TYPEDEF: "typedef"}.get(kind, _KIND_STR.get(kind, "?").lower())
     out = f"[{spec.root_type_id}] {word} {tname or '<anon>'}"

@@ -24,7 +24,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
     from coreframe.btf.types import BTF
 
 BTF_EXT_MAGIC = 0xEB9F

@@ -692,10 +692,7 @@ class BTF:
             if not off:
                 return None
             if data[s0 + off:s0 + off + n] == want:
-                t, o = w[p + 4 + 3 * i], w[p + 5 + 3 * i]
-                if info >> 31:
-                    return i, Member(name, t, o & 0xFFFFFF, o >> 24)
-                return i, Member(name, t, o, 0)
+                return i, self.member_at(type_id, i)
         return None
 
     def kind_of(self, type_id: int) -> Kind:
