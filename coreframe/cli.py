@@ -11,11 +11,12 @@ errors included, goes to the click commands in ``coreframe.commands``.
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -26,7 +27,7 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def _fast_run(args: list[str]) -> Callable[[], Any] | None:
+def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     """The tool run for ``run NAME OPTIONS``, or None to let click parse."""
     if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
         return None
@@ -41,7 +42,7 @@ def _fast_run(args: list[str]) -> Callable[[], Any] | None:
     options = parse(run_params(cls), args[2:])
     if options is None:
         return None
-    return lambda: run_tool(cls, options)
+    return lambda: run_tool(cls, options, gc_paused=gc_paused)
 
 
 def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
@@ -68,13 +69,20 @@ def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line per error unless --debug."""
+    # No cyclic GC during start-up: its collections, triggered by the objects that
+    # imports and the loader allocate, cost several milliseconds; a tool run turns
+    # it back on once attached (see run_tool), a btf dump is a short batch job.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
         rest = args[1:] if args[:1] == ["--debug"] else args
-        run = _fast_run(rest) or _fast_btf_dump(rest)
+        run = _fast_run(rest, gc_was_enabled) or _fast_btf_dump(rest)
         if run is not None:
             sys.exit(run())
+        if gc_was_enabled:
+            gc.enable()
         from .commands import invoke
 
         invoke(args)
@@ -96,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         if not debug:
             fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
+    finally:
+        if gc_was_enabled:
+            gc.enable()  # for callers that run main() in-process (tests)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import namedtuple
-from collections.abc import Iterator
 
 from .errors import ObjectError
+from .records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EM_BPF = 247
 
@@ -63,7 +66,7 @@ _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
 
 
-class Section(namedtuple("Section", "name index type flags size link info entsize data")):
+class Section(record("Section", "name index type flags size link info entsize data")):
     """One section header plus its contents (``b""`` for SHT_NOBITS)."""
 
     __slots__ = ()
@@ -83,7 +86,7 @@ class Section(namedtuple("Section", "name index type flags size link info entsiz
         return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
 
 
-class Symbol(namedtuple("Symbol", "index name value size bind type visibility shndx")):
+class Symbol(record("Symbol", "index name value size bind type visibility shndx")):
     """One Elf64_Sym, with its name resolved from the string table."""
 
     __slots__ = ()
@@ -98,7 +101,7 @@ class Symbol(namedtuple("Symbol", "index name value size bind type visibility sh
     shndx: int
 
 
-class Relocation(namedtuple("Relocation", "offset symbol type")):
+class Relocation(record("Relocation", "offset symbol type")):
     """One Elf64_Rel entry of a ``.rel<section>`` section."""
 
     __slots__ = ()

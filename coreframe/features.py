@@ -10,13 +10,12 @@ supported" would then be a lie.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import struct
-from collections.abc import Callable
 
 from . import asm
 from .errors import Error, PermissionDenied
+from .records import memoize
 from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability
@@ -24,6 +23,7 @@ from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _REJECTED = {errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOENT}
@@ -130,14 +130,14 @@ def storage_btf() -> tuple[bytes, int, int]:
     return btf_blob(t, bytes(s.data)), 1, 2
 
 
-@functools.cache
+@memoize
 def has_btf() -> bool:
     """Kernel accepts BPF_BTF_LOAD at all."""
     types, strings = _kind_blob(C.BTF_KIND_INT)
     return _probe("BTF load", lambda: _bpf.btf_load(btf_blob(types, strings)))
 
 
-@functools.cache
+@memoize
 def has_btf_kind(kind: int) -> bool:
     """Kernel's BTF loader knows ``kind`` (BTF_KIND_*)."""
     if not has_btf():
@@ -146,7 +146,7 @@ def has_btf_kind(kind: int) -> bool:
     return _probe(f"BTF kind {kind}", lambda: _bpf.btf_load(btf_blob(types, strings)))
 
 
-@functools.cache
+@memoize
 def has_btf_func_global() -> bool:
     """Kernel accepts BTF FUNCs with global linkage (5.6+); else they are made static."""
     s = _Strings()
@@ -156,7 +156,7 @@ def has_btf_func_global() -> bool:
     return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
 
-@functools.cache
+@memoize
 def has_all_sanitized_btf_kinds() -> bool:
     """One BTF load holding every kind and linkage the sanitizer may have to rewrite.
 
@@ -188,7 +188,7 @@ _STORAGE_MAPS = {
 }
 
 
-@functools.cache
+@memoize
 def has_map_type(map_type: int) -> bool:
     """Kernel can create maps of ``map_type`` (BPF_MAP_TYPE_*)."""
     key, value, entries, flags, extra = 4, 4, 1, 0, 0
@@ -229,19 +229,19 @@ def has_map_type(map_type: int) -> bool:
                                                         flags=flags, map_extra=extra))
 
 
-@functools.cache
+@memoize
 def has_ringbuf() -> bool:
     return has_map_type(C.BPF_MAP_TYPE_RINGBUF)
 
 
-@functools.cache
+@memoize
 def has_mmapable_maps() -> bool:
     """Array maps can be created BPF_F_MMAPABLE (5.5+): global data via mmap."""
     return _probe("mmapable map", lambda: _bpf.map_create(C.BPF_MAP_TYPE_ARRAY, 4, 8, 1,
                                                           flags=C.BPF_F_MMAPABLE))
 
 
-@functools.cache
+@memoize
 def has_batch_ops() -> bool:
     """BPF_MAP_LOOKUP_BATCH on hash maps (5.6+)."""
     def run() -> None:
@@ -278,7 +278,7 @@ def _load(prog_type: int, insns: bytes, *, expected_attach_type: int | None = No
                           log_size=64 * 1024 if log else 0, **kw)
 
 
-@functools.cache
+@memoize
 def has_prog_type(prog_type: int) -> bool:
     """Kernel can load programs of ``prog_type`` (BPF_PROG_TYPE_*)."""
     if prog_type in _NEEDS_TARGET:
@@ -297,7 +297,7 @@ def has_prog_type(prog_type: int) -> bool:
     return _probe(f"prog type {prog_type}", lambda: _load(prog_type, _TRIVIAL))
 
 
-@functools.cache
+@memoize
 def has_helper(prog_type: int, helper_id: int) -> bool:
     """Programs of ``prog_type`` may call helper ``helper_id`` (BPF_FUNC_*)."""
     if not has_prog_type(prog_type):
@@ -318,7 +318,7 @@ def has_helper(prog_type: int, helper_id: int) -> bool:
         return False
 
 
-@functools.cache
+@memoize
 def has_attach_type(prog_type: int, attach_type: int) -> bool:
     """Kernel accepts ``attach_type`` as expected_attach_type for ``prog_type`` at load."""
     return _probe(f"attach type {attach_type}",
@@ -327,7 +327,7 @@ def has_attach_type(prog_type: int, attach_type: int) -> bool:
 
 # --- links and probes ---------------------------------------------------------------------
 
-@functools.cache
+@memoize
 def has_bpf_link() -> bool:
     """BPF_LINK_CREATE for perf events (5.15+): an invalid target fd gives EBADF."""
     if not has_prog_type(C.BPF_PROG_TYPE_TRACEPOINT):
@@ -340,7 +340,7 @@ def has_bpf_link() -> bool:
     return True
 
 
-@functools.cache
+@memoize
 def has_raw_tp_link() -> bool:
     """BPF_RAW_TRACEPOINT_OPEN returns a link (fd with link info, 5.8+)."""
     if not has_prog_type(C.BPF_PROG_TYPE_RAW_TRACEPOINT):
@@ -354,13 +354,13 @@ def has_raw_tp_link() -> bool:
     return True
 
 
-@functools.cache
+@memoize
 def has_bpf_cookie() -> bool:
     """bpf_get_attach_cookie() for tracing programs (5.15+)."""
     return has_helper(C.BPF_PROG_TYPE_TRACEPOINT, C.BPF_FUNC_get_attach_cookie)
 
 
-@functools.cache
+@memoize
 def has_uprobe_multi() -> bool:
     """uprobe_multi links (6.6+): a directory as the binary gives EBADF when supported."""
     if not has_attach_type(C.BPF_PROG_TYPE_KPROBE, C.BPF_TRACE_UPROBE_MULTI):
@@ -375,7 +375,7 @@ def has_uprobe_multi() -> bool:
     return True
 
 
-@functools.cache
+@memoize
 def has_kprobe_multi() -> bool:
     """kprobe_multi links: needs fprobe support; this probe attaches nothing."""
     if not has_attach_type(C.BPF_PROG_TYPE_KPROBE, C.BPF_TRACE_KPROBE_MULTI):
@@ -398,19 +398,19 @@ def _tracefs_file(name: str) -> bool:
                for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
 
 
-@functools.cache
+@memoize
 def has_kprobe() -> bool:
     """kprobes via the perf PMU or tracefs kprobe_events."""
     return _event_source("kprobe") or _tracefs_file("kprobe_events")
 
 
-@functools.cache
+@memoize
 def has_uprobe() -> bool:
     """uprobes via the perf PMU or tracefs uprobe_events."""
     return _event_source("uprobe") or _tracefs_file("uprobe_events")
 
 
-@functools.cache
+@memoize
 def has_tracepoints() -> bool:
     return _tracefs_file("events")
 
@@ -453,7 +453,7 @@ def _scan_func(name: str) -> int | None:
     return None
 
 
-@functools.cache
+@memoize
 def has_trampoline() -> bool:
     """fentry/fexit (BPF trampolines): load a trivial fentry program on a kernel function."""
     if not has_prog_type(C.BPF_PROG_TYPE_TRACING):
@@ -469,7 +469,7 @@ def has_trampoline() -> bool:
         attach_btf_id=btf_id))
 
 
-@functools.cache
+@memoize
 def _vmlinux_mentions(needle: bytes) -> bool:
     try:
         with open("/sys/kernel/btf/vmlinux", "rb") as f:

@@ -16,7 +16,6 @@ import ctypes
 import errno
 import os
 import weakref
-from collections.abc import Callable
 
 from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
@@ -25,13 +24,14 @@ from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    Resource = FD | Callable[[], None]
 
 _EVENT_SOURCES = "/sys/bus/event_source/devices"
 ENOTSUPP = 524
 CLONE_NEWNET = 0x40000000
-
-Resource = FD | Callable[[], None]
 
 
 def _release(resources: list[Resource]) -> None:

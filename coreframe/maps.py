@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import functools
 import mmap as _mmap
 import os
-from collections import namedtuple
-from collections.abc import Iterable, Iterator
-from types import TracebackType
 
 from .errors import Error, FeatureMissing, MapError
+from .records import memoize, record
 from .sys import bpf as _bpf
 from .sys.consts import (
     BPF_ANY,
@@ -44,6 +41,8 @@ from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from types import TracebackType
     from typing import Any, NoReturn
 
 PERCPU_TYPES = frozenset({
@@ -64,7 +63,7 @@ KEYLESS_TYPES = frozenset({BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK})
 _BATCH_UNSUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, 524}
 
 
-@functools.cache
+@memoize
 def possible_cpus() -> int:
     """Number of possible CPUs (per-CPU values have one slot each), from sysfs."""
     try:
@@ -84,7 +83,7 @@ def map_type_name(map_type: int) -> str:
     return consts.MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
 
 
-class MapInfo(namedtuple(
+class MapInfo(record(
         "MapInfo",
         "id type name key_size value_size max_entries map_flags btf_id btf_key_type_id "
         "btf_value_type_id map_extra")):

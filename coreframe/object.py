@@ -15,8 +15,6 @@ from __future__ import annotations
 import builtins
 import os
 import struct
-from array import array
-from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 
@@ -45,6 +43,7 @@ from .sys import consts as C
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
     from .btf.ext import BTFExt
@@ -1086,14 +1085,22 @@ class Object:
             for link in plain:
                 link.close()
             return
-        import threading
+        import _thread  # threading would cost a tool's start-up its import
 
-        threads = [threading.Thread(target=link.close, daemon=True) for link in plain[1:]]
-        for t in threads:
-            t.start()
+        done = [_thread.allocate_lock() for _ in plain[1:]]
+
+        def close(link: Any, lock: Any) -> None:
+            try:
+                link.close()
+            finally:
+                lock.release()
+
+        for link, lock in zip(plain[1:], done, strict=True):
+            lock.acquire()
+            _thread.start_new_thread(close, (link, lock))
         plain[0].close()
-        for t in threads:
-            t.join()
+        for lock in done:
+            lock.acquire()
 
     def close(self) -> None:
         """Detach, then close every program, map and BTF fd (idempotent)."""
@@ -1149,7 +1156,7 @@ def _call_candidates(insns: bytearray, base: int, count: int) -> list[int]:
     return out
 
 
-class _SourceLines(Sequence[tuple[int, str, str, int, int]]):
+class _SourceLines:
     """(insn, file, line text, line, col) of a linked program, built only if asked.
 
     Only a verifier rejection reads these (to name the C line), so the common,
@@ -1180,6 +1187,52 @@ class _SourceLines(Sequence[tuple[int, str, str, int, int]]):
 
     def __len__(self) -> int:
         return len(self._build())
+
+    def __iter__(self) -> Iterator[tuple[int, str, str, int, int]]:
+        return iter(self._build())
+
+
+class _Job:
+    """A call running on its own thread; :meth:`result` waits and returns or re-raises.
+
+    Built on ``_thread``: the threading module would cost every tool its import.
+    """
+
+    __slots__ = ("_done", "_result", "_error")
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        import _thread
+
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        _thread.start_new_thread(self._run, (func, args))
+
+    def _run(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._result = func(*args)
+        except BaseException as e:  # handed to the waiting thread
+            self._error = e
+        finally:
+            self._done.release()
+
+    def _wait(self) -> None:
+        self._done.acquire()
+        self._done.release()
+
+    def result(self) -> Any:
+        self._wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def discard(self) -> None:
+        """Wait for the call and close what it returned (load failed elsewhere)."""
+        self._wait()
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
 
 
 class _Loader:
@@ -1215,15 +1268,26 @@ class _Loader:
         return self._kernel_btf
 
     def run(self) -> Object:
+        jobs: list[tuple[ProgramSpec, _Job, dict[int, str]]] = []
         try:
             self._load_btf()
             self._resolve_kconfig()
             self._create_maps()
             for p in self.spec.programs.values():
                 if p.autoload:
-                    self._load_program(p)
+                    jobs.append(self._load_program(p))
+            for prog, job, poisoned in jobs:
+                try:
+                    self.obj.programs[prog.name] = job.result()
+                except VerifierError as e:
+                    raise _explain_poison(e, poisoned) from None
             self._init_slots()
+            save = getattr(self._relocator, "save", None)
+            if save is not None:
+                save()
         except BaseException:
+            for _prog, job, _poisoned in jobs:
+                job.discard()
             self.obj.close()
             for path in self.obj.pinned:
                 _unlink_quiet(path)
@@ -1447,7 +1511,13 @@ class _Loader:
         visit(prog, 0, 0)
         return out, order
 
-    def _load_program(self, prog: ProgramSpec) -> None:
+    def _load_program(self, prog: ProgramSpec) -> tuple[ProgramSpec, _Job, dict[int, str]]:
+        """Relocate ``prog`` and start its BPF_PROG_LOAD on a thread.
+
+        The verifier takes milliseconds per program, during which the GIL is free
+        (ctypes releases it around the syscall), so the next program is relocated,
+        and the verifier runs for several programs at once on several CPUs.
+        """
         if not prog.prog_type:
             raise ObjectError(f"program {prog.name!r}: section {prog.section!r} is not a known "
                               "SEC() name; set prog_type before load")
@@ -1464,11 +1534,8 @@ class _Loader:
         poisoned = self._apply_core(prog, insns, order)
         func_info, line_info, lines = self._ext_info(order)
         attach = self._attach_target(prog)
-        try:
-            self.obj.programs[prog.name] = self._prog_load(prog, insns, func_info, line_info,
-                                                           lines, attach)
-        except VerifierError as e:
-            raise _explain_poison(e, poisoned) from None
+        return prog, _Job(self._prog_load, prog, insns, func_info, line_info, lines,
+                          attach), poisoned
 
     def _apply_reloc(self, prog: ProgramSpec, insns: bytearray, idx: int, r: Reloc) -> None:
         where = f"program {prog.name!r} insn {idx}"
@@ -1549,10 +1616,8 @@ class _Loader:
         if not relos:
             return poisoned
         if self._relocator is None:
-            from .btf.core import CoreRelocator
-
             assert self.spec.btf is not None
-            self._relocator = CoreRelocator(self.spec.btf, self.target_btf())
+            self._relocator = self._core_relocator(self.spec.btf)
         for idx, relo in relos:
             try:
                 res = self._relocator.resolve(relo)
@@ -1562,6 +1627,16 @@ class _Loader:
             if res.poison:
                 poisoned[idx] = res.explanation
         return poisoned
+
+    def _core_relocator(self, local: Any) -> Any:
+        """The running kernel's results come through the on-disk result cache."""
+        from .btf.core import CachedRelocator, CoreRelocator
+
+        target = self._target
+        if target is None or (isinstance(target, str)
+                              and os.path.realpath(target) == "/sys/kernel/btf/vmlinux"):
+            return CachedRelocator(local, self.target_btf)
+        return CoreRelocator(local, self.target_btf())
 
     def _string_offsets(self) -> dict[str, int]:
         """text -> offset in the object's .BTF strings (for a BTFExt built by hand)."""
@@ -1611,7 +1686,8 @@ class _Loader:
             offs = [(off >> 3) + shift for off in map(_col0, rows)]
             li.extend(chain.from_iterable(zip(offs, map(_col1, rows), map(_col2, rows),
                                               map(_col3, rows), strict=True)))
-        return (array("I", fi).tobytes(), array("I", li).tobytes(), _SourceLines(order, ext))
+        return (struct.pack(f"={len(fi)}I", *fi), struct.pack(f"={len(li)}I", *li),
+                _SourceLines(order, ext))
 
     def _attach_target(self, prog: ProgramSpec) -> dict[str, Any]:
         """attach_btf_id (and module BTF fd) for BTF-targeted programs."""

@@ -17,7 +17,6 @@ import os
 import select
 import struct
 import weakref
-from collections.abc import Callable, Iterator
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .ringbuf import map_fd, map_info
@@ -37,6 +36,7 @@ from .sys.consts import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     SampleCallback = Callable[..., Any]

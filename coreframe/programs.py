@@ -10,11 +10,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections import namedtuple
-from collections.abc import Sequence
-from types import TracebackType
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
+from .records import record
 from .sys import bpf as _bpf
 from .sys.attr import BpfProgInfo
 from .sys.consts import (
@@ -34,6 +32,8 @@ from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
     from typing import Any, NoReturn
 
 LOG_SIZE_START = 1 << 20
@@ -55,7 +55,7 @@ def prog_type_name(prog_type: int) -> str:
     return consts.PROG_TYPE_NAMES.get(prog_type, f"program type {prog_type}")
 
 
-class ProgramInfo(namedtuple(
+class ProgramInfo(record(
         "ProgramInfo",
         "id type name tag run_cnt run_time_ns recursion_misses verified_insns "
         "xlated_insns jited_size load_time btf_id map_ids")):

@@ -17,7 +17,6 @@ import ctypes
 import mmap
 import select
 import weakref
-from collections.abc import Callable, Iterator
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .sys.consts import (
@@ -29,6 +28,7 @@ from .sys.consts import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     Callback = Callable[[Any], Any]

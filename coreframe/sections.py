@@ -17,9 +17,8 @@ entry in table order wins.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from .errors import ObjectError
+from .records import record
 from .sys import consts as C
 
 # libbpf's per-entry flags (libbpf.c, enum sec_def_flags); same meaning here.
@@ -44,7 +43,7 @@ BTF_TARGET_PREFIX = {
 }
 
 
-class SectionDef(namedtuple(
+class SectionDef(record(
         "SectionDef",
         "name pattern prog_type expected_attach_type attach_kind attach_target sleepable "
         "is_return xdp_frags attach_btf usdt flags",

@@ -9,20 +9,20 @@ the same kind of object, found through the same entry-point group.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import threading
 import time
-from collections import namedtuple
 
 from .errors import ToolError
+from .records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, TextIO
 
 
-class Readiness(namedtuple("Readiness", "ready detail", defaults=("",))):
+class Readiness(record("Readiness", "ready detail", defaults=("",))):
     """Whether a tool can run here; ``detail`` says how (when ready) or why not."""
 
     __slots__ = ()
@@ -36,6 +36,41 @@ class Readiness(namedtuple("Readiness", "ready detail", defaults=("",))):
         return f"no: {self.detail}" if self.detail else "no"
 
 
+class StopEvent:
+    """``threading.Event``'s set / is_set / wait on one ``_thread`` lock.
+
+    The threading module costs a tool a couple of milliseconds of start-up, and
+    a stop flag that a signal handler or another thread sets is all ``run`` needs.
+    The lock is held while the flag is clear; ``set`` releases it, waking waiters.
+    """
+
+    __slots__ = ("_flag", "_lock")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        if self._flag:
+            return
+        self._flag = True
+        try:
+            self._lock.release()
+        except RuntimeError:  # two setters raced: the lock is already released
+            pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until set or ``timeout`` seconds pass; return whether it is set."""
+        if not self._flag:
+            if self._lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+                self._lock.release()
+        return self._flag
+
+
 class RunContext:
     """What ``coreframe run`` hands a tool: streams, the stop signal and the deadline.
 
@@ -44,17 +79,32 @@ class RunContext:
     """
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None,
-                 duration: float | None = None, stop_event: threading.Event | None = None,
-                 started: float | None = None) -> None:
+                 duration: float | None = None, stop_event: Any = None,
+                 started: float | None = None, gc_paused: bool = False) -> None:
         self.out: TextIO = sys.stdout if out is None else out
         self.err: TextIO = sys.stderr if err is None else err
         self.duration = duration
-        self.stop_event = threading.Event() if stop_event is None else stop_event
+        self.stop_event = StopEvent() if stop_event is None else stop_event
         self.started = time.monotonic() if started is None else started
         self.deadline: float | None = None if duration is None else self.started + duration
+        self._gc_paused = gc_paused
+
+    def _started_up(self) -> None:
+        """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`).
+
+        Everything allocated so far (modules, the loaded object) is long-lived, so it
+        is frozen out of later collections instead of being scanned by each of them.
+        """
+        self._gc_paused = False
+        import gc
+
+        gc.freeze()
+        gc.enable()
 
     def should_stop(self) -> bool:
         """True once Ctrl-C/SIGTERM arrived or ``--duration`` has elapsed."""
+        if self._gc_paused:
+            self._started_up()
         if self.stop_event.is_set():
             return True
         deadline = self.deadline
@@ -62,6 +112,8 @@ class RunContext:
 
     def poll_timeout(self, cap: float = 0.1) -> float:
         """Seconds to wait in the next poll: at most ``cap``, never past the deadline."""
+        if self._gc_paused:
+            self._started_up()
         deadline = self.deadline
         if deadline is None:
             return cap
@@ -69,6 +121,8 @@ class RunContext:
 
     def sleep(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early on stop or deadline."""
+        if self._gc_paused:
+            self._started_up()
         end = time.monotonic() + seconds
         deadline = self.deadline
         if deadline is not None:
@@ -81,6 +135,8 @@ class RunContext:
 
     def status(self, message: str) -> None:
         """A line for the human on stderr (banners, lost-event summaries)."""
+        if self._gc_paused:
+            self._started_up()
         print(message, file=self.err, flush=True)
 
     def install_signal_handlers(self) -> None:
@@ -171,11 +227,22 @@ def run_params(cls: type[Tool]) -> list[Any]:
     ]
 
 
-def run_tool(cls: type[Tool], options: dict[str, Any]) -> int:
-    """Run a tool the way ``coreframe run`` does; returns its exit code."""
-    ctx = RunContext(duration=options.pop("duration", None))
+def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = False) -> int:
+    """Run a tool the way ``coreframe run`` does; returns its exit code.
+
+    ``gc_paused``: the caller disabled the cyclic GC for start-up (imports and the
+    loader allocate tens of thousands of objects, and the collections they trigger
+    cost a tool milliseconds before its first event); the context re-enables it
+    the first time the tool reports status or checks for a stop, which every tool
+    does once attached, and in any case when ``run`` returns.
+    """
+    ctx = RunContext(duration=options.pop("duration", None), gc_paused=gc_paused)
     ctx.install_signal_handlers()
-    return cls(**options).run(ctx) or 0
+    try:
+        return cls(**options).run(ctx) or 0
+    finally:
+        if ctx._gc_paused:
+            ctx._started_up()
 
 
 CAP_SYS_ADMIN = 21

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Callable
 
 from coreframe.errors import ToolError
 from coreframe.options import Choice, Directory, IntRange, Option
@@ -25,7 +24,10 @@ from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    Handler = Callable[[memoryview], None]
 
 # Layout of bpf/execsnoop.h (both events share the first 64 bytes' shape).
 EVENT_EXEC = 1
@@ -54,8 +56,6 @@ PERF_PAGE_CNT = 64        # per CPU, PerfBuffer's default
 # Bytes json.dumps escapes (controls, quote, backslash) mapped to NUL, the others kept:
 # text without them is its own JSON string body.
 _JSON_SPECIAL_TO_NUL = bytes.maketrans(bytes(range(1, 32)) + b'"\\', bytes(33))
-
-Handler = Callable[[memoryview], None]
 
 
 def _quote(arg: str) -> str:

@@ -21,15 +21,14 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Mapping, Sequence
-
 from coreframe import asm
 from coreframe.btf.types import KernelEnum
 from coreframe.errors import ObjectError, RelocationError
+from coreframe.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from coreframe.btf.ext import CoreRelo
@@ -141,7 +140,7 @@ def _kind_core_compat(k1: int, k2: int) -> bool:
     return k1 == k2 or (_is_any_enum(k1) and _is_any_enum(k2))
 
 
-class _Accessor(namedtuple("_Accessor", "type_id idx name")):
+class _Accessor(record("_Accessor", "type_id idx name")):
     __slots__ = ()
 
     type_id: int
@@ -1067,3 +1066,132 @@ def _format_spec(spec: _Spec | None) -> str:
         out += f" ({raw} @ offset {spec.bit_offset // 8})"
     return out
 
+
+
+# ----------------------------------------------------------------- result cache
+
+_CACHE_MAGIC = "coreframe CO-RE results"
+_CACHE_VERSION = 1
+
+
+def _cache_stamp() -> tuple[int, int, int]:
+    """Changes whenever this module does, so results of older code are never reused."""
+    import os
+
+    st = os.stat(__file__)
+    return _CACHE_VERSION, st.st_size, st.st_mtime_ns
+
+
+class CachedRelocator(CoreRelocator):
+    """A :class:`CoreRelocator` for the running kernel that replays earlier results.
+
+    Resolving needs the kernel's BTF (its index loaded, types decoded): milliseconds
+    of every tool's start-up, for answers that change only with the object, the
+    kernel or this module. So the results of a load are written to the user cache
+    directory (next to the kernel BTF index), keyed by the object's .BTF bytes, the
+    kernel BTF's SHA-256 and this module's file stamp, and a later load replays them.
+
+    Candidate pruning makes libbpf's results depend on the order relocations are
+    resolved in, so a replay must request them in the recorded order; at the first
+    request that departs from it, the recorded ones are resolved again for real, in
+    the order they were requested, and everything after that is resolved normally.
+    """
+
+    def __init__(self, local: BTF, load_target: Callable[[], BTF]) -> None:
+        super().__init__(local, None)  # type: ignore[arg-type]
+        self._load_target = load_target
+        self._local_bytes = local.to_bytes()
+        self._path: str | None = None
+        self._order: list[tuple[int, str, int]] = []
+        self._results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
+        self._requested: list[CoreRelo] = []
+        self._replayed: dict[tuple[int, str, int], CoreResult] = {}
+        self._real = False
+        self._read()
+
+    @staticmethod
+    def _key(relo: CoreRelo) -> tuple[int, str, int]:
+        return relo.type_id, relo.access_str, relo.kind
+
+    def _file(self, digest: bytes) -> str | None:
+        import zlib
+
+        from .kernel import cache_dir
+
+        directory = cache_dir()
+        if directory is None:
+            return None
+        crc = zlib.crc32(self._local_bytes)
+        return f"{directory}/core-{crc:08x}-{len(self._local_bytes)}-{digest.hex()[:32]}.res"
+
+    def _read(self) -> None:
+        import marshal
+
+        from .kernel import vmlinux_digest
+
+        digest = vmlinux_digest()
+        path = self._file(digest) if digest is not None else None
+        if path is None:
+            return
+        self._path = path
+        import zlib
+
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            payload = data[4:]
+            if len(data) < 4 or zlib.crc32(payload) != int.from_bytes(data[:4], "little"):
+                return  # damaged: resolve normally and rewrite it
+            magic, stamp, file_digest, local, order, results = marshal.loads(payload)
+        except (OSError, ValueError, EOFError, TypeError):
+            return
+        if (magic != _CACHE_MAGIC or stamp != _cache_stamp() or file_digest != digest
+                or local != self._local_bytes or not isinstance(order, list)
+                or not isinstance(results, dict) or set(order) != set(results)
+                or not all(type(v) is tuple and len(v) == 13 for v in results.values())):
+            return
+        self._order, self._results = order, results
+
+    def resolve(self, relo: CoreRelo) -> CoreResult:
+        if self._real:
+            return super().resolve(relo)
+        key = self._key(relo)
+        done = self._replayed.get(key)
+        if done is not None:
+            return done
+        n = len(self._replayed)
+        if n < len(self._order) and self._order[n] == key:
+            res = self._replayed[key] = CoreResult(*self._results[key])
+            self._requested.append(relo)
+            return res
+        # off the recorded path (or nothing recorded): resolve for real from the start
+        self._real = True
+        self.target = self._load_target()
+        for earlier in self._requested:
+            super().resolve(earlier)
+        return super().resolve(relo)
+
+    def save(self) -> None:
+        """Record what this load resolved for real (a replay leaves the file as it is)."""
+        if not self._real:
+            return
+        import marshal
+
+        from .kernel import _atomic_write, vmlinux_digest
+
+        digest = vmlinux_digest()
+        path = self._file(digest) if digest is not None else None
+        if path is None:
+            return
+        order: list[tuple[int, str, int]] = []
+        results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
+        for relo, res in self._done.items():
+            key = self._key(relo)
+            if isinstance(res, CoreResult) and key not in results:
+                order.append(key)
+                results[key] = res._key()
+        import zlib
+
+        blob = (_CACHE_MAGIC, _cache_stamp(), digest, self._local_bytes, order, results)
+        payload = marshal.dumps(blob)
+        _atomic_write(path, zlib.crc32(payload).to_bytes(4, "little"), payload)

@@ -13,15 +13,15 @@ objects keep working.
 from __future__ import annotations
 
 import struct
-from collections import namedtuple
-from collections.abc import Callable
 from itertools import repeat
 from operator import and_, itemgetter, rshift
 
 from coreframe.errors import ObjectError
+from coreframe.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from coreframe.btf.types import BTF
@@ -48,7 +48,7 @@ _first2 = itemgetter(0, 1)
 # an object.__setattr__ per field). Every record class of the loader is a plain
 # collections.namedtuple subclass rather than typing.NamedTuple, whose class
 # creation evaluates each field annotation (~0.8 ms a class at every start).
-class FuncInfo(namedtuple("FuncInfo", "insn_off type_id")):
+class FuncInfo(record("FuncInfo", "insn_off type_id")):
     """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
 
     __slots__ = ()
@@ -57,7 +57,7 @@ class FuncInfo(namedtuple("FuncInfo", "insn_off type_id")):
     type_id: int
 
 
-class LineInfo(namedtuple("LineInfo", "insn_off file_name line_text line col")):
+class LineInfo(record("LineInfo", "insn_off file_name line_text line col")):
     """One bpf_line_info record, with its strings resolved."""
 
     __slots__ = ()
@@ -69,7 +69,7 @@ class LineInfo(namedtuple("LineInfo", "insn_off file_name line_text line col")):
     col: int
 
 
-class CoreRelo(namedtuple("CoreRelo", "insn_off type_id access_str kind")):
+class CoreRelo(record("CoreRelo", "insn_off type_id access_str kind")):
     """One bpf_core_relo record: relocate the instruction at ``insn_off`` (bytes)."""
 
     __slots__ = ()

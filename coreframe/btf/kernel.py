@@ -14,15 +14,14 @@ import os
 import stat
 import struct
 import zlib
-from array import array
-from collections.abc import Sequence
-from functools import cache
 
 from ..errors import AttachError, FeatureMissing, ObjectError
+from ..records import memoize
 from .types import BTF, Kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 SYSFS_BTF = "/sys/kernel/btf"
@@ -94,6 +93,8 @@ def _read_cache(
 def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
                  name_offs: Sequence[int], ids: Sequence[int]) -> None:
     """Write atomically (tmp file + rename); failure only costs the next start time."""
+    from array import array
+
     payload = b"".join(array("I", seq).tobytes() for seq in (offsets, name_offs, ids))
     hdr = _CACHE_HDR.pack(_CACHE_MAGIC, _CACHE_VERSION, len(offsets), len(name_offs),
                           btf_len, zlib.adler32(payload), digest)
@@ -165,6 +166,23 @@ def _write_stamp(path: str, btf_len: int, digest: bytes) -> None:
     except OSError:
         pass
     _atomic_write(path, _STAMP.pack(_STAMP_MAGIC, btf_len, digest))
+
+
+def vmlinux_digest() -> bytes | None:
+    """SHA-256 of the running kernel's BTF if this boot already computed it, else None.
+
+    Cheap (two small reads): caches keyed by the kernel's BTF use it to avoid
+    loading that BTF at all when what they remember still applies.
+    """
+    directory = cache_dir()
+    stamp = _stamp_file(directory) if directory else None
+    if stamp is None:
+        return None
+    try:
+        size = os.stat(VMLINUX_PATH).st_size
+    except OSError:
+        return None
+    return _read_stamp(stamp, size)
 
 
 def load_indexed(data: Any, *, boot_constant: bool = False) -> BTF:
@@ -255,7 +273,7 @@ def _read_sysfs(path: str) -> Any:
         os.close(fd)
 
 
-@cache
+@memoize
 def vmlinux() -> BTF:
     """The running kernel's BTF (memoized per process)."""
     try:
@@ -326,7 +344,7 @@ def module_names() -> list[str]:
         return []
 
 
-@cache
+@memoize
 def module_btf(name: str) -> BTF:
     """A loaded module's BTF, split on top of vmlinux (ids continue from it)."""
     if not name or "/" in name or name.startswith("."):

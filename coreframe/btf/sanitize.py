@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections import namedtuple
-from collections.abc import Mapping
 
 from ..errors import ObjectError
+from ..records import record
 from ..sys import consts as C
 from ..sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 
@@ -44,7 +44,7 @@ _PER_ENTRY = {
 KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
 
 
-class _Type(namedtuple("_Type", "id off kind vlen name_off")):
+class _Type(record("_Type", "id off kind vlen name_off")):
     __slots__ = ()
 
     id: int
@@ -52,6 +52,9 @@ class _Type(namedtuple("_Type", "id off kind vlen name_off")):
     kind: int
     vlen: int
     name_off: int
+
+
+_tuple_new = tuple.__new__
 
 
 def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
@@ -89,7 +92,7 @@ def _walk(types: bytes | bytearray) -> list[_Type]:
         kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
         if kind == 0 or kind > C.BTF_KIND_ENUM64:
             raise ObjectError(f"BTF type {tid} has unknown kind {kind}")
-        out.append(_Type(tid, pos, kind, vlen, name_off))
+        out.append(_tuple_new(_Type, (tid, pos, kind, vlen, name_off)))
         pos += 12 + _EXTRA.get(kind, 0) + _PER_ENTRY.get(kind, 0) * vlen
         tid += 1
     if pos != len(types):
@@ -230,8 +233,12 @@ def sanitize(
         for i, entry in enumerate(entries):
             struct.pack_into("<III", types, t.off + 12 + 12 * i, *entry)
 
-    # 2. Linkage the kernel refuses, and kinds it lacks.
+    # 2. Linkage the kernel refuses, and kinds it lacks (only VARs and FUNCs can
+    # need a change when the kernel has every kind: the common case, kept short).
+    every_kind = all(kinds[k] for k in KERNEL_KINDS)
     for t in all_types:
+        if every_kind and t.kind != C.BTF_KIND_VAR and t.kind != C.BTF_KIND_FUNC:
+            continue
         o = t.off
         name_off, info, size_or_type = _TYPE.unpack_from(types, o)
         if t.kind == C.BTF_KIND_VAR:

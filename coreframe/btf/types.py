@@ -14,16 +14,15 @@ kind-specific data, and a NUL-separated string section.
 from __future__ import annotations
 
 import struct
-from array import array
-from collections import namedtuple
-from collections.abc import Iterator, Sequence
 from itertools import compress, count, repeat
 from operator import getitem, itemgetter
 
 from ..errors import ObjectError
+from ..records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
     from typing import Any
 
 BTF_MAGIC = 0xEB9F
@@ -158,7 +157,7 @@ del _k, _w
 _MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
-class Member(namedtuple("Member", "name type bit_offset bitfield_size")):
+class Member(record("Member", "name type bit_offset bitfield_size")):
     """One STRUCT/UNION member; ``bitfield_size`` is 0 for a plain member."""
 
     __slots__ = ()
@@ -169,7 +168,7 @@ class Member(namedtuple("Member", "name type bit_offset bitfield_size")):
     bitfield_size: int
 
 
-class VarSecinfo(namedtuple("VarSecinfo", "type offset size")):
+class VarSecinfo(record("VarSecinfo", "type offset size")):
     """One DATASEC entry: a VAR (or FUNC) type id and its place in the section."""
 
     __slots__ = ()
@@ -179,7 +178,7 @@ class VarSecinfo(namedtuple("VarSecinfo", "type offset size")):
     size: int
 
 
-class Param(namedtuple("Param", "name type")):
+class Param(record("Param", "name type")):
     """One FUNC_PROTO parameter (``name`` is empty when the prototype omits it)."""
 
     __slots__ = ()
@@ -418,7 +417,7 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
-def scan_types(words: Any, base_off: int) -> array:
+def scan_types(words: Any, base_off: int) -> Sequence[int]:
     """Return the word offset of every type record in a type section.
 
     ``words`` is the type section viewed as u32s; ``base_off`` is the section's
@@ -446,7 +445,30 @@ def scan_types(words: Any, base_off: int) -> array:
         p = end + 1
     if p != end:
         _diagnose_scan(words, offsets[-1], base_off, len(offsets))
-    return array("I", offsets)
+    return _u32s(offsets)
+
+
+def _u32s(values: list[int]) -> Sequence[int]:
+    """``values`` as stored: a list when short, else a compact u32 array.
+
+    A kernel's 100k+ offsets take 4 bytes each in an array against a list's 8 plus
+    an int object; an object's few hundred stay a list, because importing ``array``
+    pulls in ``collections`` (milliseconds of every tool's start-up).
+    """
+    if len(values) < 8192:
+        return values
+    from array import array
+
+    return array("I", values)
+
+
+def _u32_bytes(values: Sequence[int]) -> bytes:
+    """Native u32s packed; ``struct`` for short inputs so ``array`` stays unimported."""
+    if len(values) < 8192:
+        return struct.pack(f"={len(values)}I", *values)
+    from array import array
+
+    return array("I", values).tobytes()
 
 
 def _diagnose_scan(words: Any, p: int, base_off: int, nth: int) -> None:
@@ -572,7 +594,7 @@ class BTF:
             raise ObjectError(f"cannot read BTF file {path}: {e.strerror}") from e
         return cls(data, base)
 
-    def _check_names(self, offsets: array) -> None:
+    def _check_names(self, offsets: Sequence[int]) -> None:
         """Validate every type's name offset once, so lookups can trust them."""
         words = self._words
         limit = self._str_base + self._str_len
@@ -787,7 +809,7 @@ class BTF:
 
     # ---- name index ---------------------------------------------------------------
 
-    def build_name_index(self) -> tuple[array, array]:
+    def build_name_index(self) -> tuple[Sequence[int], Sequence[int]]:
         """Build ``(name offsets, type ids)`` sorted by name; anonymous types left out.
 
         All per-type work runs in C-level ``map``/``filter`` over the raw words and
@@ -808,7 +830,7 @@ class BTF:
             ends = map(strtab.index, repeat(b"\0"), named_offs)
             names = list(map(getitem, repeat(strtab), map(slice, named_offs, ends)))
         order = sorted(range(len(names)), key=names.__getitem__)
-        return array("I", _pick(named_offs, order)), array("I", _pick(tids, order))
+        return _u32s(_pick(named_offs, order)), _u32s(_pick(tids, order))
 
     def _index(self) -> tuple[Sequence[int], Sequence[int]]:
         if self._name_index is None:
@@ -885,7 +907,7 @@ class BTF:
         """Ids of the types whose name is one of ``strings`` (ascending per string)."""
         packed = self.__dict__.get("_scan_packed")
         if packed is None:
-            packed = self._scan_packed = array("I", names).tobytes()
+            packed = self._scan_packed = _u32_bytes(names)
         ids: list[int] = []
         for off, _ in strings:
             pat = off.to_bytes(4, "little")

@@ -9,10 +9,10 @@ to tell "you lack a privilege" from "the kernel refuses this".
 from __future__ import annotations
 
 import errno
-import functools
 import os
 
 from ..errors import Error, FeatureMissing, PermissionDenied
+from ..records import memoize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ CAPABILITIES = {
 _UNSUPPORTED = {errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP}
 
 
-@functools.cache
+@memoize
 def effective_caps() -> int:
     """CapEff of this process as a bit mask (0 when /proc is unreadable)."""
     try:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import weakref
-from types import TracebackType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 def _close(fd: int) -> None:

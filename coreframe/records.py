@@ -1,0 +1,145 @@
+"""Small building blocks that stand in for ``collections.namedtuple`` and ``functools.cache``.
+
+Both are fine tools, but ``coreframe run`` is timed against C tools and every
+millisecond before the first event counts. ``namedtuple`` compiles a ``__new__``
+with ``exec`` for each class (about 0.2 ms apiece; the loader has a dozen), and
+importing ``collections`` or ``functools`` costs a few more milliseconds. The
+versions here build classes from plain closures and keep the interfaces the
+code and tests use: positional or keyword construction with defaults,
+``_replace``, ``_asdict``, ``_make``, ``cache_clear`` and ``cache_info``.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+_tuple_new = tuple.__new__
+
+
+class _RecordBase(tuple):
+    """Methods shared by every record class (see :func:`record`)."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _field_defaults: dict[str, Any] = {}
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Any:
+        values = _tuple_new(cls, iterable)
+        if len(values) != len(cls._fields):
+            raise TypeError(f"{cls.__name__} takes {len(cls._fields)} values, "
+                            f"got {len(values)}")
+        return values
+
+    def _replace(self, **changes: Any) -> Any:
+        values = [changes.pop(name, value) for name, value in zip(self._fields, self, strict=True)]
+        if changes:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(changes)}")
+        return _tuple_new(type(self), values)
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        pairs = zip(self._fields, self, strict=True)
+        body = ", ".join(f"{name}={value!r}" for name, value in pairs)
+        return f"{type(self).__name__}({body})"
+
+
+def record(typename: str, field_names: str, defaults: tuple[Any, ...] = ()) -> type:
+    """A tuple subclass with named fields: a drop-in base for ``namedtuple(...)``.
+
+    ``defaults`` apply to the rightmost fields, as with namedtuple.
+    """
+    fields = tuple(field_names.replace(",", " ").split())
+    n = len(fields)
+    if len(defaults) > n:
+        raise TypeError("more defaults than fields")
+    field_defaults = dict(zip(fields[n - len(defaults):], defaults, strict=True))
+    positions = {name: i for i, name in enumerate(fields)}
+
+    def _bind(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        if len(args) > n:
+            raise TypeError(f"{cls.__name__} takes {n} values, got {len(args)}")
+        values: list[Any] = [*args, *([_MISSING] * (n - len(args)))]
+        for key, value in kwargs.items():
+            i = positions.get(key)
+            if i is None:
+                raise TypeError(f"{cls.__name__} has no field {key!r}")
+            if values[i] is not _MISSING:
+                raise TypeError(f"{cls.__name__} got two values for {key!r}")
+            values[i] = value
+        for i, value in enumerate(values):
+            if value is _MISSING:
+                name = fields[i]
+                if name not in field_defaults:
+                    raise TypeError(f"{cls.__name__} is missing field {name!r}")
+                values[i] = field_defaults[name]
+        return values
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != n:
+            args = _bind(cls, args, kwargs)  # type: ignore[assignment]
+        return _tuple_new(cls, args)
+
+    namespace: dict[str, Any] = {
+        "__slots__": (), "__new__": __new__, "_fields": fields,
+        "_field_defaults": field_defaults, "__match_args__": fields,
+    }
+    for i, name in enumerate(fields):
+        namespace[name] = property(itemgetter(i), doc=f"Field {i}: {name}")
+    return type(typename, (_RecordBase,), namespace)
+
+
+class _Missing:
+    __slots__ = ()
+
+
+_MISSING = _Missing()
+
+
+class CacheInfo(record("CacheInfo", "hits misses maxsize currsize")):
+    """What :meth:`memoize`'s ``cache_info()`` reports (as functools does)."""
+
+    __slots__ = ()
+
+
+class memoize:  # noqa: N801 - used as a decorator, like functools.cache
+    """Remember a function's result for each set of positional arguments.
+
+    ``functools.cache`` without functools: same ``cache_clear`` / ``cache_info``.
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self._func = func
+        self._results: dict[Any, Any] = {}
+        self._hits = 0
+        self.__wrapped__ = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            result = self._results[args]
+        except KeyError:
+            result = self._results[args] = self._func(*args)
+            return result
+        self._hits += 1
+        return result
+
+    def cache_clear(self) -> None:
+        self._results.clear()
+        self._hits = 0
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self._hits, len(self._results), None, len(self._results))
