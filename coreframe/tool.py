@@ -227,6 +227,16 @@ def run_params(cls: type[Tool]) -> list[Any]:
     ]
 
 
+GC_PAUSE_MAX_S = 2.0
+
+
+def _end_gc_pause(ctx: RunContext) -> None:
+    """Backstop for a tool that never reports status nor asks ``ctx`` whether to stop."""
+    time.sleep(GC_PAUSE_MAX_S)
+    if ctx._gc_paused:
+        ctx._started_up()
+
+
 def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = False) -> int:
     """Run a tool the way ``coreframe run`` does; returns its exit code.
 
@@ -234,9 +244,12 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     loader allocate tens of thousands of objects, and the collections they trigger
     cost a tool milliseconds before its first event); the context re-enables it
     the first time the tool reports status or checks for a stop, which every tool
-    does once attached, and in any case when ``run`` returns.
+    does once attached, at the latest after ``GC_PAUSE_MAX_S``, and when ``run``
+    returns.
     """
     ctx = RunContext(duration=options.pop("duration", None), gc_paused=gc_paused)
+    if gc_paused:
+        _thread.start_new_thread(_end_gc_pause, (ctx,))
     ctx.install_signal_handlers()
     try:
         return cls(**options).run(ctx) or 0

@@ -39,6 +39,25 @@ def _no_target(*args: object, **kwargs: object) -> object:
     raise AssertionError("a replay must not load the kernel's BTF")
 
 
+class _CountingTarget:
+    """A load_target that counts how often the kernel's BTF was asked for."""
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def __call__(self) -> object:
+        self.loads += 1
+        return kernel.vmlinux()
+
+
+def _recorded(spec: object, relos: list[object]) -> list[object]:
+    """Resolve through a CachedRelocator and write its results; the outcomes."""
+    first = CachedRelocator(spec.btf, kernel.vmlinux)  # type: ignore[attr-defined]
+    out = _outcomes(first, relos)
+    first.save()
+    return out
+
+
 def _core_objects() -> list[str]:
     return [p for p in OBJECTS if _relos(p)[1]]
 
@@ -64,30 +83,20 @@ def test_other_order_resolves_again(btf_cache_dir: Path) -> None:
     """Candidate pruning is order dependent: a different order is not replayed."""
     spec, relos = _relos(str(ROOT / "tests/objects/core_flavors.bpf.o"))
     assert len(relos) > 1
-    first = CachedRelocator(spec.btf, kernel.vmlinux)
-    _outcomes(first, relos)
-    first.save()
-
-    loads: list[int] = []
-
-    def target() -> object:
-        loads.append(1)
-        return kernel.vmlinux()
-
+    _recorded(spec, relos)
     reordered = relos[::-1]
+    target = _CountingTarget()
     again = CachedRelocator(spec.btf, target)
     assert _outcomes(again, reordered) == _outcomes(
         CoreRelocator(spec.btf, kernel.vmlinux()), reordered)
-    assert loads == [1]
+    assert target.loads == 1
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "other_code"])
 def test_damaged_or_stale_cache_is_ignored(btf_cache_dir: Path, damage: str,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     spec, relos = _relos(str(ROOT / "plugins/objects/execsnoop.bpf.o"))
-    first = CachedRelocator(spec.btf, kernel.vmlinux)
-    expect = _outcomes(first, relos)
-    first.save()
+    expect = _recorded(spec, relos)
     (path,) = btf_cache_dir.glob("core-*.res")
     good = path.read_bytes()
     if damage == "truncate":
@@ -102,15 +111,10 @@ def test_damaged_or_stale_cache_is_ignored(btf_cache_dir: Path, damage: str,
         import coreframe.btf.core as core
 
         monkeypatch.setattr(core, "_cache_stamp", lambda: (core._CACHE_VERSION, 0, 0))
-    loads: list[int] = []
-
-    def target() -> object:
-        loads.append(1)
-        return kernel.vmlinux()
-
+    target = _CountingTarget()
     again = CachedRelocator(spec.btf, target)
     assert _outcomes(again, relos) == expect
-    assert loads == [1]
+    assert target.loads == 1
     again.save()
     if damage != "other_code":
         assert path.read_bytes() == good
@@ -118,18 +122,11 @@ def test_damaged_or_stale_cache_is_ignored(btf_cache_dir: Path, damage: str,
 
 def test_other_kernel_misses(btf_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec, relos = _relos(str(ROOT / "plugins/objects/execsnoop.bpf.o"))
-    first = CachedRelocator(spec.btf, kernel.vmlinux)
-    _outcomes(first, relos)
-    first.save()
+    _recorded(spec, relos)
     monkeypatch.setattr(kernel, "vmlinux_digest", lambda: b"\x01" * 32)
-    loads: list[int] = []
-
-    def target() -> object:
-        loads.append(1)
-        return kernel.vmlinux()
-
+    target = _CountingTarget()
     _outcomes(CachedRelocator(spec.btf, target), relos)
-    assert loads == [1]
+    assert target.loads == 1
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to load programs")

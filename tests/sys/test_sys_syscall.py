@@ -45,6 +45,19 @@ def test_attr_layouts_match_uapi() -> None:
     assert ctypes.sizeof(A.BpfMapInfo) == 88
 
 
+def test_attr_layouts_are_built_once_on_first_use() -> None:
+    """sys.attr builds each Structure when first asked for (start-up time), exactly once."""
+    names = sorted(A._BUILDERS)
+    assert len(names) == 36 and set(names) <= set(dir(A))
+    for name in names:
+        cls = getattr(A, name)
+        assert cls.__name__ == name and issubclass(cls, ctypes.Structure | ctypes.Union)
+        assert getattr(A, name) is cls
+    assert A.LinkCreateAttr._fields_[-1][1] is A._LinkUnion
+    with pytest.raises(AttributeError, match="NoSuchAttr"):
+        A.NoSuchAttr  # noqa: B018
+
+
 def test_ioctl_numbers() -> None:
     assert C.PERF_EVENT_IOC_ENABLE == 0x2400
     assert C.PERF_EVENT_IOC_DISABLE == 0x2401

@@ -68,3 +68,33 @@ def test_gc_comes_back_once_the_tool_reports(paused: bool,
         gc.enable()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class _Silent(Tool):
+    """Never reports status nor asks whether to stop (a careless third-party tool)."""
+
+    name = "silent"
+
+    def run(self, ctx: RunContext) -> int:
+        deadline = time.monotonic() + 10
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(gc.isenabled())
+        return 0
+
+
+def test_gc_pause_has_a_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import coreframe.tool as tool
+
+    monkeypatch.setattr(tool, "GC_PAUSE_MAX_S", 0.2)
+    seen.clear()
+    gc.disable()
+    try:
+        t0 = time.monotonic()
+        assert run_tool(_Silent, {}, gc_paused=True) == 0
+        assert seen == [True] and time.monotonic() - t0 < 5
+    finally:
+        gc.unfreeze()
+        gc.enable()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
