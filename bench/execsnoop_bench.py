@@ -252,7 +252,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="storm children in flight")
     ap.add_argument("--runs", type=int, default=3, help="runs per tracer (median reported)")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a tracer")
-    ap.add_argument("--settle", type=float, default=1.0,
+    ap.add_argument("--settle", type=float, default=0.0,
                     help="seconds of quiet before each tracer start (see below)")
     args = ap.parse_args()
     if os.geteuid() != 0:

@@ -1085,22 +1085,10 @@ class Object:
             for link in plain:
                 link.close()
             return
-        import _thread  # threading would cost a tool's start-up its import
-
-        done = [_thread.allocate_lock() for _ in plain[1:]]
-
-        def close(link: Any, lock: Any) -> None:
-            try:
-                link.close()
-            finally:
-                lock.release()
-
-        for link, lock in zip(plain[1:], done, strict=True):
-            lock.acquire()
-            _thread.start_new_thread(close, (link, lock))
+        jobs = [_Job(link.close) for link in plain[1:]]
         plain[0].close()
-        for lock in done:
-            lock.acquire()
+        for job in jobs:
+            job.wait()
 
     def close(self) -> None:
         """Detach, then close every program, map and BTF fd (idempotent)."""
@@ -1217,19 +1205,20 @@ class _Job:
         finally:
             self._done.release()
 
-    def _wait(self) -> None:
+    def wait(self) -> None:
+        """Block until the call has returned or raised."""
         self._done.acquire()
         self._done.release()
 
     def result(self) -> Any:
-        self._wait()
+        self.wait()
         if self._error is not None:
             raise self._error
         return self._result
 
     def discard(self) -> None:
         """Wait for the call and close what it returned (load failed elsewhere)."""
-        self._wait()
+        self.wait()
         close = getattr(self._result, "close", None)
         if close is not None:
             close()
