@@ -1181,27 +1181,25 @@ class _SourceLines:
 
 
 class _Job:
-    """A call running on its own thread; :meth:`result` waits and returns or re-raises.
+    """A call running on its own thread; :meth:`wait` for it.
 
     Built on ``_thread``: the threading module would cost every tool its import.
+    (Program loads are not run this way: the verifier's few milliseconds did not
+    make up for the threads handing the GIL back and forth.)
     """
 
-    __slots__ = ("_done", "_result", "_error")
+    __slots__ = ("_done",)
 
     def __init__(self, func: Callable[..., Any], *args: Any) -> None:
         import _thread
 
         self._done = _thread.allocate_lock()
         self._done.acquire()
-        self._result: Any = None
-        self._error: BaseException | None = None
         _thread.start_new_thread(self._run, (func, args))
 
     def _run(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
-            self._result = func(*args)
-        except BaseException as e:  # handed to the waiting thread
-            self._error = e
+            func(*args)
         finally:
             self._done.release()
 
@@ -1209,19 +1207,6 @@ class _Job:
         """Block until the call has returned or raised."""
         self._done.acquire()
         self._done.release()
-
-    def result(self) -> Any:
-        self.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def discard(self) -> None:
-        """Wait for the call and close what it returned (load failed elsewhere)."""
-        self.wait()
-        close = getattr(self._result, "close", None)
-        if close is not None:
-            close()
 
 
 class _Loader:
@@ -1257,26 +1242,18 @@ class _Loader:
         return self._kernel_btf
 
     def run(self) -> Object:
-        jobs: list[tuple[ProgramSpec, _Job, dict[int, str]]] = []
         try:
             self._load_btf()
             self._resolve_kconfig()
             self._create_maps()
             for p in self.spec.programs.values():
                 if p.autoload:
-                    jobs.append(self._load_program(p))
-            for prog, job, poisoned in jobs:
-                try:
-                    self.obj.programs[prog.name] = job.result()
-                except VerifierError as e:
-                    raise _explain_poison(e, poisoned) from None
+                    self._load_program(p)
             self._init_slots()
             save = getattr(self._relocator, "save", None)
             if save is not None:
                 save()
         except BaseException:
-            for _prog, job, _poisoned in jobs:
-                job.discard()
             self.obj.close()
             for path in self.obj.pinned:
                 _unlink_quiet(path)
@@ -1500,13 +1477,7 @@ class _Loader:
         visit(prog, 0, 0)
         return out, order
 
-    def _load_program(self, prog: ProgramSpec) -> tuple[ProgramSpec, _Job, dict[int, str]]:
-        """Relocate ``prog`` and start its BPF_PROG_LOAD on a thread.
-
-        The verifier takes milliseconds per program, during which the GIL is free
-        (ctypes releases it around the syscall), so the next program is relocated,
-        and the verifier runs for several programs at once on several CPUs.
-        """
+    def _load_program(self, prog: ProgramSpec) -> None:
         if not prog.prog_type:
             raise ObjectError(f"program {prog.name!r}: section {prog.section!r} is not a known "
                               "SEC() name; set prog_type before load")
@@ -1523,8 +1494,11 @@ class _Loader:
         poisoned = self._apply_core(prog, insns, order)
         func_info, line_info, lines = self._ext_info(order)
         attach = self._attach_target(prog)
-        return prog, _Job(self._prog_load, prog, insns, func_info, line_info, lines,
-                          attach), poisoned
+        try:
+            self.obj.programs[prog.name] = self._prog_load(prog, insns, func_info, line_info,
+                                                           lines, attach)
+        except VerifierError as e:
+            raise _explain_poison(e, poisoned) from None
 
     def _apply_reloc(self, prog: ProgramSpec, insns: bytearray, idx: int, r: Reloc) -> None:
         where = f"program {prog.name!r} insn {idx}"
