@@ -55,7 +55,10 @@ from coreframe.btf import kernel
 target = None if replay else kernel.vmlinux()
 t3 = now()
 c3 = cpu()
-from coreframe.btf.core import CachedRelocator, CoreRelocator
+if replay:
+    from coreframe.btf.relo import CachedRelocator
+else:
+    from coreframe.btf.core import CoreRelocator
 n = bad = 0
 for spec in specs:
     ext = spec.btf_ext
@@ -68,7 +71,7 @@ for spec in specs:
             for relo in relos:
                 relocator.resolve(relo)
         relocator.save()
-        done = relocator._done if relocator._real else relocator._replayed
+        done = relocator._real._done if relocator._real else relocator._replayed
     else:
         done = CoreRelocator(spec.btf, target).resolve_all(ext.core_relos)
     n += sum(len(relos) for relos in ext.core_relos.values())
@@ -150,7 +153,7 @@ def main() -> None:
     print(f"CO-RE: {n} relocations in {names} ({bad} unresolvable)")
     _report("cold", cold, 150.0)
     _report("warm", warm, 15.0)
-    print("With the loader's CO-RE result cache (btf.core.CachedRelocator: results recorded by")
+    print("With the loader's CO-RE result cache (btf.relo.CachedRelocator: results recorded by")
     print("an earlier load are replayed; the kernel's BTF is not even opened):")
     _report("warm", replay, 15.0)
 

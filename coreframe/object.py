@@ -1593,12 +1593,14 @@ class _Loader:
 
     def _core_relocator(self, local: Any) -> Any:
         """The running kernel's results come through the on-disk result cache."""
-        from .btf.core import CachedRelocator, CoreRelocator
-
         target = self._target
         if target is None or (isinstance(target, str)
                               and os.path.realpath(target) == "/sys/kernel/btf/vmlinux"):
+            from .btf.relo import CachedRelocator
+
             return CachedRelocator(local, self.target_btf)
+        from .btf.core import CoreRelocator
+
         return CoreRelocator(local, self.target_btf())
 
     def _string_offsets(self) -> dict[str, int]:
@@ -1742,7 +1744,7 @@ def _explain_poison(err: VerifierError, poisoned: dict[int, str]) -> VerifierErr
     The kernel only says "invalid func unknown#195896080" (the poison helper id);
     the user needs to know which field or type this kernel lacks.
     """
-    from .btf.core import POISON_HELPER
+    from .btf.relo import POISON_HELPER
 
     if not poisoned or str(POISON_HELPER) not in err.log:
         return err

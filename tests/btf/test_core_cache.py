@@ -9,7 +9,8 @@ import pytest
 
 import coreframe
 from coreframe.btf import kernel
-from coreframe.btf.core import CachedRelocator, CoreRelocator
+from coreframe.btf.core import CoreRelocator
+from coreframe.btf.relo import CachedRelocator
 
 ROOT = Path(__file__).resolve().parents[2]
 VMLINUX = "/sys/kernel/btf/vmlinux"
@@ -108,9 +109,9 @@ def test_damaged_or_stale_cache_is_ignored(btf_cache_dir: Path, damage: str,
     elif damage == "empty":
         path.write_bytes(b"")
     else:
-        import coreframe.btf.core as core
+        import coreframe.btf.relo as relo
 
-        monkeypatch.setattr(core, "_cache_stamp", lambda: (core._CACHE_VERSION, 0, 0))
+        monkeypatch.setattr(relo, "_cache_stamp", lambda: (relo._CACHE_VERSION, 0, 0))
     target = _CountingTarget()
     again = CachedRelocator(spec.btf, target)
     assert _outcomes(again, relos) == expect
@@ -154,3 +155,21 @@ def test_loader_replays_without_kernel_btf(btf_cache_dir: Path,
         with spec.load():
             pass
     assert len(sent[0]) == 4 and sorted(sent[0]) == sorted(sent[1])
+
+
+def test_patch_errors_name_the_relocation(btf_cache_dir: Path) -> None:
+    """A replayed result that does not fit its instruction fails like a computed one."""
+    from coreframe import asm
+    from coreframe.errors import RelocationError
+
+    spec, relos = _relos(str(ROOT / "plugins/objects/execsnoop.bpf.o"))
+    relo = relos[0]
+    res = CoreRelocator(spec.btf, kernel.vmlinux()).resolve(relo)
+    insns = bytearray(asm.exit_())  # no instruction at the relocated index
+    cached = CachedRelocator(spec.btf, kernel.vmlinux)
+    with pytest.raises(RelocationError) as got:
+        cached.apply(insns, 5, relo, res)
+    with pytest.raises(RelocationError) as want:
+        CoreRelocator(spec.btf, kernel.vmlinux()).apply(insns, 5, relo, res)
+    assert str(got.value) == str(want.value)
+    assert "CO-RE relocation <" in str(got.value) and "out of range" in str(got.value)

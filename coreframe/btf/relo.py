@@ -1,0 +1,431 @@
+"""CO-RE relocation results: what one resolves to, patching it in, replaying it.
+
+:mod:`coreframe.btf.core` computes results (libbpf's relo_core.c matching); this
+module holds what a loader needs once results exist: the :class:`CoreResult`
+record, :func:`apply_result` (libbpf's bpf_core_patch_insn) and
+:class:`CachedRelocator`, which replays the results of an earlier load from the
+user cache directory. A warm tool start therefore imports neither the matcher
+nor the kernel's BTF.
+"""
+
+from __future__ import annotations
+
+from coreframe import asm
+from coreframe.btf.types import KernelEnum
+from coreframe.errors import RelocationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from coreframe.btf.core import CoreRelocator
+    from coreframe.btf.ext import CoreRelo
+    from coreframe.btf.types import BTF
+
+class CoreReloKind(KernelEnum):
+    """enum bpf_core_relo_kind (linux/bpf.h)."""
+
+    BPF_CORE_FIELD_BYTE_OFFSET = 0
+    BPF_CORE_FIELD_BYTE_SIZE = 1
+    BPF_CORE_FIELD_EXISTS = 2
+    BPF_CORE_FIELD_SIGNED = 3
+    BPF_CORE_FIELD_LSHIFT_U64 = 4
+    BPF_CORE_FIELD_RSHIFT_U64 = 5
+    BPF_CORE_TYPE_ID_LOCAL = 6
+    BPF_CORE_TYPE_ID_TARGET = 7
+    BPF_CORE_TYPE_EXISTS = 8
+    BPF_CORE_TYPE_SIZE = 9
+    BPF_CORE_ENUMVAL_EXISTS = 10
+    BPF_CORE_ENUMVAL_VALUE = 11
+    BPF_CORE_TYPE_MATCHES = 12
+
+
+BPF_CORE_FIELD_BYTE_OFFSET = CoreReloKind.BPF_CORE_FIELD_BYTE_OFFSET
+BPF_CORE_FIELD_BYTE_SIZE = CoreReloKind.BPF_CORE_FIELD_BYTE_SIZE
+BPF_CORE_FIELD_EXISTS = CoreReloKind.BPF_CORE_FIELD_EXISTS
+BPF_CORE_FIELD_SIGNED = CoreReloKind.BPF_CORE_FIELD_SIGNED
+BPF_CORE_FIELD_LSHIFT_U64 = CoreReloKind.BPF_CORE_FIELD_LSHIFT_U64
+BPF_CORE_FIELD_RSHIFT_U64 = CoreReloKind.BPF_CORE_FIELD_RSHIFT_U64
+BPF_CORE_TYPE_ID_LOCAL = CoreReloKind.BPF_CORE_TYPE_ID_LOCAL
+BPF_CORE_TYPE_ID_TARGET = CoreReloKind.BPF_CORE_TYPE_ID_TARGET
+BPF_CORE_TYPE_EXISTS = CoreReloKind.BPF_CORE_TYPE_EXISTS
+BPF_CORE_TYPE_SIZE = CoreReloKind.BPF_CORE_TYPE_SIZE
+BPF_CORE_ENUMVAL_EXISTS = CoreReloKind.BPF_CORE_ENUMVAL_EXISTS
+BPF_CORE_ENUMVAL_VALUE = CoreReloKind.BPF_CORE_ENUMVAL_VALUE
+BPF_CORE_TYPE_MATCHES = CoreReloKind.BPF_CORE_TYPE_MATCHES
+
+# libbpf's short names, used in explanations (and in its debug log).
+KIND_NAMES = {
+    0: "byte_off",
+    1: "byte_sz",
+    2: "field_exists",
+    3: "signed",
+    4: "lshift_u64",
+    5: "rshift_u64",
+    6: "local_type_id",
+    7: "target_type_id",
+    8: "type_exists",
+    9: "type_size",
+    10: "enumval_exists",
+    11: "enumval_value",
+    12: "type_matches",
+}
+
+# The helper id libbpf puts in poisoned instructions ("bad relo").
+POISON_HELPER = 0xBAD2310
+
+_U64 = (1 << 64) - 1
+_SHRT_MAX = 0x7FFF
+_KIND_STR = {
+    0: "UNKNOWN", 1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM",
+    7: "FWD", 8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC",
+    13: "FUNC_PROTO", 14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG",
+    18: "TYPE_TAG", 19: "ENUM64",
+}
+
+
+_RESULT_FIELDS = (
+    "kind", "old_value", "new_value", "poison", "explanation", "target_type_id",
+    "target_type_name", "validate", "orig_size", "new_size", "fail_memsz_adjust",
+    "local_spec", "target_spec", "target_btf",
+)
+
+
+class CoreResult:
+    """Outcome of resolving one CO-RE relocation (immutable).
+
+    ``old_value`` is what the compiler put in the instruction (computed from the
+    local BTF), ``new_value`` what it becomes for the target. ``orig_size`` and
+    ``new_size`` are the memory access sizes for field loads/stores, which
+    ``apply`` rewrites when they differ. ``explanation`` is one human line for
+    ``coreframe object inspect``. ``target_btf`` is the BTF (vmlinux or a
+    module) that ``target_type_id`` belongs to; it takes no part in equality or
+    repr. A plain class rather than a dataclass: this module is on every
+    tool's start-up path and a dataclass costs more to create than to use.
+    """
+
+    __slots__ = _RESULT_FIELDS
+
+    kind: int
+    old_value: int
+    new_value: int
+    poison: bool
+    explanation: str
+    target_type_id: int | None
+    target_type_name: str | None
+    validate: bool
+    orig_size: int
+    new_size: int
+    fail_memsz_adjust: bool
+    local_spec: str
+    target_spec: str | None
+    target_btf: Any
+
+    def __init__(
+        self, kind: int, old_value: int, new_value: int, poison: bool, explanation: str,
+        target_type_id: int | None = None, target_type_name: str | None = None,
+        validate: bool = True, orig_size: int = 0, new_size: int = 0,
+        fail_memsz_adjust: bool = False, local_spec: str = "",
+        target_spec: str | None = None, target_btf: Any = None,
+    ) -> None:
+        values = (kind, old_value, new_value, poison, explanation, target_type_id,
+                  target_type_name, validate, orig_size, new_size, fail_memsz_adjust,
+                  local_spec, target_spec, target_btf)
+        for name, value in zip(_RESULT_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"CoreResult is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CoreResult is immutable (cannot delete {name!r})")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _RESULT_FIELDS[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _RESULT_FIELDS[:-1])
+        return f"CoreResult({fields})"
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, "unknown")
+
+
+def relo_name(local: BTF, relo: CoreRelo) -> str:
+    """How errors and explanations name a relocation (kind, local type, access string)."""
+    kind = KIND_NAMES.get(relo.kind, str(relo.kind))
+    try:
+        tname = type_name(local, relo.type_id)
+    except Exception:
+        tname = "?"
+    return (
+        f"CO-RE relocation <{kind}> of [{relo.type_id}] {tname} "
+        f"access {relo.access_str!r} at insn off {relo.insn_off}"
+    )
+
+
+def type_name(btf: Any, type_id: int) -> str:
+    """``struct task_struct``, ``typedef u32``...: read from the raw record (decoding a
+    large struct only to name it costs milliseconds)."""
+    kind = int(btf.kind_of(type_id))
+    name = btf.name_of(type_id) or "<anon>"
+    if kind in (4, 5, 6, 19):  # STRUCT, UNION, ENUM, ENUM64
+        return f"{_COMPOSITE_WORD.get(kind, 'enum')} {name}"
+    if kind == 7:  # FWD: kind_flag says union
+        return f"{'union' if btf.raw(type_id)[1] >> 31 else 'struct'} {name} (fwd)"
+    if kind == 8:
+        return f"typedef {name}"
+    return f"{_KIND_STR.get(kind, '?').lower()} {name}"
+
+
+_COMPOSITE_WORD = {4: "struct", 5: "union"}
+
+
+def apply_result(
+    insns: bytearray, insn_index: int, result: CoreResult, what: str = "CO-RE relocation"
+) -> None:
+    """Patch one instruction with a resolved relocation (libbpf bpf_core_patch_insn).
+
+    Checks the instruction still holds the local value the compiler emitted,
+    then rewrites the ALU immediate, the load/store offset (and memory size),
+    or the ld_imm64 64-bit immediate; poisoned results become a call to helper
+    0xbad2310 (both slots for ld_imm64).
+    """
+    n = len(insns) // asm.INSN_SIZE
+    if not 0 <= insn_index < n:
+        raise RelocationError(f"{what}: instruction #{insn_index} out of range ({n} insns)")
+    code, dst, src, off, imm = asm.decode(insns, insn_index)
+    cls = asm.insn_class(code)
+
+    def poison() -> None:
+        if code == asm.LD_IMM64 and insn_index + 1 < n:
+            _poison_insn(insns, insn_index + 1)
+        _poison_insn(insns, insn_index)
+
+    if result.poison:
+        poison()
+        return
+    orig, new = result.old_value & _U64, result.new_value & _U64
+    if cls in (asm.BPF_ALU, asm.BPF_ALU64):
+        if code & asm.BPF_X:
+            raise RelocationError(f"{what}: insn #{insn_index} is a register-form ALU op")
+        if result.validate and (imm & _U64) != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (ALU/ALU64) holds {imm}, expected {orig} "
+                f"(-> {new})"
+            )
+        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
+    elif cls in (asm.BPF_LDX, asm.BPF_ST, asm.BPF_STX):
+        if result.validate and (off & _U64) != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDX/ST/STX) has offset {off}, expected {orig} "
+                f"(-> {new})"
+            )
+        if new > _SHRT_MAX:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDX/ST/STX) offset {new} does not fit in 16 bits"
+            )
+        if result.fail_memsz_adjust:
+            poison()
+            return
+        new_code = code
+        if result.new_size != result.orig_size:
+            cur = asm.SIZE_BYTES.get(code & 0x18)
+            if cur != result.orig_size:
+                raise RelocationError(
+                    f"{what}: insn #{insn_index} (LDX/ST/STX) accesses {cur} bytes, "
+                    f"expected {result.orig_size}"
+                )
+            size_bits = asm.BYTES_SIZE.get(result.new_size)
+            if size_bits is None:
+                raise RelocationError(
+                    f"{what}: insn #{insn_index} (LDX/ST/STX) new memory size "
+                    f"{result.new_size} is not 1, 2, 4 or 8"
+                )
+            new_code = (code & 0xE0) | size_bits | cls
+        asm.patch(insns, insn_index, code=new_code, off=new)
+    elif cls == asm.BPF_LD:
+        if insn_index + 1 >= n:
+            raise RelocationError(f"{what}: insn #{insn_index} (LDIMM64) is truncated")
+        code2, dst2, src2, off2, imm2 = asm.decode(insns, insn_index + 1)
+        if code != asm.LD_IMM64 or src or off or code2 or dst2 or src2 or off2:
+            raise RelocationError(f"{what}: insn #{insn_index} (LDIMM64) has unexpected form")
+        cur = (imm & 0xFFFFFFFF) | ((imm2 & 0xFFFFFFFF) << 32)
+        if result.validate and cur != orig:
+            raise RelocationError(
+                f"{what}: insn #{insn_index} (LDIMM64) holds {cur}, expected {orig} (-> {new})"
+            )
+        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
+        asm.patch(insns, insn_index + 1, imm=_s32(new >> 32))
+    else:
+        raise RelocationError(
+            f"{what}: insn #{insn_index} (code {code:#04x}) cannot carry a CO-RE relocation"
+        )
+
+
+def _poison_insn(insns: bytearray, index: int) -> None:
+    insns[index * 8 : index * 8 + 8] = asm.call(POISON_HELPER)
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+# ----------------------------------------------------------------- result cache
+
+_CACHE_MAGIC = "coreframe CO-RE results"
+_CACHE_VERSION = 1
+
+
+def _cache_stamp() -> tuple[int, ...] | None:
+    """Changes whenever the CO-RE code does, so results of older code are never reused.
+
+    None (no caching) when the sources cannot be found, e.g. a bytecode-only install.
+    """
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    stamp: list[int] = [_CACHE_VERSION]
+    for name in ("core.py", "relo.py"):
+        try:
+            st = os.stat(os.path.join(here, name))
+        except OSError:
+            return None
+        stamp += (st.st_size, st.st_mtime_ns)
+    return tuple(stamp)
+
+
+class CachedRelocator:
+    """Resolves like :class:`~coreframe.btf.core.CoreRelocator` for the running
+    kernel, replaying the results an earlier load recorded.
+
+    Resolving needs the kernel's BTF (its index loaded, types decoded) and the
+    matcher: milliseconds of every tool's start-up, for answers that change only
+    with the object, the kernel or the CO-RE code. So the results of a load are
+    written to the user cache directory (next to the kernel BTF index), keyed by
+    the object's .BTF bytes, the kernel BTF's SHA-256 and the code's file stamps,
+    and a later load replays them.
+
+    Candidate pruning makes libbpf's results depend on the order relocations are
+    resolved in, so a replay must request them in the recorded order; at the first
+    request that departs from it, the ones already handed out are resolved again
+    for real, in the order they were requested, and all later ones normally.
+    """
+
+    def __init__(self, local: BTF, load_target: Callable[[], BTF]) -> None:
+        self.local = local
+        self._load_target = load_target
+        self._local_bytes = local.to_bytes()
+        self._stamp = _cache_stamp()
+        self._order: list[tuple[int, str, int]] = []
+        self._results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
+        self._requested: list[CoreRelo] = []
+        self._replayed: dict[tuple[int, str, int], CoreResult] = {}
+        self._real: CoreRelocator | None = None
+        self._read()
+
+    @staticmethod
+    def _key(relo: CoreRelo) -> tuple[int, str, int]:
+        return relo.type_id, relo.access_str, relo.kind
+
+    def _file(self, digest: bytes) -> str | None:
+        import zlib
+
+        from .kernel import cache_dir
+
+        directory = cache_dir()
+        if directory is None or self._stamp is None:
+            return None
+        crc = zlib.crc32(self._local_bytes)
+        return f"{directory}/core-{crc:08x}-{len(self._local_bytes)}-{digest.hex()[:32]}.res"
+
+    def _read(self) -> None:
+        import marshal
+        import zlib
+
+        from .kernel import vmlinux_digest
+
+        digest = vmlinux_digest()
+        path = self._file(digest) if digest is not None else None
+        if path is None:
+            return
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            payload = data[4:]
+            if len(data) < 4 or zlib.crc32(payload) != int.from_bytes(data[:4], "little"):
+                return  # damaged: resolve normally and rewrite it
+            magic, stamp, file_digest, local, order, results = marshal.loads(payload)
+        except (OSError, ValueError, EOFError, TypeError):
+            return
+        if (magic != _CACHE_MAGIC or stamp != self._stamp or file_digest != digest
+                or local != self._local_bytes or not isinstance(order, list)
+                or not isinstance(results, dict) or set(order) != set(results)
+                or not all(type(v) is tuple and len(v) == 13 for v in results.values())):
+            return
+        self._order, self._results = order, results
+
+    def resolve(self, relo: CoreRelo) -> CoreResult:
+        """The result of ``relo``: replayed while requests follow the record, else computed."""
+        if self._real is not None:
+            return self._real.resolve(relo)
+        key = self._key(relo)
+        done = self._replayed.get(key)
+        if done is not None:
+            return done
+        n = len(self._replayed)
+        if n < len(self._order) and self._order[n] == key:
+            res = self._replayed[key] = CoreResult(*self._results[key])
+            self._requested.append(relo)
+            return res
+        # off the recorded path (or nothing recorded): resolve for real from the start
+        from .core import CoreRelocator
+
+        real = self._real = CoreRelocator(self.local, self._load_target())
+        for earlier in self._requested:
+            real.resolve(earlier)
+        return real.resolve(relo)
+
+    def apply(self, insns: bytearray, insn_index: int, relo: CoreRelo,
+              result: CoreResult) -> None:
+        """Patch instruction ``insn_index`` with ``result`` (see :func:`apply_result`)."""
+        try:
+            apply_result(insns, insn_index, result)
+        except RelocationError as e:  # named only when it fails: naming reads the BTF
+            prefix = "CO-RE relocation: "
+            text = str(e).removeprefix(prefix)
+            raise RelocationError(f"{relo_name(self.local, relo)}: {text}") from None
+
+    def save(self) -> None:
+        """Record what this load resolved for real (a replay leaves the file as it is)."""
+        if self._real is None:
+            return
+        import marshal
+        import zlib
+
+        from .kernel import _atomic_write, vmlinux_digest
+
+        digest = vmlinux_digest()
+        path = self._file(digest) if digest is not None else None
+        if path is None:
+            return
+        order: list[tuple[int, str, int]] = []
+        results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
+        for relo, res in self._real._done.items():
+            key = self._key(relo)
+            if isinstance(res, CoreResult) and key not in results:
+                order.append(key)
+                results[key] = res._key()
+        blob = (_CACHE_MAGIC, self._stamp, digest, self._local_bytes, order, results)
+        payload = marshal.dumps(blob)
+        _atomic_write(path, zlib.crc32(payload).to_bytes(4, "little"), payload)
