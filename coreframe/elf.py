@@ -64,6 +64,7 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 SHN_XINDEX = 0xFFFF
 _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
+_tuple_new = tuple.__new__  # records built in bulk skip their keyword-aware __new__
 
 
 class Section(record("Section", "name index type flags size link info entsize data")):
@@ -234,8 +235,8 @@ class ElfFile:
         out = []
         for i, (st_name, info, other, shndx, value, size) in enumerate(
                 _SYM.iter_unpack(symtab.data)):
-            out.append(Symbol(i, _cstr(strtab, st_name, self.name), value, size, info >> 4,
-                              info & 0xF, other & 0x3, shndx))
+            out.append(_tuple_new(Symbol, (i, _cstr(strtab, st_name, self.name), value, size,
+                                           info >> 4, info & 0xF, other & 0x3, shndx)))
         return out
 
     def _read_rels(self, sec: Section) -> list[Relocation]:
@@ -246,7 +247,7 @@ class ElfFile:
             sym = info >> 32
             if sym >= len(self.symbols):
                 raise ObjectError(f"{self.name}: {sec.name} refers to missing symbol #{sym}")
-            out.append(Relocation(offset, sym, info & 0xFFFFFFFF))
+            out.append(_tuple_new(Relocation, (offset, sym, info & 0xFFFFFFFF)))
         return out
 
     def section(self, name: str) -> Section | None:

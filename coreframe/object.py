@@ -445,7 +445,7 @@ class _Parser:
         self.spec.btf = raw
         self._collect_externs()
         try:
-            self.spec.btf = BTF.from_bytes(self._fixup_btf(raw))
+            self.spec.btf = raw.patched(self._fixup_btf(raw))
         except struct.error as e:  # sizes/offsets that do not fit BTF's u32 fields
             raise self.err(f".BTF: cannot lay out its DATASECs: {e}") from None
         except ObjectError as e:
@@ -476,7 +476,7 @@ class _Parser:
                 var_syms.setdefault(s.name, s)
             elif s.type == STT_FUNC and s.bind != STB_LOCAL and s.name:
                 func_syms.setdefault(s.name, s)
-        for tid in range(btf.start_id, len(btf)):
+        for tid in btf.ids_of_kinds(Kind.FUNC, Kind.DATASEC):
             kind = btf.kind_of(tid)
             if kind == Kind.FUNC:
                 fs = func_syms.get(btf.name_of(tid))

@@ -584,6 +584,14 @@ class BTF:
         """Parse a raw BTF blob; pass ``base`` for split BTF (kernel module BTF)."""
         return cls(bytes(data), base)
 
+    def patched(self, data: bytes) -> BTF:
+        """This BTF over ``data``: a copy of :meth:`to_bytes` whose values were changed
+        in place (sizes, offsets, linkage) with every record's layout kept, so the
+        type scan is reused rather than repeated."""
+        if len(data) != self._end or data[:self.hdr_len] != self._data[:self.hdr_len]:
+            raise ObjectError("BTF: a patched copy must keep the header and the size")
+        return BTF(data, self.base, offsets=self._offsets)
+
     @classmethod
     def from_file(cls, path: str, base: BTF | None = None) -> BTF:
         """Parse a raw BTF file such as /sys/kernel/btf/vmlinux."""
@@ -716,6 +724,17 @@ class BTF:
             if data[s0 + off:s0 + off + n] == want:
                 return i, self.member_at(type_id, i)
         return None
+
+    def ids_of_kinds(self, *kinds: int) -> list[int]:
+        """Ids of this blob's own types (not the base's) of the given kinds, in order.
+
+        Reads the kind straight from each record: one pass over a few hundred
+        object types, without a call per type.
+        """
+        w = self._words
+        want = frozenset(kinds)
+        first = self._first_id
+        return [first + i for i, p in enumerate(self._offsets) if (w[p + 1] >> 24) & 0x1F in want]
 
     def kind_of(self, type_id: int) -> Kind:
         """The kind of a type without decoding it."""

@@ -242,3 +242,25 @@ def test_elf_without_btf(tmp_path: Path) -> None:
     bad.write_bytes(b"\x7fELF" + b"\xff" * 60)
     with pytest.raises(ObjectError):
         btf_from_path(str(bad))
+
+
+def test_ids_of_kinds_matches_decoding(obj: BTF) -> None:
+    for kinds in [(Kind.FUNC,), (Kind.FUNC, Kind.DATASEC), (Kind.STRUCT, Kind.INT, Kind.PTR)]:
+        assert obj.ids_of_kinds(*kinds) == [t.id for t in obj if t.kind in kinds]
+    assert obj.ids_of_kinds() == []
+
+
+def test_patched_reuses_the_layout(obj: BTF) -> None:
+    """A same-size copy with a value changed in place reads back the new value."""
+    (sid,) = [t.id for t in obj if t.kind == Kind.STRUCT][:1]
+    data = bytearray(obj.to_bytes())
+    off = obj.type_offset(sid)
+    struct.pack_into("<I", data, off + 8, obj[sid].size + 8)
+    new = obj.patched(bytes(data))
+    assert new[sid].size == obj[sid].size + 8 and len(new) == len(obj)
+    assert [t.name for t in new] == [t.name for t in obj]
+    with pytest.raises(ObjectError):
+        obj.patched(bytes(data) + b"\0\0\0\0")
+    data[0] ^= 0xFF
+    with pytest.raises(ObjectError):
+        obj.patched(bytes(data))
