@@ -179,8 +179,10 @@ class ExecSnoop(Tool):
             with spec.load() as obj:
                 if cgroup_fd is not None:
                     obj.maps.cgroup_map.update(0, cgroup_fd)
-                obj.attach()
+                # The reader first: a perf buffer's per-CPU events must be in the map
+                # before the programs run, or their first events would be dropped.
                 with self._open_reader(obj, use_perf) as reader:
+                    obj.attach()
                     self._print_header(ctx)
                     what = "exec() and exit" if exits else "exec()"
                     ctx.status(f"Tracing {what} calls... Ctrl-C to end.")
