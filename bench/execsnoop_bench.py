@@ -306,6 +306,7 @@ def main() -> int:
         first = [r.first_event_s for r in runs if r.first_event_s is not None]
         med = {
             "attached_ms": statistics.median(att) * 1000 if att else None,
+            "attached_min_ms": min(att) * 1000 if att else None,
             "first_event_ms": statistics.median(first) * 1000 if first else None,
             "captured": statistics.median(r.captured for r in runs),
             "cpu_s": statistics.median(r.cpu_s for r in runs),
@@ -337,10 +338,12 @@ def main() -> int:
                 and ours["median"]["attached_ms"]):
             continue
         ratio = ours["median"]["attached_ms"] / anchor["median"]["attached_ms"]
+        best = ours["median"]["attached_min_ms"] / anchor["median"]["attached_min_ms"]
         cpu_ratio = ours["median"]["us_per_event"] / anchor["median"]["us_per_event"]
-        print(f"TARGET {name}: start-to-attached {ratio:.2f}x libbpf-tools (target <= 1.5x: "
-              f"{'PASS' if ratio <= 1.5 else 'FAIL'}), CPU per event {cpu_ratio:.2f}x "
-              f"(target <= 2x: {'PASS' if cpu_ratio <= 2 else 'FAIL'})")
+        print(f"TARGET {name}: start-to-attached {ratio:.2f}x libbpf-tools (medians; target "
+              f"<= 1.5x: {'PASS' if ratio <= 1.5 else 'FAIL'}; fastest starts {best:.2f}x), "
+              f"CPU per event {cpu_ratio:.2f}x (target <= 2x: "
+              f"{'PASS' if cpu_ratio <= 2 else 'FAIL'})")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "execsnoop_bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"details: {OUT / 'execsnoop_bench.json'}")
