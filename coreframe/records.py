@@ -129,12 +129,11 @@ class memoize:  # noqa: N801 - used as a decorator, like functools.cache
         self.__module__ = func.__module__
 
     def __call__(self, *args: Any) -> Any:
-        try:
-            result = self._results[args]
-        except KeyError:
-            result = self._results[args] = self._func(*args)
-            return result
-        self._hits += 1
+        results = self._results
+        if args in results:
+            self._hits += 1
+            return results[args]
+        result = results[args] = self._func(*args)
         return result
 
     def cache_clear(self) -> None:

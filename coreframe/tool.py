@@ -90,15 +90,10 @@ class RunContext:
         self._gc_paused = gc_paused
 
     def _started_up(self) -> None:
-        """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`).
-
-        Everything allocated so far (modules, the loaded object) is long-lived, so it
-        is frozen out of later collections instead of being scanned by each of them.
-        """
+        """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`)."""
         self._gc_paused = False
         import gc
 
-        gc.freeze()
         gc.enable()
 
     def should_stop(self) -> bool:

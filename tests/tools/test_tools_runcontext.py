@@ -64,7 +64,6 @@ def test_gc_comes_back_once_the_tool_reports(paused: bool,
         assert gc.isenabled()
         assert "attached" in capsys.readouterr().err
     finally:
-        gc.unfreeze()
         gc.enable()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -94,7 +93,6 @@ def test_gc_pause_has_a_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
         assert run_tool(_Silent, {}, gc_paused=True) == 0
         assert seen == [True] and time.monotonic() - t0 < 5
     finally:
-        gc.unfreeze()
         gc.enable()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
