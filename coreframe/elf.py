@@ -19,6 +19,7 @@ from .records import record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 EM_BPF = 247
 
@@ -112,6 +113,9 @@ class Relocation(record("Relocation", "offset symbol type")):
     type: int
 
 
+_TABLES = frozenset(("sections", "_by_name", "symbols", "relocations"))
+
+
 class ElfFile:
     """A validated 64-bit little-endian EM_BPF ELF object.
 
@@ -142,6 +146,22 @@ class ElfFile:
             raise
         except (struct.error, ValueError, IndexError) as e:  # a table we missed checking
             raise ObjectError(f"{self.name}: malformed ELF: {e}") from e
+
+    @classmethod
+    def unparsed(cls, data: bytes, name: str) -> ElfFile:
+        """An ElfFile over bytes that already parsed cleanly (a cached spec's):
+        its tables are read only if something asks for them."""
+        elf = cls.__new__(cls)
+        elf.name = name
+        elf.data = data
+        return elf
+
+    def __getattr__(self, attr: str) -> Any:
+        # reached only for the tables of an unparsed() file that nobody read yet
+        if attr in _TABLES and "data" in self.__dict__:
+            self._parse()
+            return self.__dict__[attr]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def _check_ident(self) -> None:
         d = self.data

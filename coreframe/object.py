@@ -38,6 +38,7 @@ from .elf import (
     Symbol,
 )
 from .errors import ObjectError, RelocationError, VerifierError
+from .records import memoize
 from .sections import SectionDef, find_section_def
 from .sys import consts as C
 
@@ -393,14 +394,135 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
 
     ``btf`` is the target BTF used later for CO-RE (default: the running
     kernel's); ``name`` overrides the object name used for data map names.
+    An object opened by path is parsed once: later opens of the same bytes at
+    the same path rebuild the spec from the user cache (see :class:`_SpecCache`).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        elf = ElfFile(source, name=name)
-        obj_name = name or "obj"
-    else:
-        elf = ElfFile(source)
-        obj_name = name or _obj_name(os.fspath(source))
-    return ObjectSpec(elf, obj_name, btf)
+        spec = ObjectSpec(ElfFile(source, name=name), name or "obj", btf)
+        return spec
+    path = os.fspath(source)
+    try:
+        with builtins.open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ObjectError(f"{path}: cannot read: {e.strerror or e}") from e
+    obj_name = name or _obj_name(path)
+    cache = _SpecCache(path, obj_name, data)
+    spec = cache.read()
+    if spec is None:
+        spec = ObjectSpec(ElfFile(data, name=path), obj_name)
+        cache.write(spec)
+    spec.target_btf = btf
+    return spec
+
+
+class _SpecCache:
+    """Parsed objects kept in the user cache directory, one file per object path.
+
+    Parsing an object costs a few milliseconds of every tool's start-up, for a
+    result that changes only with the file or with coreframe's parsing code. The
+    stored spec is plain data rebuilt by :class:`~coreframe.cache.Codec` (no code
+    runs on reading it) and is used only when the whole file, its path, the object
+    name and the parser's source stamps all match; each open gets its own copy.
+    """
+
+    VERSION = 1
+    KEEP = 64  # files kept; tests and builds open many short-lived objects
+    SOURCES = ("object.py", "elf.py", "sections.py", "asm.py", "records.py", "cache.py",
+               "btf/types.py", "btf/ext.py", "sys/consts.py")
+
+    def __init__(self, path: str, obj_name: str, data: bytes) -> None:
+        self.key = (os.path.abspath(path), path, obj_name)
+        self.data = data
+        self.file: str | None = None
+        self.stamp: tuple[int, ...] | None = None
+        from .cache import cache_dir, source_stamp
+
+        directory = cache_dir()
+        if directory is None:
+            return
+        self.stamp = source_stamp(self.VERSION, __file__, *self.SOURCES)
+        if self.stamp is None:
+            return
+        import zlib
+
+        tag = zlib.crc32("\0".join(self.key).encode("utf-8", "surrogateescape"))
+        self.file = os.path.join(directory, f"spec-{tag:08x}.obj")
+
+    def read(self) -> ObjectSpec | None:
+        if self.file is None:
+            return None
+        from .cache import read_marshal
+
+        blob = read_marshal(self.file)
+        try:
+            stamp, key, data, encoded = blob
+        except (TypeError, ValueError):
+            return None
+        if stamp != self.stamp or key != self.key or data != self.data:
+            return None
+        try:
+            spec = _spec_codec().decode(encoded)
+        except (ValueError, ObjectError):
+            return None
+        return spec if type(spec) is ObjectSpec else None
+
+    def write(self, spec: ObjectSpec) -> None:
+        if self.file is None:
+            return
+        from .cache import prune, write_marshal
+
+        try:
+            encoded = _spec_codec().encode(spec)
+        except TypeError:  # something only a fresh parse can build: do not cache it
+            return
+        write_marshal(self.file, (self.stamp, self.key, self.data, encoded))
+        prune(os.path.dirname(self.file), "spec-", ".obj", self.KEEP)
+
+
+def _elf_state(elf: ElfFile) -> tuple[bytes, str]:
+    return elf.data, elf.name
+
+
+def _elf_from_state(state: tuple[bytes, str]) -> ElfFile:
+    return ElfFile.unparsed(*state)
+
+
+def _btf_state(btf: BTF) -> tuple[bytes, list[int]]:
+    if btf.base is not None:
+        raise TypeError("split BTF is not cached")
+    return btf.to_bytes(), list(btf._offsets)
+
+
+def _btf_from_state(state: tuple[bytes, list[int]]) -> BTF:
+    from .btf.types import BTF
+
+    return BTF(state[0], offsets=state[1])
+
+
+def _ext_state(ext: BTFExt) -> tuple[bytes, BTF]:
+    if ext._raw is None:
+        raise TypeError("a BTFExt built from records is not cached")
+    return ext._raw, ext._btf
+
+
+def _ext_from_state(state: tuple[bytes, BTF]) -> BTFExt:
+    from .btf.ext import BTFExt
+
+    return BTFExt.from_bytes(*state)
+
+
+@memoize
+def _spec_codec() -> Any:
+    from .btf.ext import BTFExt
+    from .btf.types import BTF
+    from .cache import Codec
+
+    classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern,
+               ElfFile, SectionDef, BTF, BTFExt)
+    return Codec(classes, {BTF: (_btf_state, _btf_from_state),
+                           BTFExt: (_ext_state, _ext_from_state),
+                           ElfFile: (_elf_state, _elf_from_state)})
 
 
 class _Parser:

@@ -100,6 +100,8 @@ class BTFExt:
         self._line_blocks: Callable[[], list[_Block]] | None = None
         self._line_rows: dict[str, list[tuple[int, ...]]] | None = None
         self._strings: _StringTable | None = None
+        self._raw: bytes | None = None  # the section, when parsed from one
+        self._btf: BTF | bytes | None = None
 
     @property
     def line_info(self) -> dict[str, list[LineInfo]]:
@@ -180,6 +182,8 @@ class BTFExt:
 
         ext._line_blocks = line_blocks
         ext._strings = strings
+        ext._raw = bytes(buf)
+        ext._btf = btf
         return ext
 
 

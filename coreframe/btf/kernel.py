@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
 import struct
 import zlib
 
+from ..cache import atomic_write as _atomic_write
+from ..cache import cache_dir
 from ..errors import AttachError, FeatureMissing, ObjectError
 from ..records import memoize
 from .types import BTF, Kind
@@ -31,28 +32,6 @@ _CACHE_MAGIC = b"CFBTFIDX"
 _CACHE_VERSION = 1
 # magic, version, n_offsets, n_names, btf_len, payload adler32, sha256 of the BTF
 _CACHE_HDR = struct.Struct("<8sIIIQI32s")
-
-
-def cache_dir() -> str | None:
-    """The index cache directory, created 0700; None when it is unusable or unsafe.
-
-    ``COREFRAME_CACHE_DIR`` wins, then ``$XDG_CACHE_HOME/coreframe``, then
-    ``~/.cache/coreframe``. A directory owned by someone else or writable by
-    group/others is not trusted: its files could feed us forged offsets.
-    """
-    path = os.environ.get("COREFRAME_CACHE_DIR")
-    if not path:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-            os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "coreframe")
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        return None
-    return path
 
 
 def _cache_file(directory: str, digest: bytes) -> str:
@@ -99,25 +78,6 @@ def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
     hdr = _CACHE_HDR.pack(_CACHE_MAGIC, _CACHE_VERSION, len(offsets), len(name_offs),
                           btf_len, zlib.adler32(payload), digest)
     _atomic_write(path, hdr, payload)
-
-
-def _atomic_write(path: str, *chunks: bytes) -> None:
-    """Write a private (0600) file via tmp + rename, so readers never see half of it.
-
-    Failure is swallowed: everything written here is a cache that only saves time.
-    """
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
 
 
 def content_hash(data: Any) -> bytes:

@@ -285,24 +285,14 @@ def _s32(v: int) -> int:
 
 _CACHE_MAGIC = "coreframe CO-RE results"
 _CACHE_VERSION = 1
+_CACHE_KEEP = 128  # result files kept, newest first (one per object BTF and kernel)
 
 
 def _cache_stamp() -> tuple[int, ...] | None:
-    """Changes whenever the CO-RE code does, so results of older code are never reused.
+    """Changes whenever the CO-RE code does, so results of older code are never reused."""
+    from ..cache import source_stamp
 
-    None (no caching) when the sources cannot be found, e.g. a bytecode-only install.
-    """
-    import os
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    stamp: list[int] = [_CACHE_VERSION]
-    for name in ("core.py", "relo.py"):
-        try:
-            st = os.stat(os.path.join(here, name))
-        except OSError:
-            return None
-        stamp += (st.st_size, st.st_mtime_ns)
-    return tuple(stamp)
+    return source_stamp(_CACHE_VERSION, __file__, "core.py", "relo.py")
 
 
 class CachedRelocator:
@@ -341,7 +331,7 @@ class CachedRelocator:
     def _file(self, digest: bytes) -> str | None:
         import zlib
 
-        from .kernel import cache_dir
+        from ..cache import cache_dir
 
         directory = cache_dir()
         if directory is None or self._stamp is None:
@@ -350,28 +340,23 @@ class CachedRelocator:
         return f"{directory}/core-{crc:08x}-{len(self._local_bytes)}-{digest.hex()[:32]}.res"
 
     def _read(self) -> None:
-        import marshal
-        import zlib
-
+        from ..cache import read_marshal
         from .kernel import vmlinux_digest
 
         digest = vmlinux_digest()
         path = self._file(digest) if digest is not None else None
-        if path is None:
-            return
+        blob = read_marshal(path) if path is not None else None
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-            payload = data[4:]
-            if len(data) < 4 or zlib.crc32(payload) != int.from_bytes(data[:4], "little"):
-                return  # damaged: resolve normally and rewrite it
-            magic, stamp, file_digest, local, order, results = marshal.loads(payload)
-        except (OSError, ValueError, EOFError, TypeError):
-            return
-        if (magic != _CACHE_MAGIC or stamp != self._stamp or file_digest != digest
-                or local != self._local_bytes or not isinstance(order, list)
-                or not isinstance(results, dict) or set(order) != set(results)
-                or not all(type(v) is tuple and len(v) == 13 for v in results.values())):
+            magic, stamp, file_digest, local, order, results = blob  # type: ignore[misc]
+        except (TypeError, ValueError):
+            return  # absent or damaged: resolve normally and rewrite it
+        try:
+            if (magic != _CACHE_MAGIC or stamp != self._stamp or file_digest != digest
+                    or local != self._local_bytes or not isinstance(order, list)
+                    or not isinstance(results, dict) or set(order) != set(results)
+                    or not all(type(v) is tuple and len(v) == 13 for v in results.values())):
+                return
+        except TypeError:  # unhashable keys: not something save() wrote
             return
         self._order, self._results = order, results
 
@@ -410,10 +395,10 @@ class CachedRelocator:
         """Record what this load resolved for real (a replay leaves the file as it is)."""
         if self._real is None:
             return
-        import marshal
-        import zlib
+        import os
 
-        from .kernel import _atomic_write, vmlinux_digest
+        from ..cache import prune, write_marshal
+        from .kernel import vmlinux_digest
 
         digest = vmlinux_digest()
         path = self._file(digest) if digest is not None else None
@@ -427,5 +412,5 @@ class CachedRelocator:
                 order.append(key)
                 results[key] = res._key()
         blob = (_CACHE_MAGIC, self._stamp, digest, self._local_bytes, order, results)
-        payload = marshal.dumps(blob)
-        _atomic_write(path, zlib.crc32(payload).to_bytes(4, "little"), payload)
+        write_marshal(path, blob)
+        prune(os.path.dirname(path), "core-", ".res", _CACHE_KEEP)

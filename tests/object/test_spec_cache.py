@@ -1,0 +1,258 @@
+"""The parsed-object cache: a spec read back from the user cache equals a fresh parse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from objpaths import all_objects, obj
+
+import coreframe
+from coreframe import object as objmod
+from coreframe.btf.ext import BTFExt
+from coreframe.btf.types import BTF
+from coreframe.cache import Codec
+from coreframe.elf import ElfFile
+
+TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    d = tmp_path / "cache"
+    monkeypatch.setenv("COREFRAME_CACHE_DIR", str(d))
+    yield d
+
+
+def _spec_files(d: Path) -> list[Path]:
+    return sorted(d.glob("spec-*.obj"))
+
+
+def _tree(x: Any) -> Any:
+    """Everything a spec holds, as plain comparable data (independent of the codec)."""
+    if isinstance(x, (int, str, bytes, float)) or x is None:
+        return x
+    if isinstance(x, bytearray):
+        return ("bytearray", bytes(x))
+    if isinstance(x, BTF):
+        return ("BTF", x.to_bytes())
+    if isinstance(x, BTFExt):
+        return ("BTFExt", _tree(x.func_info), _tree(x.core_relos), _tree(x.line_info),
+                _tree(x.line_rows), x.version, x.flags)
+    if isinstance(x, ElfFile):
+        return ("ElfFile", x.name, x.data, _tree(x.sections), _tree(x.symbols),
+                _tree(x.relocations))
+    if isinstance(x, dict):
+        return (type(x).__name__, sorted((repr(k), _tree(v)) for k, v in x.items()))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [_tree(v) for v in x])
+    attrs = dict(getattr(x, "__dict__", {}))
+    for cls in type(x).__mro__:
+        for name in cls.__dict__.get("__slots__", ()):
+            attrs[name] = getattr(x, name)
+    return (type(x).__name__, sorted((k, _tree(v)) for k, v in attrs.items()))
+
+
+def _parsed_fresh(path: str) -> coreframe.object.ObjectSpec:
+    with open(path, "rb") as f:
+        spec = coreframe.object.ObjectSpec(ElfFile(f.read(), name=path),
+                                           coreframe.object._obj_name(path))
+    return spec
+
+
+def _forbid_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: object) -> None:
+        raise AssertionError("the object was parsed, not read from the cache")
+
+    monkeypatch.setattr(objmod._Parser, "parse", fail)
+
+
+@pytest.mark.parametrize("path", all_objects(), ids=lambda p: p.name)
+def test_cached_spec_equals_fresh_parse(path: Path, cache_dir: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = coreframe.open(path)
+    assert len(_spec_files(cache_dir)) == 1, "every project object must be cacheable"
+    with monkeypatch.context() as m:
+        _forbid_parse(m)
+        cached = coreframe.open(path)
+        again = coreframe.open(path)
+    assert _tree(cached) == _tree(first) == _tree(_parsed_fresh(str(path)))
+    # each open hands out its own copy: editing one spec leaves the next untouched
+    assert cached is not again
+    for name, prog in cached.programs.items():
+        assert prog is not again.programs[name]
+        assert prog.insns is not again.programs[name].insns
+        prog.insns[:8] = b"\0" * 8
+        prog.autoload = not prog.autoload
+    for m_ in cached.maps.values():
+        m_.max_entries += 1
+    assert _tree(again) == _tree(first)
+    # shared objects stay shared: a program is the same object in every table
+    for sec, funcs in cached.functions.items():
+        for f in funcs:
+            owner = cached.programs.get(f.name) or cached.subprograms[(sec, f.sec_insn_off)]
+            assert f is owner
+
+
+def _xlated(spec: coreframe.object.ObjectSpec) -> dict[str, bytes]:
+    """The instructions the kernel holds for each program (after its own rewrites)."""
+    from xlated_oracle import program_insns
+
+    for m in spec.maps.values():
+        m.pinning = 0
+    for p in spec.programs.values():  # this kernel refuses BPF trampolines
+        if p.section_def and p.section_def.attach_kind in TRAMPOLINE:
+            p.autoload = False
+    with spec.load() as loaded:
+        return {name: program_insns(prog.fd) for name, prog in loaded.programs.items()}
+
+
+@pytest.mark.parametrize("name", ["execsnoop", "readhist"])
+def test_cached_spec_loads_the_same_instructions(name: str, cache_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to load BPF programs")
+    path = str(Path(objmod.__file__).resolve().parents[1] / "plugins" / "objects"
+               / f"{name}.bpf.o")
+    fresh = _xlated(coreframe.open(path))
+    with monkeypatch.context() as m:
+        _forbid_parse(m)
+        cached = _xlated(coreframe.open(path))
+    assert cached == fresh and fresh
+
+
+def test_changed_file_is_parsed_again(tmp_path: Path, cache_dir: Path) -> None:
+    target = tmp_path / "x.bpf.o"
+    shutil.copy(obj("obj_maps"), target)
+    maps_before = set(coreframe.open(target).maps)
+    shutil.copy(obj("obj_globals"), target)  # same path, other bytes
+    spec = coreframe.open(target)
+    assert _tree(spec) == _tree(_parsed_fresh(str(target)))
+    assert set(spec.maps) != maps_before
+    assert len(_spec_files(cache_dir)) == 1  # one file per path, rewritten
+
+
+def test_same_bytes_other_name_is_not_shared(tmp_path: Path, cache_dir: Path) -> None:
+    a = tmp_path / "alpha.bpf.o"
+    b = tmp_path / "beta.bpf.o"
+    shutil.copy(obj("obj_globals"), a)
+    shutil.copy(obj("obj_globals"), b)
+    coreframe.open(a)
+    spec = coreframe.open(b)
+    assert spec.name == "beta"
+    assert coreframe.open(a).name == "alpha"
+    assert coreframe.open(a, name="gamma").name == "gamma"
+    assert len(_spec_files(cache_dir)) == 3
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "garbage", "foreign"])
+def test_damaged_cache_file_is_ignored_and_rewritten(damage: str, cache_dir: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = obj("obj_calls")
+    want = _tree(coreframe.open(path))
+    (file,) = _spec_files(cache_dir)
+    data = file.read_bytes()
+    if damage == "flip":
+        data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+    elif damage == "truncate":
+        data = data[:len(data) // 2]
+    elif damage == "empty":
+        data = b""
+    elif damage == "garbage":  # a valid checksum over a payload that is not a spec
+        import marshal
+        import zlib
+
+        payload = marshal.dumps(("not", "a", "spec", (99, 1, 2)))
+        data = zlib.crc32(payload).to_bytes(4, "little") + payload
+    else:  # well-formed, but the encoded value names a class index it does not have
+        import marshal
+        import zlib
+
+        stamp, key, raw, _encoded = marshal.loads(data[4:])
+        payload = marshal.dumps((stamp, key, raw, (4, 999, [])))
+        data = zlib.crc32(payload).to_bytes(4, "little") + payload
+    file.write_bytes(data)
+    assert _tree(coreframe.open(path)) == want
+    with monkeypatch.context() as m:
+        _forbid_parse(m)
+        assert _tree(coreframe.open(path)) == want
+
+
+def test_other_parser_code_misses(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = obj("obj_calls")
+    coreframe.open(path)
+    monkeypatch.setattr(objmod._SpecCache, "VERSION", objmod._SpecCache.VERSION + 1)
+    calls = []
+    real = objmod._Parser.parse
+
+    def counting(self: object) -> None:
+        calls.append(1)
+        real(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(objmod._Parser, "parse", counting)
+    coreframe.open(path)
+    assert calls == [1]
+
+
+def test_unusable_cache_dir_still_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "open"
+    d.mkdir(mode=0o777)
+    d.chmod(0o777)  # writable by others: not trusted, so not used
+    monkeypatch.setenv("COREFRAME_CACHE_DIR", str(d))
+    spec = coreframe.open(obj("obj_calls"))
+    assert spec.programs
+    assert list(d.iterdir()) == []
+
+
+def test_bytes_are_not_cached(cache_dir: Path) -> None:
+    with open(obj("obj_calls"), "rb") as f:
+        coreframe.open(f.read())
+    assert _spec_files(cache_dir) == []
+
+
+def test_cache_keeps_a_bounded_number_of_files(tmp_path: Path, cache_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objmod._SpecCache, "KEEP", 3)
+    for i in range(6):
+        target = tmp_path / f"o{i}.bpf.o"
+        shutil.copy(obj("obj_calls"), target)
+        coreframe.open(target)
+    assert len(_spec_files(cache_dir)) == 3
+
+
+class _Node:
+    def __init__(self, value: object) -> None:
+        self.value = value
+        self.peer: _Node | None = None
+
+
+class _Slotted:
+    __slots__ = ("a", "b")
+
+
+def test_codec_keeps_sharing_and_cycles() -> None:
+    codec = Codec([_Node, _Slotted])
+    a, b = _Node([1, "x", b"y", 2.5, None, True]), _Node(bytearray(b"z"))
+    a.peer, b.peer = b, a
+    s = _Slotted()
+    s.a = (a, b, {"k": (1, 2)})
+    out = codec.decode(codec.encode(s))
+    x, y, d = out.a
+    assert x.peer is y and y.peer is x
+    assert x.value == [1, "x", b"y", 2.5, None, True] and y.value == bytearray(b"z")
+    assert type(y.value) is bytearray and d == {"k": (1, 2)}
+    assert not hasattr(out, "b")
+
+
+def test_codec_refuses_unknown_types_and_data() -> None:
+    codec = Codec([_Node])
+    with pytest.raises(TypeError, match="cannot cache"):
+        codec.encode(_Node(object()))
+    with pytest.raises(TypeError, match="cannot cache"):
+        codec.encode({1: _Slotted()})
+    for bad in [(42,), (4, 5, []), (5, 0), (0, 7), (2, [(3, [1])])]:
+        with pytest.raises(ValueError):
+            codec.decode(bad)
