@@ -99,15 +99,15 @@ def good_spec(objdir: Path) -> object:
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "/etc/passwd"])
 def test_pin_paths_cannot_escape_the_root(good_spec: object, tmp_path: Path, name: str) -> None:
-    from coreframe.object import _Loader
+    from coreframe.loader import Loader
 
-    loader = _Loader(good_spec, None, str(tmp_path))
+    loader = Loader(good_spec, None, str(tmp_path))
     with pytest.raises(ObjectError, match="pin"):
         loader._pin_path(name)
 
 
 def test_pin_path_through_symlink_is_refused(good_spec: object, tmp_path: Path) -> None:
-    from coreframe.object import _Loader
+    from coreframe.loader import Loader
 
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
@@ -115,8 +115,8 @@ def test_pin_path_through_symlink_is_refused(good_spec: object, tmp_path: Path) 
     (root / "sneaky").symlink_to(outside / "sneaky")
     spec = good_spec
     with pytest.raises(ObjectError, match="escapes pin root"):
-        _Loader(spec, None, str(root))._pin_path("sneaky")
-    assert _Loader(spec, None, str(root))._pin_path("fine") == str(root / "fine")
+        Loader(spec, None, str(root))._pin_path("sneaky")
+    assert Loader(spec, None, str(root))._pin_path("fine") == str(root / "fine")
 
 
 @pytest.fixture

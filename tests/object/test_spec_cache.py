@@ -17,6 +17,7 @@ from coreframe.btf.ext import BTFExt
 from coreframe.btf.types import BTF
 from coreframe.cache import Codec
 from coreframe.elf import ElfFile
+from coreframe.elf_reader import ElfReader
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
@@ -67,7 +68,7 @@ def _forbid_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(self: object) -> None:
         raise AssertionError("the object was parsed, not read from the cache")
 
-    monkeypatch.setattr(objmod._Parser, "parse", fail)
+    monkeypatch.setattr(ElfReader, "parse", fail)
 
 
 @pytest.mark.parametrize("path", all_objects(), ids=lambda p: p.name)
@@ -186,13 +187,13 @@ def test_other_parser_code_misses(cache_dir: Path, monkeypatch: pytest.MonkeyPat
     coreframe.open(path)
     monkeypatch.setattr(objmod._SpecCache, "VERSION", objmod._SpecCache.VERSION + 1)
     calls = []
-    real = objmod._Parser.parse
+    real = ElfReader.parse
 
     def counting(self: object) -> None:
         calls.append(1)
         real(self)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(objmod._Parser, "parse", counting)
+    monkeypatch.setattr(ElfReader, "parse", counting)
     coreframe.open(path)
     assert calls == [1]
 
