@@ -2,8 +2,9 @@
 
 Every attach function returns a ``Link`` whose ``close()`` detaches: it closes
 the BPF link fd (and the perf event fd behind it), or undoes the netlink change
-for the XDP/tc fallbacks. A ``weakref.finalize`` backstop detaches links that
-are garbage collected without being closed.
+for the XDP/tc fallbacks. Links garbage collected without being closed are
+detached too: their fds close themselves, and a ``weakref.finalize`` backstop
+(which also runs at exit) undoes netlink attachments.
 
 Where the kernel offers BPF links we use them (BPF_LINK_CREATE) and fall back to
 the older mechanism only when links are missing: PERF_EVENT_IOC_SET_BPF for perf
@@ -15,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import weakref
 
 from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
@@ -63,7 +63,14 @@ class Link:
         self.children: list[Link] = list(children or [])
         # Link fd first (detaches), then what it pointed at (perf event fd), then undo hooks.
         self._resources: list[Resource] = ([fd] if fd is not None else []) + list(resources or [])
-        self._finalizer = weakref.finalize(self, _release, self._resources)
+        self._closed = False
+        # Plain fds close themselves when collected (see FD); undo callbacks (netlink
+        # XDP/tc detach) must also run at exit, which weakref.finalize guarantees.
+        self._finalizer: Any = None
+        if not all(isinstance(r, FD) for r in self._resources):
+            import weakref
+
+            self._finalizer = weakref.finalize(self, _release, self._resources)
 
     @property
     def fd(self) -> int:
@@ -74,7 +81,7 @@ class Link:
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return self._closed
 
     @property
     def fds_only(self) -> bool:
@@ -116,7 +123,11 @@ class Link:
         """Detach (idempotent)."""
         for c in self.children:
             c.close()
-        self._finalizer()
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer()
+        else:
+            _release(self._resources)
 
     def __enter__(self) -> Link:
         return self

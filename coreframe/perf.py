@@ -16,7 +16,6 @@ import mmap
 import os
 import select
 import struct
-import weakref
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .ringbuf import map_fd, map_info
@@ -144,7 +143,6 @@ class PerfBuffer:
         self._by_fd: dict[int, _CpuBuf] = {}
         self._scratch = bytearray(256)
         self._epoll: select.epoll | None = select.epoll()
-        self._finalizer = weakref.finalize(self, _close_all, self._bufs, self._epoll)
 
         attr = PerfEventAttr()
         attr.type = PERF_TYPE_SOFTWARE
@@ -414,6 +412,11 @@ class PerfBuffer:
                 raise MapError(f"sample of {len(rec)} bytes is shorter than {ctype.__name__}")
             yield ctype.from_buffer_copy(rec)
 
+    def __del__(self) -> None:
+        # garbage collected without close(): unmap and close epoll now, not at exit
+        if getattr(self, "_epoll", None) is not None:
+            _close_all(self._bufs, self._epoll)
+
     def close(self) -> None:
         """Disable and close every CPU event, unmap, close epoll (the map stays open)."""
         for b in self._bufs:
@@ -421,7 +424,7 @@ class PerfBuffer:
                 self._ioctl(b.fd, PERF_EVENT_IOC_DISABLE)
             except MapError:
                 pass
-        self._finalizer()
+        _close_all(self._bufs, self._epoll)
         self._epoll = None
         self._bufs.clear()
         self._by_fd.clear()

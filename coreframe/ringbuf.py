@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 import select
-import weakref
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .sys.consts import (
@@ -127,7 +126,6 @@ class RingBuffer:
         self._epoll: select.epoll | None = select.epoll()
         # epoll.poll() allocates room for maxevents events per call (1023 by default)
         self._maxevents = 1
-        self._finalizer = weakref.finalize(self, _close_all, self._rings, self._epoll)
         if map is not None:
             self.add(map, callback, ctype=ctype)
 
@@ -251,9 +249,14 @@ class RingBuffer:
         """Bytes produced but not yet consumed, summed over rings (a backlog gauge)."""
         return sum(r.prod[0] - r.cons[0] for r in self._rings)
 
+    def __del__(self) -> None:
+        # garbage collected without close(): unmap and close epoll now, not at exit
+        if getattr(self, "_epoll", None) is not None:
+            _close_all(self._rings, self._epoll)
+
     def close(self) -> None:
         """Unmap every ring and close the epoll fd; the maps themselves stay open."""
-        self._finalizer()
+        _close_all(self._rings, self._epoll)
         self._epoll = None
         self._rings.clear()
         self._by_fd.clear()

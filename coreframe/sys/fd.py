@@ -2,16 +2,18 @@
 
 Every kernel object (map, program, link, BTF, perf event) is an fd; leaking one keeps
 the object alive in the kernel, so each lives in an ``FD`` that closes it exactly
-once: explicitly, via ``with``, or from a ``weakref.finalize`` backstop at GC/exit.
+once: explicitly, via ``with``, or from ``__del__`` when the FD is garbage collected
+(a process's fds all close at exit anyway; ``weakref.finalize``, which would also run
+at exit, costs its module's import on every start).
 """
 
 from __future__ import annotations
 
 import os
-import weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 
@@ -25,13 +27,20 @@ def _close(fd: int) -> None:
 class FD:
     """Owns one file descriptor; ``int(fd)`` / ``fd.fileno()`` give the number."""
 
-    __slots__ = ("_fd", "_finalizer", "__weakref__")
+    __slots__ = ("_fd", "__weakref__")
 
     def __init__(self, fd: int) -> None:
         if fd < 0:
             raise ValueError(f"invalid file descriptor {fd}")
         self._fd = fd
-        self._finalizer = weakref.finalize(self, _close, fd)
+
+    def __del__(self, _close: Callable[[int], None] = _close) -> None:
+        # the backstop for an FD nobody closed (the default argument keeps the helper
+        # reachable while the interpreter tears modules down at exit)
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._fd = -1
+            _close(fd)
 
     @property
     def fd(self) -> int:
@@ -55,14 +64,14 @@ class FD:
 
     def close(self) -> None:
         """Close now; idempotent."""
-        if self._fd >= 0:
+        fd = self._fd
+        if fd >= 0:
             self._fd = -1
-            self._finalizer()
+            _close(fd)
 
     def detach(self) -> int:
         """Give up ownership and return the raw number (the caller must close it)."""
         fd = self.fd
-        self._finalizer.detach()
         self._fd = -1
         return fd
 
