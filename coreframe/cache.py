@@ -125,6 +125,34 @@ def prune(directory: str, prefix: str, suffix: str, keep: int) -> None:
             pass
 
 
+def cached_bytes(prefix: str, key: Any, compute: Callable[[], bytes], keep: int = 64) -> bytes:
+    """``compute()``, or what it returned for an equal ``key`` in an earlier process.
+
+    ``key`` (marshal-able: bytes, str, ints, tuples) holds every input of
+    ``compute``, the source stamp of its code included; it is stored whole and
+    compared exactly, so a file can only answer for its own key.
+    """
+    import marshal
+    import zlib
+
+    directory = cache_dir()
+    try:
+        blob = marshal.dumps(key)
+    except ValueError:
+        directory = None
+    if directory is None:
+        return compute()
+    path = os.path.join(directory, f"{prefix}-{zlib.crc32(blob):08x}-{len(blob)}.bin")
+    stored = read_marshal(path)
+    if (type(stored) is tuple and len(stored) == 2 and stored[0] == blob
+            and type(stored[1]) is bytes):
+        return stored[1]
+    value = compute()
+    write_marshal(path, (blob, value))
+    prune(directory, prefix + "-", ".bin", keep)
+    return value
+
+
 # Node tags of the codec (anything that is not a tuple is a plain value).
 _LIST, _TUPLE, _DICT, _BYTEARRAY, _OBJECT, _REF, _RECORD, _MAPPING, _HOOKED = range(9)
 _PLAIN = frozenset((int, str, bytes, bool, float, type(None)))

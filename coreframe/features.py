@@ -156,6 +156,27 @@ def has_btf_func_global() -> bool:
     return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
 
+# BTF kinds and linkages an object may use that older kernels refuse (the sanitizer
+# rewrites each into something they take); the keys of :func:`btf_kinds`.
+BTF_KIND_NAMES = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
+
+
+def btf_kinds() -> dict[str, bool]:
+    """Which of :data:`BTF_KIND_NAMES` the kernel takes: one combined probe, then
+    per-kind probes only if that is refused."""
+    if has_all_sanitized_btf_kinds():
+        return dict.fromkeys(BTF_KIND_NAMES, True)
+    return {
+        "func": has_btf_kind(C.BTF_KIND_FUNC),
+        "func_global": has_btf_func_global(),
+        "datasec": has_btf_kind(C.BTF_KIND_DATASEC),
+        "float": has_btf_kind(C.BTF_KIND_FLOAT),
+        "decl_tag": has_btf_kind(C.BTF_KIND_DECL_TAG),
+        "type_tag": has_btf_kind(C.BTF_KIND_TYPE_TAG),
+        "enum64": has_btf_kind(C.BTF_KIND_ENUM64),
+    }
+
+
 @memoize
 def has_all_sanitized_btf_kinds() -> bool:
     """One BTF load holding every kind and linkage the sanitizer may have to rewrite.

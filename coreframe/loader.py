@@ -7,6 +7,7 @@ result (maps, programs, links) until it is closed.
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import struct
 from itertools import chain
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
+    from .sys.fd import FD
     from .variables import DataSection
 
 
@@ -299,9 +301,26 @@ class Loader:
         btf = self.spec.btf
         if btf is None:
             return
-        from .btf.sanitize import load_object_btf, sanitize
+        from .cache import cached_bytes, source_stamp
+        from .features import btf_kinds
 
-        data = sanitize(btf.to_bytes(), self.spec.section_sizes, {})
+        raw = btf.to_bytes()
+        sizes = self.spec.section_sizes
+        kinds = btf_kinds()
+
+        def fix() -> bytes:
+            from .btf.sanitize import sanitize
+
+            return sanitize(raw, sizes, {}, kernel_kinds=kinds)
+
+        # a pure function of these inputs: a warm start reads it back instead of walking
+        # every type (and importing the sanitizer)
+        stamp = source_stamp(1, __file__, "btf/sanitize.py")
+        if stamp is None:
+            data = fix()
+        else:
+            key = (stamp, raw, tuple(sorted(sizes.items())), tuple(sorted(kinds.items())))
+            data = cached_bytes("sanitized-btf", key, fix)
         self.obj.btf_fd = load_object_btf(data)
 
     # ---- kconfig -------------------------------------------------------------------------
@@ -904,3 +923,43 @@ def _kconfig_bytes(btf: Any, e: Extern, value: Any) -> bytes:
         except OverflowError:
             raise ObjectError(f"{where}: value {num} does not fit in {e.size} bytes") from None
     raise ObjectError(f"{where}: unsupported extern type {btf.c_type_name(e.type_id)!r}")
+
+
+def load_object_btf(data: bytes) -> FD | None:
+    """BPF_BTF_LOAD of (already sanitized) object BTF; None, with a warning, on failure.
+
+    Programs then load without func_info/line_info, as with libbpf.
+    """
+    from .sys.bpf import btf_load
+
+    try:
+        return btf_load(data)
+    except OSError as first:
+        if first.errno in (errno.EPERM, errno.EACCES):
+            _log().warning("kernel refused object BTF (%s); loading programs without BTF",
+                        first.strerror)
+            return None
+    size = 1 << 20
+    text = ""
+    while size <= 16 << 20:
+        try:
+            return btf_load(data, log_level=1, log_size=size)
+        except OSError as e:
+            text = getattr(e, "log", "")
+            if e.errno == errno.ENOSPC:
+                size *= 4
+                continue
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            reason = lines[-1] if lines else e.strerror
+            _log().warning("kernel rejected object BTF: %s; loading programs without BTF", reason)
+            _log().debug("BTF verifier log:\n%s", text)
+            return None
+    _log().warning("kernel rejected object BTF (log too large); loading programs without BTF")
+    return None
+
+
+def _log() -> Any:
+    """The module logger, imported on first use: logging costs ~8 ms of start-up."""
+    import logging
+
+    return logging.getLogger(__name__)

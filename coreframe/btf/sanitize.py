@@ -9,25 +9,16 @@ CO-RE. Works on the raw bytes with ``struct``: no dependency on the BTF decoder.
 
 from __future__ import annotations
 
-import errno
 import struct
 
 from ..errors import ObjectError
 from ..records import record
 from ..sys import consts as C
-from ..sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
 
-
-def _log() -> Any:
-    """The module logger, imported on first use: logging costs ~8 ms of start-up."""
-    import logging
-
-    return logging.getLogger(__name__)
 
 _HDR = struct.Struct("<HBBIIIII")
 _TYPE = struct.Struct("<III")
@@ -41,6 +32,7 @@ _PER_ENTRY = {
     C.BTF_KIND_FUNC_PROTO: 8, C.BTF_KIND_DATASEC: 12, C.BTF_KIND_ENUM64: 12,
 }
 
+# the kinds the sanitizer can rewrite, named as in coreframe.features.btf_kinds()
 KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
 
 
@@ -126,20 +118,10 @@ def _rename_params(types: bytearray, by_id: dict[int, _Type], func: _Type, name_
 
 
 def _kernel_kinds() -> dict[str, bool]:
-    """Which kinds the kernel takes: one combined probe, per-kind probes only if refused."""
-    from .. import features as F
+    """Which kinds the kernel takes (see :func:`coreframe.features.btf_kinds`)."""
+    from ..features import btf_kinds
 
-    if F.has_all_sanitized_btf_kinds():
-        return dict.fromkeys(KERNEL_KINDS, True)
-    return {
-        "func": F.has_btf_kind(C.BTF_KIND_FUNC),
-        "func_global": F.has_btf_func_global(),
-        "datasec": F.has_btf_kind(C.BTF_KIND_DATASEC),
-        "float": F.has_btf_kind(C.BTF_KIND_FLOAT),
-        "decl_tag": F.has_btf_kind(C.BTF_KIND_DECL_TAG),
-        "type_tag": F.has_btf_kind(C.BTF_KIND_TYPE_TAG),
-        "enum64": F.has_btf_kind(C.BTF_KIND_ENUM64),
-    }
+    return btf_kinds()
 
 
 def sanitize(
@@ -287,37 +269,4 @@ def sanitize(
     return _join(bytes(types) + bytes(appended), strings)
 
 
-def load_object_btf(data: bytes) -> FD | None:
-    """BPF_BTF_LOAD of (already sanitized) object BTF; None, with a warning, on failure.
-
-    Programs then load without func_info/line_info, as with libbpf.
-    """
-    from ..sys.bpf import btf_load
-
-    try:
-        return btf_load(data)
-    except OSError as first:
-        if first.errno in (errno.EPERM, errno.EACCES):
-            _log().warning("kernel refused object BTF (%s); loading programs without BTF",
-                        first.strerror)
-            return None
-    size = 1 << 20
-    text = ""
-    while size <= 16 << 20:
-        try:
-            return btf_load(data, log_level=1, log_size=size)
-        except OSError as e:
-            text = getattr(e, "log", "")
-            if e.errno == errno.ENOSPC:
-                size *= 4
-                continue
-            lines = [ln for ln in text.splitlines() if ln.strip()]
-            reason = lines[-1] if lines else e.strerror
-            _log().warning("kernel rejected object BTF: %s; loading programs without BTF", reason)
-            _log().debug("BTF verifier log:\n%s", text)
-            return None
-    _log().warning("kernel rejected object BTF (log too large); loading programs without BTF")
-    return None
-
-
-__all__ = ["sanitize", "load_object_btf", "KERNEL_KINDS"]
+__all__ = ["sanitize", "KERNEL_KINDS"]

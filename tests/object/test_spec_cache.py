@@ -257,3 +257,46 @@ def test_codec_refuses_unknown_types_and_data() -> None:
     for bad in [(42,), (4, 5, []), (5, 0), (0, 7), (2, [(3, [1])])]:
         with pytest.raises(ValueError):
             codec.decode(bad)
+
+
+def test_cached_bytes_answers_only_its_own_key(cache_dir: Path) -> None:
+    from coreframe.cache import cached_bytes
+
+    calls: list[int] = []
+
+    def compute(value: bytes) -> bytes:
+        calls.append(1)
+        return value
+
+    assert cached_bytes("t", (1, b"k"), lambda: compute(b"one")) == b"one"
+    assert cached_bytes("t", (1, b"k"), lambda: compute(b"two")) == b"one"  # stored
+    assert cached_bytes("t", (2, b"k"), lambda: compute(b"two")) == b"two"  # other key
+    assert len(calls) == 2
+    for f in cache_dir.glob("t-*.bin"):  # damaged files are recomputed and rewritten
+        f.write_bytes(f.read_bytes()[:-3])
+    assert cached_bytes("t", (1, b"k"), lambda: compute(b"three")) == b"three"
+    assert cached_bytes("t", (1, b"k"), lambda: compute(b"four")) == b"three"
+    assert len(calls) == 3
+
+
+def test_sanitized_btf_is_cached(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to load BPF")
+    from coreframe.btf import sanitize as sanitize_mod
+    from coreframe.features import btf_kinds
+
+    path = str(Path(objmod.__file__).resolve().parents[1] / "plugins" / "objects"
+               / "execsnoop.bpf.o")
+    spec = coreframe.open(path)
+    want = sanitize_mod.sanitize(spec.btf.to_bytes(), spec.section_sizes, {},
+                                 kernel_kinds=btf_kinds())
+    spec.load().close()
+    (stored,) = cache_dir.glob("sanitized-btf-*.bin")
+    assert want in stored.read_bytes()
+
+    def fail(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("sanitized again")
+
+    monkeypatch.setattr(sanitize_mod, "sanitize", fail)
+    with coreframe.open(path).load() as obj:
+        assert obj.btf_fd is not None
