@@ -13,12 +13,12 @@ events, IFLA_XDP / clsact+bpf filters over netlink (pyroute2) for XDP and tc.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from . import tracefs
 from .errors import AttachError, Error, FeatureMissing, PermissionDenied
+from .sys import cdata
 from .sys import consts as C
 from .sys.fd import FD
 
@@ -383,11 +383,11 @@ def attach_kprobe(prog: Any, func: str, retprobe: bool = False, offset: int = 0,
     what = f"{'kretprobe' if retprobe else 'kprobe'} {func}" + (f"+{offset}" if offset else "")
     pmu = _pmu_type("kprobe")
     if pmu is not None:
-        name = ctypes.create_string_buffer(func.encode())
+        name = cdata.create_string_buffer(func.encode())
         attr = PerfEventAttr(type=pmu)
         if retprobe:
             attr.config |= 1 << _pmu_retprobe_bit("kprobe")
-        attr.kprobe_func = ctypes.addressof(name)
+        attr.kprobe_func = cdata.addressof(name)
         attr.probe_offset = offset
         attr.sample_period = 1
         attr.wakeup_events = 1
@@ -432,13 +432,13 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
     cpu = 0 if pid == -1 else -1
     pmu = _pmu_type("uprobe")
     if pmu is not None:
-        pbuf = ctypes.create_string_buffer(real.encode())
+        pbuf = cdata.create_string_buffer(real.encode())
         attr = PerfEventAttr(type=pmu)
         if retprobe:
             attr.config |= 1 << _pmu_retprobe_bit("uprobe")
         if ref_ctr_offset:
             attr.config |= ref_ctr_offset << 32
-        attr.uprobe_path = ctypes.addressof(pbuf)
+        attr.uprobe_path = cdata.addressof(pbuf)
         attr.probe_offset = off
         attr.sample_period = 1
         attr.wakeup_events = 1
@@ -514,13 +514,13 @@ class in_netns:  # noqa: N801 - used as ``with in_netns(name):``
     def __init__(self, netns: str | None) -> None:
         self.netns = netns
         self._here = self._target = -1
-        self._libc: Any = None
+        self._setns: Any = None
 
     def __enter__(self) -> None:
         netns = self.netns
         if not netns:
             return
-        libc = ctypes.CDLL(None, use_errno=True)
+        setns = cdata.libc_function("setns", cdata.c_int, (cdata.c_int, cdata.c_int))
         path = netns if "/" in netns else f"/var/run/netns/{netns}"
         try:
             target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -533,24 +533,24 @@ class in_netns:  # noqa: N801 - used as ``with in_netns(name):``
         except OSError:
             os.close(target)
             raise
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
+        if setns(target, CLONE_NEWNET) != 0:
+            err = cdata.get_errno()
             os.close(target)
             os.close(here)
             if err == errno.EPERM:
                 raise PermissionDenied(f"setns into {netns}", "CAP_SYS_ADMIN")
             raise AttachError(f"setns into {netns}: {os.strerror(err)}")
-        self._libc, self._target, self._here = libc, target, here
+        self._setns, self._target, self._here = setns, target, here
 
     def __exit__(self, *exc: object) -> None:
-        if self._libc is None:
+        if self._setns is None:
             return
         try:
-            self._libc.setns(self._here, CLONE_NEWNET)
+            self._setns(self._here, CLONE_NEWNET)
         finally:
             os.close(self._target)
             os.close(self._here)
-            self._libc = None
+            self._setns = None
 
 
 def _ifindex(iface: str | int, netns: str | None) -> int:

@@ -7,7 +7,6 @@ the exact key/value bytes, with one-line ``MapError``s naming the map.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import mmap as _mmap
 import os
@@ -15,6 +14,7 @@ import os
 from .errors import Error, FeatureMissing, MapError
 from .records import memoize, record
 from .sys import bpf as _bpf
+from .sys import cdata
 from .sys.consts import (
     BPF_ANY,
     BPF_EXIST,
@@ -351,8 +351,8 @@ class Map:
                 ) from None
         if isinstance(obj, bytes | bytearray | memoryview):
             data = bytes(obj)
-        elif isinstance(obj, ctypes._SimpleCData | ctypes.Structure | ctypes.Union
-                        | ctypes.Array):
+        elif isinstance(obj, cdata._SimpleCData | cdata.Structure | cdata.Union
+                        | cdata.Array):
             data = bytes(obj)
         elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":
             return int(obj.fd).to_bytes(4, "little")

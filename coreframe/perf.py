@@ -11,7 +11,6 @@ buffer, every other record is handed out as a slice of the mapping.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import select
@@ -19,6 +18,7 @@ import struct
 
 from .errors import FeatureMissing, MapError, PermissionDenied
 from .ringbuf import map_fd, map_info
+from .sys import cdata
 from .sys.consts import (
     BPF_ANY,
     BPF_MAP_TYPE_PERF_EVENT_ARRAY,
@@ -190,10 +190,10 @@ class PerfBuffer:
         from .sys.attr import MapElemAttr
         from .sys.syscall import bpf
 
-        key = ctypes.c_uint32(cpu)
-        val = ctypes.c_uint32(fd)
-        attr = MapElemAttr(map_fd=self._map_fd, key=ctypes.addressof(key),
-                           value=ctypes.addressof(val), flags=BPF_ANY)
+        key = cdata.c_uint32(cpu)
+        val = cdata.c_uint32(fd)
+        attr = MapElemAttr(map_fd=self._map_fd, key=cdata.addressof(key),
+                           value=cdata.addressof(val), flags=BPF_ANY)
         try:
             bpf(BPF_MAP_UPDATE_ELEM, attr)
         except OSError as e:
@@ -406,7 +406,7 @@ class PerfBuffer:
 
     def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
         """Like poll_records(), decoding each sample into a ``ctype`` copy."""
-        need = ctypes.sizeof(ctype)
+        need = cdata.sizeof(ctype)
         for rec in self.poll_records(timeout):
             if len(rec) < need:
                 raise MapError(f"sample of {len(rec)} bytes is shorter than {ctype.__name__}")

@@ -7,13 +7,13 @@ instruction, the verifier's reason and, through line_info, the C source line.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
 from .records import record
 from .sys import bpf as _bpf
+from .sys import cdata
 from .sys.attr import BpfProgInfo
 from .sys.consts import (
     BPF_PROG_TYPE_EXT,
@@ -84,12 +84,12 @@ class ProgramInfo(record(
 
 def _program_info(fd: FD | int) -> ProgramInfo:
     first = _bpf.prog_info(fd)
-    xlated = ctypes.create_string_buffer(first.xlated_prog_len or 1)
+    xlated = cdata.create_string_buffer(first.xlated_prog_len or 1)
     nmaps = first.nr_map_ids
-    maps = (ctypes.c_uint32 * max(nmaps, 1))()
+    maps = (cdata.c_uint32 * max(nmaps, 1))()
     second = BpfProgInfo(
-        xlated_prog_len=first.xlated_prog_len, xlated_prog_insns=ctypes.addressof(xlated),
-        nr_map_ids=nmaps, map_ids=ctypes.addressof(maps),
+        xlated_prog_len=first.xlated_prog_len, xlated_prog_insns=cdata.addressof(xlated),
+        nr_map_ids=nmaps, map_ids=cdata.addressof(maps),
     )
     _bpf.obj_get_info_by_fd(fd, second)
     return ProgramInfo(
@@ -337,7 +337,7 @@ def _load_logged(prog_type: int, insns: Any, license: str, log_level: int,
     """Load with a verifier log, growing the buffer on ENOSPC: (FD or error, log text)."""
     size = LOG_SIZE_START
     while True:
-        buf = ctypes.create_string_buffer(size)
+        buf = cdata.create_string_buffer(size)
         try:
             fd = _bpf.prog_load(prog_type, insns, license, log_level=log_level, log_buf=buf,
                                 **common)

@@ -13,11 +13,11 @@ and arm64 that gives the acquire/release ordering we need against the kernel.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import select
 
 from .errors import FeatureMissing, MapError, PermissionDenied
+from .sys import cdata
 from .sys.consts import (
     BPF_MAP_TYPE_RINGBUF,
     BPF_OBJ_GET_INFO_BY_FD,
@@ -51,8 +51,8 @@ def map_info(map: Any) -> tuple[int, int, int, int]:
     from .sys.syscall import bpf
 
     info = BpfMapInfo()
-    attr = InfoAttr(bpf_fd=map_fd(map), info_len=ctypes.sizeof(info),
-                    info=ctypes.addressof(info))
+    attr = InfoAttr(bpf_fd=map_fd(map), info_len=cdata.sizeof(info),
+                    info=cdata.addressof(info))
     try:
         bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
     except OSError as e:
@@ -341,4 +341,4 @@ def _close_all(rings: list[_Ring], ep: select.epoll | None) -> None:
 
 
 def _ctypes_sizeof(ctype: type) -> int:
-    return ctypes.sizeof(ctype)
+    return cdata.sizeof(ctype)

@@ -10,8 +10,8 @@ Pointers are ``__aligned_u64`` fields; use :func:`addr` to fill them.
 from __future__ import annotations
 
 import _thread
-import ctypes
 
+from . import cdata
 from .consts import BPF_OBJ_NAME_LEN, BPF_TAG_SIZE
 
 TYPE_CHECKING = False
@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-u8 = ctypes.c_uint8
-u16 = ctypes.c_uint16
-u32 = ctypes.c_uint32
-s32 = ctypes.c_int32
-u64 = ctypes.c_uint64
+u8 = cdata.c_uint8
+u16 = cdata.c_uint16
+u32 = cdata.c_uint32
+s32 = cdata.c_int32
+u64 = cdata.c_uint64
 
 
 def _named(*classes: type) -> dict[str, type]:
@@ -40,16 +40,16 @@ def addr(obj: Any) -> int:
         return 0
     if obj.__class__ is int:
         return obj
-    return ctypes.addressof(obj)
+    return cdata.addressof(obj)
 
 
-def buffer(data: bytes | bytearray | memoryview | int) -> ctypes.Array[ctypes.c_char]:
+def buffer(data: bytes | bytearray | memoryview | int) -> cdata.Array[cdata.c_char]:
     """A ctypes char buffer holding ``data`` (or ``data`` zero bytes when an int)."""
     if isinstance(data, int):
-        return ctypes.create_string_buffer(data)
+        return cdata.create_string_buffer(data)
     if not data:
-        return ctypes.create_string_buffer(1)
-    return (ctypes.c_char * len(data)).from_buffer_copy(data)
+        return cdata.create_string_buffer(1)
+    return (cdata.c_char * len(data)).from_buffer_copy(data)
 
 
 def name_bytes(name: str) -> bytes:
@@ -59,7 +59,7 @@ def name_bytes(name: str) -> bytes:
 
 
 def _build_MapCreateAttr() -> dict[str, type]:
-    class MapCreateAttr(ctypes.Structure):
+    class MapCreateAttr(cdata.Structure):
         """BPF_MAP_CREATE."""
 
         _fields_ = [
@@ -70,7 +70,7 @@ def _build_MapCreateAttr() -> dict[str, type]:
             ("map_flags", u32),
             ("inner_map_fd", u32),
             ("numa_node", u32),
-            ("map_name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+            ("map_name", cdata.c_char * BPF_OBJ_NAME_LEN),
             ("map_ifindex", u32),
             ("btf_fd", u32),
             ("btf_key_type_id", u32),
@@ -82,7 +82,7 @@ def _build_MapCreateAttr() -> dict[str, type]:
 
 
 def _build_MapElemAttr() -> dict[str, type]:
-    class MapElemAttr(ctypes.Structure):
+    class MapElemAttr(cdata.Structure):
         """BPF_MAP_{LOOKUP,UPDATE,DELETE}_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_FREEZE.
 
         ``value`` doubles as ``next_key`` (a union in the kernel).
@@ -106,7 +106,7 @@ def _build_MapElemAttr() -> dict[str, type]:
 
 
 def _build_MapBatchAttr() -> dict[str, type]:
-    class MapBatchAttr(ctypes.Structure):
+    class MapBatchAttr(cdata.Structure):
         """BPF_MAP_*_BATCH."""
 
         _fields_ = [
@@ -123,7 +123,7 @@ def _build_MapBatchAttr() -> dict[str, type]:
 
 
 def _build_ProgLoadAttr() -> dict[str, type]:
-    class ProgLoadAttr(ctypes.Structure):
+    class ProgLoadAttr(cdata.Structure):
         """BPF_PROG_LOAD (up to log_true_size, 5.x/6.x compatible when the tail is zero)."""
 
         _fields_ = [
@@ -136,7 +136,7 @@ def _build_ProgLoadAttr() -> dict[str, type]:
             ("log_buf", u64),
             ("kern_version", u32),
             ("prog_flags", u32),
-            ("prog_name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+            ("prog_name", cdata.c_char * BPF_OBJ_NAME_LEN),
             ("prog_ifindex", u32),
             ("expected_attach_type", u32),
             ("prog_btf_fd", u32),
@@ -166,7 +166,7 @@ def _build_ProgLoadAttr() -> dict[str, type]:
 
 
 def _build_ObjAttr() -> dict[str, type]:
-    class ObjAttr(ctypes.Structure):
+    class ObjAttr(cdata.Structure):
         """BPF_OBJ_PIN / BPF_OBJ_GET."""
 
         _fields_ = [
@@ -179,7 +179,7 @@ def _build_ObjAttr() -> dict[str, type]:
 
 
 def _build_ProgAttachAttr() -> dict[str, type]:
-    class ProgAttachAttr(ctypes.Structure):
+    class ProgAttachAttr(cdata.Structure):
         """BPF_PROG_ATTACH / BPF_PROG_DETACH (``target_fd`` doubles as target_ifindex)."""
 
         _fields_ = [
@@ -195,7 +195,7 @@ def _build_ProgAttachAttr() -> dict[str, type]:
 
 
 def _build_TestRunAttr() -> dict[str, type]:
-    class TestRunAttr(ctypes.Structure):
+    class TestRunAttr(cdata.Structure):
         """BPF_PROG_RUN (a.k.a. BPF_PROG_TEST_RUN)."""
 
         __test__ = False  # not a pytest class
@@ -221,7 +221,7 @@ def _build_TestRunAttr() -> dict[str, type]:
 
 
 def _build_GetIdAttr() -> dict[str, type]:
-    class GetIdAttr(ctypes.Structure):
+    class GetIdAttr(cdata.Structure):
         """BPF_*_GET_NEXT_ID and BPF_*_GET_FD_BY_ID (``start_id`` is also prog/map/btf/link id)."""
 
         _fields_ = [
@@ -233,7 +233,7 @@ def _build_GetIdAttr() -> dict[str, type]:
 
 
 def _build_InfoAttr() -> dict[str, type]:
-    class InfoAttr(ctypes.Structure):
+    class InfoAttr(cdata.Structure):
         """BPF_OBJ_GET_INFO_BY_FD."""
 
         _fields_ = [
@@ -245,7 +245,7 @@ def _build_InfoAttr() -> dict[str, type]:
 
 
 def _build_ProgQueryAttr() -> dict[str, type]:
-    class ProgQueryAttr(ctypes.Structure):
+    class ProgQueryAttr(cdata.Structure):
         """BPF_PROG_QUERY."""
 
         _fields_ = [
@@ -264,7 +264,7 @@ def _build_ProgQueryAttr() -> dict[str, type]:
 
 
 def _build_RawTracepointAttr() -> dict[str, type]:
-    class RawTracepointAttr(ctypes.Structure):
+    class RawTracepointAttr(cdata.Structure):
         """BPF_RAW_TRACEPOINT_OPEN (``cookie`` needs 6.10+; keep 0 on older kernels)."""
 
         _fields_ = [
@@ -276,7 +276,7 @@ def _build_RawTracepointAttr() -> dict[str, type]:
 
 
 def _build_BtfLoadAttr() -> dict[str, type]:
-    class BtfLoadAttr(ctypes.Structure):
+    class BtfLoadAttr(cdata.Structure):
         """BPF_BTF_LOAD."""
 
         _fields_ = [
@@ -291,7 +291,7 @@ def _build_BtfLoadAttr() -> dict[str, type]:
 
 
 def _build_TaskFdQueryAttr() -> dict[str, type]:
-    class TaskFdQueryAttr(ctypes.Structure):
+    class TaskFdQueryAttr(cdata.Structure):
         """BPF_TASK_FD_QUERY."""
 
         _fields_ = [
@@ -309,13 +309,13 @@ def _build_TaskFdQueryAttr() -> dict[str, type]:
 
 
 def _build_LinkCreateAttr() -> dict[str, type]:
-    class _LinkIter(ctypes.Structure):
+    class _LinkIter(cdata.Structure):
         _fields_ = [("iter_info", u64), ("iter_info_len", u32)]
 
-    class _LinkPerfEvent(ctypes.Structure):
+    class _LinkPerfEvent(cdata.Structure):
         _fields_ = [("bpf_cookie", u64)]
 
-    class _LinkKprobeMulti(ctypes.Structure):
+    class _LinkKprobeMulti(cdata.Structure):
         _fields_ = [
             ("flags", u32),
             ("cnt", u32),
@@ -324,18 +324,18 @@ def _build_LinkCreateAttr() -> dict[str, type]:
             ("cookies", u64),
         ]
 
-    class _LinkTracing(ctypes.Structure):
+    class _LinkTracing(cdata.Structure):
         _fields_ = [("target_btf_id", u32), ("cookie", u64)]
 
-    class _LinkNetfilter(ctypes.Structure):
+    class _LinkNetfilter(cdata.Structure):
         _fields_ = [("pf", u32), ("hooknum", u32), ("priority", s32), ("flags", u32)]
 
-    class _LinkRelative(ctypes.Structure):
+    class _LinkRelative(cdata.Structure):
         """tcx / netkit / cgroup: ``relative_fd`` doubles as relative_id."""
 
         _fields_ = [("relative_fd", u32), ("expected_revision", u64)]
 
-    class _LinkUprobeMulti(ctypes.Structure):
+    class _LinkUprobeMulti(cdata.Structure):
         _fields_ = [
             ("path", u64),
             ("offsets", u64),
@@ -346,7 +346,7 @@ def _build_LinkCreateAttr() -> dict[str, type]:
             ("pid", u32),
         ]
 
-    class _LinkUnion(ctypes.Union):
+    class _LinkUnion(cdata.Union):
         _fields_ = [
             ("target_btf_id", u32),
             ("iter", _LinkIter),
@@ -360,7 +360,7 @@ def _build_LinkCreateAttr() -> dict[str, type]:
             ("cgroup", _LinkRelative),
         ]
 
-    class LinkCreateAttr(ctypes.Structure):
+    class LinkCreateAttr(cdata.Structure):
         """BPF_LINK_CREATE. ``target_fd`` doubles as target_ifindex, ``prog_fd`` as map_fd;
         per-link-type fields live in the anonymous union (``attr.perf_event.bpf_cookie``,
         ``attr.uprobe_multi.path``, ``attr.tracing.cookie``, ...)."""
@@ -378,7 +378,7 @@ def _build_LinkCreateAttr() -> dict[str, type]:
 
 
 def _build_LinkUpdateAttr() -> dict[str, type]:
-    class LinkUpdateAttr(ctypes.Structure):
+    class LinkUpdateAttr(cdata.Structure):
         """BPF_LINK_UPDATE."""
 
         _fields_ = [
@@ -391,7 +391,7 @@ def _build_LinkUpdateAttr() -> dict[str, type]:
 
 
 def _build_LinkDetachAttr() -> dict[str, type]:
-    class LinkDetachAttr(ctypes.Structure):
+    class LinkDetachAttr(cdata.Structure):
         """BPF_LINK_DETACH."""
 
         _fields_ = [("link_fd", u32)]
@@ -399,7 +399,7 @@ def _build_LinkDetachAttr() -> dict[str, type]:
 
 
 def _build_EnableStatsAttr() -> dict[str, type]:
-    class EnableStatsAttr(ctypes.Structure):
+    class EnableStatsAttr(cdata.Structure):
         """BPF_ENABLE_STATS."""
 
         _fields_ = [("type", u32)]
@@ -407,7 +407,7 @@ def _build_EnableStatsAttr() -> dict[str, type]:
 
 
 def _build_IterCreateAttr() -> dict[str, type]:
-    class IterCreateAttr(ctypes.Structure):
+    class IterCreateAttr(cdata.Structure):
         """BPF_ITER_CREATE."""
 
         _fields_ = [("link_fd", u32), ("flags", u32)]
@@ -415,7 +415,7 @@ def _build_IterCreateAttr() -> dict[str, type]:
 
 
 def _build_ProgBindMapAttr() -> dict[str, type]:
-    class ProgBindMapAttr(ctypes.Structure):
+    class ProgBindMapAttr(cdata.Structure):
         """BPF_PROG_BIND_MAP."""
 
         _fields_ = [("prog_fd", u32), ("map_fd", u32), ("flags", u32)]
@@ -426,7 +426,7 @@ def _build_ProgBindMapAttr() -> dict[str, type]:
 
 
 def _build_BpfProgInfo() -> dict[str, type]:
-    class BpfProgInfo(ctypes.Structure):
+    class BpfProgInfo(cdata.Structure):
         """struct bpf_prog_info."""
 
         _fields_ = [
@@ -441,7 +441,7 @@ def _build_BpfProgInfo() -> dict[str, type]:
             ("created_by_uid", u32),
             ("nr_map_ids", u32),
             ("map_ids", u64),
-            ("name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+            ("name", cdata.c_char * BPF_OBJ_NAME_LEN),
             ("ifindex", u32),
             ("gpl_compatible", u32, 1),
             ("netns_dev", u64),
@@ -473,7 +473,7 @@ def _build_BpfProgInfo() -> dict[str, type]:
 
 
 def _build_BpfMapInfo() -> dict[str, type]:
-    class BpfMapInfo(ctypes.Structure):
+    class BpfMapInfo(cdata.Structure):
         """struct bpf_map_info."""
 
         _fields_ = [
@@ -483,7 +483,7 @@ def _build_BpfMapInfo() -> dict[str, type]:
             ("value_size", u32),
             ("max_entries", u32),
             ("map_flags", u32),
-            ("name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+            ("name", cdata.c_char * BPF_OBJ_NAME_LEN),
             ("ifindex", u32),
             ("btf_vmlinux_value_type_id", u32),
             ("netns_dev", u64),
@@ -498,7 +498,7 @@ def _build_BpfMapInfo() -> dict[str, type]:
 
 
 def _build_BpfBtfInfo() -> dict[str, type]:
-    class BpfBtfInfo(ctypes.Structure):
+    class BpfBtfInfo(cdata.Structure):
         """struct bpf_btf_info."""
 
         _fields_ = [
@@ -513,7 +513,7 @@ def _build_BpfBtfInfo() -> dict[str, type]:
 
 
 def _build_BpfLinkInfo() -> dict[str, type]:
-    class BpfLinkInfo(ctypes.Structure):
+    class BpfLinkInfo(cdata.Structure):
         """struct bpf_link_info: the common head plus the per-type union as raw u64 words.
 
         Decoding the union is link-type specific; ``coreframe.links`` reads what it needs
@@ -548,22 +548,22 @@ _PERF_FLAG_BITS_2 = [
 
 
 def _build_PerfEventAttr() -> dict[str, type]:
-    class _PerfPeriod(ctypes.Union):
+    class _PerfPeriod(cdata.Union):
         _fields_ = [("sample_period", u64), ("sample_freq", u64)]
 
-    class _PerfWakeup(ctypes.Union):
+    class _PerfWakeup(cdata.Union):
         _fields_ = [("wakeup_events", u32), ("wakeup_watermark", u32)]
 
-    class _PerfConfig1(ctypes.Union):
+    class _PerfConfig1(cdata.Union):
         _fields_ = [("config1", u64), ("bp_addr", u64), ("kprobe_func", u64), ("uprobe_path", u64)]
 
-    class _PerfConfig2(ctypes.Union):
+    class _PerfConfig2(cdata.Union):
         _fields_ = [("config2", u64), ("bp_len", u64), ("kprobe_addr", u64), ("probe_offset", u64)]
 
-    class PerfEventAttr(ctypes.Structure):
+    class PerfEventAttr(cdata.Structure):
         """struct perf_event_attr (PERF_ATTR_SIZE_VER8, 136 bytes).
 
-        Set ``size = ctypes.sizeof(PerfEventAttr)`` (done by ``__init__``). Union members are
+        Set ``size = cdata.sizeof(PerfEventAttr)`` (done by ``__init__``). Union members are
         reachable by their kernel names: ``sample_period``/``sample_freq``,
         ``wakeup_events``/``wakeup_watermark``, ``config1``/``kprobe_func``/``uprobe_path``,
         ``config2``/``probe_offset``.
@@ -604,7 +604,7 @@ def _build_PerfEventAttr() -> dict[str, type]:
         )
 
         def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("size", ctypes.sizeof(PerfEventAttr))
+            kwargs.setdefault("size", cdata.sizeof(PerfEventAttr))
             super().__init__(**kwargs)
     return _named(_PerfPeriod, _PerfWakeup, _PerfConfig1, _PerfConfig2, PerfEventAttr)
 

@@ -8,12 +8,12 @@ results (ENOENT from lookups, end of iteration) are returned as ``None``/``False
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from ..records import record
 from . import attr as A
+from . import cdata
 from .consts import (
     BPF_ANY,
     BPF_BTF_GET_FD_BY_ID,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, TypeVar
 
-    _Info = TypeVar("_Info", bound=ctypes.Structure)
+    _Info = TypeVar("_Info", bound=cdata.Structure)
 
 Buf = bytes | bytearray | memoryview
 
@@ -71,10 +71,10 @@ def _fdnum(fd: FD | int) -> int:
     return fd if fd.__class__ is int else (fd.fd if isinstance(fd, FD) else int(fd))
 
 
-def _u64_array(values: Sequence[int] | None) -> ctypes.Array[ctypes.c_uint64] | None:
+def _u64_array(values: Sequence[int] | None) -> cdata.Array[cdata.c_uint64] | None:
     if not values:
         return None
-    return (ctypes.c_uint64 * len(values))(*values)
+    return (cdata.c_uint64 * len(values))(*values)
 
 
 # --- maps ---------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def map_lookup_elem(map_fd: FD | int, key: Buf | None, value_size: int, flags: i
                     ) -> bytes | None:
     """BPF_MAP_LOOKUP_ELEM -> value bytes, or None when the key is absent."""
     kbuf = None if key is None else A.buffer(key)
-    vbuf = ctypes.create_string_buffer(value_size)
+    vbuf = cdata.create_string_buffer(value_size)
     if not map_lookup_into(map_fd, kbuf, vbuf, flags):
         return None
     return vbuf.raw
@@ -158,7 +158,7 @@ def map_lookup_and_delete_elem(map_fd: FD | int, key: Buf | None, value_size: in
                                flags: int = 0) -> bytes | None:
     """BPF_MAP_LOOKUP_AND_DELETE_ELEM (queue/stack pop, hash take); None when empty."""
     kbuf = None if key is None else A.buffer(key)
-    vbuf = ctypes.create_string_buffer(value_size)
+    vbuf = cdata.create_string_buffer(value_size)
     at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf), value=A.addr(vbuf), flags=flags)
     try:
         bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, at)
@@ -172,7 +172,7 @@ def map_lookup_and_delete_elem(map_fd: FD | int, key: Buf | None, value_size: in
 def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes | None:
     """BPF_MAP_GET_NEXT_KEY: the key after ``key`` (first key when None); None at the end."""
     kbuf = None if key is None else A.buffer(key)
-    nbuf = ctypes.create_string_buffer(key_size)
+    nbuf = cdata.create_string_buffer(key_size)
     at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf), value=A.addr(nbuf))
     try:
         bpf(BPF_MAP_GET_NEXT_KEY, at)
@@ -212,9 +212,9 @@ def map_lookup_batch(
     """
     token = max(key_size, 8)
     in_buf = None if in_batch is None else A.buffer(in_batch)
-    out_buf = ctypes.create_string_buffer(token)
-    keys = ctypes.create_string_buffer(key_size * count)
-    values = ctypes.create_string_buffer(value_size * count)
+    out_buf = cdata.create_string_buffer(token)
+    keys = cdata.create_string_buffer(key_size * count)
+    values = cdata.create_string_buffer(value_size * count)
     at = A.MapBatchAttr(
         in_batch=A.addr(in_buf), out_batch=A.addr(out_buf), keys=A.addr(keys),
         values=A.addr(values), count=count, map_fd=_fdnum(map_fd), elem_flags=elem_flags,
@@ -293,7 +293,7 @@ def prog_load(
     prog_flags: int = 0,
     prog_ifindex: int = 0,
     fd_array: Sequence[int] | None = None,
-    log_buf: ctypes.Array[ctypes.c_char] | None = None,
+    log_buf: cdata.Array[cdata.c_char] | None = None,
 ) -> FD:
     """BPF_PROG_LOAD -> FD. On failure the OSError carries ``.log`` (verifier text, '' if none).
 
@@ -301,14 +301,14 @@ def prog_load(
     successful load too; otherwise a ``log_size`` buffer is allocated when ``log_level`` > 0.
     """
     ibuf = A.buffer(insns)
-    lic = ctypes.create_string_buffer(license.encode())
+    lic = cdata.create_string_buffer(license.encode())
     if log_buf is not None:
-        log_size = ctypes.sizeof(log_buf)
+        log_size = cdata.sizeof(log_buf)
     logbuf = log_buf if log_buf is not None else (
-        ctypes.create_string_buffer(log_size) if log_level and log_size else None)
+        cdata.create_string_buffer(log_size) if log_level and log_size else None)
     fi = A.buffer(func_info) if func_info else None
     li = A.buffer(line_info) if line_info else None
-    fds = (ctypes.c_int32 * len(fd_array))(*fd_array) if fd_array else None
+    fds = (cdata.c_int32 * len(fd_array))(*fd_array) if fd_array else None
     at = A.ProgLoadAttr(
         prog_type=prog_type, insn_cnt=len(insns) // 8, insns=A.addr(ibuf), license=A.addr(lic),
         log_level=log_level if logbuf is not None else 0,
@@ -365,9 +365,9 @@ def prog_test_run(
 ) -> TestRunResult:
     """BPF_PROG_RUN: run a program on ``data_in``/``ctx_in`` in the kernel."""
     din = A.buffer(data_in) if data_in else None
-    dout = ctypes.create_string_buffer(data_size_out) if data_size_out else None
+    dout = cdata.create_string_buffer(data_size_out) if data_size_out else None
     cin = A.buffer(ctx_in) if ctx_in else None
-    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out else None
+    cout = cdata.create_string_buffer(ctx_size_out) if ctx_size_out else None
     at = A.TestRunAttr(
         prog_fd=_fdnum(prog_fd), data_size_in=len(data_in) if din is not None else 0,
         data_size_out=data_size_out, data_in=A.addr(din), data_out=A.addr(dout),
@@ -402,7 +402,7 @@ def prog_detach(target_fd: FD | int, prog_fd: FD | int, attach_type: int) -> Non
 def prog_query(target_fd: FD | int, attach_type: int, *, query_flags: int = 0,
                max_progs: int = 64) -> list[int]:
     """BPF_PROG_QUERY -> ids of programs attached at ``target_fd``/``attach_type``."""
-    ids = (ctypes.c_uint32 * max_progs)()
+    ids = (cdata.c_uint32 * max_progs)()
     at = A.ProgQueryAttr(target_fd=_fdnum(target_fd), attach_type=attach_type,
                          query_flags=query_flags, prog_ids=A.addr(ids), prog_cnt=max_progs)
     bpf(BPF_PROG_QUERY, at)
@@ -420,7 +420,7 @@ def prog_bind_map(prog_fd: FD | int, map_fd: FD | int) -> None:
 def btf_load(data: Buf, *, log_level: int = 0, log_size: int = 0) -> FD:
     """BPF_BTF_LOAD -> FD. On failure the OSError carries ``.log``."""
     dbuf = A.buffer(data)
-    logbuf = ctypes.create_string_buffer(log_size) if log_level and log_size else None
+    logbuf = cdata.create_string_buffer(log_size) if log_level and log_size else None
     at = A.BtfLoadAttr(
         btf=A.addr(dbuf), btf_size=len(data), btf_log_buf=A.addr(logbuf),
         btf_log_size=log_size if logbuf is not None else 0,
@@ -438,19 +438,19 @@ def btf_load(data: Buf, *, log_level: int = 0, log_size: int = 0) -> FD:
 
 def obj_pin(fd: FD | int, path: str | os.PathLike[str]) -> None:
     """BPF_OBJ_PIN: pin ``fd`` at ``path`` on a bpffs."""
-    p = ctypes.create_string_buffer(os.fsencode(path))
+    p = cdata.create_string_buffer(os.fsencode(path))
     bpf(BPF_OBJ_PIN, A.ObjAttr(pathname=A.addr(p), bpf_fd=_fdnum(fd)))
 
 
 def obj_get(path: str | os.PathLike[str], file_flags: int = 0) -> FD:
     """BPF_OBJ_GET: open a pinned object."""
-    p = ctypes.create_string_buffer(os.fsencode(path))
+    p = cdata.create_string_buffer(os.fsencode(path))
     return FD(bpf(BPF_OBJ_GET, A.ObjAttr(pathname=A.addr(p), file_flags=file_flags)))
 
 
 def obj_get_info_by_fd(fd: FD | int, info: _Info) -> _Info:
     """BPF_OBJ_GET_INFO_BY_FD into ``info`` (a zeroed or pointer-primed info struct)."""
-    at = A.InfoAttr(bpf_fd=_fdnum(fd), info_len=ctypes.sizeof(info), info=A.addr(info))
+    at = A.InfoAttr(bpf_fd=_fdnum(fd), info_len=cdata.sizeof(info), info=A.addr(info))
     bpf(BPF_OBJ_GET_INFO_BY_FD, at)
     return info
 
@@ -557,7 +557,7 @@ def link_create(
                           attach_type=attach_type, flags=flags)
     keep: list[Any] = []
     if uprobe_path is not None:
-        path = ctypes.create_string_buffer(os.fsencode(uprobe_path))
+        path = cdata.create_string_buffer(os.fsencode(uprobe_path))
         offs = _u64_array(uprobe_offsets)
         refs = _u64_array(uprobe_ref_ctr_offsets)
         cks = _u64_array(uprobe_cookies)
@@ -569,8 +569,8 @@ def link_create(
     elif kprobe_syms is not None or kprobe_addrs is not None:
         km = at.kprobe_multi
         if kprobe_syms is not None:
-            names = [ctypes.create_string_buffer(s.encode()) for s in kprobe_syms]
-            ptrs = (ctypes.c_uint64 * len(names))(*(ctypes.addressof(n) for n in names))
+            names = [cdata.create_string_buffer(s.encode()) for s in kprobe_syms]
+            ptrs = (cdata.c_uint64 * len(names))(*(cdata.addressof(n) for n in names))
             keep += [names, ptrs]
             km.syms, km.cnt = A.addr(ptrs), len(names)
         else:
@@ -612,7 +612,7 @@ def iter_create(link_fd: FD | int) -> FD:
 
 def raw_tracepoint_open(name: str | None, prog_fd: FD | int, cookie: int = 0) -> FD:
     """BPF_RAW_TRACEPOINT_OPEN (``name`` None for tp_btf/fentry, which carry their target)."""
-    nbuf = None if name is None else ctypes.create_string_buffer(name.encode())
+    nbuf = None if name is None else cdata.create_string_buffer(name.encode())
     at = A.RawTracepointAttr(name=A.addr(nbuf), prog_fd=_fdnum(prog_fd), cookie=cookie)
     return FD(bpf(BPF_RAW_TRACEPOINT_OPEN, at))
 
@@ -636,7 +636,7 @@ class TaskFdInfo(record("TaskFdInfo", "prog_id fd_type name probe_offset probe_a
 
 def task_fd_query(pid: int, fd: int, buf_len: int = 256) -> TaskFdInfo:
     """BPF_TASK_FD_QUERY."""
-    buf = ctypes.create_string_buffer(buf_len)
+    buf = cdata.create_string_buffer(buf_len)
     at = A.TaskFdQueryAttr(pid=pid, fd=fd, buf_len=buf_len, buf=A.addr(buf))
     bpf(BPF_TASK_FD_QUERY, at)
     return TaskFdInfo(int(at.prog_id), int(at.fd_type), buf.value.decode(errors="replace"),

@@ -7,10 +7,11 @@ the caller's job (see ``coreframe.sys.errors``), because only it knows what was 
 
 from __future__ import annotations
 
-import ctypes
 import operator
 import os
 import resource
+
+from . import cdata
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,14 +29,10 @@ if _machine not in _NR:
 NR_bpf: int = _NR[_machine]["bpf"]
 NR_perf_event_open: int = _NR[_machine]["perf_event_open"]
 
-_NR_BPF = ctypes.c_long(NR_bpf)
+_NR_BPF = cdata.c_long(NR_bpf)
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-_ioctl = _libc.ioctl
-_ioctl.restype = ctypes.c_int
-_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+_syscall = cdata.libc_function("syscall", cdata.c_long)
+_ioctl = cdata.libc_function("ioctl", cdata.c_int, (cdata.c_int, cdata.c_ulong, cdata.c_void_p))
 
 _memlock_done = False
 
@@ -56,7 +53,7 @@ def raise_memlock_rlimit() -> None:
 
 def _check(ret: int) -> int:
     if ret < 0:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, os.strerror(err))
     return ret
 
@@ -64,10 +61,10 @@ def _check(ret: int) -> int:
 def bpf(cmd: int, attr: Any) -> int:
     """bpf(cmd, &attr, sizeof(attr)); ``attr`` is a ctypes Structure, updated in place."""
     raise_memlock_rlimit()
-    ret: int = _syscall(_NR_BPF, ctypes.c_long(cmd), ctypes.byref(attr),
-                        ctypes.c_long(ctypes.sizeof(attr)))
+    ret: int = _syscall(_NR_BPF, cdata.c_long(cmd), cdata.byref(attr),
+                        cdata.c_long(cdata.sizeof(attr)))
     if ret < 0:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, os.strerror(err))
     return ret
 
@@ -75,8 +72,8 @@ def bpf(cmd: int, attr: Any) -> int:
 def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int, flags: int) -> int:
     """perf_event_open(&attr, pid, cpu, group_fd, flags) -> new fd."""
     ret = _syscall(
-        ctypes.c_long(NR_perf_event_open), ctypes.byref(attr), ctypes.c_long(pid),
-        ctypes.c_long(cpu), ctypes.c_long(group_fd), ctypes.c_ulong(flags),
+        cdata.c_long(NR_perf_event_open), cdata.byref(attr), cdata.c_long(pid),
+        cdata.c_long(cpu), cdata.c_long(group_fd), cdata.c_ulong(flags),
     )
     return _check(ret)
 
@@ -90,10 +87,10 @@ def ioctl(fd: Any, request: int, arg: Any = 0) -> int:
     ctypes object (passed by reference).
     """
     if isinstance(arg, bytes):
-        buf = ctypes.create_string_buffer(arg)
-        ptr = ctypes.cast(buf, ctypes.c_void_p)
+        buf = cdata.create_string_buffer(arg)
+        ptr = cdata.c_void_p(cdata.addressof(buf))
     elif hasattr(arg, "__index__"):
-        ptr = ctypes.c_void_p(operator.index(arg))
+        ptr = cdata.c_void_p(operator.index(arg))
     else:
-        ptr = ctypes.cast(ctypes.byref(arg), ctypes.c_void_p)
+        ptr = cdata.c_void_p(cdata.addressof(arg))
     return _check(_ioctl(operator.index(fd), request, ptr))
