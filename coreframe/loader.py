@@ -10,8 +10,8 @@ import builtins
 import errno
 import os
 import struct
+from _operator import itemgetter
 from itertools import chain
-from operator import itemgetter
 
 from . import asm
 from .errors import ObjectError, RelocationError, VerifierError

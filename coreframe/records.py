@@ -11,7 +11,7 @@ code and tests use: positional or keyword construction with defaults,
 
 from __future__ import annotations
 
-from operator import itemgetter
+from _operator import itemgetter  # the C module: operator.py adds 0.5 ms of start-up
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ objects keep working.
 from __future__ import annotations
 
 import struct
+from _operator import and_, itemgetter, rshift
 from itertools import repeat
-from operator import and_, itemgetter, rshift
 
 from coreframe.errors import ObjectError
 from coreframe.records import record

@@ -14,8 +14,8 @@ kind-specific data, and a NUL-separated string section.
 from __future__ import annotations
 
 import struct
+from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
-from operator import getitem, itemgetter
 
 from ..errors import ObjectError
 from ..records import record

@@ -7,7 +7,7 @@ the caller's job (see ``coreframe.sys.errors``), because only it knows what was 
 
 from __future__ import annotations
 
-import operator
+import _operator as operator
 import os
 import resource
 
