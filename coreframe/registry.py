@@ -157,6 +157,7 @@ def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
     seen: set[str] = set()
     targets: list[str] = []
     header = f"[{group}]"
+    raw_header = header.encode()
     for base in sys.path:
         try:
             names = os.listdir(base or ".")
@@ -169,14 +170,14 @@ def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
             if dist in seen:
                 continue
             seen.add(dist)
-            try:
-                with open(os.path.join(base or ".", entry, "entry_points.txt"),
-                          encoding="utf-8") as f:
-                    text = f.read()
+            try:  # bytes first: most distributions declare no coreframe tools
+                with open(os.path.join(base or ".", entry, "entry_points.txt"), "rb") as f:
+                    raw = f.read()
             except OSError:
                 continue
-            if header not in text:
+            if raw_header not in raw:
                 continue
+            text = raw.decode("utf-8", "replace")
             section = ""
             for line in text.splitlines():
                 line = line.strip()

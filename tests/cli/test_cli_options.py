@@ -125,7 +125,7 @@ def test_run_imports_none_of_the_slow_modules() -> None:
     assert proc.returncode == 0, proc.stderr
     slow = {"click", "stevedore", "email", "zipfile", "typing", "re", "logging", "dataclasses",
             "enum", "signal", "contextlib", "collections", "functools", "threading", "array",
-            "weakref", "ctypes", "operator"}
+            "weakref", "ctypes", "operator", "resource"}
     heavy = {m for m in mods if m.split(".")[0] in slow or m == "importlib.metadata"}
     assert not heavy, f"coreframe run imported {sorted(heavy)}"
     # the first run cached the parsed object, its sanitized BTF and its CO-RE results:

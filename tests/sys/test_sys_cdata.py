@@ -68,3 +68,21 @@ def test_values_mix_with_ctypes() -> None:
     p = Pair(1, 2)
     assert bytes(p) == bytes(cdata.c_uint32(1)) + bytes(ctypes.c_uint32(2))
     assert isinstance(cdata.c_uint32(5), ctypes._SimpleCData)
+
+
+def test_memlock_rlimit_is_raised_as_far_as_allowed() -> None:
+    import subprocess
+    import sys
+
+    code = ("import resource\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)\n"
+            "resource.setrlimit(resource.RLIMIT_MEMLOCK, (min(hard, 1 << 16), hard))\n"
+            "from coreframe.sys import syscall\n"
+            "syscall.raise_memlock_rlimit()\n"
+            "print(*resource.getrlimit(resource.RLIMIT_MEMLOCK), hard)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    soft, now_hard, hard = (int(x) for x in out)
+    import resource
+
+    assert soft == now_hard and now_hard in (hard, resource.RLIM_INFINITY)
