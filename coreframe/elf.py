@@ -14,7 +14,7 @@ import os
 import struct
 
 from .errors import ObjectError
-from .records import record
+from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ _REL = struct.Struct("<QQ")
 _tuple_new = tuple.__new__  # records built in bulk skip their keyword-aware __new__
 
 
-class Section(record("Section", "name index type flags size link info entsize data")):
+class Section(Record, fields="name index type flags size link info entsize data"):
     """One section header plus its contents (``b""`` for SHT_NOBITS)."""
 
     __slots__ = ()
@@ -88,7 +88,7 @@ class Section(record("Section", "name index type flags size link info entsize da
         return self.type == SHT_PROGBITS and bool(self.flags & SHF_EXECINSTR)
 
 
-class Symbol(record("Symbol", "index name value size bind type visibility shndx")):
+class Symbol(Record, fields="index name value size bind type visibility shndx"):
     """One Elf64_Sym, with its name resolved from the string table."""
 
     __slots__ = ()
@@ -103,7 +103,7 @@ class Symbol(record("Symbol", "index name value size bind type visibility shndx"
     shndx: int
 
 
-class Relocation(record("Relocation", "offset symbol type")):
+class Relocation(Record, fields="offset symbol type"):
     """One Elf64_Rel entry of a ``.rel<section>`` section."""
 
     __slots__ = ()

@@ -12,7 +12,7 @@ import mmap as _mmap
 import os
 
 from .errors import Error, FeatureMissing, MapError
-from .records import memoize, record
+from .records import Record, memoize
 from .sys import bpf as _bpf
 from .sys import cdata
 from .sys.consts import (
@@ -83,10 +83,10 @@ def map_type_name(map_type: int) -> str:
     return consts.MAP_TYPE_NAMES.get(map_type, f"map type {map_type}")
 
 
-class MapInfo(record(
-        "MapInfo",
-        "id type name key_size value_size max_entries map_flags btf_id btf_key_type_id "
-        "btf_value_type_id map_extra")):
+class MapInfo(
+        Record,
+        fields=("id type name key_size value_size max_entries map_flags btf_id "
+                "btf_key_type_id btf_value_type_id map_extra")):
     """What the kernel reports about a map (BPF_OBJ_GET_INFO_BY_FD)."""
 
     __slots__ = ()

@@ -11,7 +11,7 @@ import errno
 import os
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
-from .records import record
+from .records import Record
 from .sys import bpf as _bpf
 from .sys import cdata
 from .sys.attr import BpfProgInfo
@@ -55,10 +55,10 @@ def prog_type_name(prog_type: int) -> str:
     return consts.PROG_TYPE_NAMES.get(prog_type, f"program type {prog_type}")
 
 
-class ProgramInfo(record(
-        "ProgramInfo",
-        "id type name tag run_cnt run_time_ns recursion_misses verified_insns "
-        "xlated_insns jited_size load_time btf_id map_ids")):
+class ProgramInfo(
+        Record,
+        fields=("id type name tag run_cnt run_time_ns recursion_misses verified_insns "
+                "xlated_insns jited_size load_time btf_id map_ids")):
     """What the kernel reports about a loaded program (BPF_OBJ_GET_INFO_BY_FD)."""
 
     __slots__ = ()

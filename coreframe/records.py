@@ -54,12 +54,24 @@ class _RecordBase(tuple):
         return f"{type(self).__name__}({body})"
 
 
-def record(typename: str, field_names: str, defaults: tuple[Any, ...] = ()) -> type:
-    """A tuple subclass with named fields: a drop-in base for ``namedtuple(...)``.
+class Record(_RecordBase):
+    """Base of a tuple subclass with named fields: ``namedtuple``'s interface.
 
-    ``defaults`` apply to the rightmost fields, as with namedtuple.
+    ``class Point(Record, fields="x y", defaults=(0,)): __slots__ = ()`` makes one
+    class (a namedtuple subclass costs two: the generated class and the one that
+    adds methods). ``defaults`` apply to the rightmost fields, as with namedtuple.
     """
-    fields = tuple(field_names.replace(",", " ").split())
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, fields: str | None = None, defaults: tuple[Any, ...] = (),
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if fields is not None:
+            _install_fields(cls, tuple(fields.replace(",", " ").split()), defaults)
+
+
+def _install_fields(cls: type, fields: tuple[str, ...], defaults: tuple[Any, ...]) -> None:
     n = len(fields)
     if len(defaults) > n:
         raise TypeError("more defaults than fields")
@@ -90,13 +102,18 @@ def record(typename: str, field_names: str, defaults: tuple[Any, ...] = ()) -> t
             args = _bind(cls, args, kwargs)  # type: ignore[assignment]
         return _tuple_new(cls, args)
 
-    namespace: dict[str, Any] = {
-        "__slots__": (), "__new__": __new__, "_fields": fields,
-        "_field_defaults": field_defaults, "__match_args__": fields,
-    }
+    cls.__new__ = staticmethod(__new__)  # type: ignore[assignment]
+    cls._fields = fields  # type: ignore[attr-defined]
+    cls._field_defaults = field_defaults  # type: ignore[attr-defined]
+    cls.__match_args__ = fields  # type: ignore[attr-defined]
     for i, name in enumerate(fields):
-        namespace[name] = property(itemgetter(i), doc=f"Field {i}: {name}")
-    return type(typename, (_RecordBase,), namespace)
+        setattr(cls, name, property(itemgetter(i), doc=f"Field {i}: {name}"))
+
+
+def record(typename: str, field_names: str, defaults: tuple[Any, ...] = ()) -> type:
+    """A record class made on the fly: ``namedtuple(typename, field_names, defaults=...)``."""
+    return type(typename, (Record,), {"__slots__": ()}, fields=field_names,  # type: ignore[call-arg]
+                defaults=defaults)
 
 
 class _Missing:
@@ -106,7 +123,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-class CacheInfo(record("CacheInfo", "hits misses maxsize currsize")):
+class CacheInfo(Record, fields="hits misses maxsize currsize"):
     """What :meth:`memoize`'s ``cache_info()`` reports (as functools does)."""
 
     __slots__ = ()

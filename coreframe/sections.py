@@ -18,7 +18,7 @@ entry in table order wins.
 from __future__ import annotations
 
 from .errors import ObjectError
-from .records import record
+from .records import Record
 from .sys import consts as C
 
 # libbpf's per-entry flags (libbpf.c, enum sec_def_flags); same meaning here.
@@ -43,11 +43,11 @@ BTF_TARGET_PREFIX = {
 }
 
 
-class SectionDef(record(
-        "SectionDef",
-        "name pattern prog_type expected_attach_type attach_kind attach_target sleepable "
-        "is_return xdp_frags attach_btf usdt flags",
-        defaults=("", False, False, False, False, False, SEC_NONE))):
+class SectionDef(
+        Record,
+        fields=("name pattern prog_type expected_attach_type attach_kind attach_target "
+                "sleepable is_return xdp_frags attach_btf usdt flags"),
+        defaults=("", False, False, False, False, False, SEC_NONE)):
     """What a SEC() name says about a program.
 
     ``attach_target`` is the text after the matched prefix and its ``/``

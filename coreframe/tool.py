@@ -15,14 +15,14 @@ import sys
 import time
 
 from .errors import ToolError
-from .records import record
+from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, TextIO
 
 
-class Readiness(record("Readiness", "ready detail", defaults=("",))):
+class Readiness(Record, fields="ready detail", defaults=("",)):
     """Whether a tool can run here; ``detail`` says how (when ready) or why not."""
 
     __slots__ = ()

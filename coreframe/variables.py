@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from .errors import ObjectError
-from .records import record
+from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class UnknownVariable(ObjectError, AttributeError):
     """No variable of that name in the section."""
 
 
-class Variable(record("Variable", "name offset size type_id c_type static")):
+class Variable(Record, fields="name offset size type_id c_type static"):
     """One global variable: where it lives in the section image and its BTF type."""
 
     __slots__ = ()

@@ -49,7 +49,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.records import record
+from coreframe.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _kind_core_compat(k1: int, k2: int) -> bool:
     return k1 == k2 or (_is_any_enum(k1) and _is_any_enum(k2))
 
 
-class _Accessor(record("_Accessor", "type_id idx name")):
+class _Accessor(Record, fields="type_id idx name"):
     __slots__ = ()
 
     type_id: int

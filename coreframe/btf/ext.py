@@ -17,7 +17,7 @@ from _operator import and_, itemgetter, rshift
 from itertools import repeat
 
 from coreframe.errors import ObjectError
-from coreframe.records import record
+from coreframe.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,12 +43,11 @@ _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
 
-# Records are namedtuples, not frozen dataclasses: an object carries thousands of
-# line_info records, and a tuple is built in one C call (a frozen dataclass pays
-# an object.__setattr__ per field). Every record class of the loader is a plain
-# collections.namedtuple subclass rather than typing.NamedTuple, whose class
-# creation evaluates each field annotation (~0.8 ms a class at every start).
-class FuncInfo(record("FuncInfo", "insn_off type_id")):
+# Records are named tuples (coreframe.records.Record), not frozen dataclasses: an
+# object carries thousands of line_info records, and a tuple is built in one C call
+# (a frozen dataclass pays an object.__setattr__ per field). Nor typing.NamedTuple,
+# whose class creation evaluates each field annotation (~0.8 ms a class at start).
+class FuncInfo(Record, fields="insn_off type_id"):
     """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
 
     __slots__ = ()
@@ -57,7 +56,7 @@ class FuncInfo(record("FuncInfo", "insn_off type_id")):
     type_id: int
 
 
-class LineInfo(record("LineInfo", "insn_off file_name line_text line col")):
+class LineInfo(Record, fields="insn_off file_name line_text line col"):
     """One bpf_line_info record, with its strings resolved."""
 
     __slots__ = ()
@@ -69,7 +68,7 @@ class LineInfo(record("LineInfo", "insn_off file_name line_text line col")):
     col: int
 
 
-class CoreRelo(record("CoreRelo", "insn_off type_id access_str kind")):
+class CoreRelo(Record, fields="insn_off type_id access_str kind"):
     """One bpf_core_relo record: relocate the instruction at ``insn_off`` (bytes)."""
 
     __slots__ = ()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import ObjectError
-from ..records import record
+from ..records import Record
 from ..sys import consts as C
 
 TYPE_CHECKING = False
@@ -36,7 +36,7 @@ _PER_ENTRY = {
 KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
 
 
-class _Type(record("_Type", "id off kind vlen name_off")):
+class _Type(Record, fields="id off kind vlen name_off"):
     __slots__ = ()
 
     id: int

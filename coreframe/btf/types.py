@@ -18,7 +18,7 @@ from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
 
 from ..errors import ObjectError
-from ..records import record
+from ..records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ del _k, _w
 _MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
-class Member(record("Member", "name type bit_offset bitfield_size")):
+class Member(Record, fields="name type bit_offset bitfield_size"):
     """One STRUCT/UNION member; ``bitfield_size`` is 0 for a plain member."""
 
     __slots__ = ()
@@ -168,7 +168,7 @@ class Member(record("Member", "name type bit_offset bitfield_size")):
     bitfield_size: int
 
 
-class VarSecinfo(record("VarSecinfo", "type offset size")):
+class VarSecinfo(Record, fields="type offset size"):
     """One DATASEC entry: a VAR (or FUNC) type id and its place in the section."""
 
     __slots__ = ()
@@ -178,7 +178,7 @@ class VarSecinfo(record("VarSecinfo", "type offset size")):
     size: int
 
 
-class Param(record("Param", "name type")):
+class Param(Record, fields="name type"):
     """One FUNC_PROTO parameter (``name`` is empty when the prototype omits it)."""
 
     __slots__ = ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..records import record
+from ..records import Record
 from . import attr as A
 from . import cdata
 from .consts import (
@@ -183,7 +183,7 @@ def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes 
     return nbuf.raw
 
 
-class BatchResult(record("BatchResult", "keys values count next_batch")):
+class BatchResult(Record, fields="keys values count next_batch"):
     """One batch: ``count`` keys/values packed back to back; ``next_batch`` None at the end."""
 
     __slots__ = ()
@@ -339,7 +339,7 @@ def prog_load(
         raise
 
 
-class TestRunResult(record("TestRunResult", "retval duration_ns data_out ctx_out")):
+class TestRunResult(Record, fields="retval duration_ns data_out ctx_out"):
     """Outcome of BPF_PROG_RUN."""
 
     __slots__ = ()
@@ -622,7 +622,7 @@ def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:
     return FD(bpf(BPF_ENABLE_STATS, A.EnableStatsAttr(type=stats_type)))
 
 
-class TaskFdInfo(record("TaskFdInfo", "prog_id fd_type name probe_offset probe_addr")):
+class TaskFdInfo(Record, fields="prog_id fd_type name probe_offset probe_addr"):
     """BPF_TASK_FD_QUERY result: what a perf-event/raw-tp fd of a task is attached to."""
 
     __slots__ = ()
