@@ -31,6 +31,16 @@ __all__ = [
 
 def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors coreframe.open()
     """Parse a BPF ELF object; nothing reaches the kernel until ``.load()``."""
-    from .object import open as _open
+    import gc
 
-    return _open(path, **kwargs)
+    # The loader's first import allocates like the open itself: keep the cyclic GC
+    # paused for both (see coreframe.object.open).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        from .object import open as _open
+
+        return _open(path, **kwargs)
+    finally:
+        if paused:
+            gc.enable()

@@ -300,3 +300,25 @@ def test_sanitized_btf_is_cached(cache_dir: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(sanitize_mod, "sanitize", fail)
     with coreframe.open(path).load() as obj:
         assert obj.btf_fd is not None
+
+
+def test_open_and_load_leave_the_gc_as_they_found_it(cache_dir: Path) -> None:
+    import gc
+
+    path = obj("obj_calls")
+    assert gc.isenabled()
+    coreframe.open(path)
+    assert gc.isenabled()
+    with pytest.raises(coreframe.ObjectError):
+        coreframe.open(b"not an ELF")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        coreframe.open(path)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    if os.geteuid() == 0:
+        spec = coreframe.open(path)
+        spec.load().close()
+        assert gc.isenabled()
