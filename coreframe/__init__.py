@@ -33,10 +33,10 @@ def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors corefr
     """Parse a BPF ELF object; nothing reaches the kernel until ``.load()``."""
     import gc
 
-    # The loader's first import allocates like the open itself: keep the cyclic GC
-    # paused for both (see coreframe.object.open).
-    paused = gc.isenabled()
-    gc.disable()
+    from .records import pause_gc
+
+    # the loader's first import allocates like the open itself (see records.pause_gc)
+    paused = pause_gc()
     try:
         from .object import open as _open
 

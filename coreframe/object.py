@@ -19,7 +19,7 @@ from .elf import (
     ElfFile,
 )
 from .errors import ObjectError
-from .records import memoize
+from .records import memoize, pause_gc
 from .sections import SectionDef
 from .sys import consts as C
 
@@ -348,7 +348,7 @@ class ObjectSpec:
         the running kernel's; ``pin_root`` is where LIBBPF_PIN_BY_NAME maps live
         (default /sys/fs/bpf). On any failure everything created so far is closed.
         """
-        paused = _pause_gc()
+        paused = pause_gc()
         try:
             from .loader import Loader
 
@@ -391,23 +391,12 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
     An object opened by path is parsed once: later opens of the same bytes at
     the same path rebuild the spec from the user cache (see :class:`_SpecCache`).
     """
-    paused = _pause_gc()
+    paused = pause_gc()
     try:
         return _open(source, btf, name)
     finally:
         if paused:
             gc.enable()
-
-
-def _pause_gc() -> bool:
-    """Turn the cyclic GC off for an open or a load; True if it was on (the caller
-    turns it back on). Both allocate tens of thousands of objects (imports, spec
-    decoding, instructions), none of them garbage cycles, and the collections those
-    allocations trigger cost milliseconds (2-4 ms of a warm open of two objects)."""
-    if not gc.isenabled():
-        return False
-    gc.disable()
-    return True
 
 
 def _open(source: Any, btf: BTF | None, name: str | None) -> ObjectSpec:

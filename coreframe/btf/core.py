@@ -21,6 +21,8 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
+import gc
+
 from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where callers look
     _KIND_STR,
     _SHRT_MAX,
@@ -49,7 +51,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.records import Record
+from coreframe.records import Record, pause_gc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,13 +166,18 @@ class CoreRelocator:
         copy of a subprogram, return the remembered result or raise the
         remembered error.
         """
-        for relos in core_relos.values():
-            for relo in relos:
-                if relo not in self._done:
-                    try:
-                        self.resolve(relo)
-                    except RelocationError as e:
-                        self._done[relo] = e
+        paused = pause_gc()  # decoding kernel types allocates in bursts
+        try:
+            for relos in core_relos.values():
+                for relo in relos:
+                    if relo not in self._done:
+                        try:
+                            self.resolve(relo)
+                        except RelocationError as e:
+                            self._done[relo] = e
+        finally:
+            if paused:
+                gc.enable()
         return dict(self._done)
 
     # ------------------------------------------------------------------ resolve

@@ -9,6 +9,7 @@ kernel simply misses the cache and a stale file can never be applied.
 
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import struct
@@ -17,7 +18,7 @@ import zlib
 from ..cache import atomic_write as _atomic_write
 from ..cache import cache_dir
 from ..errors import AttachError, FeatureMissing, ObjectError
-from ..records import memoize
+from ..records import memoize, pause_gc
 from .types import BTF, Kind
 
 TYPE_CHECKING = False
@@ -243,7 +244,12 @@ def vmlinux() -> BTF:
             "kernel BTF (/sys/kernel/btf/vmlinux)",
             "needs CONFIG_DEBUG_INFO_BTF=y, or pass a target BTF file",
         ) from None
-    return load_indexed(data, boot_constant=True)
+    paused = pause_gc()
+    try:
+        return load_indexed(data, boot_constant=True)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def btf_from_path(path: str) -> BTF:
