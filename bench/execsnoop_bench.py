@@ -20,7 +20,7 @@ the tracers taking turns within each run, each start after --settle seconds of
 quiet; the machine is noisy, so compare within one bench invocation only.
 coreframe wakes about once per 20 ms under a storm (see plugins/execsnoop.py,
 LINGER_S), not once per event.
-Needs root. Usage: .venv/bin/python bench/execsnoop_bench.py [--n 2000] [--runs 3]
+Needs root. Usage: .venv/bin/python bench/execsnoop_bench.py [--n 2000] [--runs 5]
 """
 
 from __future__ import annotations
@@ -250,7 +250,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000, help="exec()s per storm")
     ap.add_argument("--jobs", type=int, default=2, help="storm children in flight")
-    ap.add_argument("--runs", type=int, default=3, help="runs per tracer (median reported)")
+    ap.add_argument("--runs", type=int, default=5,
+                    help="runs per tracer (each one storm start and one idle start; medians)")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a tracer")
     ap.add_argument("--settle", type=float, default=0.0,
                     help="seconds of quiet before each tracer start (see below)")
