@@ -322,3 +322,15 @@ def test_open_and_load_leave_the_gc_as_they_found_it(cache_dir: Path) -> None:
         spec = coreframe.open(path)
         spec.load().close()
         assert gc.isenabled()
+
+
+def test_unparsed_elf_reads_its_tables_on_first_use() -> None:
+    with open(obj("obj_calls"), "rb") as f:
+        data = f.read()
+    lazy = ElfFile.unparsed(data, "x.o")
+    assert "sections" not in vars(lazy)
+    fresh = ElfFile(data, name="x.o")
+    assert lazy.sections == fresh.sections and lazy.symbols == fresh.symbols
+    assert lazy.relocations == fresh.relocations and lazy.section(".text") is not None
+    with pytest.raises(AttributeError, match="no_such"):
+        lazy.no_such  # noqa: B018
