@@ -430,8 +430,9 @@ class _SpecCache:
 
     VERSION = 1
     KEEP = 64  # files kept; tests and builds open many short-lived objects
-    SOURCES = ("object.py", "elf.py", "sections.py", "asm.py", "records.py", "cache.py",
-               "btf/types.py", "btf/ext.py", "sys/consts.py")
+    # every module whose code shapes a parsed spec: a change to any of them misses
+    SOURCES = ("object.py", "elf_reader.py", "elf.py", "sections.py", "asm.py", "records.py",
+               "cache.py", "btf/types.py", "btf/ext.py", "sys/consts.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)

@@ -289,10 +289,11 @@ _CACHE_KEEP = 128  # result files kept, newest first (one per object BTF and ker
 
 
 def _cache_stamp() -> tuple[int, ...] | None:
-    """Changes whenever the CO-RE code does, so results of older code are never reused."""
+    """Changes whenever the CO-RE code (matcher, replay, type decoding) does, so results
+    of older code are never reused."""
     from ..cache import source_stamp
 
-    return source_stamp(_CACHE_VERSION, __file__, "core.py", "relo.py")
+    return source_stamp(_CACHE_VERSION, __file__, "core.py", "relo.py", "types.py")
 
 
 class CachedRelocator:

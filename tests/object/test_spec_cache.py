@@ -334,3 +334,19 @@ def test_unparsed_elf_reads_its_tables_on_first_use() -> None:
     assert lazy.relocations == fresh.relocations and lazy.section(".text") is not None
     with pytest.raises(AttributeError, match="no_such"):
         lazy.no_such  # noqa: B018
+
+
+def test_spec_cache_stamp_covers_the_reader_code() -> None:
+    """Every module the ELF reader runs is in the stamp: editing one re-parses."""
+    import subprocess
+    import sys
+
+    code = ("import sys, coreframe.elf_reader\n"
+            "print(' '.join(m.__file__ for n, m in sys.modules.items()\n"
+            "               if n.startswith('coreframe') and getattr(m, '__file__', None)))")
+    files = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()
+    root = Path(objmod.__file__).resolve().parent
+    used = {str(Path(f).resolve().relative_to(root)) for f in files}
+    messages_only = {"__init__.py", "errors.py", "sys/__init__.py", "btf/__init__.py"}
+    assert used - messages_only <= set(objmod._SpecCache.SOURCES), used
