@@ -13,6 +13,7 @@ from .errors import (
     ToolError,
     VerifierError,
 )
+from .records import gc_paused
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,18 +30,9 @@ __all__ = [
 ]
 
 
+@gc_paused  # the loader's first import allocates like the open itself
 def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors coreframe.open()
     """Parse a BPF ELF object; nothing reaches the kernel until ``.load()``."""
-    import gc
+    from .object import open as _open
 
-    from .records import pause_gc
-
-    # the loader's first import allocates like the open itself (see records.pause_gc)
-    paused = pause_gc()
-    try:
-        from .object import open as _open
-
-        return _open(path, **kwargs)
-    finally:
-        if paused:
-            gc.enable()
+    return _open(path, **kwargs)

@@ -11,7 +11,6 @@ the kernel holds.
 from __future__ import annotations
 
 import builtins
-import gc
 import os
 
 from . import asm
@@ -19,7 +18,7 @@ from .elf import (
     ElfFile,
 )
 from .errors import ObjectError
-from .records import memoize, pause_gc
+from .records import gc_paused, memoize
 from .sections import SectionDef
 from .sys import consts as C
 
@@ -341,6 +340,7 @@ class ObjectSpec:
                                   f"{hint}")
         found[0].set_from_string(name, text)
 
+    @gc_paused
     def load(self, target_btf: BTF | str | None = None, pin_root: str | None = None) -> Object:
         """Create maps, relocate and load every autoload program (libbpf's bpf_object__load).
 
@@ -348,16 +348,11 @@ class ObjectSpec:
         the running kernel's; ``pin_root`` is where LIBBPF_PIN_BY_NAME maps live
         (default /sys/fs/bpf). On any failure everything created so far is closed.
         """
-        paused = pause_gc()
-        try:
-            from .loader import Loader
+        from .loader import Loader
 
-            loader = Loader(self, target_btf if target_btf is not None else self.target_btf,
-                            pin_root)
-            return loader.run()
-        finally:
-            if paused:
-                gc.enable()
+        loader = Loader(self, target_btf if target_btf is not None else self.target_btf,
+                        pin_root)
+        return loader.run()
 
     def __repr__(self) -> str:
         return (f"<ObjectSpec {self.name!r}: {len(self.programs)} programs, "
@@ -383,6 +378,7 @@ def internal_map_name(obj_name: str, real_name: str) -> str:
     return _kernel_safe(name)
 
 
+@gc_paused
 def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> ObjectSpec:  # noqa: A001
     """Parse a BPF ELF object (path or bytes) into an :class:`ObjectSpec`.
 
@@ -391,15 +387,6 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
     An object opened by path is parsed once: later opens of the same bytes at
     the same path rebuild the spec from the user cache (see :class:`_SpecCache`).
     """
-    paused = pause_gc()
-    try:
-        return _open(source, btf, name)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _open(source: Any, btf: BTF | None, name: str | None) -> ObjectSpec:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return ObjectSpec(ElfFile(source, name=name), name or "obj", btf)
     path = os.fspath(source)

@@ -21,8 +21,6 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
-import gc
-
 from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where callers look
     _KIND_STR,
     _SHRT_MAX,
@@ -51,7 +49,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.records import Record, pause_gc
+from coreframe.records import Record, gc_paused
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -154,6 +152,7 @@ class CoreRelocator:
         self._cands: dict[int, list[tuple[Any, int]]] = {}
         self._done: dict[CoreRelo, CoreResult | RelocationError] = {}
 
+    @gc_paused  # decoding kernel types allocates in bursts
     def resolve_all(
         self, core_relos: Mapping[str, Sequence[CoreRelo]]
     ) -> dict[CoreRelo, CoreResult | RelocationError]:
@@ -166,18 +165,13 @@ class CoreRelocator:
         copy of a subprogram, return the remembered result or raise the
         remembered error.
         """
-        paused = pause_gc()  # decoding kernel types allocates in bursts
-        try:
-            for relos in core_relos.values():
-                for relo in relos:
-                    if relo not in self._done:
-                        try:
-                            self.resolve(relo)
-                        except RelocationError as e:
-                            self._done[relo] = e
-        finally:
-            if paused:
-                gc.enable()
+        for relos in core_relos.values():
+            for relo in relos:
+                if relo not in self._done:
+                    try:
+                        self.resolve(relo)
+                    except RelocationError as e:
+                        self._done[relo] = e
         return dict(self._done)
 
     # ------------------------------------------------------------------ resolve

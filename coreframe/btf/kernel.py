@@ -9,7 +9,6 @@ kernel simply misses the cache and a stale file can never be applied.
 
 from __future__ import annotations
 
-import gc
 import mmap
 import os
 import struct
@@ -18,7 +17,7 @@ import zlib
 from ..cache import atomic_write as _atomic_write
 from ..cache import cache_dir
 from ..errors import AttachError, FeatureMissing, ObjectError
-from ..records import memoize, pause_gc
+from ..records import gc_paused, memoize
 from .types import BTF, Kind
 
 TYPE_CHECKING = False
@@ -235,6 +234,7 @@ def _read_sysfs(path: str) -> Any:
 
 
 @memoize
+@gc_paused
 def vmlinux() -> BTF:
     """The running kernel's BTF (memoized per process)."""
     try:
@@ -244,12 +244,7 @@ def vmlinux() -> BTF:
             "kernel BTF (/sys/kernel/btf/vmlinux)",
             "needs CONFIG_DEBUG_INFO_BTF=y, or pass a target BTF file",
         ) from None
-    paused = pause_gc()
-    try:
-        return load_indexed(data, boot_constant=True)
-    finally:
-        if paused:
-            gc.enable()
+    return load_indexed(data, boot_constant=True)
 
 
 def btf_from_path(path: str) -> BTF:
