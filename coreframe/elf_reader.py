@@ -31,11 +31,8 @@ from .elf import (
     Symbol,
 )
 from .errors import ObjectError, RelocationError
+from .maptypes import FD_ARRAYS, MAP_IN_MAP, NO_BTF_MAP_TYPES
 from .object import (
-    _FD_ARRAYS,
-    _MAP_IN_MAP,
-    _MAX_DATA_SECTION,
-    _NO_BTF_MAP_TYPES,
     KCONFIG_SEC,
     KSYMS_SEC,
     LIBBPF_PIN_BY_NAME,
@@ -50,6 +47,9 @@ from .object import (
 )
 from .sections import find_section_def
 from .sys import consts as C
+
+# Largest global data section we build a map image for (far above what programs use).
+_MAX_DATA_SECTION = 256 << 20
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -408,12 +408,12 @@ class ElfReader:
             raise self.err(f"map {name!r}: invalid pinning value {m.pinning}")
         if values_member is not None:
             self._parse_values(m, st, *values_member, inner_ok=inner_ok)
-        if m.type in _FD_ARRAYS or m.type == C.BPF_MAP_TYPE_HASH_OF_MAPS:
+        if m.type in FD_ARRAYS or m.type == C.BPF_MAP_TYPE_HASH_OF_MAPS:
             if not m.key_size and m.type != C.BPF_MAP_TYPE_HASH_OF_MAPS:
                 m.key_size = 4
             if not m.value_size:
                 m.value_size = 4
-        if m.type in _NO_BTF_MAP_TYPES:
+        if m.type in NO_BTF_MAP_TYPES:
             m.key_type_id = m.value_type_id = 0
         return m
 
@@ -426,7 +426,7 @@ class ElfReader:
         name = m.name
         if i != len(st.members) - 1:
             raise self.err(f"map {name!r}: 'values' member must be last")
-        is_mim = m.type in _MAP_IN_MAP
+        is_mim = m.type in MAP_IN_MAP
         if not is_mim and m.type != C.BPF_MAP_TYPE_PROG_ARRAY:
             raise self.err(f"map {name!r}: 'values' needs a map-in-map or prog array")
         if not inner_ok:

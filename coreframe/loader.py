@@ -15,8 +15,8 @@ from itertools import chain
 
 from . import asm
 from .errors import ObjectError, RelocationError, VerifierError
+from .maptypes import NO_BTF_MAP_TYPES
 from .object import (
-    _NO_BTF_MAP_TYPES,
     BPF_OBJ_NAME_LEN,
     BPF_PSEUDO_FUNC,
     KCONFIG_SEC,
@@ -409,7 +409,7 @@ class Loader:
                 inner = Map.create(**self._map_params(ms.inner),
                                    name=ms.inner.name[:BPF_OBJ_NAME_LEN - 1])
             btf_ids = {}
-            if (self.obj.btf_fd is not None and ms.type not in _NO_BTF_MAP_TYPES
+            if (self.obj.btf_fd is not None and ms.type not in NO_BTF_MAP_TYPES
                     and (ms.key_type_id or ms.value_type_id)):
                 btf_ids = dict(btf_fd=self.obj.btf_fd, btf_key_type_id=ms.key_type_id,
                                btf_value_type_id=ms.value_type_id)

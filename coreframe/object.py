@@ -13,23 +13,18 @@ from __future__ import annotations
 import builtins
 import os
 
-from . import asm
-from .elf import (
-    ElfFile,
-)
+from .elf import ElfFile
 from .errors import ObjectError
-from .records import gc_paused, memoize
-from .sections import SectionDef
-from .sys import consts as C
+from .records import Record, gc_paused, memoize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any
 
     from .btf.ext import BTFExt
     from .btf.types import BTF
     from .loader import Object
+    from .sections import SectionDef
     from .variables import DataSection
 
 BPF_OBJ_NAME_LEN = 16
@@ -40,24 +35,6 @@ BPF_PSEUDO_FUNC = 4
 KCONFIG_SEC = ".kconfig"
 KSYMS_SEC = ".ksyms"
 
-# Map types whose maps never carry key/value BTF (libbpf clears the ids for them).
-_NO_BTF_MAP_TYPES = frozenset({
-    C.BPF_MAP_TYPE_PERF_EVENT_ARRAY, C.BPF_MAP_TYPE_CGROUP_ARRAY, C.BPF_MAP_TYPE_STACK_TRACE,
-    C.BPF_MAP_TYPE_ARRAY_OF_MAPS, C.BPF_MAP_TYPE_HASH_OF_MAPS, C.BPF_MAP_TYPE_DEVMAP,
-    C.BPF_MAP_TYPE_DEVMAP_HASH, C.BPF_MAP_TYPE_CPUMAP, C.BPF_MAP_TYPE_XSKMAP,
-    C.BPF_MAP_TYPE_SOCKMAP, C.BPF_MAP_TYPE_SOCKHASH, C.BPF_MAP_TYPE_QUEUE,
-    C.BPF_MAP_TYPE_STACK, C.BPF_MAP_TYPE_RINGBUF, C.BPF_MAP_TYPE_USER_RINGBUF,
-    C.BPF_MAP_TYPE_ARENA,
-})
-# Largest global data section we build a map image for (far above what programs use).
-_MAX_DATA_SECTION = 256 << 20
-_MAP_IN_MAP = frozenset({C.BPF_MAP_TYPE_ARRAY_OF_MAPS, C.BPF_MAP_TYPE_HASH_OF_MAPS})
-# Map types whose key is a u32 index when the definition leaves key_size out.
-_FD_ARRAYS = frozenset({
-    C.BPF_MAP_TYPE_PERF_EVENT_ARRAY, C.BPF_MAP_TYPE_CGROUP_ARRAY, C.BPF_MAP_TYPE_PROG_ARRAY,
-    C.BPF_MAP_TYPE_ARRAY_OF_MAPS,
-})
-
 _SHORT_NAMES: dict[str, dict[int, str]] = {}
 
 
@@ -66,6 +43,8 @@ def short_type_name(prefix: str, value: int) -> str:
 
     The tables are built on first use, not at import (they walk every constant).
     """
+    from .sys import consts as C
+
     table = _SHORT_NAMES.get(prefix)
     if table is None:
         table = {v: k[len(prefix):].lower() for k, v in vars(C).items()
@@ -101,8 +80,8 @@ class _Maps(SpecDict):
     kind = "map"
 
 
-class Reloc:
-    """One relocation of a program or subprogram instruction.
+class Reloc(Record, fields="insn_index kind target offset section", defaults=(0, "")):
+    """One relocation of a program or subprogram instruction (an immutable record).
 
     ``kind`` is ``"map"`` (ld_imm64 of a map fd; ``target`` the map key),
     ``"data"`` (ld_imm64 of a global data address; ``offset`` is the byte offset
@@ -110,34 +89,17 @@ class Reloc:
     extern), ``"kfunc"`` (call of an extern kernel function), ``"call"`` or
     ``"func_addr"`` (bpf-to-bpf call / callback address: ``section`` and
     ``offset`` give the callee's instruction index in that section, ``target``
-    its name). These are plain classes, not dataclasses: importing that module
-    (and the ``inspect`` it pulls in) costs more than a warm start's CO-RE budget.
+    its name). A tuple, so a spec read back from the cache rebuilds its
+    hundreds of relocations in one step each.
     """
 
-    __slots__ = ("insn_index", "kind", "target", "offset", "section")
+    __slots__ = ()
 
-    def __init__(self, insn_index: int, kind: str, target: str, offset: int = 0,
-                 section: str = "") -> None:
-        self.insn_index = insn_index
-        self.kind = kind
-        self.target = target
-        self.offset = offset
-        self.section = section
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.insn_index, self.kind, self.target))
-
-    def _key(self) -> tuple[int, str, str, int, str]:
-        return (self.insn_index, self.kind, self.target, self.offset, self.section)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Reloc) and self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (f"Reloc(insn_index={self.insn_index}, kind={self.kind!r}, "
-                f"target={self.target!r}, offset={self.offset}, section={self.section!r})")
+    insn_index: int
+    kind: str
+    target: str
+    offset: int
+    section: str
 
 
 class _Func:
@@ -155,7 +117,7 @@ class _Func:
 
     @property
     def insn_cnt(self) -> int:
-        return len(self.insns) // asm.INSN_SIZE
+        return len(self.insns) // 8  # asm.INSN_SIZE (asm is not imported for this)
 
     def __repr__(self) -> str:
         return f"_Func({self.name!r}, section={self.section!r}, insns={self.insn_cnt})"
@@ -419,7 +381,7 @@ class _SpecCache:
     KEEP = 64  # files kept; tests and builds open many short-lived objects
     # every module whose code shapes a parsed spec: a change to any of them misses
     SOURCES = ("object.py", "elf_reader.py", "elf.py", "sections.py", "asm.py", "records.py",
-               "cache.py", "btf/types.py", "btf/ext.py", "sys/consts.py")
+               "maptypes.py", "cache.py", "btf/types.py", "btf/ext.py", "sys/consts.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)
@@ -516,6 +478,7 @@ def _spec_codec() -> Any:
     from .btf.ext import BTFExt
     from .btf.types import BTF
     from .cache import Codec
+    from .sections import SectionDef
 
     classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern,
                ElfFile, SectionDef, BTF, BTFExt)

@@ -198,14 +198,15 @@ class CoreRelocator:
             )
         local_type = self.local[relo.type_id]
         local_spec = self._parse_spec(relo)
-        local_str = _format_spec(local_spec)
 
         if kind == BPF_CORE_TYPE_ID_LOCAL:
-            return CoreResult(
-                kind, relo.type_id, relo.type_id, False,
-                f"local_type_id of {local_str}: {relo.type_id} (unchanged)",
-                validate=False, local_spec=local_str,
-            )
+            def describe() -> tuple[str, None, str, None]:
+                local_str = _format_spec(local_spec)
+                return (f"local_type_id of {local_str}: {relo.type_id} (unchanged)", None,
+                        local_str, None)
+
+            return CoreResult(kind, relo.type_id, relo.type_id, False, validate=False,
+                              describe=describe)
 
         if not local_type.name:
             raise RelocationError(
@@ -368,33 +369,37 @@ class CoreRelocator:
         lb = self.local
         kind = local.kind
         ts = _Spec(tb, targ_id, kind)
-        tdesc = f"[{targ_id}] {self._tname(tb, targ_id)}"
+        cand_id = targ_id
+
+        def tdesc() -> str:  # only a mismatch needs the candidate's name
+            return f"[{cand_id}] {self._tname(tb, cand_id)}"
+
         if kind in _TYPE_KINDS:
             if kind == BPF_CORE_TYPE_MATCHES:
                 ok = _types_match(lb, local.root_type_id, tb, targ_id, False, _MAX_DEPTH)
-                return ok, ts, f"{tdesc} does not match the local type"
+                return ok, ts, "" if ok else f"{tdesc()} does not match the local type"
             ok = _types_are_compat(lb, local.root_type_id, tb, targ_id, _MAX_DEPTH)
-            return ok, ts, f"{tdesc} is not compatible with the local type"
+            return ok, ts, "" if ok else f"{tdesc()} is not compatible with the local type"
 
         if kind in _ENUMVAL_KINDS:
             tid = tb.resolve(targ_id)
             t = tb[tid]
             if not _is_any_enum(int(t.kind)):
-                return False, ts, f"{tdesc} is not an enum"
+                return False, ts, f"{tdesc()} is not an enum"
             want = essential_name(local.acc[0].name or "")
             for i, (vname, _v) in enumerate(t.values):
                 if essential_name(vname) == want:
                     ts.acc.append(_Accessor(tid, i, vname))
                     ts.raw.append(i)
                     return True, ts, ""
-            return False, ts, f"{tdesc} has no enumerator {want!r}"
+            return False, ts, f"{tdesc()} has no enumerator {want!r}"
 
         for i, lacc in enumerate(local.acc):
             targ_id = tb.resolve(targ_id)
             if lacc.name is not None:
                 res, targ_id = self._match_member(lacc, tb, targ_id, ts)
                 if res <= 0:
-                    where = self._tname(tb, ts.acc[-1].type_id) if ts.acc else tdesc
+                    where = self._tname(tb, ts.acc[-1].type_id) if ts.acc else tdesc()
                     return False, ts, f"no compatible field {lacc.name!r} in {where}"
             else:
                 if i > 0:
@@ -470,11 +475,7 @@ class CoreRelocator:
     ) -> CoreResult:
         """Old and new values for one candidate (or none), like bpf_core_calc_relo."""
         kind = relo.kind
-        local_str = _format_spec(local)
-        targ_str = _format_spec(targ) if targ is not None else None
-        kname = KIND_NAMES[kind]
         tid = targ.root_type_id if targ is not None else None
-        tname = self._tname(targ.btf, tid) if targ is not None and tid is not None else None
 
         def bad(why: str) -> RelocationError:
             return RelocationError(f"{self._relo_name(relo)}: {why}")
@@ -514,28 +515,34 @@ class CoreRelocator:
             except _Poison:
                 poison = True
 
-        if poison:
-            expl = (
-                f"{kname} of {local_str}: poisoned (insn becomes call {POISON_HELPER:#x}; "
-                f"fails only if reached): {reason or 'no match'}"
-            )
-        elif targ is None:
-            expl = f"{kname} of {local_str}: {old} -> {new} (not in target: {reason})"
-        else:
-            expl = f"{kname} of {local_str}: {old} -> {new} (target {targ_str})"
-            if fail_memsz:
-                expl += (
-                    f"; memory size {orig_sz} -> {new_sz} cannot be adjusted for this field "
-                    "type, loads/stores are poisoned"
+        def describe() -> tuple[str, str | None, str, str | None]:
+            kname = KIND_NAMES[kind]
+            local_str = _format_spec(local)
+            targ_str = _format_spec(targ) if targ is not None else None
+            tname = self._tname(targ.btf, tid) if targ is not None and tid is not None else None
+            if poison:
+                expl = (
+                    f"{kname} of {local_str}: poisoned (insn becomes call {POISON_HELPER:#x}; "
+                    f"fails only if reached): {reason or 'no match'}"
                 )
-            elif orig_sz != new_sz:
-                expl += f"; load/store size {orig_sz} -> {new_sz}"
+            elif targ is None:
+                expl = f"{kname} of {local_str}: {old} -> {new} (not in target: {reason})"
+            else:
+                expl = f"{kname} of {local_str}: {old} -> {new} (target {targ_str})"
+                if fail_memsz:
+                    expl += (
+                        f"; memory size {orig_sz} -> {new_sz} cannot be adjusted for this "
+                        "field type, loads/stores are poisoned"
+                    )
+                elif orig_sz != new_sz:
+                    expl += f"; load/store size {orig_sz} -> {new_sz}"
+            return expl, tname, local_str, targ_str
+
         return CoreResult(
-            kind, old, new, poison, expl,
-            target_type_id=tid, target_type_name=tname, validate=validate,
+            kind, old, new, poison, target_type_id=tid, validate=validate,
             target_btf=targ.btf if targ is not None else None,
             orig_size=orig_sz, new_size=new_sz, fail_memsz_adjust=fail_memsz,
-            local_spec=local_str, target_spec=targ_str,
+            describe=describe,
         )
 
     def _calc_field(

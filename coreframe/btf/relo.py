@@ -90,6 +90,9 @@ _RESULT_FIELDS = (
     "target_type_name", "validate", "orig_size", "new_size", "fail_memsz_adjust",
     "local_spec", "target_spec", "target_btf",
 )
+# The text fields, which a result may compute only when first read (see ``describe``).
+_TEXT_FIELDS = ("explanation", "target_type_name", "local_spec", "target_spec")
+_SLOTS = tuple(f"_{n}" if n in _TEXT_FIELDS else n for n in _RESULT_FIELDS)
 
 
 class CoreResult:
@@ -103,37 +106,69 @@ class CoreResult:
     module) that ``target_type_id`` belongs to; it takes no part in equality or
     repr. A plain class rather than a dataclass: this module is on every
     tool's start-up path and a dataclass costs more to create than to use.
+
+    ``describe``, when given, returns (explanation, target_type_name,
+    local_spec, target_spec) and is called on first read of any of them: a
+    load patches instructions from the numbers alone, and spelling out type
+    names and access paths was a fifth of the cost of resolving.
     """
 
-    __slots__ = _RESULT_FIELDS
+    __slots__ = (*_SLOTS, "_describe")
 
     kind: int
     old_value: int
     new_value: int
     poison: bool
-    explanation: str
     target_type_id: int | None
-    target_type_name: str | None
     validate: bool
     orig_size: int
     new_size: int
     fail_memsz_adjust: bool
-    local_spec: str
-    target_spec: str | None
     target_btf: Any
 
     def __init__(
-        self, kind: int, old_value: int, new_value: int, poison: bool, explanation: str,
+        self, kind: int, old_value: int, new_value: int, poison: bool, explanation: str = "",
         target_type_id: int | None = None, target_type_name: str | None = None,
         validate: bool = True, orig_size: int = 0, new_size: int = 0,
         fail_memsz_adjust: bool = False, local_spec: str = "",
         target_spec: str | None = None, target_btf: Any = None,
+        describe: Callable[[], tuple[str, str | None, str, str | None]] | None = None,
     ) -> None:
         values = (kind, old_value, new_value, poison, explanation, target_type_id,
                   target_type_name, validate, orig_size, new_size, fail_memsz_adjust,
-                  local_spec, target_spec, target_btf)
-        for name, value in zip(_RESULT_FIELDS, values, strict=True):
-            object.__setattr__(self, name, value)
+                  local_spec, target_spec, target_btf, describe)
+        set_ = object.__setattr__
+        for name, value in zip(self.__slots__, values, strict=True):
+            set_(self, name, value)
+
+    def _texts(self) -> None:
+        describe = self._describe
+        if describe is not None:
+            set_ = object.__setattr__
+            for name, value in zip(("_explanation", "_target_type_name", "_local_spec",
+                                    "_target_spec"), describe(), strict=True):
+                set_(self, name, value)
+            set_(self, "_describe", None)
+
+    @property
+    def explanation(self) -> str:
+        self._texts()
+        return self._explanation
+
+    @property
+    def target_type_name(self) -> str | None:
+        self._texts()
+        return self._target_type_name
+
+    @property
+    def local_spec(self) -> str:
+        self._texts()
+        return self._local_spec
+
+    @property
+    def target_spec(self) -> str | None:
+        self._texts()
+        return self._target_spec
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"CoreResult is immutable (cannot set {name!r})")

@@ -77,8 +77,11 @@ def test_programs_and_subprograms() -> None:
     assert ("func_addr", "loop_cb") in kinds
     assert ("call", "middle") in kinds and ("call", "global_helper") in kinds
     for r in a.relocations:
-        idx, kind, target = r  # the (insn_index, kind, target) view
+        idx, kind, target, offset, section = r  # a record: every field, in order
         assert 0 <= idx < a.insn_cnt
+        assert (kind, target) == (r.kind, r.target)
+        if kind == "call":
+            assert section == ".text" and offset >= 0
 
 
 def test_data_relocation_offsets() -> None:
