@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from itertools import repeat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def cached_bytes(prefix: str, key: Any, compute: Callable[[], bytes], keep: int 
 
 
 # Node tags of the codec (anything that is not a tuple is a plain value).
-_LIST, _TUPLE, _DICT, _BYTEARRAY, _OBJECT, _REF, _RECORD, _MAPPING, _HOOKED = range(9)
+_LIST, _TUPLE, _DICT, _BYTEARRAY, _OBJECT, _REF, _RECORD, _MAPPING, _HOOKED, _RECORDS = range(10)
 _PLAIN = frozenset((int, str, bytes, bool, float, type(None)))
 
 
@@ -188,6 +189,9 @@ class Codec:
             if t in _PLAIN:
                 return x
             if t is list:
+                rows = plain_records(x)
+                if rows is not None:
+                    return rows
                 return (_LIST, [enc(v) for v in x])
             if t is tuple:
                 return (_TUPLE, tuple(enc(v) for v in x))
@@ -217,6 +221,19 @@ class Codec:
             memo[id(x)] = len(alive)
             alive.append(x)
             return node
+
+        def plain_records(x: list[Any]) -> Any:
+            """A list of records of one class holding only plain values, as one node:
+            decoding it is a single C-level map (a spec has hundreds of relocations)."""
+            if len(x) < 2:
+                return None
+            cls = type(x[0])
+            ci = self._index.get(cls)
+            if (ci is None or cls in self._hooks or not issubclass(cls, tuple)
+                    or any(type(v) is not cls for v in x)
+                    or any(type(f) not in _PLAIN for v in x for f in v)):
+                return None
+            return (_RECORDS, ci, [tuple(v) for v in x])
 
         return enc(value)
 
@@ -253,6 +270,8 @@ class Codec:
                 return made[x[1]]
             if tag == _LIST:
                 return [dec(v) if type(v) is tuple else v for v in x[1]]
+            if tag == _RECORDS:
+                return list(map(tuple_new, repeat(classes[x[1]]), x[2]))
             if tag == _RECORD:
                 obj = tuple_new(classes[x[1]], [dec(v) if type(v) is tuple else v
                                                 for v in x[2]])

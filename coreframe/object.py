@@ -469,7 +469,7 @@ def _ext_from_state(state: tuple[bytes, BTF | bytes, bytes]) -> BTFExt:
 
     raw, btf, rows = state
     ext = BTFExt.from_bytes(raw, btf)
-    ext._line_rows = marshal.loads(rows)
+    ext._line_rows_source = lambda: marshal.loads(rows)  # a load needs them, CO-RE not
     return ext
 
 

@@ -98,6 +98,8 @@ class BTFExt:
         self._line_info: dict[str, list[LineInfo]] | None = line_info
         self._line_blocks: Callable[[], list[_Block]] | None = None
         self._line_rows: dict[str, list[tuple[int, ...]]] | None = None
+        # rows checked by an earlier run (a cached spec's), decoded on first use
+        self._line_rows_source: Callable[[], dict[str, list[tuple[int, ...]]]] | None = None
         self._strings: _StringTable | None = None
         self._raw: bytes | None = None  # the section, when parsed from one
         self._btf: BTF | bytes | None = None
@@ -125,6 +127,9 @@ class BTFExt:
         The string offsets point into the object's own .BTF, which is what the
         kernel is given, so the loader passes them through untouched.
         """
+        if self._line_rows is None and self._line_rows_source is not None:
+            self._line_rows = self._line_rows_source()
+            self._line_rows_source = None
         if self._line_rows is None and self._line_blocks is not None:
             assert self._strings is not None
             out: dict[str, list[tuple[int, ...]]] = {}

@@ -155,6 +155,7 @@ for _k, _w in _BASE_WORDS.items():
 del _k, _w
 
 _MODIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
+_tuple_new = tuple.__new__
 
 
 class Member(Record, fields="name type bit_offset bitfield_size"):
@@ -777,12 +778,15 @@ class BTF:
         if kind == Kind.STRUCT or kind == Kind.UNION:
             raw = w[p + 3:p + 3 + 3 * vlen].tolist()
             names = self._strings(raw[0::3])
+            # tuple.__new__ straight from C (no Python-level __new__ per member):
+            # decoding a kernel-sized struct makes hundreds of these
             if kflag:
-                members = [Member(n, t, o & 0xFFFFFF, o >> 24)
-                           for n, t, o in zip(names, raw[1::3], raw[2::3], strict=False)]
+                members = list(map(_tuple_new, repeat(Member), zip(
+                    names, raw[1::3], [o & 0xFFFFFF for o in raw[2::3]],
+                    [o >> 24 for o in raw[2::3]], strict=False)))
             else:
-                members = [Member(n, t, o, 0)
-                           for n, t, o in zip(names, raw[1::3], raw[2::3], strict=False)]
+                members = list(map(_tuple_new, repeat(Member),
+                                   zip(names, raw[1::3], raw[2::3], repeat(0))))
             cls = Struct if kind == Kind.STRUCT else Union
             return cls(tid, name, st, members)
         if kind == Kind.INT:
@@ -859,7 +863,18 @@ class BTF:
     def _range(self, target: bytes, prefix: bool) -> tuple[int, int]:
         """Index range of names equal to (or starting with) ``target``."""
         offs, _ = self._index()
-        sb = self.string_bytes
+        if self._str_base:
+            sb = self.string_bytes
+        else:
+            # the index holds checked offsets into this blob's own strings: slice
+            # them in place (a binary search reads ~34 names per lookup)
+            data, s0 = self._data, self._str_start
+            find = data.find
+
+            def sb(off: int) -> bytes:
+                p = s0 + off
+                return data[p:find(b"\0", p)]
+
         lo, hi = 0, len(offs)
         while lo < hi:
             mid = (lo + hi) // 2

@@ -18,6 +18,7 @@ from coreframe.btf.types import BTF
 from coreframe.cache import Codec
 from coreframe.elf import ElfFile
 from coreframe.elf_reader import ElfReader
+from coreframe.records import Record
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
@@ -246,6 +247,30 @@ def test_codec_keeps_sharing_and_cycles() -> None:
     assert x.value == [1, "x", b"y", 2.5, None, True] and y.value == bytearray(b"z")
     assert type(y.value) is bytearray and d == {"k": (1, 2)}
     assert not hasattr(out, "b")
+
+
+class _Pair(Record, fields="left right"):
+    __slots__ = ()
+
+
+class _Other(Record, fields="left right"):
+    __slots__ = ()
+
+
+def test_codec_lists_of_plain_records_round_trip() -> None:
+    codec = Codec([_Node, _Pair, _Other])
+    plain = [_Pair(i, f"s{i}") for i in range(5)]
+    mixed = [_Pair(1, 2), _Other(1, 2)]
+    nested = [_Pair(1, _Node(3)), _Pair(2, None)]
+    shared = _Pair(7, "x")
+    data = codec.encode((plain, mixed, nested, [shared, shared], [_Pair(0, 1)]))
+    assert data[1][0][0] == 9 and data[1][3][0] == 9  # the one-node form, used for these
+    out_plain, out_mixed, out_nested, out_shared, single = codec.decode(data)
+    assert out_plain == plain and all(type(p) is _Pair for p in out_plain)
+    assert [type(p) for p in out_mixed] == [_Pair, _Other] and out_mixed == mixed
+    assert out_nested[0].right.value == 3 and out_nested[1] == _Pair(2, None)
+    assert out_shared == [shared, shared] and single == [_Pair(0, 1)]
+    assert type(single[0]) is _Pair
 
 
 def test_codec_refuses_unknown_types_and_data() -> None:
