@@ -167,8 +167,9 @@ class Codec:
     given. Shared instances stay shared. ``hooks`` maps a class to (state of an
     instance, instance from that state) for objects whose attributes are not
     plain data (memoryviews, closures), e.g. a parsed BTF kept as its bytes.
-    Anything else raises TypeError while encoding, so a value it cannot restore
-    exactly is never stored.
+    Attributes a class lists in ``_codec_transient`` are left out (the class
+    rebuilds them on demand). Anything else raises TypeError while encoding, so
+    a value it cannot restore exactly is never stored.
     """
 
     def __init__(self, classes: Sequence[type],
@@ -297,8 +298,10 @@ class Codec:
 
 
 def _attributes(x: Any) -> list[tuple[str, Any]]:
-    """Instance attributes, from ``__dict__`` and every ``__slots__`` in the MRO."""
-    out = list(getattr(x, "__dict__", {}).items())
+    """Instance attributes, from ``__dict__`` and every ``__slots__`` in the MRO, but
+    not those the class names in ``_codec_transient`` (it rebuilds them on demand)."""
+    skip = getattr(type(x), "_codec_transient", ())
+    out = [kv for kv in getattr(x, "__dict__", {}).items() if kv[0] not in skip]
     for cls in type(x).__mro__:
         for name in cls.__dict__.get("__slots__", ()):
             if name in ("__dict__", "__weakref__"):

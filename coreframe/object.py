@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import os
 
-from .elf import ElfFile
 from .errors import ObjectError
 from .records import Record, gc_paused, memoize
 
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
 
     from .btf.ext import BTFExt
     from .btf.types import BTF
+    from .elf import ElfFile
     from .loader import Object
     from .sections import SectionDef
     from .variables import DataSection
@@ -219,8 +219,13 @@ class Extern:
 class ObjectSpec:
     """A parsed BPF object; nothing is in the kernel until :meth:`load`."""
 
+    # rebuilt on first use rather than stored by the spec cache (see the elf property)
+    _codec_transient = ("_elf",)
+
     def __init__(self, elf: ElfFile, name: str, target_btf: BTF | None = None) -> None:
-        self.elf = elf
+        self._elf: ElfFile | None = elf
+        self.elf_data = elf.data
+        self.elf_name = elf.name
         self.name = name
         self.target_btf = target_btf
         self.license = elf.license or ""
@@ -239,6 +244,17 @@ class ObjectSpec:
         from .elf_reader import ElfReader
 
         ElfReader(self).parse()
+
+    @property
+    def elf(self) -> ElfFile:
+        """The ELF file; a spec read back from the cache makes it (unparsed) on first use,
+        so a warm open does not import the ELF reader at all."""
+        elf = self.__dict__.get("_elf")
+        if elf is None:
+            from .elf import ElfFile
+
+            elf = self._elf = ElfFile.unparsed(self.elf_data, self.elf_name)
+        return elf
 
     # ---- global variables -------------------------------------------------------------
 
@@ -350,6 +366,8 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
     the same path rebuild the spec from the user cache (see :class:`_SpecCache`).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
+        from .elf import ElfFile
+
         return ObjectSpec(ElfFile(source, name=name), name or "obj", btf)
     path = os.fspath(source)
     try:
@@ -361,6 +379,8 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
     cache = _SpecCache(path, obj_name, data)
     spec = cache.read()
     if spec is None:
+        from .elf import ElfFile  # a cache hit never needs the ELF reader
+
         spec = ObjectSpec(ElfFile(data, name=path), obj_name)
         cache.write(spec)
     spec.target_btf = btf
@@ -432,14 +452,6 @@ class _SpecCache:
         prune(os.path.dirname(self.file), "spec-", ".obj", self.KEEP)
 
 
-def _elf_state(elf: ElfFile) -> tuple[bytes, str]:
-    return elf.data, elf.name
-
-
-def _elf_from_state(state: tuple[bytes, str]) -> ElfFile:
-    return ElfFile.unparsed(*state)
-
-
 def _btf_state(btf: BTF) -> tuple[bytes, list[int]]:
     if btf.base is not None:
         raise TypeError("split BTF is not cached")
@@ -481,10 +493,9 @@ def _spec_codec() -> Any:
     from .sections import SectionDef
 
     classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern,
-               ElfFile, SectionDef, BTF, BTFExt)
+               SectionDef, BTF, BTFExt)
     return Codec(classes, {BTF: (_btf_state, _btf_from_state),
-                           BTFExt: (_ext_state, _ext_from_state),
-                           ElfFile: (_elf_state, _elf_from_state)})
+                           BTFExt: (_ext_state, _ext_from_state)})
 
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
 

@@ -10,7 +10,6 @@ nor the kernel's BTF.
 
 from __future__ import annotations
 
-from coreframe import asm
 from coreframe.btf.types import KernelEnum
 from coreframe.errors import RelocationError
 
@@ -236,6 +235,8 @@ def apply_result(
     or the ld_imm64 64-bit immediate; poisoned results become a call to helper
     0xbad2310 (both slots for ld_imm64).
     """
+    from coreframe import asm  # patching needs the instruction codec, resolving does not
+
     n = len(insns) // asm.INSN_SIZE
     if not 0 <= insn_index < n:
         raise RelocationError(f"{what}: instruction #{insn_index} out of range ({n} insns)")
@@ -309,6 +310,8 @@ def apply_result(
 
 
 def _poison_insn(insns: bytearray, index: int) -> None:
+    from coreframe import asm
+
     insns[index * 8 : index * 8 + 8] = asm.call(POISON_HELPER)
 
 

@@ -51,7 +51,12 @@ def _tree(x: Any) -> Any:
         return (type(x).__name__, sorted((repr(k), _tree(v)) for k, v in x.items()))
     if isinstance(x, (list, tuple)):
         return (type(x).__name__, [_tree(v) for v in x])
-    attrs = dict(getattr(x, "__dict__", {}))
+    # attributes the codec leaves out are rebuilt on demand: compared through their
+    # public accessors instead (the spec's ``elf``)
+    skip = getattr(type(x), "_codec_transient", ())
+    attrs = {k: v for k, v in getattr(x, "__dict__", {}).items() if k not in skip}
+    if isinstance(x, coreframe.object.ObjectSpec):
+        attrs["elf"] = x.elf
     for cls in type(x).__mro__:
         for name in cls.__dict__.get("__slots__", ()):
             attrs[name] = getattr(x, name)
@@ -81,6 +86,7 @@ def test_cached_spec_equals_fresh_parse(path: Path, cache_dir: Path,
         _forbid_parse(m)
         cached = coreframe.open(path)
         again = coreframe.open(path)
+    assert "_elf" not in vars(cached)  # made on first use, not stored
     assert _tree(cached) == _tree(first) == _tree(_parsed_fresh(str(path)))
     # each open hands out its own copy: editing one spec leaves the next untouched
     assert cached is not again
@@ -271,6 +277,20 @@ def test_codec_lists_of_plain_records_round_trip() -> None:
     assert out_nested[0].right.value == 3 and out_nested[1] == _Pair(2, None)
     assert out_shared == [shared, shared] and single == [_Pair(0, 1)]
     assert type(single[0]) is _Pair
+
+
+class _WithScratch:
+    _codec_transient = ("scratch",)
+
+    def __init__(self) -> None:
+        self.kept = [1, 2]
+        self.scratch = object()  # not encodable: must not even be looked at
+
+
+def test_codec_leaves_transient_attributes_out() -> None:
+    codec = Codec([_WithScratch])
+    out = codec.decode(codec.encode(_WithScratch()))
+    assert out.kept == [1, 2] and not hasattr(out, "scratch")
 
 
 def test_codec_refuses_unknown_types_and_data() -> None:
