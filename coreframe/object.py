@@ -126,6 +126,10 @@ class _Func:
 class ProgramSpec(_Func):
     """An entry-point program, editable before load (``autoload``, ``attach_to``, types)."""
 
+    # the SEC() definition is stored by name and looked up again on first use: a spec
+    # read back from the cache then needs neither the SEC() table nor the UAPI constants
+    _codec_transient = ("_section_def",)
+
     def __init__(self, name: str, section: str, sec_insn_off: int, insns: bytearray,
                  relocations: list[Reloc], is_program: bool, hidden: bool = False,
                  prog_type: int = 0, expected_attach_type: int = 0, attach_to: str = "",
@@ -145,6 +149,23 @@ class ProgramSpec(_Func):
         self.attach_btf_id = attach_btf_id
         self.attach_prog_fd = attach_prog_fd
         self.log_level = log_level
+
+    @property
+    def section_def(self) -> SectionDef | None:
+        """What the SEC() name says, by libbpf's table; None for a name it does not know."""
+        try:
+            return self._section_def
+        except AttributeError:  # a spec read back from the cache
+            from .sections import find_section_def
+
+            name = self._section_def_name
+            sd = self._section_def = find_section_def(name) if name is not None else None
+            return sd
+
+    @section_def.setter
+    def section_def(self, sd: SectionDef | None) -> None:
+        self._section_def = sd
+        self._section_def_name = sd.name if sd is not None else None
 
     def __repr__(self) -> str:
         return (f"ProgramSpec({self.name!r}, section={self.section!r}, "
@@ -443,6 +464,12 @@ class _SpecCache:
         if self.file is None:
             return
         from .cache import prune, write_marshal
+        from .sections import find_section_def
+
+        for prog in spec.programs.values():
+            sd = prog.section_def
+            if sd is not None and find_section_def(sd.name) != sd:
+                return  # not what the table gives for its name: could not be rebuilt
 
         try:
             encoded = _spec_codec().encode(spec)
@@ -490,10 +517,9 @@ def _spec_codec() -> Any:
     from .btf.ext import BTFExt
     from .btf.types import BTF
     from .cache import Codec
-    from .sections import SectionDef
 
-    classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern,
-               SectionDef, BTF, BTFExt)
+    classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern, BTF,
+               BTFExt)
     return Codec(classes, {BTF: (_btf_state, _btf_from_state),
                            BTFExt: (_ext_state, _ext_from_state)})
 

@@ -19,6 +19,7 @@ from coreframe.cache import Codec
 from coreframe.elf import ElfFile
 from coreframe.elf_reader import ElfReader
 from coreframe.records import Record
+from coreframe.sections import parse_section
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
@@ -52,11 +53,11 @@ def _tree(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return (type(x).__name__, [_tree(v) for v in x])
     # attributes the codec leaves out are rebuilt on demand: compared through their
-    # public accessors instead (the spec's ``elf``)
+    # public accessors instead (``_elf`` as ``elf``, ``_section_def`` as ``section_def``)
     skip = getattr(type(x), "_codec_transient", ())
     attrs = {k: v for k, v in getattr(x, "__dict__", {}).items() if k not in skip}
-    if isinstance(x, coreframe.object.ObjectSpec):
-        attrs["elf"] = x.elf
+    for name in skip:
+        attrs[name.lstrip("_")] = getattr(x, name.lstrip("_"))
     for cls in type(x).__mro__:
         for name in cls.__dict__.get("__slots__", ()):
             attrs[name] = getattr(x, name)
@@ -87,6 +88,7 @@ def test_cached_spec_equals_fresh_parse(path: Path, cache_dir: Path,
         cached = coreframe.open(path)
         again = coreframe.open(path)
     assert "_elf" not in vars(cached)  # made on first use, not stored
+    assert not any("_section_def" in vars(p) for p in cached.programs.values())
     assert _tree(cached) == _tree(first) == _tree(_parsed_fresh(str(path)))
     # each open hands out its own copy: editing one spec leaves the next untouched
     assert cached is not again
@@ -291,6 +293,18 @@ def test_codec_leaves_transient_attributes_out() -> None:
     codec = Codec([_WithScratch])
     out = codec.decode(codec.encode(_WithScratch()))
     assert out.kept == [1, 2] and not hasattr(out, "scratch")
+
+
+def test_program_with_a_section_def_off_the_table_is_not_cached(cache_dir: Path) -> None:
+    """A spec whose SectionDef the SEC() table would not give back is never stored."""
+    spec = objmod.ObjectSpec.__new__(objmod.ObjectSpec)
+    prog = objmod.ProgramSpec("p", "tracepoint/x/y", 0, bytearray(8), [], True)
+    sd = parse_section("tracepoint/x/y")
+    prog.section_def = sd._replace(attach_target="edited")
+    spec.programs = objmod._Programs(p=prog)
+    cache = objmod._SpecCache(str(cache_dir / "x.o"), "x", b"x")
+    cache.write(spec)
+    assert not _spec_files(cache_dir)
 
 
 def test_codec_refuses_unknown_types_and_data() -> None:
