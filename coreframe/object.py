@@ -491,35 +491,36 @@ def _btf_from_state(state: tuple[bytes, list[int]]) -> BTF:
     return BTF(state[0], offsets=state[1])
 
 
-def _ext_state(ext: BTFExt) -> tuple[bytes, BTF | bytes, bytes]:
-    """The section, and its line_info rows already checked (a load needs them):
-    marshalled as one blob, so the codec does not walk thousands of rows."""
+def _ext_state(ext: BTFExt) -> tuple[Any, ...]:
+    """The section, its func_info and CO-RE records, and its line_info rows already
+    checked (a load needs them), marshalled as one blob so the codec does not walk
+    thousands of rows: a warm open parses nothing."""
     import marshal
 
     if ext._raw is None or ext._btf is None:
         raise TypeError("a BTFExt built from records is not cached")
-    return ext._raw, ext._btf, marshal.dumps(ext.line_rows)
+    return (ext._raw, ext._btf, ext.func_info, ext.core_relos, ext.version, ext.flags,
+            marshal.dumps(ext.line_rows))
 
 
-def _ext_from_state(state: tuple[bytes, BTF | bytes, bytes]) -> BTFExt:
+def _ext_from_state(state: tuple[Any, ...]) -> BTFExt:
     import marshal
 
     from .btf.ext import BTFExt
 
-    raw, btf, rows = state
-    ext = BTFExt.from_bytes(raw, btf)
-    ext._line_rows_source = lambda: marshal.loads(rows)  # a load needs them, CO-RE not
-    return ext
+    raw, btf, func_info, core_relos, version, flags, rows = state
+    return BTFExt.restored(raw, btf, func_info, core_relos, version, flags,
+                           lambda: marshal.loads(rows))
 
 
 @memoize
 def _spec_codec() -> Any:
-    from .btf.ext import BTFExt
+    from .btf.ext import BTFExt, CoreRelo, FuncInfo
     from .btf.types import BTF
     from .cache import Codec
 
     classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern, BTF,
-               BTFExt)
+               BTFExt, FuncInfo, CoreRelo)
     return Codec(classes, {BTF: (_btf_state, _btf_from_state),
                            BTFExt: (_ext_state, _ext_from_state)})
 

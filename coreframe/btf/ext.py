@@ -12,7 +12,6 @@ objects keep working.
 
 from __future__ import annotations
 
-import struct
 from _operator import and_, itemgetter, rshift
 from itertools import repeat
 
@@ -35,10 +34,12 @@ LINE_INFO_SIZE = 16
 CORE_RELO_SIZE = 16
 
 # Header: magic, version, flags, hdr_len, then (off, len) pairs relative to hdr_len.
-_HDR_MIN = struct.Struct("<HBBIIIII")  # up to line_info_len: 24 bytes
-_HDR_CORE = struct.Struct("<II")  # core_relo_off, core_relo_len at byte 24
-_U32 = struct.Struct("<I")
-_U32x2 = struct.Struct("<II")
+# ``struct`` is imported by the parsing functions only: a spec read back from the
+# cache holds its records already, and a warm start imports no struct at all.
+_HDR_MIN = "<HBBIIIII"  # up to line_info_len
+_HDR_MIN_SIZE = 24
+_HDR_CORE = "<II"  # core_relo_off, core_relo_len at byte 24
+_HDR_CORE_SIZE = 8
 _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
@@ -104,6 +105,19 @@ class BTFExt:
         self._raw: bytes | None = None  # the section, when parsed from one
         self._btf: BTF | bytes | None = None
 
+    @classmethod
+    def restored(cls, raw: bytes, btf: BTF | bytes, func_info: dict[str, list[FuncInfo]],
+                 core_relos: dict[str, list[CoreRelo]], version: int, flags: int,
+                 line_rows: Callable[[], dict[str, list[tuple[int, ...]]]]) -> BTFExt:
+        """The BTFExt that :meth:`from_bytes` made of ``raw`` in an earlier run, from
+        what that run kept (a cached spec): nothing is parsed again unless the
+        decoded ``line_info`` is asked for. ``line_rows`` returns the checked rows."""
+        ext = cls(func_info, None, core_relos, version=version, flags=flags)  # type: ignore[arg-type]
+        ext._raw = raw
+        ext._btf = btf
+        ext._line_rows_source = line_rows
+        return ext
+
     @property
     def line_info(self) -> dict[str, list[LineInfo]]:
         """line_info records per section, strings resolved, built on first use.
@@ -111,6 +125,9 @@ class BTFExt:
         An object has thousands of them; opening it, resolving CO-RE and even
         loading it (see :attr:`line_rows`) never need them decoded.
         """
+        if self._line_info is None and self._line_blocks is None and self._raw is not None:
+            parsed = BTFExt.from_bytes(self._raw, self._btf)  # type: ignore[arg-type]
+            self._line_blocks, self._strings = parsed._line_blocks, parsed._strings
         if self._line_info is None:
             assert self._line_blocks is not None and self._strings is not None
             out: dict[str, list[LineInfo]] = {}
@@ -151,21 +168,23 @@ class BTFExt:
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, btf: BTF | bytes) -> BTFExt:
         """Parse a .BTF.ext section; ``btf`` is the object's .BTF (parsed or raw), for strings."""
+        import struct
+
         buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
-        if len(buf) < _HDR_MIN.size:
+        if len(buf) < _HDR_MIN_SIZE:
             raise ObjectError(f".BTF.ext: truncated header ({len(buf)} bytes)")
-        magic, version, flags, hdr_len, fi_off, fi_len, li_off, li_len = _HDR_MIN.unpack_from(
-            buf, 0
+        magic, version, flags, hdr_len, fi_off, fi_len, li_off, li_len = struct.unpack_from(
+            _HDR_MIN, buf, 0
         )
         if magic != BTF_EXT_MAGIC:
             raise ObjectError(f".BTF.ext: bad magic {magic:#06x} at offset 0 (expected 0xeb9f)")
         if version != 1:
             raise ObjectError(f".BTF.ext: unsupported version {version} at offset 2")
-        if hdr_len < _HDR_MIN.size or hdr_len > len(buf):
+        if hdr_len < _HDR_MIN_SIZE or hdr_len > len(buf):
             raise ObjectError(f".BTF.ext: bad header length {hdr_len} at offset 4")
         cr_off = cr_len = 0
-        if hdr_len >= _HDR_MIN.size + _HDR_CORE.size:
-            cr_off, cr_len = _HDR_CORE.unpack_from(buf, _HDR_MIN.size)
+        if hdr_len >= _HDR_MIN_SIZE + _HDR_CORE_SIZE:
+            cr_off, cr_len = struct.unpack_from(_HDR_CORE, buf, _HDR_MIN_SIZE)
 
         strings = _StringTable(btf)
         func_info = _parse_blob(
@@ -239,6 +258,8 @@ def _raw_lookup(strtab: bytes) -> Callable[[int], str]:
 
 def _btf_string_section(raw: bytes) -> bytes:
     """String section of a raw .BTF blob (header: magic, ver, flags, hdr_len, 4 x u32)."""
+    import struct
+
     try:
         magic, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<HBBIIIII", raw)
     except struct.error:
@@ -326,6 +347,8 @@ def _parse_blocks(
     strings: _StringTable,
 ) -> list[_Block]:
     """Split one info blob into per-section blocks of raw u32 rows, checking its layout."""
+    import struct
+
     out: list[_Block] = []
     if length == 0:
         return out
@@ -334,14 +357,14 @@ def _parse_blocks(
     end = start + length
     if length < 4:
         raise ObjectError(f".BTF.ext: {what} too short for its record size at offset {start}")
-    (rec_size,) = _U32.unpack_from(buf, start)
+    (rec_size,) = struct.unpack_from("<I", buf, start)
     if rec_size < min_rec or rec_size % 4:
         raise ObjectError(f".BTF.ext: {what} record size {rec_size} at offset {start} is invalid")
     pos = start + 4
     while pos < end:
         if pos + 8 > end:
             raise ObjectError(f".BTF.ext: truncated {what} block header at offset {pos}")
-        name_off, num = _U32x2.unpack_from(buf, pos)
+        name_off, num = struct.unpack_from("<II", buf, pos)
         sec_name = strings.get(name_off, f"{what} section name", pos)
         if not sec_name:
             raise ObjectError(f".BTF.ext: {what} block at offset {pos} has an empty section name")

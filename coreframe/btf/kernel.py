@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
 import zlib
 
 from ..cache import atomic_write as _atomic_write
@@ -30,8 +29,15 @@ VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 
 _CACHE_MAGIC = b"CFBTFIDX"
 _CACHE_VERSION = 1
-# magic, version, n_offsets, n_names, btf_len, payload adler32, sha256 of the BTF
-_CACHE_HDR = struct.Struct("<8sIIIQI32s")
+# Little-endian header, 64 bytes: magic (8), version (u32), n_offsets (u32), n_names
+# (u32), btf_len (u64), payload adler32 (u32), sha256 of the BTF (32). Read with
+# int.from_bytes (a warm start imports no struct), written with struct.
+_CACHE_HDR_FORMAT = "<8sIIIQI32s"
+_CACHE_HDR_SIZE = 64
+
+
+def _le(blob: Any, start: int, end: int) -> int:
+    return int.from_bytes(blob[start:end], "little")
 
 
 def _cache_file(directory: str, digest: bytes) -> str:
@@ -48,7 +54,7 @@ def _read_cache(
         return None
     try:
         size = os.fstat(fd).st_size
-        if size < _CACHE_HDR.size:
+        if size < _CACHE_HDR_SIZE:
             return None
         # mapped, not read: the views below index the page cache directly
         blob: Any = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
@@ -56,12 +62,14 @@ def _read_cache(
         return None
     finally:
         os.close(fd)
-    magic, version, n_off, n_names, length, check, file_digest = _CACHE_HDR.unpack_from(blob)
+    magic, file_digest = blob[:8], blob[32:64]
+    version, n_off, n_names = _le(blob, 8, 12), _le(blob, 12, 16), _le(blob, 16, 20)
+    length, check = _le(blob, 20, 28), _le(blob, 28, 32)
     if (magic != _CACHE_MAGIC or version != _CACHE_VERSION or file_digest != digest
             or length != btf_len
-            or len(blob) != _CACHE_HDR.size + 4 * (n_off + 2 * n_names)):
+            or len(blob) != _CACHE_HDR_SIZE + 4 * (n_off + 2 * n_names)):
         return None
-    payload = memoryview(blob)[_CACHE_HDR.size:]
+    payload = memoryview(blob)[_CACHE_HDR_SIZE:]
     if zlib.adler32(payload) != check:
         return None
     # Zero-copy u32 views over the file's bytes; they index like arrays.
@@ -72,11 +80,12 @@ def _read_cache(
 def _write_cache(path: str, digest: bytes, btf_len: int, offsets: Sequence[int],
                  name_offs: Sequence[int], ids: Sequence[int]) -> None:
     """Write atomically (tmp file + rename); failure only costs the next start time."""
+    import struct
     from array import array
 
     payload = b"".join(array("I", seq).tobytes() for seq in (offsets, name_offs, ids))
-    hdr = _CACHE_HDR.pack(_CACHE_MAGIC, _CACHE_VERSION, len(offsets), len(name_offs),
-                          btf_len, zlib.adler32(payload), digest)
+    hdr = struct.pack(_CACHE_HDR_FORMAT, _CACHE_MAGIC, _CACHE_VERSION, len(offsets),
+                      len(name_offs), btf_len, zlib.adler32(payload), digest)
     _atomic_write(path, hdr, payload)
 
 
@@ -88,7 +97,8 @@ def content_hash(data: Any) -> bytes:
 
 
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
-_STAMP = struct.Struct("<8sQ32s")  # magic, BTF length, sha256 of the BTF
+# magic (8), BTF length (u64, little-endian), sha256 of the BTF (32)
+_STAMP_SIZE = 48
 _STAMP_MAGIC = b"CFBTFSUM"
 
 
@@ -107,12 +117,12 @@ def _stamp_file(directory: str) -> str | None:
 def _read_stamp(path: str, btf_len: int) -> bytes | None:
     try:
         with open(path, "rb") as f:
-            blob = f.read(_STAMP.size + 1)
+            blob = f.read(_STAMP_SIZE + 1)
     except OSError:
         return None
-    if len(blob) != _STAMP.size:
+    if len(blob) != _STAMP_SIZE:
         return None
-    magic, length, digest = _STAMP.unpack(blob)
+    magic, length, digest = blob[:8], _le(blob, 8, 16), blob[16:48]
     return digest if magic == _STAMP_MAGIC and length == btf_len else None
 
 
@@ -125,7 +135,7 @@ def _write_stamp(path: str, btf_len: int, digest: bytes) -> None:
                 os.unlink(os.path.join(directory, name))
     except OSError:
         pass
-    _atomic_write(path, _STAMP.pack(_STAMP_MAGIC, btf_len, digest))
+    _atomic_write(path, _STAMP_MAGIC + btf_len.to_bytes(8, "little") + digest)
 
 
 def vmlinux_digest() -> bytes | None:
@@ -262,6 +272,7 @@ def btf_from_path(path: str) -> BTF:
 def _elf_btf_section(data: bytes, path: str) -> bytes:
     """Extract ``.BTF`` with pyelftools (imported here: it is slow to import)."""
     import io
+    import struct
 
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile

@@ -13,7 +13,6 @@ kind-specific data, and a NUL-separated string section.
 
 from __future__ import annotations
 
-import struct
 from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
 
@@ -40,8 +39,6 @@ BTF_VAR_GLOBAL_EXTERN = 2
 BTF_FUNC_STATIC = 0
 BTF_FUNC_GLOBAL = 1
 BTF_FUNC_EXTERN = 2
-
-_HDR = struct.Struct("<HBBIIIII")
 
 
 class _KernelEnumType(type):
@@ -449,6 +446,11 @@ def scan_types(words: Any, base_off: int) -> Sequence[int]:
     return _u32s(offsets)
 
 
+def _u32_at(data: Any, off: int) -> int:
+    """The little-endian u32 at byte ``off`` of bytes or an mmap."""
+    return int.from_bytes(data[off:off + 4], "little")
+
+
 def _u32s(values: list[int]) -> Sequence[int]:
     """``values`` as stored: a list when short, else a compact u32 array.
 
@@ -466,6 +468,8 @@ def _u32s(values: list[int]) -> Sequence[int]:
 def _u32_bytes(values: Sequence[int]) -> bytes:
     """Native u32s packed; ``struct`` for short inputs so ``array`` stays unimported."""
     if len(values) < 8192:
+        import struct
+
         return struct.pack(f"={len(values)}I", *values)
     from array import array
 
@@ -513,7 +517,9 @@ class BTF:
         size = len(data)
         if size < 8:
             raise ObjectError(f"BTF: {size} bytes is too short for a header")
-        magic, version, flags, hdr_len = struct.unpack_from("<HBBI", data, 0)
+        # the header is read with int.from_bytes: a warm start imports no struct
+        magic, version, flags = data[0] | data[1] << 8, data[2], data[3]
+        hdr_len = _u32_at(data, 4)
         if magic != BTF_MAGIC:
             if magic == 0x9FEB:
                 raise ObjectError("BTF: big-endian BTF is not supported")
@@ -524,7 +530,7 @@ class BTF:
             raise ObjectError(
                 f"BTF: header length {hdr_len} at byte offset 4 is outside 24..{size}"
             )
-        _, _, _, _, type_off, type_len, str_off, str_len = _HDR.unpack_from(data, 0)
+        type_off, type_len, str_off, str_len = (_u32_at(data, i) for i in (8, 12, 16, 20))
         self.flags = flags
         self.hdr_len = hdr_len
         body = size - hdr_len
