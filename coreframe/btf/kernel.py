@@ -9,7 +9,6 @@ kernel simply misses the cache and a stale file can never be applied.
 
 from __future__ import annotations
 
-import mmap
 import os
 import zlib
 
@@ -57,6 +56,8 @@ def _read_cache(
         if size < _CACHE_HDR_SIZE:
             return None
         # mapped, not read: the views below index the page cache directly
+        import mmap  # here, not at the top: replaying CO-RE results never maps anything
+
         blob: Any = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
     except (OSError, ValueError):
         return None
@@ -229,6 +230,8 @@ def _read_sysfs(path: str) -> Any:
         try:
             size = os.fstat(fd).st_size
             if size > 0:
+                import mmap
+
                 return mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
         except (OSError, ValueError):
             pass
