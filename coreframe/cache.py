@@ -61,12 +61,23 @@ def atomic_write(path: str, *chunks: bytes) -> None:
             pass
 
 
+_stamps: dict[tuple[Any, ...], tuple[int, ...] | None] = {}
+
+
 def source_stamp(version: int, anchor: str, *names: str) -> tuple[int, ...] | None:
     """Size and mtime of source files next to ``anchor`` (a module's ``__file__``).
 
     A cache keyed by it is never read by different code. None (do not cache)
-    when a source is missing, e.g. a bytecode-only install.
+    when a source is missing, e.g. a bytecode-only install. Taken once per
+    process (the code a process runs does not change under it).
     """
+    key = (version, anchor, names)
+    if key not in _stamps:
+        _stamps[key] = _source_stamp(version, anchor, names)
+    return _stamps[key]
+
+
+def _source_stamp(version: int, anchor: str, names: tuple[str, ...]) -> tuple[int, ...] | None:
     here = os.path.dirname(os.path.abspath(anchor))
     out: list[int] = [version]
     for name in names:
