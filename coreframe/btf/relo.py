@@ -92,6 +92,22 @@ _RESULT_FIELDS = (
 # The text fields, which a result may compute only when first read (see ``describe``).
 _TEXT_FIELDS = ("explanation", "target_type_name", "local_spec", "target_spec")
 _SLOTS = tuple(f"_{n}" if n in _TEXT_FIELDS else n for n in _RESULT_FIELDS)
+_TEXT_SLOTS = tuple(f"_{n}" for n in _TEXT_FIELDS)
+
+
+class _Text:
+    """A text field of :class:`CoreResult`, read from its slot once spelled out."""
+
+    __slots__ = ("slot",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        obj._texts()
+        return getattr(obj, self.slot)
 
 
 class CoreResult:
@@ -144,30 +160,14 @@ class CoreResult:
         describe = self._describe
         if describe is not None:
             set_ = object.__setattr__
-            for name, value in zip(("_explanation", "_target_type_name", "_local_spec",
-                                    "_target_spec"), describe(), strict=True):
+            for name, value in zip(_TEXT_SLOTS, describe(), strict=True):
                 set_(self, name, value)
             set_(self, "_describe", None)
 
-    @property
-    def explanation(self) -> str:
-        self._texts()
-        return self._explanation
-
-    @property
-    def target_type_name(self) -> str | None:
-        self._texts()
-        return self._target_type_name
-
-    @property
-    def local_spec(self) -> str:
-        self._texts()
-        return self._local_spec
-
-    @property
-    def target_spec(self) -> str | None:
-        self._texts()
-        return self._target_spec
+    explanation: str = _Text()  # type: ignore[assignment]
+    target_type_name: str | None = _Text()  # type: ignore[assignment]
+    local_spec: str = _Text()  # type: ignore[assignment]
+    target_spec: str | None = _Text()  # type: ignore[assignment]
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"CoreResult is immutable (cannot set {name!r})")

@@ -126,3 +126,21 @@ def test_core_result_is_immutable_value() -> None:
     assert a.kind_name == "byte_off" and a.validate and a.target_spec is None
     with pytest.raises(AttributeError):
         a.new_value = 0  # type: ignore[misc]
+
+
+def test_core_result_spells_out_its_text_once_and_only_when_read() -> None:
+    calls: list[int] = []
+
+    def describe() -> tuple[str, str, str, str]:
+        calls.append(1)
+        return "expl", "struct t", "[1] struct t.f", "[9] struct t.f"
+
+    r = CoreResult(BPF_CORE_FIELD_BYTE_OFFSET, 8, 16, False, describe=describe)
+    assert r.new_value == 16 and not calls  # numbers need no text
+    assert (r.explanation, r.target_type_name, r.local_spec, r.target_spec) == (
+        "expl", "struct t", "[1] struct t.f", "[9] struct t.f")
+    assert r == CoreResult(BPF_CORE_FIELD_BYTE_OFFSET, 8, 16, False, "expl", None, "struct t",
+                           local_spec="[1] struct t.f", target_spec="[9] struct t.f")
+    assert calls == [1]
+    with pytest.raises(AttributeError):
+        r.explanation = "other"  # type: ignore[misc]
