@@ -196,7 +196,7 @@ class CoreRelocator:
             raise RelocationError(
                 f"{self._relo_name(relo)}: unknown CO-RE relocation kind {kind}"
             )
-        local_type = self.local[relo.type_id]
+        local_name = self.local.name_of(relo.type_id)
         local_spec = self._parse_spec(relo)
 
         if kind == BPF_CORE_TYPE_ID_LOCAL:
@@ -208,7 +208,7 @@ class CoreRelocator:
             return CoreResult(kind, relo.type_id, relo.type_id, False, validate=False,
                               describe=describe)
 
-        if not local_type.name:
+        if not local_name:
             raise RelocationError(
                 f"{self._relo_name(relo)}: CO-RE relocations on anonymous types are not supported"
             )
@@ -252,7 +252,7 @@ class CoreRelocator:
             return best
 
         why = "; ".join(reasons) if reasons else (
-            f"no target type named {essential_name(local_type.name)!r}"
+            f"no target type named {essential_name(local_name)!r}"
         )
         return self._calc(relo, local_spec, None, reason=why)
 
@@ -273,9 +273,8 @@ class CoreRelocator:
         cached = self._cands.get(local_id)
         if cached is not None:
             return cached
-        local_t = self.local[local_id]
-        ess = essential_name(local_t.name)
-        lkind = int(local_t.kind)
+        ess = essential_name(self.local.name_of(local_id))
+        lkind = int(self.local.kind_of(local_id))
         cands: list[tuple[Any, int]] = []
         for tb in (self.target, *self.modules):
             first = 1 if tb is self.target else int(getattr(tb, "start_id", 1))
@@ -319,12 +318,13 @@ class CoreRelocator:
         spec.raw = raw
         try:
             tid = btf.resolve(relo.type_id)
-            t = btf[tid]
+            k = int(btf.kind_of(tid))
         except Exception as e:
             raise bad(f"bad type id: {e}") from None
         idx = raw[0]
         if kind in _ENUMVAL_KINDS:
-            if not _is_any_enum(int(t.kind)) or len(raw) > 1 or idx >= len(t.values):
+            t = btf[tid]
+            if not _is_any_enum(k) or len(raw) > 1 or idx >= len(t.values):
                 raise bad("enum value relocation on a non-enum or out-of-range index")
             spec.acc.append(_Accessor(tid, idx, t.values[idx][0]))
             return spec
@@ -332,17 +332,17 @@ class CoreRelocator:
         spec.bit_offset = idx * self._size(btf, tid, bad) * 8
         for idx in raw[1:]:
             tid = btf.resolve(tid)
-            t = btf[tid]
-            k = int(t.kind)
+            k = int(btf.kind_of(tid))
             if _is_composite(k):
-                if idx >= len(t.members):
+                if idx >= _vlen(btf, tid):
                     raise bad(f"member index {idx} out of range for {self._tname(btf, tid)}")
-                m = t.members[idx]
+                m = btf.member_at(tid, idx)
                 spec.bit_offset += m.bit_offset
                 if m.name:
                     spec.acc.append(_Accessor(tid, idx, m.name))
                 tid = m.type
             elif k == _ARRAY:
+                t = btf[tid]
                 elem = btf.resolve(t.elem_type)
                 flex = _is_flex_arr(btf, spec.acc[-1], t)
                 if not flex and idx >= t.nelems:
@@ -433,8 +433,7 @@ class CoreRelocator:
         targ_id = tb.resolve(targ_id)
         if not _is_composite(int(tb.kind_of(targ_id))):
             return 0, targ_id
-        lt = self.local[lacc.type_id]
-        lm = lt.members[lacc.idx]
+        lm = self.local.member_at(lacc.type_id, lacc.idx)
         direct = tb.find_member(targ_id, lm.name) if lm.name else None
         if direct is not None:
             # a named member found before any anonymous one: what the walk below finds
@@ -668,7 +667,12 @@ def _is_flex_arr(btf: Any, acc: _Accessor, arr: Any) -> bool:
     """A zero-length array that is the last member of the enclosing struct."""
     if acc.name is None or arr.nelems > 0:
         return False
-    return acc.idx == len(btf[acc.type_id].members) - 1
+    return acc.idx == _vlen(btf, acc.type_id) - 1
+
+
+def _vlen(btf: Any, type_id: int) -> int:
+    """Member (or enumerator, parameter) count, read from the raw record."""
+    return btf.raw(type_id)[1] & 0xFFFF
 
 
 def _names_match(a: str, b: str) -> bool:
