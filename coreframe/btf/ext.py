@@ -112,7 +112,7 @@ class BTFExt:
         """The BTFExt that :meth:`from_bytes` made of ``raw`` in an earlier run, from
         what that run kept (a cached spec): nothing is parsed again unless the
         decoded ``line_info`` is asked for. ``line_rows`` returns the checked rows."""
-        ext = cls(func_info, None, core_relos, version=version, flags=flags)  # type: ignore[arg-type]
+        ext = cls(func_info, None, core_relos, version=version, flags=flags)
         ext._raw = raw
         ext._btf = btf
         ext._line_rows_source = line_rows
