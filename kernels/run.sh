@@ -42,7 +42,7 @@ rm -f "$out/rc" "$out/console.log"
 
 set +e
 timeout --foreground -k 10 "${CF_BOOT_TIMEOUT:-900}" \
-  qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+  qemu-system-x86_64 -accel tcg,thread=${CF_TCG_THREAD:-single} -cpu max \
     -smp "${CF_QEMU_SMP:-2}" -m "${CF_QEMU_MEM:-1G}" \
     -nodefaults -display none -monitor none -serial stdio -no-reboot \
     -kernel "$kernel" -initrd "$kdir/initramfs.cpio.gz" \
