@@ -23,6 +23,7 @@ from .object import (
     LIBBPF_PIN_BY_NAME,
     Extern,
     MapSpec,
+    NamedDataSections,
     ObjectSpec,
     ProgramSpec,
     Reloc,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 _KSYSCALL_WRAPPER_ARCHES = ("x86_64", "aarch64", "s390x", "riscv64", "arm64")
 
 
-class Object:
+class Object(NamedDataSections):
     """A loaded BPF object: owns every map, program and BTF fd, and the links of attach()."""
 
     def __init__(self, spec: ObjectSpec) -> None:
@@ -67,18 +68,6 @@ class Object:
         if m is None:
             raise ObjectError(f"global data section {section!r} was not created")
         return LiveDataSection(self.spec, section, self.spec.maps[section], m)
-
-    @property
-    def rodata(self) -> DataSection:
-        return self.datasec(".rodata")
-
-    @property
-    def data(self) -> DataSection:
-        return self.datasec(".data")
-
-    @property
-    def bss(self) -> DataSection:
-        return self.datasec(".bss")
 
     def attach(self) -> list[Any]:
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).

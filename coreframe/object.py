@@ -237,7 +237,27 @@ class Extern:
         return f"Extern({self.name!r}, kind={self.kind!r}, weak={self.weak})"
 
 
-class ObjectSpec:
+class NamedDataSections:
+    """``.rodata``, ``.data`` and ``.bss`` by name, for a class with a ``datasec(section)``
+    (the spec's variables before load, the loaded object's live ones after)."""
+
+    def datasec(self, section: str) -> DataSection:
+        raise NotImplementedError
+
+    @property
+    def rodata(self) -> DataSection:
+        return self.datasec(".rodata")
+
+    @property
+    def data(self) -> DataSection:
+        return self.datasec(".data")
+
+    @property
+    def bss(self) -> DataSection:
+        return self.datasec(".bss")
+
+
+class ObjectSpec(NamedDataSections):
     """A parsed BPF object; nothing is in the kernel until :meth:`load`."""
 
     # rebuilt on first use rather than stored by the spec cache (see the elf property)
@@ -294,18 +314,6 @@ class ObjectSpec:
         ds = DataSection(self, section, m)
         self._datasecs[section] = ds
         return ds
-
-    @property
-    def rodata(self) -> DataSection:
-        return self.datasec(".rodata")
-
-    @property
-    def data(self) -> DataSection:
-        return self.datasec(".data")
-
-    @property
-    def bss(self) -> DataSection:
-        return self.datasec(".bss")
 
     def data_sections(self) -> list[DataSection]:
         """Every global data section with variables (.rodata, .data, .bss, custom ones)."""
