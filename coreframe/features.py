@@ -15,7 +15,7 @@ import struct
 
 from . import asm
 from .errors import Error, PermissionDenied
-from .records import memoize
+from .runtime.records import memoize
 from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability

@@ -11,7 +11,7 @@ import errno
 import os
 
 from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
-from .records import Record
+from .runtime.records import Record
 from .sys import bpf as _bpf
 from .sys import cdata
 from .sys.attr import BpfProgInfo
@@ -191,8 +191,8 @@ class Program:
             raise_for(e, f"pin program {self.name!r} at {os.fspath(path)!r}")
 
     def attach(self, *args: Any, **kwargs: Any) -> Any:
-        """Attach as the program's SEC() says (see ``coreframe.links.attach_program``)."""
-        from .links import attach_program
+        """Attach as the program's SEC() says (see ``coreframe.link.attach.attach_program``)."""
+        from .link.attach import attach_program
 
         return attach_program(self, *args, **kwargs)
 

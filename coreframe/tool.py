@@ -15,7 +15,7 @@ import sys
 import time
 
 from .errors import ToolError
-from .records import Record
+from .runtime.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ def main(target: Callable[[bytes], None], seeds: Callable[[], Iterable[bytes]]) 
         import coreframe.btf.dump  # noqa: F401
         import coreframe.btf.ext  # noqa: F401
         import coreframe.btf.types  # noqa: F401
-        import coreframe.elf  # noqa: F401
-        import coreframe.object  # noqa: F401
-        import coreframe.variables  # noqa: F401
+        import coreframe.object.elf  # noqa: F401
+        import coreframe.object.spec  # noqa: F401
+        import coreframe.object.variables  # noqa: F401
 
     args = list(sys.argv)
     if not any(not a.startswith("-") for a in args[1:]):

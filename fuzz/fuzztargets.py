@@ -45,7 +45,7 @@ def seed_objects() -> tuple[bytes, ...]:
 
 
 def _section(data: bytes, name: str) -> bytes | None:
-    from coreframe.elf import ElfFile
+    from coreframe.object.elf import ElfFile
 
     sec = ElfFile(data).section(name)
     return None if sec is None else sec.data
@@ -73,7 +73,7 @@ def seed_exts() -> tuple[tuple[bytes, bytes], ...]:
 
 def run_object(data: bytes) -> None:
     """Whole-object parse (ELF, BTF, BTF.ext, maps, programs, variables) and inspect report."""
-    from coreframe.object import open as open_object
+    from coreframe.object.spec import open as open_object
 
     try:
         spec = open_object(data)
@@ -83,7 +83,7 @@ def run_object(data: bytes) -> None:
             _ = (m.name, m.type, m.key_size, m.value_size, m.max_entries)
         for ds in spec.data_sections():
             ds.items()
-        from coreframe.inspect import format_inspection, inspect_object
+        from coreframe.object.inspect import format_inspection, inspect_object
 
         format_inspection(inspect_object(spec, target_btf=core_target()))  # type: ignore[arg-type]
     except ALLOWED_OBJECT:
@@ -92,7 +92,7 @@ def run_object(data: bytes) -> None:
 
 def run_elf(data: bytes) -> None:
     """The ELF reader alone (sections, symbols, relocations, license)."""
-    from coreframe.elf import ElfFile
+    from coreframe.object.elf import ElfFile
 
     try:
         elf = ElfFile(data)

@@ -49,7 +49,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.records import Record, gc_paused
+from coreframe.runtime.records import Record, gc_paused
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

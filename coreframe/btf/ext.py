@@ -16,7 +16,7 @@ from _operator import and_, itemgetter, rshift
 from itertools import repeat
 
 from coreframe.errors import ObjectError
-from coreframe.records import Record
+from coreframe.runtime.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
 
-# Records are named tuples (coreframe.records.Record), not frozen dataclasses: an
+# Records are named tuples (coreframe.runtime.records.Record), not frozen dataclasses: an
 # object carries thousands of line_info records, and a tuple is built in one C call
 # (a frozen dataclass pays an object.__setattr__ per field). Nor typing.NamedTuple,
 # whose class creation evaluates each field annotation (~0.8 ms a class at start).

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import zlib
 
-from ..cache import atomic_write as _atomic_write
-from ..cache import cache_dir
 from ..errors import AttachError, FeatureMissing, ObjectError
-from ..records import gc_paused, memoize
+from ..runtime.cache import atomic_write as _atomic_write
+from ..runtime.cache import cache_dir
+from ..runtime.records import gc_paused, memoize
 from .types import BTF, Kind
 
 TYPE_CHECKING = False

@@ -329,7 +329,7 @@ _CACHE_KEEP = 128  # result files kept, newest first (one per object BTF and ker
 def _cache_stamp() -> tuple[int, ...] | None:
     """Changes whenever the CO-RE code (matcher, replay, type decoding) does, so results
     of older code are never reused."""
-    from ..cache import source_stamp
+    from ..runtime.cache import source_stamp
 
     return source_stamp(_CACHE_VERSION, __file__, "core.py", "relo.py", "types.py")
 
@@ -370,7 +370,7 @@ class CachedRelocator:
     def _file(self, digest: bytes) -> str | None:
         import zlib
 
-        from ..cache import cache_dir
+        from ..runtime.cache import cache_dir
 
         directory = cache_dir()
         if directory is None or self._stamp is None:
@@ -379,7 +379,7 @@ class CachedRelocator:
         return f"{directory}/core-{crc:08x}-{len(self._local_bytes)}-{digest.hex()[:32]}.res"
 
     def _read(self) -> None:
-        from ..cache import read_marshal
+        from ..runtime.cache import read_marshal
         from .kernel import vmlinux_digest
 
         digest = vmlinux_digest()
@@ -436,7 +436,7 @@ class CachedRelocator:
             return
         import os
 
-        from ..cache import prune, write_marshal
+        from ..runtime.cache import prune, write_marshal
         from .kernel import vmlinux_digest
 
         digest = vmlinux_digest()

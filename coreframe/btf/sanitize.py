@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import ObjectError
-from ..records import Record
+from ..runtime.records import Record
 from ..sys import consts as C
 
 TYPE_CHECKING = False

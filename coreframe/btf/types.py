@@ -17,7 +17,7 @@ from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
 
 from ..errors import ObjectError
-from ..records import Record
+from ..runtime.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..records import Record
+from ..runtime.records import Record
 from . import attr as A
 from . import cdata
 from .consts import (

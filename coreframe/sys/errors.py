@@ -12,7 +12,7 @@ import errno
 import os
 
 from ..errors import Error, FeatureMissing, PermissionDenied
-from ..records import memoize
+from ..runtime.records import memoize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

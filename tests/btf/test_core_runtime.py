@@ -48,7 +48,7 @@ def _decode_bss(btf: BTF, raw: bytes) -> dict[str, dict[str, Any]]:
 
 
 def test_core_task_reads_this_process() -> None:
-    coreframe_object = pytest.importorskip("coreframe.object")
+    coreframe_object = pytest.importorskip("coreframe.object.spec")
     vmlinux = BTF.from_file(str(VMLINUX))
     kernel_task = vmlinux.find("task_struct", Kind.STRUCT)[0]
 

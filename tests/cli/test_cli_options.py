@@ -120,7 +120,7 @@ def test_run_help_and_errors_still_come_from_click() -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to load BPF")
 def test_run_imports_none_of_the_slow_modules() -> None:
-    """Each of these costs milliseconds of every tool's start-up (see coreframe.cli)."""
+    """Each of these costs milliseconds of every tool's start-up (see coreframe.cli.entry)."""
     mods, proc = _imports_of(["run", "execsnoop", "-x", "--duration", "0"])
     assert proc.returncode == 0, proc.stderr
     slow = {"click", "stevedore", "email", "zipfile", "typing", "re", "logging", "dataclasses",
@@ -132,4 +132,4 @@ def test_run_imports_none_of_the_slow_modules() -> None:
     # a second one reads neither the ELF nor the kernel's BTF, and sanitizes nothing
     mods, proc = _imports_of(["run", "execsnoop", "-x", "--duration", "0"])
     assert proc.returncode == 0, proc.stderr
-    assert not {"coreframe.elf_reader", "coreframe.btf.sanitize", "coreframe.btf.core"} & mods
+    assert not {"coreframe.object.reader", "coreframe.btf.sanitize", "coreframe.btf.core"} & mods

@@ -47,7 +47,7 @@ def test_direct_entry_point_lookup_matches_importlib_metadata(installed_plugins:
     """`coreframe run` reads entry_points.txt itself; it must see what stevedore sees."""
     code = (
         "import json, importlib.metadata as md\n"
-        "from coreframe.registry import NAMESPACE, entry_point_targets, find_tool_direct\n"
+        "from coreframe.cli.registry import NAMESPACE, entry_point_targets, find_tool_direct\n"
         "eps = {}\n"
         "for ep in md.entry_points(group=NAMESPACE):\n"
         "    eps.setdefault(ep.name, ep.value)\n"

@@ -99,7 +99,7 @@ def good_spec(objdir: Path) -> object:
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "/etc/passwd"])
 def test_pin_paths_cannot_escape_the_root(good_spec: object, tmp_path: Path, name: str) -> None:
-    from coreframe.loader import Loader
+    from coreframe.object.loader import Loader
 
     loader = Loader(good_spec, None, str(tmp_path))
     with pytest.raises(ObjectError, match="pin"):
@@ -107,7 +107,7 @@ def test_pin_paths_cannot_escape_the_root(good_spec: object, tmp_path: Path, nam
 
 
 def test_pin_path_through_symlink_is_refused(good_spec: object, tmp_path: Path) -> None:
-    from coreframe.loader import Loader
+    from coreframe.object.loader import Loader
 
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
@@ -177,7 +177,7 @@ def _fake_dist(site: Path, name: str, entry_points: dict[str, str]) -> None:
 def test_plugins_come_only_from_entry_points(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A module on sys.path is not a tool; broken entry points never hide the others."""
-    from coreframe import registry
+    from coreframe.cli import registry
 
     site = tmp_path / "site"
     site.mkdir()

@@ -28,7 +28,7 @@ MAX_POLLS = 200
 
 
 @contextmanager
-def _loaded() -> Iterator[coreframe.loader.Object]:
+def _loaded() -> Iterator[coreframe.object.loader.Object]:
     spec = coreframe.open(str(OBJ))
     spec.rodata.targ_tgid = os.getpid()
     with spec.load() as obj:

@@ -32,7 +32,7 @@ KINDS = {
 }
 
 
-def _load_one(prog: str) -> coreframe.loader.Object:
+def _load_one(prog: str) -> coreframe.object.loader.Object:
     spec = coreframe.open(str(OBJ))
     for name, p in spec.programs.items():
         p.autoload = name == prog

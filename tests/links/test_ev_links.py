@@ -13,8 +13,8 @@ from collections.abc import Callable
 import evkit as K
 import pytest
 
-from coreframe import links
 from coreframe.errors import AttachError, FeatureMissing
+from coreframe.link import attach as links
 from coreframe.sys import consts as C
 
 pytestmark = [
@@ -314,7 +314,7 @@ def test_uprobe_on_libc_by_name(counter, target_binary):
 
 
 def test_attach_program_uprobe_section(counter, target_binary):
-    from coreframe.sections import parse_section
+    from coreframe.object.sections import parse_section
 
     prog = _prog(C.BPF_PROG_TYPE_KPROBE, K.counter_insns(counter))
     prog.section_def = parse_section(f"uretprobe/{target_binary}:cf_target")
@@ -357,7 +357,7 @@ def test_perf_event_sampling(counter):
     ("perf_event", "attach_perf_event"),
 ])
 def test_attach_program_needs_explicit_call(counter, sec, hint):
-    from coreframe.sections import parse_section
+    from coreframe.object.sections import parse_section
 
     sd = parse_section(sec)
     prog = _prog(sd.prog_type if sd.prog_type != C.BPF_PROG_TYPE_KPROBE
@@ -371,7 +371,7 @@ def test_attach_program_needs_explicit_call(counter, sec, hint):
 
 
 def test_attach_program_tracepoint_section(counter):
-    from coreframe.sections import parse_section
+    from coreframe.object.sections import parse_section
 
     prog = _prog(C.BPF_PROG_TYPE_TRACEPOINT, K.counter_insns(counter, pid=os.getpid()))
     prog.section_def = parse_section("tracepoint/syscalls/sys_enter_getpid")

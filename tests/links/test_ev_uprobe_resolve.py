@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from coreframe import uprobes
 from coreframe.errors import AttachError
+from coreframe.link import uprobes
 
 
 @pytest.mark.parametrize("target, expected", [

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from objpaths import all_objects, obj
 
-from coreframe.elf import EM_BPF, R_BPF_64_64, SHT_PROGBITS, STT_FUNC, ElfFile
 from coreframe.errors import ObjectError
+from coreframe.object.elf import EM_BPF, R_BPF_64_64, SHT_PROGBITS, STT_FUNC, ElfFile
 
 
 def test_reads_sections_symbols_license() -> None:

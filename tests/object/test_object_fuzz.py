@@ -9,7 +9,7 @@ from objpaths import obj
 
 import coreframe
 from coreframe.errors import Error
-from coreframe.inspect import inspect_object
+from coreframe.object.inspect import inspect_object
 
 
 @pytest.mark.parametrize("name", ["obj_maps", "obj_globals", "obj_kconfig", "core_task"])

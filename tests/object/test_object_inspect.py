@@ -9,7 +9,7 @@ import pytest
 from objpaths import all_objects, obj
 
 import coreframe
-from coreframe.inspect import format_inspection, inspect_object, map_flag_names
+from coreframe.object.inspect import format_inspection, inspect_object, map_flag_names
 from coreframe.sys import consts as C
 
 

@@ -38,7 +38,7 @@ def _root(need_root: None) -> None:
     pass
 
 
-def _trampoline_progs(spec: coreframe.object.ObjectSpec) -> list[str]:
+def _trampoline_progs(spec: coreframe.object.spec.ObjectSpec) -> list[str]:
     return [n for n, p in spec.programs.items()
             if p.section_def and p.section_def.attach_kind in TRAMPOLINE]
 
@@ -392,7 +392,7 @@ def test_xlated_identical_to_bpftool_loadall(path: Path, pin_root: Path) -> None
 
 
 def test_live_variables_of_a_loaded_object() -> None:
-    from coreframe.variables import VariableError
+    from coreframe.object.variables import VariableError
 
     spec = coreframe.open(obj("obj_globals"))
     spec.rodata.targ_uid = 0xFFFFFFFF  # (uid_t)-1: count every caller

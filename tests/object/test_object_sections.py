@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coreframe.errors import ObjectError
-from coreframe.sections import find_section_def, known_patterns, parse_section
+from coreframe.object.sections import find_section_def, known_patterns, parse_section
 from coreframe.sys import consts as C
 
 CASES = [

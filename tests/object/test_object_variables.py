@@ -7,8 +7,8 @@ from objpaths import obj
 
 import coreframe
 from coreframe.errors import ObjectError
-from coreframe.object import ObjectSpec
-from coreframe.variables import UnknownVariable, VariableError
+from coreframe.object.spec import ObjectSpec
+from coreframe.object.variables import UnknownVariable, VariableError
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import pytest
 from objpaths import all_objects, obj
 
 import coreframe
-from coreframe import object as objmod
 from coreframe.btf.ext import BTFExt
 from coreframe.btf.types import BTF
-from coreframe.cache import Codec
-from coreframe.elf import ElfFile
-from coreframe.elf_reader import ElfReader
-from coreframe.records import Record
-from coreframe.sections import parse_section
+from coreframe.object import spec as objmod
+from coreframe.object.elf import ElfFile
+from coreframe.object.reader import ElfReader
+from coreframe.object.sections import parse_section
+from coreframe.runtime.cache import Codec
+from coreframe.runtime.records import Record
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
@@ -64,10 +64,10 @@ def _tree(x: Any) -> Any:
     return (type(x).__name__, sorted((k, _tree(v)) for k, v in attrs.items()))
 
 
-def _parsed_fresh(path: str) -> coreframe.object.ObjectSpec:
+def _parsed_fresh(path: str) -> coreframe.object.spec.ObjectSpec:
     with open(path, "rb") as f:
-        spec = coreframe.object.ObjectSpec(ElfFile(f.read(), name=path),
-                                           coreframe.object._obj_name(path))
+        spec = coreframe.object.spec.ObjectSpec(ElfFile(f.read(), name=path),
+                                           coreframe.object.spec._obj_name(path))
     return spec
 
 
@@ -107,7 +107,7 @@ def test_cached_spec_equals_fresh_parse(path: Path, cache_dir: Path,
             assert f is owner
 
 
-def _xlated(spec: coreframe.object.ObjectSpec) -> dict[str, bytes]:
+def _xlated(spec: coreframe.object.spec.ObjectSpec) -> dict[str, bytes]:
     """The instructions the kernel holds for each program (after its own rewrites)."""
     from xlated_oracle import program_insns
 
@@ -125,7 +125,7 @@ def test_cached_spec_loads_the_same_instructions(name: str, cache_dir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to load BPF programs")
-    path = str(Path(objmod.__file__).resolve().parents[1] / "plugins" / "objects"
+    path = str(Path(objmod.__file__).resolve().parents[2] / "plugins" / "objects"
                / f"{name}.bpf.o")
     fresh = _xlated(coreframe.open(path))
     with monkeypatch.context() as m:
@@ -319,7 +319,7 @@ def test_codec_refuses_unknown_types_and_data() -> None:
 
 
 def test_cached_bytes_answers_only_its_own_key(cache_dir: Path) -> None:
-    from coreframe.cache import cached_bytes
+    from coreframe.runtime.cache import cached_bytes
 
     calls: list[int] = []
 
@@ -344,7 +344,7 @@ def test_sanitized_btf_is_cached(cache_dir: Path, monkeypatch: pytest.MonkeyPatc
     from coreframe.btf import sanitize as sanitize_mod
     from coreframe.features import btf_kinds
 
-    path = str(Path(objmod.__file__).resolve().parents[1] / "plugins" / "objects"
+    path = str(Path(objmod.__file__).resolve().parents[2] / "plugins" / "objects"
                / "execsnoop.bpf.o")
     spec = coreframe.open(path)
     want = sanitize_mod.sanitize(spec.btf.to_bytes(), spec.section_sizes, {},
@@ -400,12 +400,12 @@ def test_spec_cache_stamp_covers_the_reader_code() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, coreframe.elf_reader\n"
+    code = ("import sys, coreframe.object.reader\n"
             "print(' '.join(m.__file__ for n, m in sys.modules.items()\n"
             "               if n.startswith('coreframe') and getattr(m, '__file__', None)))")
     files = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split()
-    root = Path(objmod.__file__).resolve().parent
+    root = Path(objmod.__file__).resolve().parents[1]
     used = {str(Path(f).resolve().relative_to(root)) for f in files}
     messages_only = {"__init__.py", "errors.py", "sys/__init__.py", "btf/__init__.py"}
     assert used - messages_only <= set(objmod._SpecCache.SOURCES), used

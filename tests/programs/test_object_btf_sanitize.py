@@ -14,7 +14,7 @@ import pytest
 
 from coreframe.btf.sanitize import sanitize
 from coreframe.errors import ObjectError
-from coreframe.loader import load_object_btf
+from coreframe.object.loader import load_object_btf
 from coreframe.sys import consts as C
 from coreframe.sys.bpf import btf_info, btf_load
 

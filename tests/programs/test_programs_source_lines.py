@@ -37,7 +37,7 @@ int bad_deref(void *ctx)
 
 def test_verifier_error_points_at_c_line(tmp_path: Path) -> None:
     coreframe = pytest.importorskip("coreframe")
-    pytest.importorskip("coreframe.object")
+    pytest.importorskip("coreframe.object.spec")
     src = tmp_path / "nullderef.bpf.c"
     src.write_text(SOURCE)
     obj = tmp_path / "nullderef.bpf.o"

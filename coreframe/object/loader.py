@@ -1,4 +1,4 @@
-"""Loading an :class:`~coreframe.object.ObjectSpec` into the kernel (libbpf's
+"""Loading an :class:`~coreframe.object.spec.ObjectSpec` into the kernel (libbpf's
 bpf_object__load): create maps, load the object's BTF, resolve CO-RE, link
 subprograms, apply relocations and load each program; :class:`Object` owns the
 result (maps, programs, links) until it is closed.
@@ -13,10 +13,11 @@ import struct
 from _operator import itemgetter
 from itertools import chain
 
-from . import asm
-from .errors import ObjectError, RelocationError, VerifierError
+from .. import asm
+from ..errors import ObjectError, RelocationError, VerifierError
+from ..sys import consts as C
 from .maptypes import NO_BTF_MAP_TYPES
-from .object import (
+from .spec import (
     BPF_OBJ_NAME_LEN,
     BPF_PSEUDO_FUNC,
     KCONFIG_SEC,
@@ -32,14 +33,13 @@ from .object import (
     _Maps,
     _Programs,
 )
-from .sys import consts as C
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
-    from .sys.fd import FD
+    from ..sys.fd import FD
     from .variables import DataSection
 
 
@@ -73,9 +73,9 @@ class Object(NamedDataSections):
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).
 
         Programs whose section names no target (``SEC("kprobe")``, ``xdp``, ...)
-        are skipped; attach those explicitly through ``coreframe.links``.
+        are skipped; attach those explicitly through ``coreframe.link.attach``.
         """
-        from .links import attach_program
+        from ..link.attach import attach_program
 
         new = []
         try:
@@ -249,7 +249,7 @@ class Loader:
 
     def target_btf(self) -> Any:
         if self._target_loaded is None:
-            from .btf import kernel
+            from ..btf import kernel
 
             if self._target is None or isinstance(self._target, str):
                 self._target_loaded = kernel.load_target(self._target)
@@ -259,7 +259,7 @@ class Loader:
 
     def kernel_btf(self) -> Any:
         if self._kernel_btf is None:
-            from .btf import kernel
+            from ..btf import kernel
 
             self._kernel_btf = kernel.vmlinux()
         return self._kernel_btf
@@ -290,21 +290,21 @@ class Loader:
         btf = self.spec.btf
         if btf is None:
             return
-        from .cache import cached_bytes, source_stamp
-        from .features import btf_kinds
+        from ..features import btf_kinds
+        from ..runtime.cache import cached_bytes, source_stamp
 
         raw = btf.to_bytes()
         sizes = self.spec.section_sizes
         kinds = btf_kinds()
 
         def fix() -> bytes:
-            from .btf.sanitize import sanitize
+            from ..btf.sanitize import sanitize
 
             return sanitize(raw, sizes, {}, kernel_kinds=kinds)
 
         # a pure function of these inputs: a warm start reads it back instead of walking
         # every type (and importing the sanitizer)
-        stamp = source_stamp(1, __file__, "btf/sanitize.py")
+        stamp = source_stamp(1, __file__, "../btf/sanitize.py")
         if stamp is None:
             data = fix()
         else:
@@ -360,7 +360,7 @@ class Loader:
             self.obj.maps[key] = self._create_map(ms)
 
     def _map_params(self, ms: MapSpec) -> dict[str, Any]:
-        from .maps import possible_cpus
+        from ..maps import possible_cpus
 
         max_entries = ms.max_entries
         if ms.type == C.BPF_MAP_TYPE_PERF_EVENT_ARRAY and not max_entries:
@@ -372,7 +372,7 @@ class Loader:
                     map_extra=ms.map_extra)
 
     def _create_map(self, ms: MapSpec) -> Any:
-        from .maps import Map, check_compatible
+        from ..maps import Map, check_compatible
 
         params = self._map_params(ms)
         kname = ms.name[:BPF_OBJ_NAME_LEN - 1]
@@ -436,14 +436,14 @@ class Loader:
         return path
 
     def _open_pinned(self, path: str) -> Any:
-        from .sys import bpf as sysbpf
+        from ..sys import bpf as sysbpf
 
         try:
             return sysbpf.obj_get(path)
         except FileNotFoundError:
             return None
         except OSError as e:
-            from .sys.errors import raise_for
+            from ..sys.errors import raise_for
 
             raise_for(e, f"opening pinned map {path}")
 
@@ -556,7 +556,7 @@ class Loader:
                 asm.patch(insns, idx + 1, imm=r.offset)
             return
         ext = self.spec.externs[r.target]
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         kbtf = self.kernel_btf()
         if r.kind == "ksym" and ext.kind == "ksym" and self._typeless(ext):
@@ -635,10 +635,10 @@ class Loader:
         target = self._target
         if target is None or (isinstance(target, str)
                               and os.path.realpath(target) == "/sys/kernel/btf/vmlinux"):
-            from .btf.relo import CachedRelocator
+            from ..btf.relo import CachedRelocator
 
             return CachedRelocator(local, self.target_btf)
-        from .btf.core import CoreRelocator
+        from ..btf.core import CoreRelocator
 
         return CoreRelocator(local, self.target_btf())
 
@@ -709,7 +709,7 @@ class Loader:
         if not name:
             raise ObjectError(f"program {prog.name!r}: SEC({prog.section!r}) names no "
                               "attach target")
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         prefix = sd.btf_target_prefix or ""
         kbtf = self.kernel_btf()
@@ -718,7 +718,7 @@ class Loader:
         else:
             ids = kbtf.find(prefix + name, Kind.FUNC)
         if not ids and sd.attach_kind in ("fentry", "fexit", "fmod_ret"):
-            from .btf.kernel import find_function
+            from ..btf.kernel import find_function
 
             mbtf, tid = find_function(name)
             if mbtf is not kbtf:
@@ -726,7 +726,7 @@ class Loader:
                                   "kernel module; module targets are not supported yet")
             ids = [tid]
         if not ids:
-            from .errors import AttachError
+            from ..errors import AttachError
 
             raise AttachError(f"program {prog.name!r}: {prefix}{name} not found in kernel BTF")
         return {"attach_btf_id": ids[0]}
@@ -734,7 +734,7 @@ class Loader:
     def _prog_load(self, prog: ProgramSpec, insns: bytearray, func_info: bytes,
                    line_info: bytes, lines: Sequence[tuple[int, str, str, int, int]],
                    attach: dict[str, Any]) -> Any:
-        from .programs import load_program
+        from ..programs import load_program
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
         p = load_program(
@@ -766,7 +766,7 @@ class Loader:
         never reads it, which keeps the metadata alive and visible to bpftool.
         Like libbpf, failure is not an error: the program works without it.
         """
-        from .sys import bpf as sysbpf
+        from ..sys import bpf as sysbpf
 
         rodata = self.obj.maps.get(".rodata")
         if rodata is None:
@@ -783,7 +783,7 @@ def _explain_poison(err: VerifierError, poisoned: dict[int, str]) -> VerifierErr
     The kernel only says "invalid func unknown#195896080" (the poison helper id);
     the user needs to know which field or type this kernel lacks.
     """
-    from .btf.relo import POISON_HELPER
+    from ..btf.relo import POISON_HELPER
 
     if not poisoned or str(POISON_HELPER) not in err.log:
         return err
@@ -878,7 +878,7 @@ def _kernel_config() -> dict[str, str] | None:
 
 def _kconfig_bytes(btf: Any, e: Extern, value: Any) -> bytes:
     """Encode one kconfig value the way libbpf's set_kcfg_value_* functions do."""
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     t = btf[btf.resolve(e.type_id)]
     where = f".kconfig extern {e.name!r}"
@@ -919,7 +919,7 @@ def load_object_btf(data: bytes) -> FD | None:
 
     Programs then load without func_info/line_info, as with libbpf.
     """
-    from .sys.bpf import btf_load
+    from ..sys.bpf import btf_load
 
     try:
         return btf_load(data)

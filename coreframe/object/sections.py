@@ -17,8 +17,8 @@ entry in table order wins.
 
 from __future__ import annotations
 
-from .errors import ObjectError
-from .records import Record, memoize
+from ..errors import ObjectError
+from ..runtime.records import Record, memoize
 
 # libbpf's per-entry flags (libbpf.c, enum sec_def_flags); same meaning here.
 SEC_NONE = 0
@@ -71,7 +71,7 @@ class SectionDef(
 
     @property
     def prog_flags(self) -> int:
-        from .sys import consts as C
+        from ..sys import consts as C
 
         flags = 0
         if self.sleepable:
@@ -97,7 +97,7 @@ def _table() -> list[tuple[str, int, int, int, str, bool]]:
     libbpf's order. Built on first lookup: a spec read back from the cache names its
     programs' SectionDefs already, so a warm start needs neither this nor the UAPI
     constants it is made of."""
-    from .sys import consts as C
+    from ..sys import consts as C
 
     return [
         ("socket", C.BPF_PROG_TYPE_SOCKET_FILTER, 0, SEC_NONE, "socket", False),

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import struct
 
-from .errors import ObjectError
-from .records import Record
+from ..errors import ObjectError
+from ..runtime.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -2,9 +2,9 @@
 
 An :class:`ObjectSpec` is what libbpf's bpf_object__open produces, without
 touching the kernel: programs, maps, global data, relocations and BTF, all
-editable until load. Reading it from the ELF is :mod:`coreframe.elf_reader`
+editable until load. Reading it from the ELF is :mod:`coreframe.object.reader`
 (skipped when the parsed spec is in the user cache); loading it is
-:mod:`coreframe.loader`, whose :class:`~coreframe.loader.Object` owns what
+:mod:`coreframe.object.loader`, whose :class:`~coreframe.object.loader.Object` owns what
 the kernel holds.
 """
 
@@ -13,15 +13,15 @@ from __future__ import annotations
 import builtins
 import os
 
-from .errors import ObjectError
-from .records import Record, gc_paused, memoize
+from ..errors import ObjectError
+from ..runtime.records import Record, gc_paused, memoize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .btf.ext import BTFExt
-    from .btf.types import BTF
+    from ..btf.ext import BTFExt
+    from ..btf.types import BTF
     from .elf import ElfFile
     from .loader import Object
     from .sections import SectionDef
@@ -43,7 +43,7 @@ def short_type_name(prefix: str, value: int) -> str:
 
     The tables are built on first use, not at import (they walk every constant).
     """
-    from .sys import consts as C
+    from ..sys import consts as C
 
     table = _SHORT_NAMES.get(prefix)
     if table is None:
@@ -282,7 +282,7 @@ class ObjectSpec(NamedDataSections):
         # what loading needs of the ELF (the BTF's DATASEC sizes), so a spec from the
         # cache never has to read the ELF's tables again
         self.section_sizes = {sec.name: sec.size for sec in elf.sections if sec.name}
-        from .elf_reader import ElfReader
+        from .reader import ElfReader
 
         ElfReader(self).parse()
 
@@ -416,12 +416,16 @@ def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> Obj
     return spec
 
 
+_PACKAGE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "__init__.py")
+
+
 class _SpecCache:
     """Parsed objects kept in the user cache directory, one file per object path.
 
     Parsing an object costs a few milliseconds of every tool's start-up, for a
     result that changes only with the file or with coreframe's parsing code. The
-    stored spec is plain data rebuilt by :class:`~coreframe.cache.Codec` (no code
+    stored spec is plain data rebuilt by :class:`~coreframe.runtime.cache.Codec` (no code
     runs on reading it) and is used only when the whole file, its path, the object
     name and the parser's source stamps all match; each open gets its own copy.
     """
@@ -429,20 +433,23 @@ class _SpecCache:
     VERSION = 1
     KEEP = 64  # files kept; tests and builds open many short-lived objects
     # every module whose code shapes a parsed spec: a change to any of them misses
-    SOURCES = ("object.py", "elf_reader.py", "elf.py", "sections.py", "asm.py", "records.py",
-               "maptypes.py", "cache.py", "btf/types.py", "btf/ext.py", "sys/consts.py")
+    # (paths under the coreframe package)
+    SOURCES = ("object/__init__.py", "object/spec.py", "object/reader.py", "object/elf.py",
+               "object/sections.py", "object/maptypes.py", "asm.py", "runtime/__init__.py",
+               "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/ext.py",
+               "sys/consts.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)
         self.data = data
         self.file: str | None = None
         self.stamp: tuple[int, ...] | None = None
-        from .cache import cache_dir, source_stamp
+        from ..runtime.cache import cache_dir, source_stamp
 
         directory = cache_dir()
         if directory is None:
             return
-        self.stamp = source_stamp(self.VERSION, __file__, *self.SOURCES)
+        self.stamp = source_stamp(self.VERSION, _PACKAGE_FILE, *self.SOURCES)
         if self.stamp is None:
             return
         import zlib
@@ -453,7 +460,7 @@ class _SpecCache:
     def read(self) -> ObjectSpec | None:
         if self.file is None:
             return None
-        from .cache import read_marshal
+        from ..runtime.cache import read_marshal
 
         blob = read_marshal(self.file)
         try:
@@ -471,7 +478,7 @@ class _SpecCache:
     def write(self, spec: ObjectSpec) -> None:
         if self.file is None:
             return
-        from .cache import prune, write_marshal
+        from ..runtime.cache import prune, write_marshal
         from .sections import find_section_def
 
         for prog in spec.programs.values():
@@ -494,7 +501,7 @@ def _btf_state(btf: BTF) -> tuple[bytes, list[int]]:
 
 
 def _btf_from_state(state: tuple[bytes, list[int]]) -> BTF:
-    from .btf.types import BTF
+    from ..btf.types import BTF
 
     return BTF(state[0], offsets=state[1])
 
@@ -514,7 +521,7 @@ def _ext_state(ext: BTFExt) -> tuple[Any, ...]:
 def _ext_from_state(state: tuple[Any, ...]) -> BTFExt:
     import marshal
 
-    from .btf.ext import BTFExt
+    from ..btf.ext import BTFExt
 
     raw, btf, func_info, core_relos, version, flags, rows = state
     return BTFExt.restored(raw, btf, func_info, core_relos, version, flags,
@@ -523,9 +530,9 @@ def _ext_from_state(state: tuple[Any, ...]) -> BTFExt:
 
 @memoize
 def _spec_codec() -> Any:
-    from .btf.ext import BTFExt, CoreRelo, FuncInfo
-    from .btf.types import BTF
-    from .cache import Codec
+    from ..btf.ext import BTFExt, CoreRelo, FuncInfo
+    from ..btf.types import BTF
+    from ..runtime.cache import Codec
 
     classes = (ObjectSpec, _Programs, _Maps, ProgramSpec, _Func, MapSpec, Reloc, Extern, BTF,
                BTFExt, FuncInfo, CoreRelo)

@@ -12,7 +12,7 @@ import platform
 import re
 import struct
 
-from .errors import AttachError
+from ..errors import AttachError
 
 _LD_CACHE = "/etc/ld.so.cache"
 _LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"

@@ -6,7 +6,7 @@ what users type most and its start-up time is measured against C tools, so
 when the tool's options are plain (see ``coreframe.options``) it is served
 here without importing click or stevedore, and so is the plain ``btf dump
 FILE`` (timed against bpftool). Every other command line, help and usage
-errors included, goes to the click commands in ``coreframe.commands``.
+errors included, goes to the click commands in ``coreframe.cli.commands``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     """The tool run for ``run NAME OPTIONS``, or None to let click parse."""
     if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
         return None
-    from .options import parse
+    from ..options import parse
+    from ..tool import run_params, run_tool
     from .registry import find_tool_direct
-    from .tool import run_params, run_tool
 
     entry = find_tool_direct(args[1])
     if entry is None or entry.cls is None:
@@ -62,7 +62,7 @@ def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
     path = rest[0]
     if path.startswith("-") or not os.path.isfile(path):
         return None
-    from .btf.dump import dump_btf_file
+    from ..btf.dump import dump_btf_file
 
     return lambda: dump_btf_file(path, fmt)
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.close()
         sys.exit(0)
     except Exception as exc:
-        from .errors import Error
+        from ..errors import Error
 
         if debug:
             import traceback

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ToolError
-from .tool import Readiness, Tool
+from ..errors import ToolError
+from ..tool import Readiness, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,15 +7,15 @@ how each CO-RE relocation would resolve.
 
 from __future__ import annotations
 
-from .errors import Error
-from .sys import consts as C
+from ..errors import Error
+from ..sys import consts as C
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .btf.types import BTF
-    from .object import ObjectSpec
+    from ..btf.types import BTF
+    from .spec import ObjectSpec
 
 _FLAG_NAMES = [(v, k) for k, v in vars(C).items()
                if k.startswith("BPF_F_") and k in (
@@ -51,7 +51,7 @@ def _jsonable(value: Any) -> Any:
 
 def inspect_object(spec: ObjectSpec, target_btf: BTF | None = None) -> dict[str, Any]:
     """Programs, maps, variables, externs and CO-RE relocations (with resolution) of ``spec``."""
-    from .object import KCONFIG_SEC, short_type_name
+    from .spec import KCONFIG_SEC, short_type_name
 
     programs = []
     for p in spec.programs.values():
@@ -114,16 +114,16 @@ def _core(spec: ObjectSpec, target_btf: BTF | None) -> tuple[list[dict[str, Any]
     desc = "given BTF"
     try:
         if target_btf is None:
-            from .btf.kernel import vmlinux
+            from ..btf.kernel import vmlinux
 
             target_btf = vmlinux()
             desc = "running kernel (/sys/kernel/btf/vmlinux)"
-        from .btf.core import KIND_NAMES, CoreRelocator
+        from ..btf.core import KIND_NAMES, CoreRelocator
 
         relocator: Any = CoreRelocator(spec.btf, target_btf)
     except Error as e:
         relocator, desc = None, f"unavailable: {e}"
-        from .btf.core import KIND_NAMES
+        from ..btf.core import KIND_NAMES
     out = []
     for section, relos in ext.core_relos.items():
         funcs = spec.functions.get(section, [])

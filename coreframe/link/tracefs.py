@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import AttachError, FeatureMissing, PermissionDenied
+from ..errors import AttachError, FeatureMissing, PermissionDenied
 
 TRACEFS_MAGIC = 0x74726163
 DEBUGFS_MAGIC = 0x64626720

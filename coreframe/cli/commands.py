@@ -1,7 +1,7 @@
 """The click commands of ``coreframe`` (list, info, run, object, btf, features).
 
 Everything heavy (BTF, ELF, pyroute2, the loader) is imported inside the
-command that needs it, so ``coreframe list`` stays fast. ``coreframe.cli.main``
+command that needs it, so ``coreframe list`` stays fast. ``coreframe.cli.entry.main``
 is the entry point; it comes here for everything but the plain
 ``coreframe run NAME ...``, which it serves without importing click.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .cli import fail
-from .errors import Error
+from .. import __version__
+from ..errors import Error
+from .entry import fail
 
 
 class _State:
@@ -98,9 +98,9 @@ class _RunGroup(click.Group):
         return [name for name, e in discover().items() if e.cls is not None]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .options import to_click_params
+        from ..options import to_click_params
+        from ..tool import run_params, run_tool
         from .registry import find_tool
-        from .tool import run_params, run_tool
 
         try:
             entry = find_tool(name)
@@ -137,13 +137,13 @@ def object_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
     """Programs, maps, variables and CO-RE relocations of an object."""
-    from .inspect import format_inspection, inspect_object
-    from .object import open as open_object
+    from ..object.inspect import format_inspection, inspect_object
+    from ..object.spec import open as open_object
 
     spec = open_object(path)
     target = None
     if btf_path:
-        from .btf.kernel import load_target
+        from ..btf.kernel import load_target
 
         target = load_target(btf_path)
     data = inspect_object(spec, target_btf=target)
@@ -176,7 +176,7 @@ def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
 def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: bool,
                 duration: float | None, stats: bool, as_json: bool) -> None:
     """Load every program of an object (like bpftool prog loadall) and report each."""
-    from .loadcmd import load_command
+    from .load import load_command
 
     code = load_command(path, sets=sets, btf_path=btf_path, attach=attach, duration=duration,
                         stats=stats, as_json=as_json, apply_sets=_apply_sets,
@@ -197,7 +197,7 @@ def btf_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["raw", "json"]), default="raw")
 def btf_dump(path: str, fmt: str) -> None:
     """Dump every type (raw matches `bpftool btf dump file F format raw`)."""
-    from .btf.dump import dump_btf_file
+    from ..btf.dump import dump_btf_file
 
     dump_btf_file(path, fmt)
 
@@ -206,7 +206,7 @@ def btf_dump(path: str, fmt: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def features_cmd(as_json: bool) -> None:
     """What this kernel supports (probed by loading tiny programs)."""
-    from .features import all_features
+    from ..features import all_features
 
     data = all_features()
     if as_json:

@@ -1,12 +1,12 @@
 """Map types the loader treats specially, by libbpf's rules.
 
-Kept apart from :mod:`coreframe.object` so that rebuilding a spec from the cache
+Kept apart from :mod:`coreframe.object.spec` so that rebuilding a spec from the cache
 imports none of the UAPI constants: only the parser and the loader need these.
 """
 
 from __future__ import annotations
 
-from .sys import consts as C
+from ..sys import consts as C
 
 # Map types whose maps never carry key/value BTF (libbpf clears the ids for them).
 NO_BTF_MAP_TYPES = frozenset({

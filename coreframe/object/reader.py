@@ -1,4 +1,4 @@
-"""Reading a BPF ELF object into an :class:`~coreframe.object.ObjectSpec`.
+"""Reading a BPF ELF object into an :class:`~coreframe.object.spec.ObjectSpec`.
 
 This is libbpf's bpf_object__open without the kernel: find programs (one per
 global function of each executable section) and subprograms (functions of
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import struct
 
-from . import asm
+from .. import asm
+from ..errors import ObjectError, RelocationError
+from ..sys import consts as C
 from .elf import (
     R_BPF_64_32,
     R_BPF_64_64,
@@ -30,9 +32,9 @@ from .elf import (
     Section,
     Symbol,
 )
-from .errors import ObjectError, RelocationError
 from .maptypes import FD_ARRAYS, MAP_IN_MAP, NO_BTF_MAP_TYPES
-from .object import (
+from .sections import find_section_def
+from .spec import (
     KCONFIG_SEC,
     KSYMS_SEC,
     LIBBPF_PIN_BY_NAME,
@@ -45,8 +47,6 @@ from .object import (
     _Func,
     internal_map_name,
 )
-from .sections import find_section_def
-from .sys import consts as C
 
 # Largest global data section we build a map image for (far above what programs use).
 _MAX_DATA_SECTION = 256 << 20
@@ -55,7 +55,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .btf.types import BTF
+    from ..btf.types import BTF
 
 
 class ElfReader:
@@ -91,7 +91,7 @@ class ElfReader:
         sec = self.elf.section(".BTF")
         if sec is None:
             return
-        from .btf.types import BTF
+        from ..btf.types import BTF
 
         try:
             raw = BTF.from_bytes(sec.data)
@@ -107,7 +107,7 @@ class ElfReader:
             raise self.err(f".BTF: {e}") from None
         ext = self.elf.section(".BTF.ext")
         if ext is not None:
-            from .btf.ext import BTFExt
+            from ..btf.ext import BTFExt
 
             try:
                 self.spec.btf_ext = BTFExt.from_bytes(ext.data, self.spec.btf)
@@ -121,7 +121,7 @@ class ElfReader:
         need the real layout. Hidden global variables and functions are marked
         static so the verifier treats them like libbpf does.
         """
-        from .btf.types import BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN, BTF_VAR_STATIC, Kind
+        from ..btf.types import BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN, BTF_VAR_STATIC, Kind
 
         data = bytearray(btf.to_bytes())
         var_syms: dict[str, Symbol] = {}
@@ -183,7 +183,7 @@ class ElfReader:
 
     def _fixup_kconfig_datasec(self, btf: BTF, data: bytearray, tid: int) -> None:
         """Give .kconfig the layout of the map we build for it (libbpf does the same)."""
-        from .btf.types import BTF_VAR_GLOBAL_ALLOCATED
+        from ..btf.types import BTF_VAR_GLOBAL_ALLOCATED
 
         off = btf.type_offset(tid)
         struct.pack_into("<I", data, off + 8, getattr(self, "kconfig_size", 0))
@@ -202,7 +202,7 @@ class ElfReader:
         The kernel has no storage for these externs; it only needs a DATASEC it
         accepts. Extern FUNCs are swapped for a VAR by the BTF sanitizer.
         """
-        from .btf.types import BTF_VAR_GLOBAL_ALLOCATED, Kind
+        from ..btf.types import BTF_VAR_GLOBAL_ALLOCATED, Kind
 
         int_id = next((i for i in range(btf.start_id, len(btf))
                        if btf.kind_of(i) == Kind.INT and btf[i].size == 4
@@ -231,7 +231,7 @@ class ElfReader:
         btf = self.spec.btf
         if btf is None:
             return 0
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         ids = btf.find(name, Kind.DATASEC)
         return ids[0] if ids else 0
@@ -247,7 +247,7 @@ class ElfReader:
         btf = self.spec.btf
         if btf is None:
             raise self.err(f"extern {externs[0].name!r} needs BTF (compile with -g)")
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         where: dict[int, str] = {}
         for sec in (KCONFIG_SEC, KSYMS_SEC):
@@ -287,7 +287,7 @@ class ElfReader:
 
     def _kconfig_size(self, name: str, type_id: int) -> int:
         """Size of a .kconfig extern whose type libbpf accepts (ints, enums, bool, char[N])."""
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         btf = self.spec.btf
         assert btf is not None
@@ -313,7 +313,7 @@ class ElfReader:
     # ---- global data ---------------------------------------------------------------------
 
     def _collect_data_maps(self) -> None:
-        from .btf.types import BTF_VAR_STATIC, Kind
+        from ..btf.types import BTF_VAR_STATIC, Kind
 
         btf = self.spec.btf
         for sec in self.elf.sections:
@@ -349,7 +349,7 @@ class ElfReader:
         ds_id = self._datasec_id(".maps")
         if not ds_id:
             raise self.err("'.maps' section has no BTF DATASEC")
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         for vsi in btf[ds_id].vars:
             var = btf[vsi.type]
@@ -365,7 +365,7 @@ class ElfReader:
             self.spec.maps[var.name] = m
 
     def _parse_map_def(self, name: str, type_id: int, inner_ok: bool) -> MapSpec:
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         btf = self.spec.btf
         assert btf is not None
@@ -419,7 +419,7 @@ class ElfReader:
 
     def _parse_values(self, m: MapSpec, st: Any, i: int, mem: Any, *, inner_ok: bool) -> None:
         """``__array(values, ...)``: inner map definition or prog array value type."""
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         btf = self.spec.btf
         assert btf is not None
@@ -450,7 +450,7 @@ class ElfReader:
 
     def _map_field_int(self, map_name: str, field_name: str, type_id: int) -> int:
         """Decode ``__uint(field, N)`` (pointer to an N-element array) or an enum constant."""
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         btf = self.spec.btf
         assert btf is not None
@@ -647,7 +647,7 @@ def _data_kind(sec: Section) -> str | None:
 
 def _btf_align(btf: BTF, type_id: int) -> int:
     """Natural alignment of a BTF type (what libbpf's btf__align_of gives for externs)."""
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     t = btf[btf.resolve(type_id)]
     if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import struct
 
-from .errors import ObjectError
-from .records import Record
+from ..errors import ObjectError
+from ..runtime.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .btf.types import BTF
-    from .object import MapSpec, ObjectSpec
+    from ..btf.types import BTF
+    from .spec import MapSpec, ObjectSpec
 
 
 class VariableError(ObjectError, ValueError):
@@ -179,7 +179,7 @@ class LiveDataSection(DataSection):
         return raw
 
     def _write(self, offset: int, raw: bytes) -> None:
-        from .sys import consts as C
+        from ..sys import consts as C
 
         if self._map.map_flags & C.BPF_F_RDONLY_PROG:
             raise VariableError(f"{self.label} is read-only once loaded (frozen); set it "
@@ -190,7 +190,7 @@ class LiveDataSection(DataSection):
 
 
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
-    from .btf.types import BTF_VAR_STATIC, Kind
+    from ..btf.types import BTF_VAR_STATIC, Kind
 
     out: dict[str, Variable] = {}
     if btf is None or not m.value_type_id:
@@ -217,7 +217,7 @@ class _Bad(Exception):
 
 def _describe(btf: BTF, type_id: int) -> str:
     """' (unsigned 32-bit)' style summary of the resolved type, or ''."""
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     t = btf[btf.resolve(type_id)]
     if t.kind == Kind.INT:
@@ -240,7 +240,7 @@ def _int_range(size: int, signed: bool) -> tuple[int, int]:
 
 def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
     """Bytes for ``value`` as BTF type ``type_id``; ``old`` keeps unspecified parts."""
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     tid = btf.resolve(type_id)
     t = btf[tid]
@@ -314,7 +314,7 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
 
 def _encode_member(btf: BTF, m: Any, value: Any, out: bytearray) -> None:
     if m.bitfield_size:
-        from .btf.types import Kind
+        from ..btf.types import Kind
 
         t = btf[btf.resolve(m.type)]
         signed = t.kind == Kind.INT and t.signed or getattr(t, "signed", False)
@@ -348,7 +348,7 @@ def _encode_int(value: Any, size: int, signed: bool) -> bytes:
 
 
 def _decode(btf: BTF, type_id: int, raw: bytes, depth: int = 0) -> Any:
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     if depth > 64:  # a struct that contains itself (hostile BTF) would recurse forever
         raise ObjectError(f"BTF: type id {type_id} nests too deep to decode (loop?)")
@@ -404,7 +404,7 @@ _FALSE = {"0", "false", "no", "off", "n"}
 
 def _parse_text(btf: BTF, type_id: int, text: str) -> Any:
     """Turn ``--set`` text into the Python value ``_encode`` expects for this type."""
-    from .btf.types import Kind
+    from ..btf.types import Kind
 
     t = btf[btf.resolve(type_id)]
     k = t.kind

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import AttachError, PermissionDenied
+from ..errors import AttachError, PermissionDenied
 
 TC_H_CLSACT = 0xFFFFFFF1
 TC_H_MIN_INGRESS = 0xFFF2
@@ -39,7 +39,7 @@ def xdp_attach(prog_fd: int, ifindex: int, flags: int, netns: str | None) -> Cal
         raise _netlink_error(e, what) from None
 
     def undo() -> None:
-        from .links import in_netns
+        from .attach import in_netns
 
         with in_netns(netns), IPRoute() as ipr:
             ipr.link("set", index=ifindex,
@@ -77,7 +77,7 @@ def tc_attach(prog_fd: int, ifindex: int, direction: str, netns: str | None, *,
         raise _netlink_error(e, what) from None
 
     def undo() -> None:
-        from .links import in_netns
+        from .attach import in_netns
 
         with in_netns(netns), IPRoute() as ipr:
             try:

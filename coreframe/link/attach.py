@@ -16,11 +16,11 @@ from __future__ import annotations
 import errno
 import os
 
+from ..errors import AttachError, Error, FeatureMissing, PermissionDenied
+from ..sys import cdata
+from ..sys import consts as C
+from ..sys.fd import FD
 from . import tracefs
-from .errors import AttachError, Error, FeatureMissing, PermissionDenied
-from .sys import cdata
-from .sys import consts as C
-from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class Link:
         if self._fd is None or self._fd.closed:
             out.update(type=None, id=None, prog_id=None)
             return out
-        from .sys.bpf import link_info
+        from ..sys.bpf import link_info
 
         try:
             li = link_info(self._fd)
@@ -112,7 +112,7 @@ class Link:
 
     def pin(self, path: str) -> None:
         """Pin the link in bpffs so it outlives this process."""
-        from .sys.bpf import obj_pin
+        from ..sys.bpf import obj_pin
 
         try:
             obj_pin(self.fd, path)
@@ -166,7 +166,7 @@ def _section_def(prog: Any) -> Any:
 def _attach_error(e: OSError, what: str, *, feature: str | None = None,
                   hint: str = "") -> Error:
     """Map an errno from an attach syscall onto our error tree."""
-    from .sys.errors import has_capability
+    from ..sys.errors import has_capability
 
     code = e.errno
     text = f"{os.strerror(code)} ({errno.errorcode.get(code or 0, code)})" if code != ENOTSUPP \
@@ -198,7 +198,7 @@ def _pmu_retprobe_bit(name: str) -> int:
 
 
 def _perf_event_open(attr: Any, pid: int, cpu: int, what: str) -> FD:
-    from .sys.syscall import perf_event_open
+    from ..sys.syscall import perf_event_open
 
     try:
         return FD(perf_event_open(attr, pid, cpu, -1, C.PERF_FLAG_FD_CLOEXEC))
@@ -217,8 +217,8 @@ def _attach_perf_fd(prog: Any, pfd: FD, kind: str, target: str, cookie: int = 0,
                     extra: list[Resource] | None = None) -> Link:
     """Attach ``prog`` to an open perf event: perf link, else PERF_EVENT_IOC_SET_BPF."""
     global _perf_link_works
-    from .sys.bpf import link_create
-    from .sys.syscall import ioctl
+    from ..sys.bpf import link_create
+    from ..sys.syscall import ioctl
 
     resources: list[Resource] = [pfd] + list(extra or [])
     what = f"attaching {_prog_name(prog)} to {kind} {target}"
@@ -263,7 +263,7 @@ def _attach_perf_fd(prog: Any, pfd: FD, kind: str, target: str, cookie: int = 0,
 
 def attach_tracepoint(prog: Any, category: str, name: str, *, cookie: int = 0) -> Link:
     """Attach to tracepoint CATEGORY:NAME through a perf event."""
-    from .sys.attr import PerfEventAttr
+    from ..sys.attr import PerfEventAttr
 
     tp_id = tracefs.tracepoint_id(category, name)
     attr = PerfEventAttr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
@@ -275,7 +275,7 @@ def attach_tracepoint(prog: Any, category: str, name: str, *, cookie: int = 0) -
 
 def attach_raw_tracepoint(prog: Any, name: str, *, cookie: int = 0) -> Link:
     """Attach to raw tracepoint ``name`` (BPF_RAW_TRACEPOINT_OPEN)."""
-    from .sys.bpf import raw_tracepoint_open
+    from ..sys.bpf import raw_tracepoint_open
 
     try:
         lfd = raw_tracepoint_open(name, _prog_fd(prog), cookie)
@@ -308,7 +308,7 @@ def attach_tracing(prog: Any, *, cookie: int = 0, attach_type: int | None = None
     BPF_LINK_CREATE with the program's attach type, or raw_tracepoint_open(NULL) on
     kernels without tracing links.
     """
-    from .sys.bpf import link_create, raw_tracepoint_open
+    from ..sys.bpf import link_create, raw_tracepoint_open
 
     at = attach_type if attach_type is not None else _expected_attach_type(prog)
     if at is None:
@@ -378,7 +378,7 @@ def _legacy_probe(kind: str, definition_fmt: str, target: str) -> tuple[int, Cal
 def attach_kprobe(prog: Any, func: str, retprobe: bool = False, offset: int = 0,
                   cookie: int = 0) -> Link:
     """Attach to kernel function ``func`` (+offset) via the kprobe PMU or kprobe_events."""
-    from .sys.attr import PerfEventAttr
+    from ..sys.attr import PerfEventAttr
 
     what = f"{'kretprobe' if retprobe else 'kprobe'} {func}" + (f"+{offset}" if offset else "")
     pmu = _pmu_type("kprobe")
@@ -423,8 +423,8 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
     ``path`` may be a bare library name (``libc.so.6``) or program name; ``pid`` -1
     traces every process mapping the file.
     """
+    from ..sys.attr import PerfEventAttr
     from . import uprobes
-    from .sys.attr import PerfEventAttr
 
     real, off = uprobes.resolve(path, symbol, offset, pid)
     what = (f"{'uretprobe' if retprobe else 'uprobe'} {real}:"
@@ -470,8 +470,8 @@ def attach_perf_event(prog: Any, frequency: int | None = None, period: int | Non
                       config: int = C.PERF_COUNT_SW_CPU_CLOCK, pid: int = -1,
                       cpus: list[int] | None = None, cookie: int = 0) -> Link:
     """Run ``prog`` on a sampling perf event on every CPU (one child link per CPU)."""
-    from .perf import online_cpus
-    from .sys.attr import PerfEventAttr
+    from ..perf import online_cpus
+    from ..sys.attr import PerfEventAttr
 
     if (frequency is None) == (period is None):
         raise AttachError("attach_perf_event needs exactly one of frequency= or period=")
@@ -577,7 +577,7 @@ def attach_xdp(prog: Any, iface: str | int, netns: str | None = None,
     ``mode``: None (kernel picks), ``"skb"``/``"generic"``, ``"native"``, ``"hw"``.
     Uses an XDP BPF link; falls back to netlink IFLA_XDP (removed on close).
     """
-    from .sys.bpf import link_create
+    from ..sys.bpf import link_create
 
     if mode not in _XDP_MODES:
         raise AttachError(f"unknown XDP mode {mode!r} (skb, native, hw)")
@@ -593,7 +593,7 @@ def attach_xdp(prog: Any, iface: str | int, netns: str | None = None,
                 if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
                     raise _attach_error(e, f"attaching XDP program {_prog_name(prog)} to "
                                         f"{target}") from None
-        from . import netdev
+        from . import netlink as netdev
 
         undo = netdev.xdp_attach(_prog_fd(prog), idx, flags, netns)
     return Link("xdp (netlink)", target, None, resources=[undo])
@@ -607,7 +607,7 @@ def attach_tc(prog: Any, iface: str | int, direction: str = "ingress",
     Uses a tcx link where the kernel has one (6.6+); otherwise a clsact qdisc and a
     direct-action bpf filter at ``priority``/``handle``, removed on close.
     """
-    from .sys.bpf import link_create
+    from ..sys.bpf import link_create
 
     if direction not in ("ingress", "egress"):
         raise AttachError(f"tc direction must be 'ingress' or 'egress', not {direction!r}")
@@ -623,7 +623,7 @@ def attach_tc(prog: Any, iface: str | int, direction: str = "ingress",
                 if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
                     raise _attach_error(e, f"attaching tc program {_prog_name(prog)} to "
                                         f"{target}") from None
-        from . import netdev
+        from . import netlink as netdev
 
         undo = netdev.tc_attach(_prog_fd(prog), idx, direction, netns, priority=priority,
                                 handle=handle, name=_prog_name(prog))

@@ -11,8 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
-from .errors import Error
-from .tool import RunContext
+from ..errors import Error
+from ..tool import RunContext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _open(path: str, sets: tuple[str, ...], apply_sets: Callable[[Any, tuple[str, ...]], None],
           only: str | None = None) -> Any:
-    from .object import open as open_object
+    from ..object.spec import open as open_object
 
     spec = open_object(path)
     apply_sets(spec, sets)
@@ -32,7 +32,7 @@ def _open(path: str, sets: tuple[str, ...], apply_sets: Callable[[Any, tuple[str
 
 
 def _report_row(prog: Any, spec_prog: Any) -> dict[str, Any]:
-    from .programs import prog_type_name
+    from ..programs import prog_type_name
 
     info = prog.info()
     return {"name": spec_prog.name, "section": spec_prog.section,
@@ -41,7 +41,7 @@ def _report_row(prog: Any, spec_prog: Any) -> dict[str, Any]:
 
 
 def _failed_row(spec_prog: Any, exc: Exception) -> dict[str, Any]:
-    from .programs import prog_type_name
+    from ..programs import prog_type_name
 
     return {"name": spec_prog.name, "section": spec_prog.section,
             "type": prog_type_name(spec_prog.prog_type), "insns": spec_prog.insn_cnt,
@@ -98,7 +98,7 @@ def _attach_and_hold(obj: Any, duration: float | None, stats: bool,
                      rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from contextlib import ExitStack
 
-    from .programs import enable_stats
+    from ..programs import enable_stats
 
     ctx = RunContext(duration=duration)
     install_handlers(ctx)
