@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .object.spec import ObjectSpec
+    from .object import ObjectSpec
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,6 @@ __all__ = [
 @gc_paused  # the loader's first import allocates like the open itself
 def open(path: Any, **kwargs: Any) -> ObjectSpec:  # noqa: A001 - mirrors coreframe.open()
     """Parse a BPF ELF object; nothing reaches the kernel until ``.load()``."""
-    from .object.spec import open as _open
+    from .object import open as _open
 
     return _open(path, **kwargs)

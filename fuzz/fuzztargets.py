@@ -73,7 +73,7 @@ def seed_exts() -> tuple[tuple[bytes, bytes], ...]:
 
 def run_object(data: bytes) -> None:
     """Whole-object parse (ELF, BTF, BTF.ext, maps, programs, variables) and inspect report."""
-    from coreframe.object.spec import open as open_object
+    from coreframe.object import open as open_object
 
     try:
         spec = open_object(data)

@@ -137,8 +137,8 @@ def object_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
     """Programs, maps, variables and CO-RE relocations of an object."""
+    from ..object import open as open_object
     from ..object.inspect import format_inspection, inspect_object
-    from ..object.spec import open as open_object
 
     spec = open_object(path)
     target = None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _open(path: str, sets: tuple[str, ...], apply_sets: Callable[[Any, tuple[str, ...]], None],
           only: str | None = None) -> Any:
-    from ..object.spec import open as open_object
+    from ..object import open as open_object
 
     spec = open_object(path)
     apply_sets(spec, sets)

@@ -7,6 +7,7 @@ without a syscall, and ``loader`` turns a spec into a live :class:`Object`.
 
 from __future__ import annotations
 
-from .spec import MapSpec, ObjectSpec, ProgramSpec, internal_map_name, open
+from .parts import MapSpec, ProgramSpec, internal_map_name
+from .spec import ObjectSpec, open
 
 __all__ = ["MapSpec", "ObjectSpec", "ProgramSpec", "internal_map_name", "open"]

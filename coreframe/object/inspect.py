@@ -51,7 +51,7 @@ def _jsonable(value: Any) -> Any:
 
 def inspect_object(spec: ObjectSpec, target_btf: BTF | None = None) -> dict[str, Any]:
     """Programs, maps, variables, externs and CO-RE relocations (with resolution) of ``spec``."""
-    from .spec import KCONFIG_SEC, short_type_name
+    from .parts import KCONFIG_SEC, short_type_name
 
     programs = []
     for p in spec.programs.values():

@@ -17,21 +17,18 @@ from .. import asm
 from ..errors import ObjectError, RelocationError, VerifierError
 from ..sys import consts as C
 from .maptypes import NO_BTF_MAP_TYPES
-from .spec import (
-    BPF_OBJ_NAME_LEN,
-    BPF_PSEUDO_FUNC,
+from .parts import (
     KCONFIG_SEC,
     LIBBPF_PIN_BY_NAME,
     Extern,
+    Func,
+    MapDict,
     MapSpec,
     NamedDataSections,
-    ObjectSpec,
+    ProgramDict,
     ProgramSpec,
     Reloc,
-    _Func,
-    _kernel_safe,
-    _Maps,
-    _Programs,
+    kernel_safe_name,
 )
 
 TYPE_CHECKING = False
@@ -40,6 +37,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..sys.fd import FD
+    from .spec import ObjectSpec
     from .variables import DataSection
 
 
@@ -54,8 +52,8 @@ class Object(NamedDataSections):
         self.name = spec.name
         self.btf = spec.btf
         self.btf_fd: Any = None
-        self.maps: _Maps = _Maps()
-        self.programs: _Programs = _Programs()
+        self.maps: MapDict = MapDict()
+        self.programs: ProgramDict = ProgramDict()
         self.links: list[Any] = []
         self.pinned: list[str] = []
 
@@ -375,7 +373,7 @@ class Loader:
         from ..maps import Map, check_compatible
 
         params = self._map_params(ms)
-        kname = ms.name[:BPF_OBJ_NAME_LEN - 1]
+        kname = ms.name[:C.BPF_OBJ_NAME_LEN - 1]
         pin_path = None
         if ms.pinning == LIBBPF_PIN_BY_NAME:
             pin_path = self._pin_path(ms.name)
@@ -396,7 +394,7 @@ class Loader:
         try:
             if ms.inner is not None:
                 inner = Map.create(**self._map_params(ms.inner),
-                                   name=ms.inner.name[:BPF_OBJ_NAME_LEN - 1])
+                                   name=ms.inner.name[:C.BPF_OBJ_NAME_LEN - 1])
             btf_ids = {}
             if (self.obj.btf_fd is not None and ms.type not in NO_BTF_MAP_TYPES
                     and (ms.key_type_id or ms.value_type_id)):
@@ -468,31 +466,31 @@ class Loader:
 
     # ---- programs ------------------------------------------------------------------------
 
-    def _func_at(self, section: str, insn: int, where: str) -> _Func:
+    def _func_at(self, section: str, insn: int, where: str) -> Func:
         for f in self.spec.functions.get(section, []):
             if f.sec_insn_off <= insn < f.sec_insn_off + f.insn_cnt:
                 return f
         raise RelocationError(f"{where}: no function at instruction {insn} of {section!r}")
 
-    def link(self, prog: ProgramSpec) -> tuple[bytearray, list[tuple[_Func, int]]]:
+    def link(self, prog: ProgramSpec) -> tuple[bytearray, list[tuple[Func, int]]]:
         """Append called subprograms (depth first, like libbpf) and fix call offsets."""
         out = bytearray(prog.insns)
         placed: dict[int, int] = {id(prog): 0}
-        order: list[tuple[_Func, int]] = [(prog, 0)]
+        order: list[tuple[Func, int]] = [(prog, 0)]
 
-        def visit(func: _Func, base: int, depth: int) -> None:
+        def visit(func: Func, base: int, depth: int) -> None:
             if depth > 64:
                 raise RelocationError(f"program {prog.name!r}: call chain too deep")
             relmap = {r.insn_index: r for r in func.relocations}
             for i in _call_candidates(out, base, func.insn_cnt):
                 code, _d, src, _o, imm = asm.decode(out, base + i)
                 r = relmap.get(i)
-                if r is not None and r.kind == "func_addr" and src != BPF_PSEUDO_FUNC:
+                if r is not None and r.kind == "func_addr" and src != asm.BPF_PSEUDO_FUNC:
                     # clang leaves src_reg 0; libbpf marks it so the verifier sees a callback.
-                    asm.patch(out, base + i, src=BPF_PSEUDO_FUNC)
-                    src = BPF_PSEUDO_FUNC
+                    asm.patch(out, base + i, src=asm.BPF_PSEUDO_FUNC)
+                    src = asm.BPF_PSEUDO_FUNC
                 is_call = code == asm.CALL and src == asm.BPF_PSEUDO_CALL
-                is_addr = code == asm.LD_IMM64 and src == BPF_PSEUDO_FUNC
+                is_addr = code == asm.LD_IMM64 and src == asm.BPF_PSEUDO_FUNC
                 if r is not None and r.kind in ("kfunc", "ksym"):
                     is_call = is_addr = False  # kernel functions, patched later
                 if is_call or is_addr:
@@ -597,7 +595,7 @@ class Loader:
         assert self.spec.btf is not None
         return self.spec.btf.resolve(ext.type_id) == 0
 
-    def core_relos(self, order: list[tuple[_Func, int]]) -> list[tuple[int, Any]]:
+    def core_relos(self, order: list[tuple[Func, int]]) -> list[tuple[int, Any]]:
         """(final insn index, CoreRelo) for every CO-RE relocation of the linked program."""
         ext = self.spec.btf_ext
         out: list[tuple[int, Any]] = []
@@ -611,7 +609,7 @@ class Loader:
         return out
 
     def _apply_core(self, prog: ProgramSpec, insns: bytearray,
-                    order: list[tuple[_Func, int]]) -> dict[int, str]:
+                    order: list[tuple[Func, int]]) -> dict[int, str]:
         """Apply CO-RE relocations; return the poisoned instructions with the reason."""
         relos = self.core_relos(order)
         poisoned: dict[int, str] = {}
@@ -663,7 +661,7 @@ class Loader:
         return [(ln.insn_off, strings.get(ln.file_name, 0), strings.get(ln.line_text, 0),
                  (ln.line << 10) | (ln.col & 0x3FF)) for ln in records]
 
-    def _ext_info(self, order: list[tuple[_Func, int]]) -> tuple[bytes, bytes, _SourceLines]:
+    def _ext_info(self, order: list[tuple[Func, int]]) -> tuple[bytes, bytes, _SourceLines]:
         """func_info / line_info records for the linked program (insn offsets in insns).
 
         Records are flattened into one list of u32 and packed once; the strings keep
@@ -798,7 +796,7 @@ def _explain_poison(err: VerifierError, poisoned: dict[int, str]) -> VerifierErr
 
 
 def _prog_kernel_name(name: str) -> str:
-    return _kernel_safe(name)[:BPF_OBJ_NAME_LEN - 1]
+    return kernel_safe_name(name)[:C.BPF_OBJ_NAME_LEN - 1]
 
 
 def _s32(v: int) -> int:

@@ -33,20 +33,19 @@ from .elf import (
     Symbol,
 )
 from .maptypes import FD_ARRAYS, MAP_IN_MAP, NO_BTF_MAP_TYPES
-from .sections import find_section_def
-from .spec import (
+from .parts import (
     KCONFIG_SEC,
     KSYMS_SEC,
     LIBBPF_PIN_BY_NAME,
     LIBBPF_PIN_NONE,
     Extern,
+    Func,
     MapSpec,
-    ObjectSpec,
     ProgramSpec,
     Reloc,
-    _Func,
     internal_map_name,
 )
+from .sections import find_section_def
 
 # Largest global data section we build a map image for (far above what programs use).
 _MAX_DATA_SECTION = 256 << 20
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..btf.types import BTF
+    from .spec import ObjectSpec
 
 
 class ElfReader:
@@ -476,7 +476,7 @@ class ElfReader:
             syms = sorted((s for s in elf.symbols_in(sec.index) if s.type == STT_FUNC),
                           key=lambda s: s.value)
             relocs = self._section_relocs(sec)
-            funcs: list[_Func] = []
+            funcs: list[Func] = []
             is_text = sec.index == self.text_index
             # SEC("?name"): libbpf's "do not load unless asked" marker.
             optional = sec.name.startswith("?")
@@ -491,7 +491,7 @@ class ElfReader:
                         for r in relocs if start <= r.insn_index < start + n]
                 entry = not is_text and s.bind in (STB_GLOBAL, STB_WEAK)
                 hidden = s.visibility == STV_HIDDEN
-                f: _Func
+                f: Func
                 if entry:
                     if s.name in self.spec.programs:
                         raise self.err(f"duplicate program name {s.name!r}")
@@ -508,7 +508,7 @@ class ElfReader:
                     self.spec.programs[s.name] = p
                     f = p
                 else:
-                    f = _Func(s.name, sec.name, start, insns, frel, False, hidden)
+                    f = Func(s.name, sec.name, start, insns, frel, False, hidden)
                     self.spec.subprograms[(sec.name, start)] = f
                 funcs.append(f)
             self.spec.functions[sec.name] = funcs

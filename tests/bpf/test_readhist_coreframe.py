@@ -9,7 +9,7 @@ import pytest
 from read_workload import ReadWorkload
 
 import coreframe
-from coreframe.object.spec import ObjectSpec
+from coreframe.object import ObjectSpec
 
 OBJ = str(Path(__file__).resolve().parents[2] / "plugins" / "objects" / "readhist.bpf.o")
 FAMILIES = {

@@ -33,7 +33,7 @@ def test_scan_lookup_equals_index_lookup() -> None:
 
 
 def test_scan_lookup_on_object_btf() -> None:
-    from coreframe.object.spec import open as open_object
+    from coreframe.object import open as open_object
 
     spec = open_object(os.path.join(os.path.dirname(__file__), "..", "..", "plugins",
                                     "objects", "execsnoop.bpf.o"))

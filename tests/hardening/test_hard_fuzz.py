@@ -61,7 +61,7 @@ def _fuzz(target: Callable[[bytes], None], seeds: tuple[bytes, ...], examples: i
 
 def test_seeds_are_clean() -> None:
     """The unmodified corpus parses; otherwise the mutation runs prove little."""
-    from coreframe.object.spec import open as open_object
+    from coreframe.object import open as open_object
 
     assert len(targets.seed_objects()) >= 10
     for data in targets.seed_objects():

@@ -16,8 +16,8 @@ import pytest
 
 from coreframe.btf.types import BTF
 from coreframe.errors import ObjectError
+from coreframe.object import open as open_object
 from coreframe.object.elf import ElfFile
-from coreframe.object.spec import open as open_object
 
 GLOBALS = Path(__file__).resolve().parents[2] / "tests" / "objects" / "obj_globals.bpf.o"
 

@@ -13,7 +13,7 @@ from objpaths import all_objects, obj
 
 import coreframe
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.object.spec import MapSpec, ProgramSpec, internal_map_name
+from coreframe.object import MapSpec, ProgramSpec, internal_map_name
 from coreframe.sys import consts as C
 
 

@@ -7,7 +7,7 @@ from objpaths import obj
 
 import coreframe
 from coreframe.errors import ObjectError
-from coreframe.object.spec import ObjectSpec
+from coreframe.object import ObjectSpec
 from coreframe.object.variables import UnknownVariable, VariableError
 
 

@@ -67,7 +67,7 @@ def _tree(x: Any) -> Any:
 def _parsed_fresh(path: str) -> coreframe.object.spec.ObjectSpec:
     with open(path, "rb") as f:
         spec = coreframe.object.spec.ObjectSpec(ElfFile(f.read(), name=path),
-                                           coreframe.object.spec._obj_name(path))
+                                           coreframe.object.spec.object_name(path))
     return spec
 
 
@@ -194,7 +194,7 @@ def test_damaged_cache_file_is_ignored_and_rewritten(damage: str, cache_dir: Pat
 def test_other_parser_code_misses(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = obj("obj_calls")
     coreframe.open(path)
-    monkeypatch.setattr(objmod._SpecCache, "VERSION", objmod._SpecCache.VERSION + 1)
+    monkeypatch.setattr(objmod.SpecCache, "VERSION", objmod.SpecCache.VERSION + 1)
     calls = []
     real = ElfReader.parse
 
@@ -225,7 +225,7 @@ def test_bytes_are_not_cached(cache_dir: Path) -> None:
 
 def test_cache_keeps_a_bounded_number_of_files(tmp_path: Path, cache_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(objmod._SpecCache, "KEEP", 3)
+    monkeypatch.setattr(objmod.SpecCache, "KEEP", 3)
     for i in range(6):
         target = tmp_path / f"o{i}.bpf.o"
         shutil.copy(obj("obj_calls"), target)
@@ -301,8 +301,8 @@ def test_program_with_a_section_def_off_the_table_is_not_cached(cache_dir: Path)
     prog = objmod.ProgramSpec("p", "tracepoint/x/y", 0, bytearray(8), [], True)
     sd = parse_section("tracepoint/x/y")
     prog.section_def = sd._replace(attach_target="edited")
-    spec.programs = objmod._Programs(p=prog)
-    cache = objmod._SpecCache(str(cache_dir / "x.o"), "x", b"x")
+    spec.programs = objmod.ProgramDict(p=prog)
+    cache = objmod.SpecCache(str(cache_dir / "x.o"), "x", b"x")
     cache.write(spec)
     assert not _spec_files(cache_dir)
 
@@ -408,4 +408,4 @@ def test_spec_cache_stamp_covers_the_reader_code() -> None:
     root = Path(objmod.__file__).resolve().parents[1]
     used = {str(Path(f).resolve().relative_to(root)) for f in files}
     messages_only = {"__init__.py", "errors.py", "sys/__init__.py", "btf/__init__.py"}
-    assert used - messages_only <= set(objmod._SpecCache.SOURCES), used
+    assert used - messages_only <= set(objmod.SpecCache.SOURCES), used
