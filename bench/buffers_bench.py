@@ -243,7 +243,7 @@ class _Producer:
         import struct
 
         import coreframe
-        from coreframe.link import attach as links
+        from coreframe import link as links
 
         self._obj = coreframe.open(obj).load()
         maps = self._obj.maps

@@ -191,8 +191,8 @@ class Program:
             raise_for(e, f"pin program {self.name!r} at {os.fspath(path)!r}")
 
     def attach(self, *args: Any, **kwargs: Any) -> Any:
-        """Attach as the program's SEC() says (see ``coreframe.link.attach.attach_program``)."""
-        from .link.attach import attach_program
+        """Attach as the program's SEC() says (see ``coreframe.link.auto.attach_program``)."""
+        from .link.auto import attach_program
 
         return attach_program(self, *args, **kwargs)
 

@@ -15,7 +15,6 @@ import click
 
 from .. import __version__
 from ..errors import Error
-from .entry import fail
 
 
 class _State:
@@ -102,10 +101,7 @@ class _RunGroup(click.Group):
         from ..tool import run_params, run_tool
         from .registry import find_tool
 
-        try:
-            entry = find_tool(name)
-        except Error as exc:
-            fail(str(exc))
+        entry = find_tool(name)  # an Error goes up to cli.entry.main: one line, exit 1
         cls = entry.cls
         assert cls is not None
 

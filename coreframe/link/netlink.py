@@ -39,7 +39,7 @@ def xdp_attach(prog_fd: int, ifindex: int, flags: int, netns: str | None) -> Cal
         raise _netlink_error(e, what) from None
 
     def undo() -> None:
-        from .attach import in_netns
+        from .netns import in_netns
 
         with in_netns(netns), IPRoute() as ipr:
             ipr.link("set", index=ifindex,
@@ -77,7 +77,7 @@ def tc_attach(prog_fd: int, ifindex: int, direction: str, netns: str | None, *,
         raise _netlink_error(e, what) from None
 
     def undo() -> None:
-        from .attach import in_netns
+        from .netns import in_netns
 
         with in_netns(netns), IPRoute() as ipr:
             try:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 
-from ..errors import AttachError, FeatureMissing, PermissionDenied
+from ..errors import AttachError, Error, FeatureMissing, PermissionDenied
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TRACEFS_MAGIC = 0x74726163
 DEBUGFS_MAGIC = 0x64626720
@@ -96,3 +100,43 @@ def event_format(category: str, name: str) -> str:
 def tracefs_file(relpath: str) -> str:
     """Absolute path of a file under tracefs (e.g. ``kprobe_events``)."""
     return os.path.join(tracefs_root(), relpath)
+
+
+_probe_seq = 0
+
+
+def _next_probe_name(prefix: str, target: str) -> str:
+    global _probe_seq
+    _probe_seq += 1
+    clean = "".join(c if c.isalnum() else "_" for c in target)[:40]
+    return f"{prefix}_{os.getpid()}_{_probe_seq}_{clean}"
+
+
+def add_probe_event(kind: str, definition_fmt: str, target: str) -> tuple[int, Callable[[], None]]:
+    """Create a ``kprobe_events``/``uprobe_events`` probe; returns (tracepoint id, remover).
+
+    ``definition_fmt`` is the line to write with ``{name}`` in place of the event
+    name (unique to this process), e.g. ``p:kprobes/{name} do_sys_open``.
+    """
+    events_file = tracefs_file(f"{kind}_events")
+    name = _next_probe_name("cf", target)
+    try:
+        with open(events_file, "a") as f:
+            f.write(definition_fmt.format(name=name) + "\n")
+    except OSError as e:
+        raise AttachError(f"creating {kind} event for {target}: {e.strerror}") from None
+    group = "kprobes" if kind == "kprobe" else "uprobes"
+
+    def remove() -> None:
+        try:
+            with open(events_file, "a") as f:
+                f.write(f"-:{group}/{name}\n")
+        except OSError:
+            pass
+
+    try:
+        tp_id = tracepoint_id(group, name)
+    except Error:
+        remove()
+        raise
+    return tp_id, remove

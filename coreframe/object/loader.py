@@ -71,9 +71,9 @@ class Object(NamedDataSections):
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).
 
         Programs whose section names no target (``SEC("kprobe")``, ``xdp``, ...)
-        are skipped; attach those explicitly through ``coreframe.link.attach``.
+        are skipped; attach those explicitly through ``coreframe.link``.
         """
-        from ..link.attach import attach_program
+        from ..link.auto import attach_program
 
         new = []
         try:

@@ -516,7 +516,7 @@ def _build_BpfLinkInfo() -> dict[str, type]:
     class BpfLinkInfo(cdata.Structure):
         """struct bpf_link_info: the common head plus the per-type union as raw u64 words.
 
-        Decoding the union is link-type specific; ``coreframe.link.attach`` reads what it needs
+        Decoding the union is link-type specific; ``coreframe.link`` reads what it needs
         from ``extra`` (e.g. for raw_tracepoint: extra[0] = tp_name ptr, extra[1] low = len).
         """
 

@@ -81,7 +81,7 @@ def test_no_such_interface_is_attach_error(objs: dict[str, Path], tmp_path: Path
     """The CLI has no interface option; the API names the missing interface."""
     import coreframe
     from coreframe.errors import AttachError
-    from coreframe.link.attach import attach_xdp
+    from coreframe.link import attach_xdp
 
     d = tmp_path
     xdp = hardkit.build(d, "xdp", sec="xdp")

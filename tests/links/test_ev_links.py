@@ -13,8 +13,9 @@ from collections.abc import Callable
 import evkit as K
 import pytest
 
+from coreframe import link as links
 from coreframe.errors import AttachError, FeatureMissing
-from coreframe.link import attach as links
+from coreframe.link import perf_event
 from coreframe.sys import consts as C
 
 pytestmark = [
@@ -75,7 +76,7 @@ def test_tracepoint_counts_and_detaches(counter):
 
 def test_tracepoint_ioctl_fallback(counter, monkeypatch):
     """Kernels without perf links use PERF_EVENT_IOC_SET_BPF; force that path here."""
-    monkeypatch.setattr(links, "_perf_link_works", False)
+    monkeypatch.setattr(perf_event, "_perf_link_works", False)
     prog = _prog(C.BPF_PROG_TYPE_TRACEPOINT, K.counter_insns(counter, pid=os.getpid()))
     try:
         link = links.attach_tracepoint(prog, "syscalls", "sys_enter_getpid")
@@ -190,7 +191,7 @@ def test_fentry_is_feature_missing_or_works(counter):
     except K.LoadError as e:
         assert any(f"[Errno {n}]" in str(e) for n in (1, 95, 524))  # EPERM/EOPNOTSUPP/ENOTSUPP
         # The links layer reports a trampoline refusal from link_create the same way.
-        err = links._attach_error(OSError(1, "Operation not permitted"), "attaching fentry",
+        err = links.attach_error(OSError(1, "Operation not permitted"), "attaching fentry",
                                   feature="BPF trampolines")
         assert isinstance(err, FeatureMissing)
         assert err.feature == "BPF trampolines"

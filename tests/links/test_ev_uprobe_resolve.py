@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from coreframe.errors import AttachError
-from coreframe.link import uprobes
+from coreframe.link import symbols as uprobes
 
 
 @pytest.mark.parametrize("target, expected", [

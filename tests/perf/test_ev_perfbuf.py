@@ -8,8 +8,8 @@ import os
 import evkit as K
 import pytest
 
+from coreframe import link as links
 from coreframe.errors import MapError
-from coreframe.link import attach as links
 from coreframe.perf import PerfBuffer, online_cpus
 from coreframe.sys import consts as C
 

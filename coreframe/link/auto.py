@@ -1,0 +1,70 @@
+"""Attaching a program the way its SEC() name says (libbpf's auto-attach)."""
+
+from __future__ import annotations
+
+from ..errors import AttachError
+from .base import program_name, section_def_of
+from .probe import attach_kprobe, attach_uprobe
+from .tracepoint import attach_raw_tracepoint, attach_tracepoint
+from .tracing import attach_tracing
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..programs import Program
+    from .base import Link
+
+
+_KSYSCALL_PREFIX = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_"}
+
+
+def attach_program(prog: Program) -> Link:
+    """Attach ``prog`` the way its SEC() name says, like libbpf's auto-attach."""
+    sd = section_def_of(prog)
+    name = program_name(prog)
+    if sd is None:
+        raise AttachError(f"program {name} has no SEC() information; attach it explicitly")
+    kind = sd.attach_kind
+    target = sd.attach_target or ""
+    sec = getattr(sd, "name", kind)
+    if kind == "tracepoint":
+        if target.count("/") != 1:
+            raise AttachError(f"program {name}: SEC('{sec}') needs tracepoint/CATEGORY/NAME")
+        cat, tp = target.split("/")
+        return attach_tracepoint(prog, cat, tp)
+    if kind == "raw_tracepoint":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no tracepoint name; "
+                              "call attach_raw_tracepoint(prog, name)")
+        return attach_raw_tracepoint(prog, target)
+    if kind in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm", "iter"):
+        return attach_tracing(prog)
+    if kind == "kprobe":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no function; "
+                              "call attach_kprobe(prog, func)")
+        func, _, off = target.partition("+")
+        return attach_kprobe(prog, func, retprobe=bool(sd.is_return),
+                             offset=int(off, 0) if off else 0)
+    if kind == "ksyscall":
+        import platform
+
+        prefix = _KSYSCALL_PREFIX.get(platform.machine(), "sys_")
+        return attach_kprobe(prog, prefix + target, retprobe=bool(sd.is_return))
+    if kind == "uprobe":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
+                              "attach_uprobe(prog, path, symbol)")
+        from . import symbols
+
+        path, sym, off = symbols.parse_target(target)
+        return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
+    if kind == "xdp":
+        raise AttachError(f"program {name}: XDP programs need an interface; call "
+                          "attach_xdp(prog, ifname)")
+    if kind in ("tc", "tcx"):
+        raise AttachError(f"program {name}: tc programs need an interface; call "
+                          "attach_tc(prog, ifname, direction)")
+    if kind == "perf_event":
+        raise AttachError(f"program {name}: perf_event programs need a sampling rate; call "
+                          "attach_perf_event(prog, frequency=N)")
+    raise AttachError(f"program {name}: SEC('{sec}') ({kind}) cannot be auto-attached")
