@@ -56,7 +56,7 @@ target = None if replay else kernel.vmlinux()
 t3 = now()
 c3 = cpu()
 if replay:
-    from coreframe.btf.relo import CachedRelocator
+    from coreframe.btf.replay import CachedRelocator
 else:
     from coreframe.btf.core import CoreRelocator
 n = bad = 0
@@ -153,7 +153,7 @@ def main() -> None:
     print(f"CO-RE: {n} relocations in {names} ({bad} unresolvable)")
     _report("cold", cold, 150.0)
     _report("warm", warm, 15.0)
-    print("With the loader's CO-RE result cache (btf.relo.CachedRelocator: results recorded by")
+    print("With the loader's CO-RE result cache (btf.replay.CachedRelocator: results recorded by")
     print("an earlier load are replayed; the kernel's BTF is not even opened):")
     _report("warm", replay, 15.0)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+from .sys.cint import s32
+
 INSN_SIZE = 8
 _INSN = struct.Struct("<BBhi")
 
@@ -106,7 +108,7 @@ def ld_imm64(dst: int, value: int, src: int = 0) -> bytes:
     """Two-slot 64-bit immediate load (src selects a pseudo kind such as BPF_PSEUDO_MAP_FD)."""
     lo = value & 0xFFFFFFFF
     hi = (value >> 32) & 0xFFFFFFFF
-    return encode(LD_IMM64, dst, src, 0, _s32(lo)) + encode(0, 0, 0, 0, _s32(hi))
+    return encode(LD_IMM64, dst, src, 0, s32(lo)) + encode(0, 0, 0, 0, s32(hi))
 
 
 def mov64_imm(dst: int, imm: int) -> bytes:
@@ -125,5 +127,3 @@ def exit_() -> bytes:
     return encode(EXIT)
 
 
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v

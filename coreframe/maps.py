@@ -351,7 +351,7 @@ class Map:
                 ) from None
         if isinstance(obj, bytes | bytearray | memoryview):
             data = bytes(obj)
-        elif isinstance(obj, cdata._SimpleCData | cdata.Structure | cdata.Union
+        elif isinstance(obj, cdata.SimpleCData | cdata.Structure | cdata.Union
                         | cdata.Array):
             data = bytes(obj)
         elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":

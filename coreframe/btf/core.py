@@ -21,10 +21,8 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
+from coreframe.btf.kinds import KIND_STR
 from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where callers look
-    _KIND_STR,
-    _SHRT_MAX,
-    _U64,
     BPF_CORE_ENUMVAL_EXISTS,
     BPF_CORE_ENUMVAL_VALUE,
     BPF_CORE_FIELD_BYTE_OFFSET,
@@ -40,16 +38,30 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     BPF_CORE_TYPE_SIZE,
     KIND_NAMES,
     POISON_HELPER,
-    CachedRelocator,
     CoreReloKind,
     CoreResult,
-    _s32,
     apply_result,
     relo_name,
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
 from coreframe.runtime.records import Record, gc_paused
+from coreframe.sys.cint import U64_MAX
+from coreframe.sys.uapi_btf import (
+    BTF_INT_SIGNED,
+    BTF_KIND_ARRAY,
+    BTF_KIND_ENUM,
+    BTF_KIND_ENUM64,
+    BTF_KIND_FLOAT,
+    BTF_KIND_FUNC_PROTO,
+    BTF_KIND_FWD,
+    BTF_KIND_INT,
+    BTF_KIND_PTR,
+    BTF_KIND_STRUCT,
+    BTF_KIND_TYPEDEF,
+    BTF_KIND_UNION,
+    BTF_KIND_UNKN,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,10 +79,7 @@ _ENUMVAL_KINDS = frozenset({10, 11})
 BPF_CORE_SPEC_MAX_LEN = 64
 _MAX_DEPTH = 32
 
-# BTF kinds (linux/btf.h), compared as ints so any IntEnum spelling works.
-_UNKN, _INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF = range(9)
-_FUNC_PROTO, _FLOAT, _ENUM64 = 13, 16, 19
-_BTF_INT_SIGNED = 1
+# BTF kinds are compared as ints (linux/btf.h, through sys.uapi_btf), so any spelling works.
 
 
 def _is_access_string(access: str) -> bool:
@@ -95,11 +104,11 @@ def essential_name(name: str) -> str:
 
 
 def _is_any_enum(kind: int) -> bool:
-    return kind in (_ENUM, _ENUM64)
+    return kind in (BTF_KIND_ENUM, BTF_KIND_ENUM64)
 
 
 def _is_composite(kind: int) -> bool:
-    return kind in (_STRUCT, _UNION)
+    return kind in (BTF_KIND_STRUCT, BTF_KIND_UNION)
 
 
 def _kind_core_compat(k1: int, k2: int) -> bool:
@@ -172,6 +181,10 @@ class CoreRelocator:
                         self.resolve(relo)
                     except RelocationError as e:
                         self._done[relo] = e
+        return dict(self._done)
+
+    def outcomes(self) -> dict[CoreRelo, CoreResult | RelocationError]:
+        """Every relocation resolved so far and its result or error, in resolution order."""
         return dict(self._done)
 
     # ------------------------------------------------------------------ resolve
@@ -341,7 +354,7 @@ class CoreRelocator:
                 if m.name:
                     spec.acc.append(_Accessor(tid, idx, m.name))
                 tid = m.type
-            elif k == _ARRAY:
+            elif k == BTF_KIND_ARRAY:
                 t = btf[tid]
                 elem = btf.resolve(t.elem_type)
                 flex = _is_flex_arr(btf, spec.acc[-1], t)
@@ -404,7 +417,7 @@ class CoreRelocator:
             else:
                 if i > 0:
                     t = tb[targ_id]
-                    if int(t.kind) != _ARRAY:
+                    if int(t.kind) != BTF_KIND_ARRAY:
                         return False, ts, f"{self._tname(tb, targ_id)} is not an array"
                     flex = _is_flex_arr(tb, ts.acc[-1], t)
                     if not flex and lacc.idx >= t.nelems:
@@ -493,12 +506,12 @@ class CoreRelocator:
             if not poison and orig_sz != new_sz and targ is not None:
                 ot = self.local[orig_tid]
                 nt = targ.btf[new_tid]
-                if int(ot.kind) == _PTR and int(nt.kind) == _PTR:
+                if int(ot.kind) == BTF_KIND_PTR and int(nt.kind) == BTF_KIND_PTR:
                     pass
                 elif (
-                    int(ot.kind) == _INT and int(nt.kind) == _INT
-                    and _int_encoding(ot) != _BTF_INT_SIGNED
-                    and _int_encoding(nt) != _BTF_INT_SIGNED
+                    int(ot.kind) == BTF_KIND_INT and int(nt.kind) == BTF_KIND_INT
+                    and _int_encoding(ot) != BTF_INT_SIGNED
+                    and _int_encoding(nt) != BTF_INT_SIGNED
                 ):
                     pass
                 else:
@@ -559,7 +572,7 @@ class CoreRelocator:
             # a[n]: element access.
             if kind == BPF_CORE_FIELD_BYTE_OFFSET:
                 elem = btf.resolve(acc.type_id)
-                while int(btf[elem].kind) == _ARRAY:
+                while int(btf[elem].kind) == BTF_KIND_ARRAY:
                     elem = btf.resolve(btf[elem].elem_type)
                 return spec.bit_offset // 8, self._size(btf, elem, bad), acc.type_id, True
             if kind == BPF_CORE_FIELD_BYTE_SIZE:
@@ -592,7 +605,7 @@ class CoreRelocator:
                 # the access size is the innermost element's, but the type
                 # judged for a size change is the field's own (as in libbpf)
                 elem = ftid
-                while int(btf[elem].kind) == _ARRAY:
+                while int(btf[elem].kind) == BTF_KIND_ARRAY:
                     elem = btf.resolve(btf[elem].elem_type)
                 mem_sz = self._size(btf, elem, bad)
         elif kind == BPF_CORE_FIELD_BYTE_SIZE:
@@ -601,7 +614,7 @@ class CoreRelocator:
             k = int(mt.kind)
             val = int(
                 (_is_any_enum(k) and bool(getattr(mt, "signed", False)))
-                or (k == _INT and _int_signed(mt))
+                or (k == BTF_KIND_INT and _int_signed(mt))
             )
             validate = True
         elif kind == BPF_CORE_FIELD_LSHIFT_U64:
@@ -633,12 +646,12 @@ class CoreRelocator:
         acc = spec.acc[0]
         t = spec.btf[acc.type_id]
         val = int(t.values[acc.idx][1])
-        if int(t.kind) == _ENUM:
+        if int(t.kind) == BTF_KIND_ENUM:
             # btf_enum.val is an s32: libbpf widens it to u64 with sign extension
             val &= 0xFFFFFFFF
             if val & 0x80000000:
-                val |= _U64 ^ 0xFFFFFFFF
-        return val & _U64
+                val |= U64_MAX ^ 0xFFFFFFFF
+        return val & U64_MAX
 
     # -------------------------------------------------------------------- patch
 
@@ -656,7 +669,7 @@ def _int_encoding(t: Any) -> int:
 
 
 def _int_signed(t: Any) -> bool:
-    return bool(_int_encoding(t) & _BTF_INT_SIGNED)
+    return bool(_int_encoding(t) & BTF_INT_SIGNED)
 
 
 def _int_offset(t: Any) -> int:
@@ -693,15 +706,15 @@ def _fields_are_compat(lb: Any, lid: int, tb: Any, tid: int) -> bool:
             return True
         if not _kind_core_compat(lk, tk):
             return False
-        if lk in (_PTR, _FLOAT):
+        if lk in (BTF_KIND_PTR, BTF_KIND_FLOAT):
             return True
-        if lk in (_FWD, _ENUM, _ENUM64):
+        if lk in (BTF_KIND_FWD, BTF_KIND_ENUM, BTF_KIND_ENUM64):
             ln = essential_name(lt.name or "")
             tn = essential_name(tt.name or "")
             return not ln or not tn or ln == tn
-        if lk == _INT:
+        if lk == BTF_KIND_INT:
             return _int_offset(lt) == 0 and _int_offset(tt) == 0
-        if lk == _ARRAY:
+        if lk == BTF_KIND_ARRAY:
             lid, tid = lt.elem_type, tt.elem_type
             continue
         return False
@@ -722,17 +735,18 @@ def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
         lk, tk = int(lt.kind), int(tt.kind)
         if not _kind_core_compat(lk, tk):
             return False
-        if lk in (_UNKN, _STRUCT, _UNION, _ENUM, _FWD, _ENUM64):
+        if lk in (BTF_KIND_UNKN, BTF_KIND_STRUCT, BTF_KIND_UNION, BTF_KIND_ENUM, BTF_KIND_FWD,
+                  BTF_KIND_ENUM64):
             return True
-        if lk == _INT:
+        if lk == BTF_KIND_INT:
             return _int_offset(lt) == 0 and _int_offset(tt) == 0
-        if lk == _PTR:
+        if lk == BTF_KIND_PTR:
             lid, tid = lt.type, tt.type
             continue
-        if lk == _ARRAY:
+        if lk == BTF_KIND_ARRAY:
             lid, tid = lt.elem_type, tt.elem_type
             continue
-        if lk == _FUNC_PROTO:
+        if lk == BTF_KIND_FUNC_PROTO:
             if len(lt.params) != len(tt.params):
                 return False
             for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
@@ -760,43 +774,43 @@ def _types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool, level: 
         if not _names_match(lt.name or "", tt.name or ""):
             return False
         lk, tk = int(lt.kind), int(tt.kind)
-        if lk == _UNKN:
+        if lk == BTF_KIND_UNKN:
             return lk == tk
-        if lk == _FWD:
+        if lk == BTF_KIND_FWD:
             lf = bool(lt.is_union)
             if behind_ptr:
                 if lk == tk:
                     return lf == bool(tt.is_union)
-                return (tk == _STRUCT and not lf) or (tk == _UNION and lf)
+                return (tk == BTF_KIND_STRUCT and not lf) or (tk == BTF_KIND_UNION and lf)
             return lk == tk and lf == bool(tt.is_union)
-        if lk in (_ENUM, _ENUM64):
+        if lk in (BTF_KIND_ENUM, BTF_KIND_ENUM64):
             if not _is_any_enum(tk):
                 return False
             return _enums_match(lt, tt)
-        if lk in (_STRUCT, _UNION):
+        if lk in (BTF_KIND_STRUCT, BTF_KIND_UNION):
             if behind_ptr:
                 if lk == tk:
                     return True
-                if tk != _FWD:
+                if tk != BTF_KIND_FWD:
                     return False
-                return (lk == _UNION) == bool(tt.is_union)
+                return (lk == BTF_KIND_UNION) == bool(tt.is_union)
             if lk != tk:
                 return False
             return _composites_match(lb, lt, tb, tt, behind_ptr, level)
-        if lk == _INT:
+        if lk == BTF_KIND_INT:
             return lk == tk and int(lt.size) == int(tt.size) and _int_signed(lt) == _int_signed(tt)
-        if lk == _PTR:
+        if lk == BTF_KIND_PTR:
             if lk != tk:
                 return False
             behind_ptr = True
             lid, tid = lt.type, tt.type
             continue
-        if lk == _ARRAY:
+        if lk == BTF_KIND_ARRAY:
             if lk != tk or lt.nelems != tt.nelems:
                 return False
             lid, tid = lt.elem_type, tt.elem_type
             continue
-        if lk == _FUNC_PROTO:
+        if lk == BTF_KIND_FUNC_PROTO:
             if lk != tk or len(lt.params) != len(tt.params):
                 return False
             for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
@@ -835,8 +849,9 @@ def _format_spec(spec: _Spec | None) -> str:
     btf = spec.btf
     # kind and name from the raw record, no decoding
     kind, tname = int(btf.kind_of(spec.root_type_id)), btf.name_of(spec.root_type_id)
-    word = {_STRUCT: "struct", _UNION: "union", _ENUM: "enum", _ENUM64: "enum",
-            _TYPEDEF: "typedef"}.get(kind, _KIND_STR.get(kind, "?").lower())
+    word = {BTF_KIND_STRUCT: "struct", BTF_KIND_UNION: "union", BTF_KIND_ENUM: "enum",
+            BTF_KIND_ENUM64: "enum", BTF_KIND_TYPEDEF: "typedef"}.get(
+                kind, KIND_STR.get(kind, "?").lower())
     out = f"[{spec.root_type_id}] {word} {tname or '<anon>'}"
     if spec.kind in _TYPE_KINDS:
         return out

@@ -12,11 +12,13 @@ from __future__ import annotations
 import ctypes
 
 from ..errors import ObjectError
-from .types import BTF, Kind
+from .kinds import Kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .types import BTF
 
 _INTS = {
     (1, False): ctypes.c_uint8, (1, True): ctypes.c_int8,

@@ -25,6 +25,7 @@ from itertools import accumulate, count, repeat
 from operator import add
 
 from ..errors import ObjectError
+from .kinds import KIND_STR as _KIND_STR
 from .types import BTF, Kind, Type
 
 TYPE_CHECKING = False
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 _INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _FUNC_LINKAGE = {0: "static", 1: "global", 2: "extern"}
 _VAR_LINKAGE = {0: "static", 1: "global", 2: "extern"}
-_KIND_STR = {k.value: k.name for k in Kind}
-_KIND_STR[0] = "UNKNOWN"
-_KIND_STR[Kind.VOLATILE] = "VOLATILE"
 
 _B_INT_ENC = {k: v.encode() for k, v in _INT_ENC.items()}
 _B_FUNC_LINKAGE = {k: v.encode() for k, v in _FUNC_LINKAGE.items()}

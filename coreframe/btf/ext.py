@@ -17,6 +17,7 @@ from itertools import repeat
 
 from coreframe.errors import ObjectError
 from coreframe.runtime.records import Record
+from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from coreframe.btf.types import BTF
 
 BTF_EXT_MAGIC = 0xEB9F
-BTF_MAGIC = 0xEB9F  # .BTF and .BTF.ext share the magic
 
 # Known record sizes (bpf_func_info, bpf_line_info, bpf_core_relo).
 FUNC_INFO_SIZE = 8

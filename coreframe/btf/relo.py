@@ -2,23 +2,24 @@
 
 :mod:`coreframe.btf.core` computes results (libbpf's relo_core.c matching); this
 module holds what a loader needs once results exist: the :class:`CoreResult`
-record, :func:`apply_result` (libbpf's bpf_core_patch_insn) and
-:class:`CachedRelocator`, which replays the results of an earlier load from the
-user cache directory. A warm tool start therefore imports neither the matcher
-nor the kernel's BTF.
+record and :func:`apply_result` (libbpf's bpf_core_patch_insn), shared by the
+matcher and by :class:`~coreframe.btf.replay.CachedRelocator`, which replays the
+results of an earlier load from the user cache directory (so a warm tool start
+imports neither the matcher nor the kernel's BTF).
 """
 
 from __future__ import annotations
 
-from coreframe.btf.types import KernelEnum
+from coreframe.btf.kinds import KIND_STR
 from coreframe.errors import RelocationError
+from coreframe.runtime.records import KernelEnum
+from coreframe.sys.cint import S16_MAX, U64_MAX, s32
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from coreframe.btf.core import CoreRelocator
     from coreframe.btf.ext import CoreRelo
     from coreframe.btf.types import BTF
 
@@ -73,15 +74,6 @@ KIND_NAMES = {
 
 # The helper id libbpf puts in poisoned instructions ("bad relo").
 POISON_HELPER = 0xBAD2310
-
-_U64 = (1 << 64) - 1
-_SHRT_MAX = 0x7FFF
-_KIND_STR = {
-    0: "UNKNOWN", 1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM",
-    7: "FWD", 8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC",
-    13: "FUNC_PROTO", 14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG",
-    18: "TYPE_TAG", 19: "ENUM64",
-}
 
 
 _RESULT_FIELDS = (
@@ -219,7 +211,7 @@ def type_name(btf: Any, type_id: int) -> str:
         return f"{'union' if btf.raw(type_id)[1] >> 31 else 'struct'} {name} (fwd)"
     if kind == 8:
         return f"typedef {name}"
-    return f"{_KIND_STR.get(kind, '?').lower()} {name}"
+    return f"{KIND_STR.get(kind, '?').lower()} {name}"
 
 
 _COMPOSITE_WORD = {4: "struct", 5: "union"}
@@ -251,23 +243,23 @@ def apply_result(
     if result.poison:
         poison()
         return
-    orig, new = result.old_value & _U64, result.new_value & _U64
+    orig, new = result.old_value & U64_MAX, result.new_value & U64_MAX
     if cls in (asm.BPF_ALU, asm.BPF_ALU64):
         if code & asm.BPF_X:
             raise RelocationError(f"{what}: insn #{insn_index} is a register-form ALU op")
-        if result.validate and (imm & _U64) != orig:
+        if result.validate and (imm & U64_MAX) != orig:
             raise RelocationError(
                 f"{what}: insn #{insn_index} (ALU/ALU64) holds {imm}, expected {orig} "
                 f"(-> {new})"
             )
-        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
+        asm.patch(insns, insn_index, imm=s32(new & 0xFFFFFFFF))
     elif cls in (asm.BPF_LDX, asm.BPF_ST, asm.BPF_STX):
-        if result.validate and (off & _U64) != orig:
+        if result.validate and (off & U64_MAX) != orig:
             raise RelocationError(
                 f"{what}: insn #{insn_index} (LDX/ST/STX) has offset {off}, expected {orig} "
                 f"(-> {new})"
             )
-        if new > _SHRT_MAX:
+        if new > S16_MAX:
             raise RelocationError(
                 f"{what}: insn #{insn_index} (LDX/ST/STX) offset {new} does not fit in 16 bits"
             )
@@ -301,8 +293,8 @@ def apply_result(
             raise RelocationError(
                 f"{what}: insn #{insn_index} (LDIMM64) holds {cur}, expected {orig} (-> {new})"
             )
-        asm.patch(insns, insn_index, imm=_s32(new & 0xFFFFFFFF))
-        asm.patch(insns, insn_index + 1, imm=_s32(new >> 32))
+        asm.patch(insns, insn_index, imm=s32(new & 0xFFFFFFFF))
+        asm.patch(insns, insn_index + 1, imm=s32(new >> 32))
     else:
         raise RelocationError(
             f"{what}: insn #{insn_index} (code {code:#04x}) cannot carry a CO-RE relocation"
@@ -315,141 +307,3 @@ def _poison_insn(insns: bytearray, index: int) -> None:
     insns[index * 8 : index * 8 + 8] = asm.call(POISON_HELPER)
 
 
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
-# ----------------------------------------------------------------- result cache
-
-_CACHE_MAGIC = "coreframe CO-RE results"
-_CACHE_VERSION = 1
-_CACHE_KEEP = 128  # result files kept, newest first (one per object BTF and kernel)
-
-
-def _cache_stamp() -> tuple[int, ...] | None:
-    """Changes whenever the CO-RE code (matcher, replay, type decoding) does, so results
-    of older code are never reused."""
-    from ..runtime.cache import source_stamp
-
-    return source_stamp(_CACHE_VERSION, __file__, "core.py", "relo.py", "types.py")
-
-
-class CachedRelocator:
-    """Resolves like :class:`~coreframe.btf.core.CoreRelocator` for the running
-    kernel, replaying the results an earlier load recorded.
-
-    Resolving needs the kernel's BTF (its index loaded, types decoded) and the
-    matcher: milliseconds of every tool's start-up, for answers that change only
-    with the object, the kernel or the CO-RE code. So the results of a load are
-    written to the user cache directory (next to the kernel BTF index), keyed by
-    the object's .BTF bytes, the kernel BTF's SHA-256 and the code's file stamps,
-    and a later load replays them.
-
-    Candidate pruning makes libbpf's results depend on the order relocations are
-    resolved in, so a replay must request them in the recorded order; at the first
-    request that departs from it, the ones already handed out are resolved again
-    for real, in the order they were requested, and all later ones normally.
-    """
-
-    def __init__(self, local: BTF, load_target: Callable[[], BTF]) -> None:
-        self.local = local
-        self._load_target = load_target
-        self._local_bytes = local.to_bytes()
-        self._stamp = _cache_stamp()
-        self._order: list[tuple[int, str, int]] = []
-        self._results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
-        self._requested: list[CoreRelo] = []
-        self._replayed: dict[tuple[int, str, int], CoreResult] = {}
-        self._real: CoreRelocator | None = None
-        self._read()
-
-    @staticmethod
-    def _key(relo: CoreRelo) -> tuple[int, str, int]:
-        return relo.type_id, relo.access_str, relo.kind
-
-    def _file(self, digest: bytes) -> str | None:
-        import zlib
-
-        from ..runtime.cache import cache_dir
-
-        directory = cache_dir()
-        if directory is None or self._stamp is None:
-            return None
-        crc = zlib.crc32(self._local_bytes)
-        return f"{directory}/core-{crc:08x}-{len(self._local_bytes)}-{digest.hex()[:32]}.res"
-
-    def _read(self) -> None:
-        from ..runtime.cache import read_marshal
-        from .kernel import vmlinux_digest
-
-        digest = vmlinux_digest()
-        path = self._file(digest) if digest is not None else None
-        blob = read_marshal(path) if path is not None else None
-        try:
-            magic, stamp, file_digest, local, order, results = blob  # type: ignore[misc]
-        except (TypeError, ValueError):
-            return  # absent or damaged: resolve normally and rewrite it
-        try:
-            if (magic != _CACHE_MAGIC or stamp != self._stamp or file_digest != digest
-                    or local != self._local_bytes or not isinstance(order, list)
-                    or not isinstance(results, dict) or set(order) != set(results)
-                    or not all(type(v) is tuple and len(v) == 13 for v in results.values())):
-                return
-        except TypeError:  # unhashable keys: not something save() wrote
-            return
-        self._order, self._results = order, results
-
-    def resolve(self, relo: CoreRelo) -> CoreResult:
-        """The result of ``relo``: replayed while requests follow the record, else computed."""
-        if self._real is not None:
-            return self._real.resolve(relo)
-        key = self._key(relo)
-        done = self._replayed.get(key)
-        if done is not None:
-            return done
-        n = len(self._replayed)
-        if n < len(self._order) and self._order[n] == key:
-            res = self._replayed[key] = CoreResult(*self._results[key])
-            self._requested.append(relo)
-            return res
-        # off the recorded path (or nothing recorded): resolve for real from the start
-        from .core import CoreRelocator
-
-        real = self._real = CoreRelocator(self.local, self._load_target())
-        for earlier in self._requested:
-            real.resolve(earlier)
-        return real.resolve(relo)
-
-    def apply(self, insns: bytearray, insn_index: int, relo: CoreRelo,
-              result: CoreResult) -> None:
-        """Patch instruction ``insn_index`` with ``result`` (see :func:`apply_result`)."""
-        try:
-            apply_result(insns, insn_index, result)
-        except RelocationError as e:  # named only when it fails: naming reads the BTF
-            prefix = "CO-RE relocation: "
-            text = str(e).removeprefix(prefix)
-            raise RelocationError(f"{relo_name(self.local, relo)}: {text}") from None
-
-    def save(self) -> None:
-        """Record what this load resolved for real (a replay leaves the file as it is)."""
-        if self._real is None:
-            return
-        import os
-
-        from ..runtime.cache import prune, write_marshal
-        from .kernel import vmlinux_digest
-
-        digest = vmlinux_digest()
-        path = self._file(digest) if digest is not None else None
-        if path is None:
-            return
-        order: list[tuple[int, str, int]] = []
-        results: dict[tuple[int, str, int], tuple[Any, ...]] = {}
-        for relo, res in self._real._done.items():
-            key = self._key(relo)
-            if isinstance(res, CoreResult) and key not in results:
-                order.append(key)
-                results[key] = res._key()
-        blob = (_CACHE_MAGIC, self._stamp, digest, self._local_bytes, order, results)
-        write_marshal(path, blob)
-        prune(os.path.dirname(path), "core-", ".res", _CACHE_KEEP)

@@ -17,116 +17,29 @@ from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
 
 from ..errors import ObjectError
-from ..runtime.records import Record
+from ..runtime.records import KernelEnum, Record  # noqa: F401 - KernelEnum re-exported
+from ..sys.cint import s32
+from ..sys.uapi_btf import (  # noqa: F401 - re-exported: the BTF flags callers look for here
+    BTF_FUNC_EXTERN,
+    BTF_FUNC_GLOBAL,
+    BTF_FUNC_STATIC,
+    BTF_HDR_MIN,
+    BTF_INT_BOOL,
+    BTF_INT_CHAR,
+    BTF_INT_SIGNED,
+    BTF_MAGIC,
+    BTF_VAR_GLOBAL_ALLOCATED,
+    BTF_VAR_GLOBAL_EXTERN,
+    BTF_VAR_STATIC,
+    BTF_VERSION,
+)
+from .kinds import Kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from typing import Any
 
-BTF_MAGIC = 0xEB9F
-BTF_VERSION = 1
-BTF_HDR_MIN = 24
-
-BTF_INT_SIGNED = 1 << 0
-BTF_INT_CHAR = 1 << 1
-BTF_INT_BOOL = 1 << 2
-
-BTF_VAR_STATIC = 0
-BTF_VAR_GLOBAL_ALLOCATED = 1
-BTF_VAR_GLOBAL_EXTERN = 2
-
-BTF_FUNC_STATIC = 0
-BTF_FUNC_GLOBAL = 1
-BTF_FUNC_EXTERN = 2
-
-
-class _KernelEnumType(type):
-    """Metaclass of :class:`KernelEnum`: int class attributes become named members."""
-
-    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
-        values = {k: v for k, v in ns.items() if not k.startswith("_") and type(v) is int}
-        for k in values:
-            del ns[k]
-        cls = super().__new__(mcls, name, bases, ns)
-        cls._members = []
-        cls._by_value = {}
-        for k, v in values.items():
-            member = int.__new__(cls, v)
-            member.name = k
-            setattr(cls, k, member)
-            cls._members.append(member)
-            cls._by_value.setdefault(v, member)
-        return cls
-
-    def __call__(cls, value: Any) -> Any:
-        try:
-            return cls._by_value[value]
-        except (KeyError, TypeError):
-            raise ValueError(f"{value!r} is not a valid {cls.__name__}") from None
-
-    def __iter__(cls) -> Any:
-        return iter(cls._members)
-
-    def __len__(cls) -> int:
-        return len(cls._members)
-
-    def __getitem__(cls, name: str) -> Any:
-        member = getattr(cls, name, None)
-        if not isinstance(member, cls):
-            raise KeyError(name)
-        return member
-
-
-class KernelEnum(int, metaclass=_KernelEnumType):
-    """An int with a kernel name (``Kind.STRUCT.name == "STRUCT"``), like IntEnum.
-
-    It behaves as IntEnum does where coreframe relies on it (iteration, ``Kind(4)``,
-    ``.name``/``.value``, int equality and hashing, ``str()`` giving the number)
-    without importing the enum module, which costs more at start-up than all of
-    this package's BTF parsing of a small object.
-    """
-
-    name: str
-    _members: list[Any]
-    _by_value: dict[int, Any]
-
-    @property
-    def value(self) -> int:
-        return int(self)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}.{self.name}: {int(self)}>"
-
-    __str__ = int.__repr__
-
-    def __reduce__(self) -> Any:
-        return type(self), (int(self),)
-
-
-class Kind(KernelEnum):
-    """BTF kinds, numbered and named as ``BTF_KIND_*`` in linux/btf.h."""
-
-    UNKN = 0
-    INT = 1
-    PTR = 2
-    ARRAY = 3
-    STRUCT = 4
-    UNION = 5
-    ENUM = 6
-    FWD = 7
-    TYPEDEF = 8
-    VOLATILE = 9
-    CONST = 10
-    RESTRICT = 11
-    FUNC = 12
-    FUNC_PROTO = 13
-    VAR = 14
-    DATASEC = 15
-    FLOAT = 16
-    DECL_TAG = 17
-    TYPE_TAG = 18
-    ENUM64 = 19
 
 
 # Words (u32) a record occupies besides its vlen entries, and words per vlen entry.
@@ -411,8 +324,6 @@ def _pick(seq: Any, indexes: Sequence[int]) -> tuple[int, ...]:
     return tuple(seq[i] for i in indexes)
 
 
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def scan_types(words: Any, base_off: int) -> Sequence[int]:
@@ -803,7 +714,7 @@ class BTF:
             return Array(tid, name, w[p + 3], w[p + 4], w[p + 5])
         if kind == Kind.ENUM:
             raw = w[p + 3:p + 3 + 2 * vlen].tolist()
-            conv = _s32 if kflag else int
+            conv = s32 if kflag else int
             values = [(self.string(raw[i]), conv(raw[i + 1])) for i in range(0, 2 * vlen, 2)]
             return Enum(tid, name, st, bool(kflag), values)
         if kind == Kind.ENUM64:
@@ -833,7 +744,7 @@ class BTF:
         if kind == Kind.FLOAT:
             return Float(tid, name, st)
         if kind == Kind.DECL_TAG:
-            return DeclTag(tid, name, st, _s32(w[p + 3]))
+            return DeclTag(tid, name, st, s32(w[p + 3]))
         raise ObjectError(f"BTF: type id {tid} has unknown kind {kind}")  # pragma: no cover
 
     # ---- name index ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from itertools import chain
 from .. import asm
 from ..errors import ObjectError, RelocationError, VerifierError
 from ..sys import consts as C
+from ..sys.cint import s32
 from .maptypes import NO_BTF_MAP_TYPES
 from .parts import (
     KCONFIG_SEC,
@@ -563,8 +564,8 @@ class Loader:
                 raise RelocationError(f"{where}: kernel symbol {ext.name!r} not found in "
                                       "/proc/kallsyms (or its address is hidden)")
             addr = addr or 0
-            asm.patch(insns, idx, src=0, imm=_s32(addr & 0xFFFFFFFF))
-            asm.patch(insns, idx + 1, imm=_s32(addr >> 32))
+            asm.patch(insns, idx, src=0, imm=s32(addr & 0xFFFFFFFF))
+            asm.patch(insns, idx + 1, imm=s32(addr >> 32))
             return
         if r.kind == "ksym":
             ids = kbtf.find(ext.name, Kind.FUNC if ext.kind == "kfunc" else Kind.VAR)
@@ -633,7 +634,7 @@ class Loader:
         target = self._target
         if target is None or (isinstance(target, str)
                               and os.path.realpath(target) == "/sys/kernel/btf/vmlinux"):
-            from ..btf.relo import CachedRelocator
+            from ..btf.replay import CachedRelocator
 
             return CachedRelocator(local, self.target_btf)
         from ..btf.core import CoreRelocator
@@ -799,8 +800,6 @@ def _prog_kernel_name(name: str) -> str:
     return kernel_safe_name(name)[:C.BPF_OBJ_NAME_LEN - 1]
 
 
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 _kallsyms_cache: dict[str, int] | None = None

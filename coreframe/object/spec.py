@@ -202,10 +202,10 @@ class SpecCache:
     # every module whose code shapes a parsed spec: a change to any of them misses
     # (paths under the coreframe package)
     SOURCES = ("object/__init__.py", "object/spec.py", "object/parts.py", "object/reader.py",
-               "object/elf.py",
-               "object/sections.py", "object/maptypes.py", "asm.py", "runtime/__init__.py",
-               "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/ext.py",
-               "sys/consts.py")
+               "object/elf.py", "object/sections.py", "object/maptypes.py", "asm.py",
+               "runtime/__init__.py",
+               "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/kinds.py",
+               "btf/ext.py", "sys/consts.py", "sys/uapi_btf.py", "sys/cint.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)

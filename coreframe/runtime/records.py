@@ -1,4 +1,5 @@
-"""Small building blocks that stand in for ``collections.namedtuple`` and ``functools.cache``.
+"""Small building blocks that stand in for ``collections.namedtuple``, ``functools.cache``
+and ``enum.IntEnum``.
 
 Both are fine tools, but ``coreframe run`` is timed against C tools and every
 millisecond before the first event counts. ``namedtuple`` compiles a ``__new__``
@@ -184,3 +185,66 @@ def gc_paused(func: Callable[..., Any]) -> Callable[..., Any]:
     for name in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(paused, name, getattr(func, name))
     return paused
+
+
+class _KernelEnumType(type):
+    """Metaclass of :class:`KernelEnum`: int class attributes become named members."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
+        values = {k: v for k, v in ns.items() if not k.startswith("_") and type(v) is int}
+        for k in values:
+            del ns[k]
+        cls = super().__new__(mcls, name, bases, ns)
+        cls._members = []
+        cls._by_value = {}
+        for k, v in values.items():
+            member = int.__new__(cls, v)
+            member.name = k
+            setattr(cls, k, member)
+            cls._members.append(member)
+            cls._by_value.setdefault(v, member)
+        return cls
+
+    def __call__(cls, value: Any) -> Any:
+        try:
+            return cls._by_value[value]
+        except (KeyError, TypeError):
+            raise ValueError(f"{value!r} is not a valid {cls.__name__}") from None
+
+    def __iter__(cls) -> Any:
+        return iter(cls._members)
+
+    def __len__(cls) -> int:
+        return len(cls._members)
+
+    def __getitem__(cls, name: str) -> Any:
+        member = getattr(cls, name, None)
+        if not isinstance(member, cls):
+            raise KeyError(name)
+        return member
+
+
+class KernelEnum(int, metaclass=_KernelEnumType):
+    """An int with a kernel name (``Kind.STRUCT.name == "STRUCT"``), like IntEnum.
+
+    It behaves as IntEnum does where coreframe relies on it (iteration, ``Kind(4)``,
+    ``.name``/``.value``, int equality and hashing, ``str()`` giving the number)
+    without importing the enum module, which costs more at start-up than all of
+    this package's BTF parsing of a small object.
+    """
+
+    name: str
+    _members: list[Any]
+    _by_value: dict[int, Any]
+
+    @property
+    def value(self) -> int:
+        return int(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}.{self.name}: {int(self)}>"
+
+    __str__ = int.__repr__
+
+    def __reduce__(self) -> Any:
+        return type(self), (int(self),)

@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+SimpleCData = _SimpleCData  # the base of every scalar C type (ctypes' own)
+
 __all__ = [
-    "POINTER", "Array", "Structure", "Union", "addressof", "byref", "get_errno", "sizeof",
+    "POINTER", "Array", "SimpleCData", "Structure", "Union", "addressof", "byref", "get_errno",
+    "sizeof",
     "c_char", "c_char_p", "c_int", "c_int32", "c_long", "c_uint8", "c_uint16", "c_uint32",
     "c_uint64", "c_ulong", "c_void_p", "create_string_buffer", "libc_function",
 ]

@@ -10,7 +10,7 @@ import pytest
 import coreframe
 from coreframe.btf import kernel
 from coreframe.btf.core import CoreRelocator
-from coreframe.btf.relo import CachedRelocator
+from coreframe.btf.replay import CachedRelocator
 
 ROOT = Path(__file__).resolve().parents[2]
 VMLINUX = "/sys/kernel/btf/vmlinux"
@@ -109,7 +109,7 @@ def test_damaged_or_stale_cache_is_ignored(btf_cache_dir: Path, damage: str,
     elif damage == "empty":
         path.write_bytes(b"")
     else:
-        import coreframe.btf.relo as relo
+        import coreframe.btf.replay as relo
 
         monkeypatch.setattr(relo, "_cache_stamp", lambda: (relo._CACHE_VERSION, 0, 0))
     target = _CountingTarget()

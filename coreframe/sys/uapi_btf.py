@@ -1,0 +1,48 @@
+"""BTF constants, named and numbered as in the kernel's ``include/uapi/linux/btf.h``.
+
+The one source of these facts: ``coreframe.sys.consts`` re-exports them with the
+other UAPI constants, ``coreframe.btf.kinds.Kind`` names the kinds, and the BTF
+parser, sanitizer and CO-RE matcher compare against them. Kept apart from
+``consts`` because reading a cached object needs only these.
+"""
+
+BTF_MAGIC = 0xEB9F
+BTF_VERSION = 1
+BTF_HDR_MIN = 24  # sizeof(struct btf_header); hdr_len may be larger
+
+# BTF_INFO_KIND(): bits 24-28 of btf_type.info
+BTF_KIND_UNKN = 0
+BTF_KIND_INT = 1
+BTF_KIND_PTR = 2
+BTF_KIND_ARRAY = 3
+BTF_KIND_STRUCT = 4
+BTF_KIND_UNION = 5
+BTF_KIND_ENUM = 6
+BTF_KIND_FWD = 7
+BTF_KIND_TYPEDEF = 8
+BTF_KIND_VOLATILE = 9
+BTF_KIND_CONST = 10
+BTF_KIND_RESTRICT = 11
+BTF_KIND_FUNC = 12
+BTF_KIND_FUNC_PROTO = 13
+BTF_KIND_VAR = 14
+BTF_KIND_DATASEC = 15
+BTF_KIND_FLOAT = 16
+BTF_KIND_DECL_TAG = 17
+BTF_KIND_TYPE_TAG = 18
+BTF_KIND_ENUM64 = 19
+
+# BTF_INT_ENCODING(): the encoding bits of a BTF_KIND_INT
+BTF_INT_SIGNED = 1 << 0
+BTF_INT_CHAR = 1 << 1
+BTF_INT_BOOL = 1 << 2
+
+# enum btf_func_linkage
+BTF_FUNC_STATIC = 0
+BTF_FUNC_GLOBAL = 1
+BTF_FUNC_EXTERN = 2
+
+# enum (variable linkage) of struct btf_var
+BTF_VAR_STATIC = 0
+BTF_VAR_GLOBAL_ALLOCATED = 1
+BTF_VAR_GLOBAL_EXTERN = 2
