@@ -13,7 +13,7 @@ from .errors import (
     ToolError,
     VerifierError,
 )
-from .runtime.records import gc_paused
+from .runtime.startup import gc_paused
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

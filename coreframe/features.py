@@ -15,11 +15,13 @@ import struct
 
 from . import asm
 from .errors import Error, PermissionDenied
+from .link.tracefs import has_file as has_tracefs_file
 from .runtime.records import memoize
 from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability
 from .sys.fd import FD
+from .sys.host import VMLINUX_BTF, has_pmu
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -410,30 +412,21 @@ def has_kprobe_multi() -> bool:
     return True
 
 
-def _event_source(kind: str) -> bool:
-    return os.path.exists(f"/sys/bus/event_source/devices/{kind}/type")
-
-
-def _tracefs_file(name: str) -> bool:
-    return any(os.path.exists(os.path.join(root, name))
-               for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
-
-
 @memoize
 def has_kprobe() -> bool:
     """kprobes via the perf PMU or tracefs kprobe_events."""
-    return _event_source("kprobe") or _tracefs_file("kprobe_events")
+    return has_pmu("kprobe") or has_tracefs_file("kprobe_events")
 
 
 @memoize
 def has_uprobe() -> bool:
     """uprobes via the perf PMU or tracefs uprobe_events."""
-    return _event_source("uprobe") or _tracefs_file("uprobe_events")
+    return has_pmu("uprobe") or has_tracefs_file("uprobe_events")
 
 
 @memoize
 def has_tracepoints() -> bool:
-    return _tracefs_file("events")
+    return has_tracefs_file("events")
 
 
 def _find_vmlinux_func(name: str) -> int | None:
@@ -450,7 +443,7 @@ def _find_vmlinux_func(name: str) -> int | None:
 
 def _scan_func(name: str) -> int | None:
     try:
-        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+        with open(VMLINUX_BTF, "rb") as f:
             data = f.read()
     except OSError:
         return None
@@ -493,7 +486,7 @@ def has_trampoline() -> bool:
 @memoize
 def _vmlinux_mentions(needle: bytes) -> bool:
     try:
-        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+        with open(VMLINUX_BTF, "rb") as f:
             return needle in f.read()
     except OSError:
         return False
@@ -554,7 +547,7 @@ def all_features() -> dict[str, Any]:
         "uprobe": has_uprobe(),
         "tracepoint": has_tracepoints(),
         "trampoline": has_trampoline(),
-        "vmlinux_btf": os.path.exists("/sys/kernel/btf/vmlinux"),
+        "vmlinux_btf": os.path.exists(VMLINUX_BTF),
     }
     return {
         "map_types": map_types,

@@ -36,8 +36,9 @@ from .sys.consts import (
     BPF_MAP_TYPE_STACK,
     BPF_NOEXIST,
 )
-from .sys.errors import describe, raise_for
+from .sys.errors import ENOTSUPP, describe, raise_for
 from .sys.fd import FD
+from .sys.host import possible_cpus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,23 +61,10 @@ FD_VALUE_TYPES = frozenset({
     BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY,
 })
 KEYLESS_TYPES = frozenset({BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK})
-_BATCH_UNSUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, 524}
+_BATCH_UNSUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, ENOTSUPP}
 
 
 @memoize
-def possible_cpus() -> int:
-    """Number of possible CPUs (per-CPU values have one slot each), from sysfs."""
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except OSError:
-        return os.cpu_count() or 1
-    highest = 0
-    for part in text.split(","):
-        highest = max(highest, int(part.split("-")[-1]))
-    return highest + 1
-
-
 def map_type_name(map_type: int) -> str:
     from .sys import consts
 
@@ -417,6 +405,12 @@ class Map:
             self._fail(e, "lookup")
         return default if raw is None else self._decode_value(raw)
 
+    def percpu_sum(self, key: Any) -> int:
+        """A per-CPU counter summed over every CPU (the first 8 bytes of each CPU's value,
+        a u64), 0 when ``key`` is absent: how tools read the drop counts their
+        programs keep in a BPF_MAP_TYPE_PERCPU_ARRAY."""
+        return sum(int.from_bytes(bytes(v)[:8], "little") for v in self.lookup(key) or ())
+
     def __getitem__(self, key: Any) -> Any:
         kb = self._key(key)
         try:
@@ -471,7 +465,7 @@ class Map:
         try:
             raw = _bpf.map_lookup_and_delete_elem(self.fd, kb, self._value_buf_size)
         except OSError as e:
-            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
                 raise FeatureMissing(
                     f"lookup-and-delete on {map_type_name(self.type)}") from e
             self._fail(e, "lookup and delete")
@@ -735,7 +729,7 @@ def _is_bpffs(directory: str) -> bool:
 
 def _create_error(e: OSError, label: str, map_type: int) -> NoReturn:
     """Explain a failed BPF_MAP_CREATE: missing map type, privileges, or bad definition."""
-    if e.errno in (errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, 524):
+    if e.errno in (errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP):
         from .features import has_map_type
 
         try:

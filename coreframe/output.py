@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any, TextIO
 
 
 def json_line(obj: dict[str, Any], out: TextIO) -> None:
     """Write one JSON object per line; flushed so pipes like ``| jq`` see it at once."""
+    import json  # imports re: only tools that write JSON pay for it
+
     out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
     out.write("\n")
     out.flush()
+
+
+def json_string_encoder() -> Callable[[str], str]:
+    """The function ``json.dumps(ensure_ascii=False)`` quotes one str with (quotes
+    included), for tools that write JSON lines by hand; json itself is not imported."""
+    from .runtime.startup import json_string_encoder as encoder
+
+    return encoder()
 
 
 def log2_bounds(slot: int) -> tuple[int, int]:

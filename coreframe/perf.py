@@ -32,6 +32,7 @@ from .sys.consts import (
     PERF_SAMPLE_RAW,
     PERF_TYPE_SOFTWARE,
 )
+from .sys.host import online_cpus  # noqa: F401 - public here since PerfBuffer takes cpus=
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,23 +47,6 @@ _TAIL_IDX = 1032 // 8
 _HDR = struct.Struct("<IHH")
 _LOST = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
-
-
-def online_cpus() -> list[int]:
-    """CPUs listed in /sys/devices/system/cpu/online (e.g. ``0-3,6``)."""
-    try:
-        with open("/sys/devices/system/cpu/online") as f:
-            text = f.read().strip()
-    except OSError:
-        return list(range(os.cpu_count() or 1))
-    cpus: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            cpus.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            cpus.append(int(part))
-    return cpus
 
 
 class _CpuBuf:

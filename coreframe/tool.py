@@ -9,13 +9,20 @@ the same kind of object, found through the same entry-point group.
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 import time
 
 from .errors import ToolError
 from .runtime.records import Record
+from .runtime.startup import (
+    SIGINT,
+    SIGTERM,
+    allocate_lock,
+    resume_gc,
+    set_signal_handler,
+    start_new_thread,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,7 +55,7 @@ class StopEvent:
 
     def __init__(self) -> None:
         self._flag = False
-        self._lock = _thread.allocate_lock()
+        self._lock = allocate_lock()
         self._lock.acquire()
 
     def is_set(self) -> bool:
@@ -92,9 +99,7 @@ class RunContext:
     def _started_up(self) -> None:
         """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`)."""
         self._gc_paused = False
-        import gc
-
-        gc.enable()
+        resume_gc()
 
     def should_stop(self) -> bool:
         """True once Ctrl-C/SIGTERM arrived or ``--duration`` has elapsed."""
@@ -136,18 +141,14 @@ class RunContext:
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM ask the tool to stop; it drains its buffers and exits 0."""
-        # The C module behind ``signal``: the wrapper builds enum classes at import,
-        # and the enum module costs a tool several milliseconds of start-up.
-        import _signal as signal
-
         def handler(signum: int, _frame: Any) -> None:
             if self.stop_event.is_set():
                 # A second Ctrl-C means the user really wants out now.
                 raise KeyboardInterrupt
             self.stop_event.set()
 
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        set_signal_handler(SIGINT, handler)  # _signal's (runtime.startup): no enum import
+        set_signal_handler(SIGTERM, handler)
 
 
 class Tool:
@@ -244,31 +245,13 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     """
     ctx = RunContext(duration=options.pop("duration", None), gc_paused=gc_paused)
     if gc_paused:
-        _thread.start_new_thread(_end_gc_pause, (ctx,))
+        start_new_thread(_end_gc_pause, (ctx,))
     ctx.install_signal_handlers()
     try:
         return cls(**options).run(ctx) or 0
     finally:
         if ctx._gc_paused:
             ctx._started_up()
-
-
-CAP_SYS_ADMIN = 21
-CAP_PERFMON = 38
-CAP_BPF = 39
-
-
-def has_capability(cap: int) -> bool:
-    from .sys.errors import effective_caps
-
-    return bool(effective_caps() & (1 << cap))
-
-
-def _tracefs_root() -> str | None:
-    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if os.path.isdir(os.path.join(root, "events")):
-            return root
-    return None
 
 
 def check_requirement(requirement: str) -> tuple[bool, str]:
@@ -278,37 +261,38 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
     BTF present), ``tracepoint:CAT/NAME``, ``kprobe``, ``uprobe``; anything else
     is asked of ``coreframe.features`` as ``has_<name>()``.
     """
+    from .link import tracefs
+    from .sys import host
+    from .sys.errors import has_capability
+
     if requirement == "bpf":
-        if has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN):
+        if has_capability("CAP_BPF"):  # or CAP_SYS_ADMIN, as the kernel's bpf_capable()
             return True, ""
         return False, "needs CAP_BPF (run as root)"
     if requirement == "perfmon":
-        if has_capability(CAP_PERFMON) or has_capability(CAP_SYS_ADMIN):
+        if has_capability("CAP_PERFMON"):  # or CAP_SYS_ADMIN (perfmon_capable())
             return True, ""
         return False, "needs CAP_PERFMON (run as root)"
     if requirement == "btf":
-        if os.path.exists("/sys/kernel/btf/vmlinux"):
+        if os.path.exists(host.VMLINUX_BTF):
             return True, ""
         return False, "needs kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)"
     if requirement.startswith("tracepoint:"):
         event = requirement.split(":", 1)[1]
-        root = _tracefs_root()
+        root = tracefs.find_root()
         if root is None:
             # Not mounted yet: the attach code mounts tracefs when it can.
-            return (True, "") if os.path.isdir("/sys/kernel/tracing") else (
+            return (True, "") if os.path.isdir(host.TRACEFS_MOUNTS[0]) else (
                 False, "needs tracefs (/sys/kernel/tracing)")
         if os.path.isdir(os.path.join(root, "events", event)):
             return True, ""
         return False, f"needs tracepoint {event}"
     if requirement == "kprobe":
-        if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
-            return True, ""
-        root = _tracefs_root()
-        if root and os.path.exists(os.path.join(root, "kprobe_events")):
+        if host.has_pmu("kprobe") or tracefs.has_file("kprobe_events"):
             return True, ""
         return False, "needs kprobes (CONFIG_KPROBE_EVENTS)"
     if requirement == "uprobe":
-        if os.path.exists("/sys/bus/event_source/devices/uprobe/type"):
+        if host.has_pmu("uprobe"):
             return True, ""
         return False, "needs uprobes (CONFIG_UPROBE_EVENTS)"
     from . import features

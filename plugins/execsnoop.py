@@ -62,28 +62,6 @@ def _quote(arg: str) -> str:
     return '"' + arg.replace('"', '\\"') + '"'
 
 
-def _json_string() -> Callable[[str], str]:
-    """The encoder json.dumps(ensure_ascii=False) uses, without importing json (and re)."""
-    try:
-        from _json import encode_basestring
-    except ImportError:  # not CPython
-        from json.encoder import py_encode_basestring as encode_basestring
-    return encode_basestring
-
-
-def _shrink_to_placeholder(map_spec: Any) -> None:
-    """Turn an unused map into the smallest array the kernel accepts."""
-    from coreframe.sys.consts import BPF_MAP_TYPE_ARRAY
-
-    map_spec.type = BPF_MAP_TYPE_ARRAY
-    map_spec.key_size = 4
-    map_spec.value_size = 4
-    map_spec.max_entries = 1
-    map_spec.map_flags = 0
-    map_spec.key_type_id = 0
-    map_spec.value_type_id = 0
-
-
 class ExecSnoop(Tool):
     """Trace exec() system calls (execve, execveat) and, with -e, process exits."""
 
@@ -162,7 +140,7 @@ class ExecSnoop(Tool):
             # Same object, other transport: the program's ringbuf branch is dead once
             # use_perfbuf is frozen, so the ring map only needs to be creatable.
             spec.rodata.use_perfbuf = True
-            _shrink_to_placeholder(spec.maps.events)
+            spec.maps.events.shrink_to_placeholder()
             capacity = PERF_PAGE_CNT * mmap.PAGESIZE  # one CPU's: all events may land there
         else:
             spec.maps.events.max_entries = capacity = RINGBUF_BYTES
@@ -215,8 +193,7 @@ class ExecSnoop(Tool):
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         drops = [0, 0]
         for i in range(2):
-            per_cpu = obj.maps.drops.lookup(i) or []
-            drops[i] = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
+            drops[i] = obj.maps.drops.percpu_sum(i)
         lost = self._lost + sum(drops)
         if lost:
             ctx.status(f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
@@ -264,7 +241,9 @@ class ExecSnoop(Tool):
         on_exit = self._exit_handler(write, mono_to_wall, start_mono_ns)
 
         if o["as_json"]:
-            enc = _json_string()
+            from coreframe.output import json_string_encoder
+
+            enc = json_string_encoder()
             special = _JSON_SPECIAL_TO_NUL
 
             def on_json(rec: memoryview) -> None:
@@ -354,7 +333,9 @@ class ExecSnoop(Tool):
         name = o["name"]
         unpack = _EXIT.unpack_from
         if o["as_json"]:
-            enc = _json_string()
+            from coreframe.output import json_string_encoder
+
+            enc = json_string_encoder()
 
             def on_json(rec: memoryview) -> None:
                 (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,

@@ -259,8 +259,7 @@ class ReadHist(Tool):
 
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         """Say when reads went uncounted because the per-process table was full."""
-        per_cpu = obj.maps.dropped.lookup(0) or []
-        total = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
+        total = obj.maps.dropped.percpu_sum(0)
         new = total - self._dropped
         if new <= 0:
             return

@@ -12,11 +12,11 @@ objects keep working.
 
 from __future__ import annotations
 
-from _operator import and_, itemgetter, rshift
 from itertools import repeat
 
 from coreframe.errors import ObjectError
 from coreframe.runtime.records import Record
+from coreframe.runtime.startup import and_, itemgetter, rshift
 from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 
 TYPE_CHECKING = False

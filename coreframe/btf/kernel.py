@@ -15,7 +15,9 @@ import zlib
 from ..errors import AttachError, FeatureMissing, ObjectError
 from ..runtime.cache import atomic_write as _atomic_write
 from ..runtime.cache import cache_dir
-from ..runtime.records import gc_paused, memoize
+from ..runtime.records import memoize
+from ..runtime.startup import gc_paused
+from ..sys.host import VMLINUX_BTF
 from .types import BTF, Kind
 
 TYPE_CHECKING = False
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 SYSFS_BTF = "/sys/kernel/btf"
-VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
+VMLINUX_PATH = VMLINUX_BTF
 
 _CACHE_MAGIC = b"CFBTFIDX"
 _CACHE_VERSION = 1

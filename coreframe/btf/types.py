@@ -13,11 +13,11 @@ kind-specific data, and a NUL-separated string section.
 
 from __future__ import annotations
 
-from _operator import getitem, itemgetter
 from itertools import compress, count, repeat
 
 from ..errors import ObjectError
 from ..runtime.records import KernelEnum, Record  # noqa: F401 - KernelEnum re-exported
+from ..runtime.startup import getitem, itemgetter
 from ..sys.cint import s32
 from ..sys.uapi_btf import (  # noqa: F401 - re-exported: the BTF flags callers look for here
     BTF_FUNC_EXTERN,

@@ -11,8 +11,9 @@ errors included, goes to the click commands in ``coreframe.cli.commands``.
 
 from __future__ import annotations
 
-import gc
 import sys
+
+from ..runtime.startup import pause_gc, resume_gc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     # No cyclic GC during start-up: its collections, triggered by the objects that
     # imports and the loader allocate, cost several milliseconds; a tool run turns
     # it back on once attached (see run_tool), a btf dump is a short batch job.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    gc_was_enabled = pause_gc()
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         run = _fast_run(rest, gc_was_enabled) or _fast_btf_dump(rest)
         if run is not None:
             sys.exit(run())
-        if gc_was_enabled:
-            gc.enable()
+        resume_gc(gc_was_enabled)
         from .commands import invoke
 
         invoke(args)
@@ -105,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
     finally:
-        if gc_was_enabled:
-            gc.enable()  # for callers that run main() in-process (tests)
+        resume_gc(gc_was_enabled)  # for callers that run main() in-process (tests)
 
 
 if __name__ == "__main__":

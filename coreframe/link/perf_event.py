@@ -13,6 +13,7 @@ from ..errors import AttachError, FeatureMissing, PermissionDenied
 from ..sys import consts as C
 from ..sys.errors import ENOTSUPP
 from ..sys.fd import FD
+from ..sys.host import EVENT_SOURCES
 from .base import Link, attach_error, program_fd, program_name, release
 
 TYPE_CHECKING = False
@@ -21,12 +22,11 @@ if TYPE_CHECKING:
     from ..sys.attr import PerfEventAttr
     from .base import Resource
 
-_EVENT_SOURCES = "/sys/bus/event_source/devices"
 
 
 def pmu_type(name: str) -> int | None:
     try:
-        with open(f"{_EVENT_SOURCES}/{name}/type") as f:
+        with open(f"{EVENT_SOURCES}/{name}/type") as f:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
@@ -35,7 +35,7 @@ def pmu_type(name: str) -> int | None:
 def pmu_retprobe_bit(name: str) -> int:
     """Bit of ``config`` that selects a return probe (format/retprobe: ``config:0``)."""
     try:
-        with open(f"{_EVENT_SOURCES}/{name}/format/retprobe") as f:
+        with open(f"{EVENT_SOURCES}/{name}/format/retprobe") as f:
             text = f.read().strip()
         return int(text.split(":", 1)[1].split("-")[0])
     except (OSError, ValueError, IndexError):
@@ -108,8 +108,8 @@ def attach_perf_event(prog: Program, frequency: int | None = None, period: int |
                       config: int = C.PERF_COUNT_SW_CPU_CLOCK, pid: int = -1,
                       cpus: list[int] | None = None, cookie: int = 0) -> Link:
     """Run ``prog`` on a sampling perf event on every CPU (one child link per CPU)."""
-    from ..perf import online_cpus
     from ..sys.attr import PerfEventAttr
+    from ..sys.host import online_cpus
 
     if (frequency is None) == (period is None):
         raise AttachError("attach_perf_event needs exactly one of frequency= or period=")

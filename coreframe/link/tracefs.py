@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..errors import AttachError, Error, FeatureMissing, PermissionDenied
+from ..sys.host import TRACEFS_MOUNTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 TRACEFS_MAGIC = 0x74726163
 DEBUGFS_MAGIC = 0x64626720
-_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-_DEFAULT_MOUNT = "/sys/kernel/tracing"
+_CANDIDATES = TRACEFS_MOUNTS
+_DEFAULT_MOUNT = TRACEFS_MOUNTS[0]
 
 _root_cache: str | None = None
 
@@ -44,6 +45,20 @@ def _mount_tracefs(target: str) -> None:
         if err == 19:  # ENODEV
             raise FeatureMissing("tracefs", "kernel built without CONFIG_TRACING")
         raise FeatureMissing("tracefs", f"mounting it at {target} failed: {os.strerror(err)}")
+
+
+def find_root() -> str | None:
+    """The tracefs mount point if tracefs is mounted and readable, else None; never mounts
+    (for cheap checks such as ``coreframe list``'s)."""
+    for path in _CANDIDATES:
+        if _is_tracefs(path):
+            return path
+    return None
+
+
+def has_file(name: str) -> bool:
+    """Whether a tracefs mount point has ``name`` (``kprobe_events``, ``events``, ...)."""
+    return any(os.path.exists(os.path.join(root, name)) for root in _CANDIDATES)
 
 
 def tracefs_root(mount: bool = True) -> str:

@@ -10,12 +10,13 @@ import builtins
 import errno
 import os
 import struct
-from _operator import itemgetter
 from itertools import chain
 
 from .. import asm
 from ..errors import ObjectError, RelocationError, VerifierError
+from ..runtime.startup import allocate_lock, itemgetter, start_new_thread
 from ..sys import consts as C
+from ..sys import host
 from ..sys.cint import s32
 from .maptypes import NO_BTF_MAP_TYPES
 from .parts import (
@@ -205,7 +206,7 @@ class _SourceLines:
 class _Job:
     """A call running on its own thread; :meth:`wait` for it.
 
-    Built on ``_thread``: the threading module would cost every tool its import.
+    Built on ``_thread`` (see :mod:`coreframe.runtime.startup`), not threading.
     (Program loads are not run this way: the verifier's few milliseconds did not
     make up for the threads handing the GIL back and forth.)
     """
@@ -213,11 +214,9 @@ class _Job:
     __slots__ = ("_done",)
 
     def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        import _thread
-
-        self._done = _thread.allocate_lock()
+        self._done = allocate_lock()
         self._done.acquire()
-        _thread.start_new_thread(self._run, (func, args))
+        start_new_thread(self._run, (func, args))
 
     def _run(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
@@ -238,7 +237,7 @@ class Loader:
         self.spec = spec
         self._target = target_btf
         self._target_loaded: Any = None
-        self.pin_root = pin_root if pin_root is not None else "/sys/fs/bpf"
+        self.pin_root = pin_root if pin_root is not None else host.BPFFS_ROOT
         self.obj = Object(spec)
         self._kernel_btf: Any = None
         self._strings: dict[str, int] | None = None
@@ -359,7 +358,7 @@ class Loader:
             self.obj.maps[key] = self._create_map(ms)
 
     def _map_params(self, ms: MapSpec) -> dict[str, Any]:
-        from ..maps import possible_cpus
+        from ..sys.host import possible_cpus
 
         max_entries = ms.max_entries
         if ms.type == C.BPF_MAP_TYPE_PERF_EVENT_ARRAY and not max_entries:
@@ -633,7 +632,7 @@ class Loader:
         """The running kernel's results come through the on-disk result cache."""
         target = self._target
         if target is None or (isinstance(target, str)
-                              and os.path.realpath(target) == "/sys/kernel/btf/vmlinux"):
+                              and os.path.realpath(target) == host.VMLINUX_BTF):
             from ..btf.replay import CachedRelocator
 
             return CachedRelocator(local, self.target_btf)

@@ -193,6 +193,20 @@ class MapSpec:
         self.init_slots = {} if init_slots is None else init_slots
         self.autocreate = autocreate
 
+    def shrink_to_placeholder(self) -> None:
+        """Make this map the smallest array the kernel accepts (4-byte key and value, one
+        entry, no BTF types): for a map a loaded program still references but this run
+        never uses, e.g. a ring buffer when events go through a perf buffer."""
+        from ..sys.consts import BPF_MAP_TYPE_ARRAY
+
+        self.type = BPF_MAP_TYPE_ARRAY
+        self.key_size = 4
+        self.value_size = 4
+        self.max_entries = 1
+        self.map_flags = 0
+        self.key_type_id = 0
+        self.value_type_id = 0
+
     @property
     def is_global_data(self) -> bool:
         return self.data is not None

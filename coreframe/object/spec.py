@@ -14,7 +14,8 @@ import builtins
 import os
 
 from ..errors import ObjectError
-from ..runtime.records import gc_paused, memoize
+from ..runtime.records import memoize
+from ..runtime.startup import gc_paused
 from .parts import (
     KCONFIG_SEC,
     Extern,
@@ -203,7 +204,7 @@ class SpecCache:
     # (paths under the coreframe package)
     SOURCES = ("object/__init__.py", "object/spec.py", "object/parts.py", "object/reader.py",
                "object/elf.py", "object/sections.py", "object/maptypes.py", "asm.py",
-               "runtime/__init__.py",
+               "runtime/__init__.py", "runtime/startup.py",
                "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/kinds.py",
                "btf/ext.py", "sys/consts.py", "sys/uapi_btf.py", "sys/cint.py")
 

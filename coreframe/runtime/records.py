@@ -1,10 +1,10 @@
 """Small building blocks that stand in for ``collections.namedtuple``, ``functools.cache``
 and ``enum.IntEnum``.
 
-Both are fine tools, but ``coreframe run`` is timed against C tools and every
-millisecond before the first event counts. ``namedtuple`` compiles a ``__new__``
-with ``exec`` for each class (about 0.2 ms apiece; the loader has a dozen), and
-importing ``collections`` or ``functools`` costs a few more milliseconds. The
+They are fine tools, but ``coreframe run`` is benchmarked against C tools (see
+:mod:`coreframe.runtime.startup`): ``namedtuple`` compiles a ``__new__`` with
+``exec`` for each class (the loader has a dozen), and importing ``collections``,
+``functools`` or ``enum`` is a measurable part of a tool's start. The
 versions here build classes from plain closures and keep the interfaces the
 code and tests use: positional or keyword construction with defaults,
 ``_replace``, ``_asdict``, ``_make``, ``cache_clear`` and ``cache_info``.
@@ -12,8 +12,7 @@ code and tests use: positional or keyword construction with defaults,
 
 from __future__ import annotations
 
-import gc
-from _operator import itemgetter  # the C module: operator.py adds 0.5 ms of start-up
+from .startup import itemgetter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -161,30 +160,6 @@ class memoize:  # noqa: N801 - used as a decorator, like functools.cache
 
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self._hits, len(self._results), None, len(self._results))
-
-
-def gc_paused(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``func`` with the cyclic GC off, and turn it back on after if it was on.
-
-    For the loader's bursts of allocation (imports, decoding a spec or the kernel
-    BTF index, resolving CO-RE): tens of thousands of objects and no garbage
-    cycles, yet the collections they trigger cost milliseconds (2-4 ms of a warm
-    open of two objects). A caller that turned the GC off itself keeps it off.
-    """
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        if not gc.isenabled():
-            return func(*args, **kwargs)
-        gc.disable()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    paused.__wrapped__ = func  # type: ignore[attr-defined]
-    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(paused, name, getattr(func, name))
-    return paused
 
 
 class _KernelEnumType(type):

@@ -9,8 +9,7 @@ Pointers are ``__aligned_u64`` fields; use :func:`addr` to fill them.
 
 from __future__ import annotations
 
-import _thread
-
+from ..runtime.startup import allocate_lock
 from . import cdata
 from .consts import BPF_OBJ_NAME_LEN, BPF_TAG_SIZE
 
@@ -649,7 +648,7 @@ _BUILDERS: dict[str, Callable[[], dict[str, type]]] = {
     "_PerfConfig2": _build_PerfEventAttr,
     "PerfEventAttr": _build_PerfEventAttr,
 }
-_build_lock = _thread.allocate_lock()
+_build_lock = allocate_lock()
 
 
 def __getattr__(name: str) -> type:

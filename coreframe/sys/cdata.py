@@ -13,22 +13,24 @@ classes are separate classes with the same C layout as ctypes' namesakes.
 from __future__ import annotations
 
 import sys
-from _ctypes import (
-    FUNCFLAG_CDECL,
-    FUNCFLAG_USE_ERRNO,
-    POINTER,
-    RTLD_LOCAL,
-    Array,
-    CFuncPtr,
-    Structure,
-    Union,
-    _SimpleCData,
-    addressof,
-    byref,
-    dlopen,
-    get_errno,
-    sizeof,
-)
+
+from ..runtime.startup import ctypes_core
+
+_ctypes = ctypes_core()  # the C half of ctypes (see coreframe.runtime.startup)
+FUNCFLAG_CDECL = _ctypes.FUNCFLAG_CDECL
+FUNCFLAG_USE_ERRNO = _ctypes.FUNCFLAG_USE_ERRNO
+POINTER = _ctypes.POINTER
+RTLD_LOCAL = _ctypes.RTLD_LOCAL
+Array = _ctypes.Array
+CFuncPtr = _ctypes.CFuncPtr
+Structure = _ctypes.Structure
+Union = _ctypes.Union
+_SimpleCData = _ctypes._SimpleCData
+addressof = _ctypes.addressof
+byref = _ctypes.byref
+dlopen = _ctypes.dlopen
+get_errno = _ctypes.get_errno
+sizeof = _ctypes.sizeof
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

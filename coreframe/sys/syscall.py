@@ -7,9 +7,9 @@ the caller's job (see ``coreframe.sys.errors``), because only it knows what was 
 
 from __future__ import annotations
 
-import _operator as operator
 import os
 
+from ..runtime.startup import index
 from . import cdata
 
 TYPE_CHECKING = False
@@ -100,7 +100,7 @@ def ioctl(fd: Any, request: int, arg: Any = 0) -> int:
         buf = cdata.create_string_buffer(arg)
         ptr = cdata.c_void_p(cdata.addressof(buf))
     elif hasattr(arg, "__index__"):
-        ptr = cdata.c_void_p(operator.index(arg))
+        ptr = cdata.c_void_p(index(arg))
     else:
         ptr = cdata.c_void_p(cdata.addressof(arg))
-    return _check(_ioctl(operator.index(fd), request, ptr))
+    return _check(_ioctl(index(fd), request, ptr))
