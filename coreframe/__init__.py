@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from .errors import (
     AttachError,
+    BTFError,
     Error,
     FeatureMissing,
+    LinkError,
     MapError,
     ObjectError,
     PermissionDenied,
+    ProgramError,
     RelocationError,
     ToolError,
     VerifierError,
@@ -24,8 +27,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttachError", "Error", "FeatureMissing", "MapError", "ObjectError",
-    "PermissionDenied", "RelocationError", "ToolError", "VerifierError",
+    "AttachError", "BTFError", "Error", "FeatureMissing", "LinkError", "MapError",
+    "ObjectError", "PermissionDenied", "ProgramError", "RelocationError", "ToolError",
+    "VerifierError",
     "open", "__version__",
 ]
 

@@ -9,18 +9,49 @@ from __future__ import annotations
 
 
 class Error(Exception):
-    """Root of every error coreframe raises on purpose."""
+    """Root of every error coreframe raises on purpose.
+
+    When a system call failed, ``errno`` is its errno and ``operation`` says what
+    was being done (``"create map 'events'"``); both are None otherwise.
+    """
+
+    operation: str | None = None
+    _errno: int | None = None
+
+    @property
+    def errno(self) -> int | None:
+        """The errno of the failed system call: as given to :meth:`with_cause`, else that
+        of the ``OSError`` this error was raised from."""
+        if self._errno is not None:
+            return self._errno
+        cause = self.__cause__
+        return cause.errno if isinstance(cause, OSError) else None
+
+    def with_cause(self, errno: int | None, operation: str | None) -> Error:
+        """This error, remembering the errno and the operation it comes from."""
+        self._errno = errno
+        self.operation = operation
+        return self
 
 
 class ObjectError(Error):
     """The ELF object, its BTF or its BTF.ext is malformed or unsupported."""
 
 
+class BTFError(ObjectError):
+    """BTF or BTF.ext is malformed, unsupported, or the kernel refused it (BPF_BTF_LOAD)."""
+
+
 class RelocationError(Error):
     """A relocation (map, call or CO-RE) cannot be applied."""
 
 
-class VerifierError(Error):
+class ProgramError(Error):
+    """A program operation failed: loading (other than a verifier rejection), opening,
+    pinning, test runs, reading its info."""
+
+
+class VerifierError(ProgramError):
     """The kernel's verifier rejected a program.
 
     Carries the whole log; ``str()`` stays short: the program, the failing
@@ -50,6 +81,10 @@ class VerifierError(Error):
 
 class AttachError(Error):
     """A program could not be attached to its hook."""
+
+
+class LinkError(AttachError):
+    """An operation on an existing link failed (pinning it, reading its kernel info)."""
 
 
 class FeatureMissing(Error):

@@ -433,16 +433,18 @@ class Map:
             if e.errno == errno.ENOENT and flags & BPF_EXIST:
                 raise KeyError(key) from None
             if e.errno == errno.EEXIST and flags & BPF_NOEXIST:
-                raise MapError(f"map {self.name!r}: key already exists") from None
+                raise MapError(f"map {self.name!r}: key already exists").with_cause(
+                    e.errno, f"map {self.name!r}: update") from None
             if e.errno == errno.E2BIG:
                 raise MapError(
                     f"map {self.name!r}: full (max_entries {self.max_entries})"
                     if self.type not in ARRAY_TYPES
                     else f"map {self.name!r}: index {key!r} out of range "
                          f"(max_entries {self.max_entries})"
-                ) from None
+                ).with_cause(e.errno, f"map {self.name!r}: update") from None
             if e.errno == errno.EPERM and self._is_frozen():
-                raise MapError(f"map {self.name!r}: frozen, read-only from user space") from None
+                raise MapError(f"map {self.name!r}: frozen, read-only from user space"
+                               ).with_cause(e.errno, f"map {self.name!r}: update") from None
             self._fail(e, "update")
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -745,7 +747,7 @@ def _create_error(e: OSError, label: str, map_type: int) -> NoReturn:
         raise MapError(
             f"map {label!r}: kernel rejected the definition ({map_type_name(map_type)}): "
             f"{describe(e)}"
-        ) from e
+        ).with_cause(e.errno, f"create map {label!r}") from e
     raise_for(e, f"create map {label!r}", capability="CAP_BPF", error=MapError)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .errors import Error, FeatureMissing, PermissionDenied, VerifierError
+from .errors import Error, FeatureMissing, PermissionDenied, ProgramError, VerifierError
 from .runtime.records import Record
 from .sys import bpf as _bpf
 from .sys import cdata
@@ -124,7 +124,8 @@ class Program:
             info = _bpf.prog_info(fd)
         except OSError as e:
             fd.close()
-            raise Error(f"fd is not a BPF program: {describe(e)}") from e
+            raise ProgramError(f"fd is not a BPF program: {describe(e)}").with_cause(
+                e.errno, "BPF_OBJ_GET_INFO_BY_FD") from e
         return cls(fd, name if name is not None else info.name.decode(errors="replace"),
                    info.type, attach_btf_id=info.attach_btf_id)
 
@@ -134,8 +135,9 @@ class Program:
             fd = _bpf.obj_get(path)
         except OSError as e:
             if e.errno == errno.ENOENT:
-                raise Error(f"no pinned program at {os.fspath(path)!r}") from e
-            raise_for(e, f"open pinned program {os.fspath(path)!r}")
+                raise ProgramError(f"no pinned program at {os.fspath(path)!r}").with_cause(
+                    e.errno, f"open pinned program {os.fspath(path)!r}") from e
+            raise_for(e, f"open pinned program {os.fspath(path)!r}", error=ProgramError)
         return cls.from_fd(fd)
 
     @classmethod
@@ -144,8 +146,10 @@ class Program:
             fd = _bpf.prog_get_fd_by_id(prog_id)
         except OSError as e:
             if e.errno == errno.ENOENT:
-                raise Error(f"no program with id {prog_id}") from e
-            raise_for(e, f"open program id {prog_id}", capability="CAP_SYS_ADMIN")
+                raise ProgramError(f"no program with id {prog_id}").with_cause(
+                    e.errno, f"open program id {prog_id}") from e
+            raise_for(e, f"open program id {prog_id}", capability="CAP_SYS_ADMIN",
+                      error=ProgramError)
         return cls.from_fd(fd)
 
     @property
@@ -153,7 +157,7 @@ class Program:
         try:
             return self._fd.fd
         except ValueError:
-            raise Error(f"program {self.name!r} is closed") from None
+            raise ProgramError(f"program {self.name!r} is closed") from None
 
     @property
     def handle(self) -> FD:
@@ -171,7 +175,8 @@ class Program:
         try:
             return _program_info(self._fd)
         except OSError as e:
-            raise Error(f"program {self.name!r}: cannot read info: {describe(e)}") from e
+            raise ProgramError(f"program {self.name!r}: cannot read info: {describe(e)}"
+                               ).with_cause(e.errno, f"read info of program {self.name!r}") from e
 
     def test_run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1,
                  data_size_out: int | None = None, ctx_size_out: int = 0) -> _bpf.TestRunResult:
@@ -182,13 +187,13 @@ class Program:
                                       ctx_size_out=ctx_size_out, repeat=repeat)
         except OSError as e:
             raise_for(e, f"test run of program {self.name!r}",
-                      feature=f"BPF_PROG_RUN for {prog_type_name(self.type)}")
+                      feature=f"BPF_PROG_RUN for {prog_type_name(self.type)}", error=ProgramError)
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         try:
             _bpf.obj_pin(self._fd, path)
         except OSError as e:
-            raise_for(e, f"pin program {self.name!r} at {os.fspath(path)!r}")
+            raise_for(e, f"pin program {self.name!r} at {os.fspath(path)!r}", error=ProgramError)
 
     def attach(self, *args: Any, **kwargs: Any) -> Any:
         """Attach as the program's SEC() says (see ``coreframe.link.auto.attach_program``)."""
@@ -307,7 +312,8 @@ def load_program(
     ``program.verifier_log``.
     """
     if len(insns) % 8 or not insns:
-        raise Error(f"program {name!r}: instructions must be a non-empty multiple of 8 bytes")
+        raise ProgramError(f"program {name!r}: instructions must be a non-empty multiple of "
+                           "8 bytes")
     common: dict[str, Any] = dict(
         name=name, kern_version=kern_version, expected_attach_type=expected_attach_type,
         attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_btf_obj_fd,
@@ -375,12 +381,12 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
         if missing:
             raise FeatureMissing(prog_type_name(prog_type), "the running kernel cannot load "
                                  "programs of this type") from err
-        raise Error(f"{op}: {describe(err)} (no verifier log)") from err
+        raise ProgramError(f"{op}: {describe(err)} (no verifier log)").with_cause(code, op) from err
     if not log.strip():
-        raise Error(f"{op}: {describe(err)}") from err
+        raise ProgramError(f"{op}: {describe(err)}").with_cause(code, op) from err
     reason, insn, log_source = parse_verifier_log(log)
     source = source_line_for(insn, records) or log_source
-    raise VerifierError(name, reason, log, insn, source) from err
+    raise VerifierError(name, reason, log, insn, source).with_cause(code, op) from err
 
 
 def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 
-from ..errors import ObjectError
+from ..errors import BTFError
 from .kinds import Kind
 
 TYPE_CHECKING = False
@@ -51,7 +51,7 @@ def _ctype(btf: BTF, type_id: int, depth: int) -> Any:
     try:
         return _ctype_inner(btf, type_id, depth)
     except (TypeError, ValueError, OverflowError, AttributeError, MemoryError) as e:
-        raise ObjectError(f"BTF: type id {type_id} has no usable ctypes layout: {e}") from e
+        raise BTFError(f"BTF: type id {type_id} has no usable ctypes layout: {e}") from e
 
 
 def _ctype_inner(btf: BTF, type_id: int, depth: int) -> Any:
@@ -60,7 +60,7 @@ def _ctype_inner(btf: BTF, type_id: int, depth: int) -> Any:
     if hit is not None:
         return hit
     if depth > _MAX_DEPTH:
-        raise ObjectError(f"BTF: type id {type_id}: type nesting too deep (loop?)")
+        raise BTFError(f"BTF: type id {type_id}: type nesting too deep (loop?)")
     t = btf[type_id]
     k = t.kind
     result: Any
@@ -91,7 +91,7 @@ def _ctype_inner(btf: BTF, type_id: int, depth: int) -> Any:
         result = {4: ctypes.c_float, 8: ctypes.c_double}.get(size) or ctypes.c_uint8 * size
     else:
         what = "void" if k == Kind.UNKN else f"{k.name} {t.name!r}"
-        raise ObjectError(f"BTF: type id {type_id} ({what}) has no ctypes layout")
+        raise BTFError(f"BTF: type id {type_id} ({what}) has no ctypes layout")
     cache[type_id] = result
     return result
 
@@ -184,7 +184,7 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
         cursor = max(cursor, off + ctypes.sizeof(ct))
     size = t.size
     if cursor > size:
-        raise ObjectError(f"BTF: {t.kind.name.lower()} {t.name or '(anon)'} [{t.id}]: "
+        raise BTFError(f"BTF: {t.kind.name.lower()} {t.name or '(anon)'} [{t.id}]: "
                           f"members end at byte {cursor}, past its size {size}")
     if is_union:
         fields.append(("_size", ctypes.c_uint8 * size))
@@ -199,7 +199,7 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     ns.update(props)
     cls = type(t.name or f"anon_{t.kind.name.lower()}_{t.id}", (base,), ns)
     if ctypes.sizeof(cls) != size:  # pragma: no cover - padding above guarantees it
-        raise ObjectError(f"BTF: cannot lay out {t.kind.name.lower()} {t.name} [{t.id}]")
+        raise BTFError(f"BTF: cannot lay out {t.kind.name.lower()} {t.name} [{t.id}]")
     return cls
 
 
@@ -286,7 +286,7 @@ def find_type(btf: BTF, name: str) -> int:
         for tid in ids:
             if btf.kind_of(tid) == kind:
                 return tid
-    raise ObjectError(f"BTF: no type {name!r}")
+    raise BTFError(f"BTF: no type {name!r}")
 
 
 def ctype_by_name(btf: BTF, name: str) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from itertools import accumulate, count, repeat
 from operator import add
 
-from ..errors import ObjectError
+from ..errors import BTFError
 from .kinds import KIND_STR as _KIND_STR
 from .types import BTF, Kind, Type
 
@@ -107,7 +107,7 @@ def _template(info: int) -> bytes:
         return head + b" size=%d\n"
     if kind == Kind.DECL_TAG:
         return head + b" type_id=%d component_idx=%d\n"
-    raise ObjectError(f"BTF: unknown kind {kind} in info word 0x{info:08x}")
+    raise BTFError(f"BTF: unknown kind {kind} in info word 0x{info:08x}")
 
 
 class _Templates(dict[int, bytes]):

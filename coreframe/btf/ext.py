@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from itertools import repeat
 
-from coreframe.errors import ObjectError
+from coreframe.errors import BTFError, ObjectError
 from coreframe.runtime.records import Record
 from coreframe.runtime.startup import and_, itemgetter, rshift
 from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
@@ -172,16 +172,16 @@ class BTFExt:
 
         buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         if len(buf) < _HDR_MIN_SIZE:
-            raise ObjectError(f".BTF.ext: truncated header ({len(buf)} bytes)")
+            raise BTFError(f".BTF.ext: truncated header ({len(buf)} bytes)")
         magic, version, flags, hdr_len, fi_off, fi_len, li_off, li_len = struct.unpack_from(
             _HDR_MIN, buf, 0
         )
         if magic != BTF_EXT_MAGIC:
-            raise ObjectError(f".BTF.ext: bad magic {magic:#06x} at offset 0 (expected 0xeb9f)")
+            raise BTFError(f".BTF.ext: bad magic {magic:#06x} at offset 0 (expected 0xeb9f)")
         if version != 1:
-            raise ObjectError(f".BTF.ext: unsupported version {version} at offset 2")
+            raise BTFError(f".BTF.ext: unsupported version {version} at offset 2")
         if hdr_len < _HDR_MIN_SIZE or hdr_len > len(buf):
-            raise ObjectError(f".BTF.ext: bad header length {hdr_len} at offset 4")
+            raise BTFError(f".BTF.ext: bad header length {hdr_len} at offset 4")
         cr_off = cr_len = 0
         if hdr_len >= _HDR_MIN_SIZE + _HDR_CORE_SIZE:
             cr_off, cr_len = struct.unpack_from(_HDR_CORE, buf, _HDR_MIN_SIZE)
@@ -223,11 +223,11 @@ class _StringTable:
             try:
                 s = self._lookup(off)
             except (ObjectError, IndexError, KeyError, ValueError, UnicodeDecodeError) as e:
-                raise ObjectError(
+                raise BTFError(
                     f".BTF.ext: {what} string offset {off} at offset {at} is invalid ({e})"
                 ) from None
             if s is None:
-                raise ObjectError(f".BTF.ext: {what} string offset {off} at offset {at} is invalid")
+                raise BTFError(f".BTF.ext: {what} string offset {off} at offset {at} is invalid")
             self.cache[off] = s
         return s
 
@@ -263,12 +263,12 @@ def _btf_string_section(raw: bytes) -> bytes:
     try:
         magic, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<HBBIIIII", raw)
     except struct.error:
-        raise ObjectError(".BTF: truncated header") from None
+        raise BTFError(".BTF: truncated header") from None
     if magic != BTF_MAGIC:
-        raise ObjectError(f".BTF: bad magic {magic:#06x}")
+        raise BTFError(f".BTF: bad magic {magic:#06x}")
     start = hdr_len + str_off
     if start + str_len > len(raw):
-        raise ObjectError(".BTF: string section runs past the end")
+        raise BTFError(".BTF: string section runs past the end")
     return raw[start : start + str_len]
 
 
@@ -311,7 +311,7 @@ def _check_blob_bounds(buf: Any, hdr_len: int, off: int, length: int, what: str)
     start = hdr_len + off
     end = start + length
     if length and (off % 4 or start > len(buf) or end > len(buf)):
-        raise ObjectError(
+        raise BTFError(
             f".BTF.ext: {what} [{start}, {end}) lies outside the {len(buf)}-byte section"
         )
 
@@ -356,23 +356,23 @@ def _parse_blocks(
     start = hdr_len + off
     end = start + length
     if length < 4:
-        raise ObjectError(f".BTF.ext: {what} too short for its record size at offset {start}")
+        raise BTFError(f".BTF.ext: {what} too short for its record size at offset {start}")
     (rec_size,) = struct.unpack_from("<I", buf, start)
     if rec_size < min_rec or rec_size % 4:
-        raise ObjectError(f".BTF.ext: {what} record size {rec_size} at offset {start} is invalid")
+        raise BTFError(f".BTF.ext: {what} record size {rec_size} at offset {start} is invalid")
     pos = start + 4
     while pos < end:
         if pos + 8 > end:
-            raise ObjectError(f".BTF.ext: truncated {what} block header at offset {pos}")
+            raise BTFError(f".BTF.ext: truncated {what} block header at offset {pos}")
         name_off, num = struct.unpack_from("<II", buf, pos)
         sec_name = strings.get(name_off, f"{what} section name", pos)
         if not sec_name:
-            raise ObjectError(f".BTF.ext: {what} block at offset {pos} has an empty section name")
+            raise BTFError(f".BTF.ext: {what} block at offset {pos} has an empty section name")
         if num == 0:
-            raise ObjectError(f".BTF.ext: {what} block for {sec_name!r} at offset {pos} is empty")
+            raise BTFError(f".BTF.ext: {what} block for {sec_name!r} at offset {pos} is empty")
         pos += 8
         if pos + num * rec_size > end:
-            raise ObjectError(
+            raise BTFError(
                 f".BTF.ext: {what} block for {sec_name!r} at offset {pos - 8} claims {num} "
                 f"records of {rec_size} bytes, past the end of the blob"
             )
@@ -381,7 +381,7 @@ def _parse_blocks(
         rows = list(struct.iter_unpack(f"<{rec_size // 4}I", buf[pos:pos + num * rec_size]))
         if any(map(and_, map(itemgetter(0), rows), repeat(7))):
             i = next(i for i, row in enumerate(rows) if row[0] & 7)
-            raise ObjectError(
+            raise BTFError(
                 f".BTF.ext: {what} record at offset {pos + i * rec_size} has insn_off "
                 f"{rows[i][0]}, not a multiple of the 8-byte instruction size"
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import zlib
 
-from ..errors import AttachError, FeatureMissing, ObjectError
+from ..errors import AttachError, BTFError, FeatureMissing, ObjectError
 from ..runtime.cache import atomic_write as _atomic_write
 from ..runtime.cache import cache_dir
 from ..runtime.records import memoize
@@ -227,7 +227,7 @@ def _read_sysfs(path: str) -> Any:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise ObjectError(f"cannot open {path}: {e.strerror}") from e
+        raise BTFError(f"cannot open {path}: {e.strerror}") from e
     try:
         try:
             size = os.fstat(fd).st_size
@@ -268,7 +268,7 @@ def btf_from_path(path: str) -> BTF:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise ObjectError(f"cannot read {path}: {e.strerror}") from e
+        raise BTFError(f"cannot read {path}: {e.strerror}") from e
     if data[:4] == b"\x7fELF":
         data = _elf_btf_section(data, path)
     return BTF(data)
@@ -286,12 +286,12 @@ def _elf_btf_section(data: bytes, path: str) -> bytes:
         elf = ELFFile(io.BytesIO(data))
         sec = elf.get_section_by_name(".BTF")
         if sec is None:
-            raise ObjectError(f"{path}: ELF object has no .BTF section (build with clang -g)")
+            raise BTFError(f"{path}: ELF object has no .BTF section (build with clang -g)")
         return sec.data()
     except ELFError as e:
-        raise ObjectError(f"{path}: malformed ELF: {e}") from e
+        raise BTFError(f"{path}: malformed ELF: {e}") from e
     except (ValueError, struct.error, OSError) as e:
-        raise ObjectError(f"{path}: malformed ELF: {e}") from e
+        raise BTFError(f"{path}: malformed ELF: {e}") from e
 
 
 def load_target(path: str | None = None) -> BTF:
@@ -304,13 +304,13 @@ def load_target(path: str | None = None) -> BTF:
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as e:
-        raise ObjectError(f"cannot read {path}: {e.strerror}") from e
+        raise BTFError(f"cannot read {path}: {e.strerror}") from e
     if head == b"\x7fELF":
         return btf_from_path(path)
     try:
         return load_indexed(_read_sysfs(path))
     except FileNotFoundError:
-        raise ObjectError(f"cannot read {path}: no such file") from None
+        raise BTFError(f"cannot read {path}: no such file") from None
 
 
 def module_names() -> list[str]:
@@ -325,7 +325,7 @@ def module_names() -> list[str]:
 def module_btf(name: str) -> BTF:
     """A loaded module's BTF, split on top of vmlinux (ids continue from it)."""
     if not name or "/" in name or name.startswith("."):
-        raise ObjectError(f"invalid kernel module name {name!r}")
+        raise BTFError(f"invalid kernel module name {name!r}")
     base = vmlinux()
     try:
         data = _read_sysfs(os.path.join(SYSFS_BTF, name))

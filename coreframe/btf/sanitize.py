@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from ..errors import ObjectError
+from ..errors import BTFError
 from ..runtime.records import Record
 from ..sys import consts as C
 
@@ -56,15 +56,15 @@ def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
 def _split(data: bytes) -> tuple[bytearray, bytearray]:
     """(type section, string section) of a raw BTF blob."""
     if len(data) < _HDR.size:
-        raise ObjectError("BTF is truncated (no header)")
+        raise BTFError("BTF is truncated (no header)")
     magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
     if magic != C.BTF_MAGIC:
-        raise ObjectError(f"BTF has bad magic {magic:#x} (big-endian objects are not supported)")
+        raise BTFError(f"BTF has bad magic {magic:#x} (big-endian objects are not supported)")
     if version != C.BTF_VERSION:
-        raise ObjectError(f"BTF version {version} is not supported")
+        raise BTFError(f"BTF version {version} is not supported")
     t0, s0 = hdr_len + type_off, hdr_len + str_off
     if t0 + type_len > len(data) or s0 + str_len > len(data):
-        raise ObjectError("BTF sections run past the end of the data")
+        raise BTFError("BTF sections run past the end of the data")
     return bytearray(data[t0:t0 + type_len]), bytearray(data[s0:s0 + str_len])
 
 
@@ -79,16 +79,16 @@ def _walk(types: bytes | bytearray) -> list[_Type]:
     pos, tid = 0, 1
     while pos < len(types):
         if pos + 12 > len(types):
-            raise ObjectError(f"BTF type {tid} is truncated")
+            raise BTFError(f"BTF type {tid} is truncated")
         name_off, info, _ = _TYPE.unpack_from(types, pos)
         kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
         if kind == 0 or kind > C.BTF_KIND_ENUM64:
-            raise ObjectError(f"BTF type {tid} has unknown kind {kind}")
+            raise BTFError(f"BTF type {tid} has unknown kind {kind}")
         out.append(_tuple_new(_Type, (tid, pos, kind, vlen, name_off)))
         pos += 12 + _EXTRA.get(kind, 0) + _PER_ENTRY.get(kind, 0) * vlen
         tid += 1
     if pos != len(types):
-        raise ObjectError("BTF type section has trailing bytes")
+        raise BTFError("BTF type section has trailing bytes")
     return out
 
 
@@ -185,7 +185,7 @@ def sanitize(
         for vtype, _, _ in raw:
             var = by_id.get(vtype)
             if var is None:
-                raise ObjectError(f"BTF DATASEC {sec!r} refers to missing type {vtype}")
+                raise BTFError(f"BTF DATASEC {sec!r} refers to missing type {vtype}")
             targets.append(var)
         if any(v.kind == C.BTF_KIND_FUNC for v in targets):
             # extern kfuncs (.ksyms): the kernel takes only VARs in a DATASEC; lay the

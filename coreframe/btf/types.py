@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from itertools import compress, count, repeat
 
-from ..errors import ObjectError
+from ..errors import BTFError
 from ..runtime.records import KernelEnum, Record  # noqa: F401 - KernelEnum re-exported
 from ..runtime.startup import getitem, itemgetter
 from ..sys.cint import s32
@@ -392,16 +392,16 @@ def _diagnose_scan(words: Any, p: int, base_off: int, nth: int) -> None:
     where = f"BTF type #{nth} at byte offset {base_off + 4 * p}"
     end = len(words)
     if p + 3 > end:
-        raise ObjectError(f"{where}: truncated type record ({4 * (end - p)} of 12 bytes left)")
+        raise BTFError(f"{where}: truncated type record ({4 * (end - p)} of 12 bytes left)")
     info = words[p + 1]
     kind = (info >> 24) & 0x1F
     if info & 0x60000000:
-        raise ObjectError(f"{where}: reserved bits set in info 0x{info:08x}")
+        raise BTFError(f"{where}: reserved bits set in info 0x{info:08x}")
     if STEP_BASE[kind] == _BAD_STEP:
-        raise ObjectError(f"{where}: unknown BTF kind {kind}")
+        raise BTFError(f"{where}: unknown BTF kind {kind}")
     vlen = info & 0xFFFF
     need = 4 * (STEP_BASE[kind] + vlen * STEP_VLEN[kind])
-    raise ObjectError(
+    raise BTFError(
         f"{where}: {Kind(kind).name} record with vlen {vlen} needs {need} bytes, "
         f"only {4 * (end - p)} left in the type section"
     )
@@ -427,18 +427,18 @@ class BTF:
         self.base = base
         size = len(data)
         if size < 8:
-            raise ObjectError(f"BTF: {size} bytes is too short for a header")
+            raise BTFError(f"BTF: {size} bytes is too short for a header")
         # the header is read with int.from_bytes: a warm start imports no struct
         magic, version, flags = data[0] | data[1] << 8, data[2], data[3]
         hdr_len = _u32_at(data, 4)
         if magic != BTF_MAGIC:
             if magic == 0x9FEB:
-                raise ObjectError("BTF: big-endian BTF is not supported")
-            raise ObjectError(f"BTF: bad magic 0x{magic:04x} at byte offset 0 (want 0xeb9f)")
+                raise BTFError("BTF: big-endian BTF is not supported")
+            raise BTFError(f"BTF: bad magic 0x{magic:04x} at byte offset 0 (want 0xeb9f)")
         if version != BTF_VERSION:
-            raise ObjectError(f"BTF: unsupported version {version} at byte offset 2")
+            raise BTFError(f"BTF: unsupported version {version} at byte offset 2")
         if hdr_len < BTF_HDR_MIN or hdr_len > size:
-            raise ObjectError(
+            raise BTFError(
                 f"BTF: header length {hdr_len} at byte offset 4 is outside 24..{size}"
             )
         type_off, type_len, str_off, str_len = (_u32_at(data, i) for i in (8, 12, 16, 20))
@@ -446,17 +446,17 @@ class BTF:
         self.hdr_len = hdr_len
         body = size - hdr_len
         if type_off + type_len > body:
-            raise ObjectError(
+            raise BTFError(
                 f"BTF: type section [{hdr_len + type_off}, +{type_len}) runs past the "
                 f"end of the {size}-byte blob"
             )
         if str_off + str_len > body:
-            raise ObjectError(
+            raise BTFError(
                 f"BTF: string section [{hdr_len + str_off}, +{str_len}) runs past the "
                 f"end of the {size}-byte blob"
             )
         if type_off % 4 or type_len % 4:
-            raise ObjectError(
+            raise BTFError(
                 f"BTF: type section at byte offset {hdr_len + type_off} with length "
                 f"{type_len} is not 4-byte aligned"
             )
@@ -473,15 +473,15 @@ class BTF:
             self._str_base = base._str_base + base._str_len
         if str_len == 0:
             if base is None:
-                raise ObjectError("BTF: empty string section")
+                raise BTFError("BTF: empty string section")
         else:
             if data[self._str_start + str_len - 1] != 0:
-                raise ObjectError(
+                raise BTFError(
                     f"BTF: string section does not end with NUL at byte offset "
                     f"{self._str_start + str_len - 1}"
                 )
             if base is None and data[self._str_start] != 0:
-                raise ObjectError(
+                raise BTFError(
                     f"BTF: string section at byte offset {self._str_start} does not start "
                     "with the empty string"
                 )
@@ -507,7 +507,7 @@ class BTF:
         in place (sizes, offsets, linkage) with every record's layout kept, so the
         type scan is reused rather than repeated."""
         if len(data) != self._end or data[:self.hdr_len] != self._data[:self.hdr_len]:
-            raise ObjectError("BTF: a patched copy must keep the header and the size")
+            raise BTFError("BTF: a patched copy must keep the header and the size")
         return BTF(data, self.base, offsets=self._offsets)
 
     @classmethod
@@ -517,7 +517,7 @@ class BTF:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            raise ObjectError(f"cannot read BTF file {path}: {e.strerror}") from e
+            raise BTFError(f"cannot read BTF file {path}: {e.strerror}") from e
         return cls(data, base)
 
     def _check_names(self, offsets: Sequence[int]) -> None:
@@ -528,7 +528,7 @@ class BTF:
         self._scan_names = name_offs  # reused by build_name_index on a cold start
         if name_offs and max(name_offs) >= limit:
             bad = next(i for i, n in enumerate(name_offs) if n >= limit)
-            raise ObjectError(
+            raise BTFError(
                 f"BTF type #{bad + 1} at byte offset {self._type_start + 4 * offsets[bad]}: "
                 f"name offset {name_offs[bad]} outside the {limit}-byte string table"
             )
@@ -542,7 +542,7 @@ class BTF:
             return self.base.string_bytes(off)
         rel = off - self._str_base
         if rel >= self._str_len:
-            raise ObjectError(
+            raise BTFError(
                 f"BTF: string offset {off} outside the string table "
                 f"({self._str_base + self._str_len} bytes)"
             )
@@ -588,11 +588,11 @@ class BTF:
         btf = self
         while type_id < btf._first_id:
             if btf.base is None:
-                raise ObjectError(f"BTF: type id {type_id} is invalid")
+                raise BTFError(f"BTF: type id {type_id} is invalid")
             btf = btf.base
         local = type_id - btf._first_id
         if local >= len(btf._offsets):
-            raise ObjectError(f"BTF: type id {type_id} out of range ({len(btf)} types)")
+            raise BTFError(f"BTF: type id {type_id} out of range ({len(btf)} types)")
         return btf, btf._offsets[local]
 
     def raw(self, type_id: int) -> tuple[int, int, int]:
@@ -608,7 +608,7 @@ class BTF:
         info = w[p + 1]
         if (info >> 24) & 0x1F not in (Kind.STRUCT, Kind.UNION) or not (
                 0 <= index < info & 0xFFFF):
-            raise ObjectError(f"BTF: type id {type_id} has no member #{index}")
+            raise BTFError(f"BTF: type id {type_id} has no member #{index}")
         q = p + 3 + 3 * index
         name = self.string(w[q]) if w[q] else ""
         if info >> 31:
@@ -664,7 +664,7 @@ class BTF:
     def type_offset(self, type_id: int) -> int:
         """Byte offset of a local type's record inside :meth:`to_bytes`."""
         if type_id < self._first_id:
-            raise ObjectError(f"BTF: type id {type_id} belongs to the base BTF")
+            raise BTFError(f"BTF: type id {type_id} belongs to the base BTF")
         _, p = self._record(type_id)
         return self._type_start + 4 * p
 
@@ -674,7 +674,7 @@ class BTF:
         except KeyError:
             pass
         except TypeError:
-            raise ObjectError(f"BTF: type id must be an int, not {type_id!r}") from None
+            raise BTFError(f"BTF: type id must be an int, not {type_id!r}") from None
         if type_id == 0:
             t: Type = Void(0, "")
         else:
@@ -745,7 +745,7 @@ class BTF:
             return Float(tid, name, st)
         if kind == Kind.DECL_TAG:
             return DeclTag(tid, name, st, s32(w[p + 3]))
-        raise ObjectError(f"BTF: type id {tid} has unknown kind {kind}")  # pragma: no cover
+        raise BTFError(f"BTF: type id {tid} has unknown kind {kind}")  # pragma: no cover
 
     # ---- name index ---------------------------------------------------------------
 
@@ -902,9 +902,9 @@ class BTF:
         ids = self.find(name, kind)
         what = f"{kind.name} {name!r}" if kind is not None else repr(name)
         if not ids:
-            raise ObjectError(f"BTF: no type {what}")
+            raise BTFError(f"BTF: no type {what}")
         if len(ids) > 1:
-            raise ObjectError(f"BTF: {len(ids)} types named {what}: ids {ids[:8]}")
+            raise BTFError(f"BTF: {len(ids)} types named {what}: ids {ids[:8]}")
         return ids[0]
 
     # ---- type algebra -------------------------------------------------------------
@@ -931,7 +931,7 @@ class BTF:
                 type_id = w[p + 2]
             else:
                 return type_id
-        raise ObjectError(f"BTF: type id {type_id}: modifier chain too long (loop?)")
+        raise BTFError(f"BTF: type id {type_id}: modifier chain too long (loop?)")
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, as libbpf's btf__resolve_size computes it."""
@@ -952,9 +952,9 @@ class BTF:
                 nelems *= arr.nelems
                 type_id = arr.elem_type
             else:
-                raise ObjectError(f"BTF: type id {type_id} ({kind.name}) has no size")
+                raise BTFError(f"BTF: type id {type_id} ({kind.name}) has no size")
         else:
-            raise ObjectError(f"BTF: type id {type_id}: type chain too long (loop?)")
+            raise BTFError(f"BTF: type id {type_id}: type chain too long (loop?)")
         return nelems * size
 
     def name_of(self, type_id: int) -> str:
@@ -971,7 +971,7 @@ class BTF:
     def _c_decl(self, type_id: int, inner: str, depth: int) -> str:
         """Spell ``type_id`` around a declarator ``inner`` (C's inside-out syntax)."""
         if depth > 32:
-            raise ObjectError(f"BTF: type id {type_id}: type chain too long (loop?)")
+            raise BTFError(f"BTF: type id {type_id}: type chain too long (loop?)")
         t = self[type_id]
         k = t.kind
         sep = " " if inner and not inner.startswith(("[", ")")) else ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..errors import AttachError, Error, FeatureMissing, PermissionDenied
+from ..errors import AttachError, Error, FeatureMissing, LinkError, PermissionDenied
 from ..sys import consts as C
 from ..sys.errors import ENOTSUPP
 from ..sys.fd import FD
@@ -70,7 +70,7 @@ class Link:
     def fd(self) -> int:
         """The BPF link fd; AttachError for links that have none (netlink, ioctl fallback)."""
         if self._fd is None:
-            raise AttachError(f"{self.kind} link to {self.target} has no BPF link fd")
+            raise LinkError(f"{self.kind} link to {self.target} has no BPF link fd")
         return self._fd.fd
 
     @property
@@ -98,8 +98,8 @@ class Link:
         try:
             li = link_info(self._fd)
         except OSError as e:
-            raise AttachError(f"cannot query {self.kind} link: {os.strerror(e.errno or 0)}"
-                              ) from None
+            raise LinkError(f"cannot query {self.kind} link: {os.strerror(e.errno or 0)}"
+                            ).with_cause(e.errno, f"query {self.kind} link") from None
         out.update(type=C.LINK_TYPE_NAMES.get(li.type, str(li.type)), id=li.id,
                    prog_id=li.prog_id)
         return out
@@ -111,7 +111,8 @@ class Link:
         try:
             obj_pin(self.fd, path)
         except OSError as e:
-            raise AttachError(f"pinning link at {path}: {os.strerror(e.errno or 0)}") from None
+            raise LinkError(f"pinning link at {path}: {os.strerror(e.errno or 0)}"
+                            ).with_cause(e.errno, f"pin {self.kind} link at {path}") from None
 
     def close(self) -> None:
         """Detach (idempotent)."""
@@ -165,9 +166,12 @@ def attach_error(e: OSError, what: str, *, feature: str | None = None,
     code = e.errno
     text = f"{os.strerror(code)} ({errno.errorcode.get(code or 0, code)})" if code != ENOTSUPP \
         else "not supported (ENOTSUPP)"
+    exc: Error
     if code in (errno.EPERM, errno.EACCES) and not has_capability("CAP_BPF"):
-        return PermissionDenied(what, "CAP_BPF")
-    if feature is not None and code in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOENT,
-                                        errno.EPERM):
-        return FeatureMissing(feature, hint or f"{what}: {text}")
-    return AttachError(f"{what}: {text}")
+        exc = PermissionDenied(what, "CAP_BPF")
+    elif feature is not None and code in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOENT,
+                                          errno.EPERM):
+        exc = FeatureMissing(feature, hint or f"{what}: {text}")
+    else:
+        exc = AttachError(f"{what}: {text}")
+    return exc.with_cause(code, what)

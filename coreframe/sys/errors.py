@@ -101,13 +101,14 @@ def raise_for(
     - anything else -> ``error`` (default Error) with the errno spelled out.
     """
     code = err.errno
-    if code in (errno.EPERM, errno.EACCES):
-        if not has_capability(capability):
-            raise PermissionDenied(operation, capability) from err
-        if feature is not None:
-            raise FeatureMissing(
-                feature, hint or f"{operation} refused with {errno_name(code)} despite {capability}"
-            ) from err
+    exc: Error
+    if code in (errno.EPERM, errno.EACCES) and not has_capability(capability):
+        exc = PermissionDenied(operation, capability)
+    elif code in (errno.EPERM, errno.EACCES) and feature is not None:
+        exc = FeatureMissing(
+            feature, hint or f"{operation} refused with {errno_name(code)} despite {capability}")
     elif code in _UNSUPPORTED and feature is not None:
-        raise FeatureMissing(feature, hint) from err
-    raise error(f"{operation}: {describe(err)}") from err
+        exc = FeatureMissing(feature, hint)
+    else:
+        exc = error(f"{operation}: {describe(err)}")
+    raise exc.with_cause(code, operation) from err
