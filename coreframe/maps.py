@@ -42,9 +42,19 @@ from .sys.host import possible_cpus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
     from typing import Any, NoReturn
+
+    from .perf import PerfBuffer
+    from .ringbuf import RingBuffer
+    from .sys.cdata import Array, SimpleCData, Structure, Union
+
+    # What keys and values may be: ints, raw bytes, or ctypes instances (of the
+    # map's BTF types); per-CPU values are a list with one per possible CPU.
+    CData = SimpleCData | Structure | Union | Array
+    Key = int | bytes | bytearray | memoryview | CData
+    Value = int | bytes | bytearray | memoryview | CData | list[Any]
 
 PERCPU_TYPES = frozenset({
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,
@@ -353,10 +363,10 @@ class Map:
             raise MapError(f"map {self.name!r}: {what} is {len(data)} bytes, expected {size}")
         return data
 
-    def _key(self, key: Any) -> bytes:
+    def _key(self, key: Key) -> bytes:
         return self._encode("key", key, self.key_size)
 
-    def _value(self, value: Any) -> bytes:
+    def _value(self, value: Value) -> bytes:
         if self.type not in PERCPU_TYPES:
             return self._encode("value", value, self.value_size)
         pad = b"\0" * (self._slot - self.value_size)
@@ -369,7 +379,7 @@ class Map:
             return b"".join(self._encode("value", v, self.value_size) + pad for v in value)
         return (self._encode("value", value, self.value_size) + pad) * self._ncpus
 
-    def _decode_key(self, raw: bytes) -> Any:
+    def _decode_key(self, raw: bytes) -> Key:
         kt = self.key_type
         if kt is None:
             if self.type in ARRAY_TYPES:
@@ -377,13 +387,13 @@ class Map:
             return raw
         return _decode(kt, raw)
 
-    def _decode_value(self, raw: bytes) -> Any:
+    def _decode_value(self, raw: bytes) -> Value:
         if self.type in PERCPU_TYPES:
             s, n = self._slot, self.value_size
             return [self._decode_one(raw[i * s:i * s + n]) for i in range(self._ncpus)]
         return self._decode_one(raw)
 
-    def _decode_one(self, raw: bytes) -> Any:
+    def _decode_one(self, raw: bytes) -> Value:
         vt = self.value_type
         return raw if vt is None else _decode(vt, raw)
 
@@ -396,7 +406,7 @@ class Map:
 
     # --- element operations ---------------------------------------------------------
 
-    def lookup(self, key: Any, default: Any = None, *, flags: int = 0) -> Any:
+    def lookup(self, key: Key, default: Any = None, *, flags: int = 0) -> Value | Any:
         """Value for ``key``, or ``default`` (None) when absent."""
         kb = self._key(key)
         try:
@@ -405,13 +415,13 @@ class Map:
             self._fail(e, "lookup")
         return default if raw is None else self._decode_value(raw)
 
-    def percpu_sum(self, key: Any) -> int:
+    def percpu_sum(self, key: Key) -> int:
         """A per-CPU counter summed over every CPU (the first 8 bytes of each CPU's value,
         a u64), 0 when ``key`` is absent: how tools read the drop counts their
         programs keep in a BPF_MAP_TYPE_PERCPU_ARRAY."""
         return sum(int.from_bytes(bytes(v)[:8], "little") for v in self.lookup(key) or ())
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: Key) -> Value:
         kb = self._key(key)
         try:
             raw = _bpf.map_lookup_elem(self.fd, kb, self._value_buf_size)
@@ -421,10 +431,10 @@ class Map:
             raise KeyError(key)
         return self._decode_value(raw)
 
-    def __contains__(self, key: Any) -> bool:
+    def __contains__(self, key: Key) -> bool:
         return self.lookup(key) is not None
 
-    def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+    def update(self, key: Key, value: Value, flags: int = BPF_ANY) -> None:
         """Insert or replace (BPF_ANY), insert only (BPF_NOEXIST), replace only (BPF_EXIST)."""
         kb, vb = self._key(key), self._value(value)
         try:
@@ -447,10 +457,10 @@ class Map:
                                ).with_cause(e.errno, f"map {self.name!r}: update") from None
             self._fail(e, "update")
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: Key, value: Value) -> None:
         self.update(key, value)
 
-    def delete(self, key: Any) -> bool:
+    def delete(self, key: Key) -> bool:
         """Remove ``key``; False when it was absent."""
         kb = self._key(key)
         try:
@@ -461,7 +471,7 @@ class Map:
                                ) from None
             self._fail(e, "delete")
 
-    def lookup_and_delete(self, key: Any, default: Any = None) -> Any:
+    def lookup_and_delete(self, key: Key, default: Any = None) -> Value | Any:
         """Atomically read and remove ``key`` (hash maps, 5.14+); ``default`` when absent."""
         kb = self._key(key)
         try:
@@ -473,7 +483,7 @@ class Map:
             self._fail(e, "lookup and delete")
         return default if raw is None else self._decode_value(raw)
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: Key) -> None:
         if not self.delete(key):
             raise KeyError(key)
 
@@ -501,13 +511,13 @@ class Map:
             seen.add(nxt)
             yield nxt
 
-    def keys(self) -> Iterator[Any]:
+    def keys(self) -> Iterator[Key]:
         for raw in self._raw_keys():
             yield self._decode_key(raw)
 
     __iter__ = keys
 
-    def items(self) -> Iterator[tuple[Any, Any]]:
+    def items(self) -> Iterator[tuple[Key, Value]]:
         """(key, value) pairs; entries deleted while iterating are skipped."""
         size = self._value_buf_size
         for raw in self._raw_keys():
@@ -518,7 +528,7 @@ class Map:
             if val is not None:
                 yield self._decode_key(raw), self._decode_value(val)
 
-    def values(self) -> Iterator[Any]:
+    def values(self) -> Iterator[Value]:
         for _, v in self.items():
             yield v
 
@@ -532,7 +542,7 @@ class Map:
     # --- batch operations -------------------------------------------------------------
 
     def lookup_batch(self, count: int = 256, in_batch: bytes | None = None, *,
-                     delete: bool = False) -> tuple[list[tuple[Any, Any]], bytes | None]:
+                     delete: bool = False) -> tuple[list[tuple[Key, Value]], bytes | None]:
         """One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH call: (entries, token for the next call).
 
         The token is None when the map is exhausted. FeatureMissing when the kernel
@@ -562,7 +572,7 @@ class Map:
         ]
         return entries, res.next_batch
 
-    def items_batch(self, batch_size: int = 256) -> Iterator[tuple[Any, Any]]:
+    def items_batch(self, batch_size: int = 256) -> Iterator[tuple[Key, Value]]:
         """All entries, fetched with batch lookups where supported, else via items()."""
         token: bytes | None = None
         first = True
@@ -579,7 +589,7 @@ class Map:
             if token is None:
                 return
 
-    def update_batch(self, items: Iterable[tuple[Any, Any]], flags: int = BPF_ANY) -> int:
+    def update_batch(self, items: Iterable[tuple[Key, Value]], flags: int = BPF_ANY) -> int:
         """Write many entries in one BPF_MAP_UPDATE_BATCH; returns the number written."""
         pairs = list(items)
         if not pairs:
@@ -593,7 +603,7 @@ class Map:
                 raise FeatureMissing(f"batch operations on {map_type_name(self.type)}") from e
             self._fail(e, "update batch")
 
-    def delete_batch(self, keys: Iterable[Any]) -> int:
+    def delete_batch(self, keys: Iterable[Key]) -> int:
         """Delete many keys in one BPF_MAP_DELETE_BATCH; returns how many were deleted."""
         ks = [self._key(k) for k in keys]
         if not ks:
@@ -610,7 +620,7 @@ class Map:
             raise MapError(f"map {self.name!r}: {op} needs a queue or stack map, "
                            f"not {map_type_name(self.type)}")
 
-    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+    def push(self, value: Value, flags: int = BPF_ANY) -> None:
         """Queue/stack push; with BPF_EXIST the oldest element is dropped when full."""
         self._need_keyless("push")
         try:
@@ -621,7 +631,7 @@ class Map:
                                ) from None
             self._fail(e, "push")
 
-    def pop(self) -> Any:
+    def pop(self) -> Value:
         """Queue/stack pop; None when empty."""
         self._need_keyless("pop")
         try:
@@ -630,7 +640,7 @@ class Map:
             self._fail(e, "pop")
         return None if raw is None else self._decode_one(raw)
 
-    def peek(self) -> Any:
+    def peek(self) -> Value:
         """Queue/stack peek; None when empty."""
         self._need_keyless("peek")
         try:
@@ -688,7 +698,8 @@ class Map:
                 ) from e
             self._fail(e, f"pin at {os.fspath(path)!r}")
 
-    def reader(self, ctype: type | None = None, callback: Any = None, **kwargs: Any) -> Any:
+    def reader(self, ctype: type | None = None, callback: Callable[..., Any] | None = None,
+               **kwargs: Any) -> RingBuffer | PerfBuffer:
         """A RingBuffer (ringbuf maps) or PerfBuffer (perf event arrays) reading this map."""
         if self.type == BPF_MAP_TYPE_RINGBUF:
             from .ringbuf import RingBuffer

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, NoReturn
 
+    from .link.base import Link
+    from .object.parts import ProgramSpec
+    from .object.sections import SectionDef
+
 LOG_SIZE_START = 1 << 20
 LOG_SIZE_MAX = 16 << 20
 
@@ -114,8 +118,8 @@ class Program:
         self.attach_btf_id = attach_btf_id
         self.verifier_log = verifier_log
         self.section: str = ""
-        self.section_def: Any = None  # set by the object loader (SEC() parse) for attach
-        self.spec: Any = None
+        self.section_def: SectionDef | None = None  # set by the object loader, for attach
+        self.spec: ProgramSpec | None = None
 
     @classmethod
     def from_fd(cls, fd: FD, name: str | None = None) -> Program:
@@ -195,7 +199,7 @@ class Program:
         except OSError as e:
             raise_for(e, f"pin program {self.name!r} at {os.fspath(path)!r}", error=ProgramError)
 
-    def attach(self, *args: Any, **kwargs: Any) -> Any:
+    def attach(self, *args: Any, **kwargs: Any) -> Link:
         """Attach as the program's SEC() says (see ``coreframe.link.auto.attach_program``)."""
         from .link.auto import attach_program
 

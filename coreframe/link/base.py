@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from ..object.sections import SectionDef
     from ..programs import Program
 
     Resource = FD | Callable[[], None]
@@ -150,7 +151,7 @@ def program_name(prog: Program) -> str:
     return str(getattr(prog, "name", None) or f"fd {program_fd(prog)}")
 
 
-def section_def_of(prog: Program) -> Any:
+def section_def_of(prog: Program) -> SectionDef | None:
     sd = getattr(prog, "section_def", None)
     if sd is None:
         spec = getattr(prog, "spec", None)

@@ -10,7 +10,7 @@ from ..sys import cdata
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
 
 CLONE_NEWNET = 0x40000000  # linux/sched.h
 
@@ -26,7 +26,7 @@ class in_netns:  # noqa: N801 - used as ``with in_netns(name):``
     def __init__(self, netns: str | None) -> None:
         self.netns = netns
         self._here = self._target = -1
-        self._setns: Any = None
+        self._setns: Callable[[int, int], int] | None = None
 
     def __enter__(self) -> None:
         netns = self.netns

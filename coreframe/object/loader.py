@@ -36,8 +36,16 @@ from .parts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from logging import Logger
     from typing import Any
 
+    from ..btf.core import CoreRelocator
+    from ..btf.ext import BTFExt, CoreRelo, LineInfo
+    from ..btf.replay import CachedRelocator
+    from ..btf.types import BTF
+    from ..link.base import Link
+    from ..maps import Map
+    from ..programs import Program
     from ..sys.fd import FD
     from .spec import ObjectSpec
     from .variables import DataSection
@@ -53,10 +61,10 @@ class Object(NamedDataSections):
         self.spec = spec
         self.name = spec.name
         self.btf = spec.btf
-        self.btf_fd: Any = None
+        self.btf_fd: FD | None = None
         self.maps: MapDict = MapDict()
         self.programs: ProgramDict = ProgramDict()
-        self.links: list[Any] = []
+        self.links: list[Link] = []
         self.pinned: list[str] = []
 
     def datasec(self, section: str) -> DataSection:
@@ -69,7 +77,7 @@ class Object(NamedDataSections):
             raise ObjectError(f"global data section {section!r} was not created")
         return LiveDataSection(self.spec, section, self.spec.maps[section], m)
 
-    def attach(self) -> list[Any]:
+    def attach(self) -> list[Link]:
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).
 
         Programs whose section names no target (``SEC("kprobe")``, ``xdp``, ...)
@@ -174,7 +182,7 @@ class _SourceLines:
     successful load does not pay for a tuple per line_info record.
     """
 
-    def __init__(self, order: list[tuple[Any, int]], ext: Any) -> None:
+    def __init__(self, order: list[tuple[Func, int]], ext: BTFExt | None) -> None:
         self._order = order
         self._ext = ext
         self._rows: list[tuple[int, str, str, int, int]] | None = None
@@ -233,19 +241,20 @@ class _Job:
 class Loader:
     """The steps of bpf_object__load for one ObjectSpec."""
 
-    def __init__(self, spec: ObjectSpec, target_btf: Any, pin_root: str | None) -> None:
+    def __init__(self, spec: ObjectSpec, target_btf: BTF | str | None,
+                 pin_root: str | None) -> None:
         self.spec = spec
         self._target = target_btf
-        self._target_loaded: Any = None
+        self._target_loaded: BTF | None = None
         self.pin_root = pin_root if pin_root is not None else host.BPFFS_ROOT
         self.obj = Object(spec)
-        self._kernel_btf: Any = None
+        self._kernel_btf: BTF | None = None
         self._strings: dict[str, int] | None = None
-        self._relocator: Any = None
+        self._relocator: CoreRelocator | CachedRelocator | None = None
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def target_btf(self) -> Any:
+    def target_btf(self) -> BTF:
         if self._target_loaded is None:
             from ..btf import kernel
 
@@ -255,7 +264,7 @@ class Loader:
                 self._target_loaded = self._target
         return self._target_loaded
 
-    def kernel_btf(self) -> Any:
+    def kernel_btf(self) -> BTF:
         if self._kernel_btf is None:
             from ..btf import kernel
 
@@ -369,7 +378,7 @@ class Loader:
                     max_entries=max_entries, flags=ms.map_flags, numa_node=ms.numa_node,
                     map_extra=ms.map_extra)
 
-    def _create_map(self, ms: MapSpec) -> Any:
+    def _create_map(self, ms: MapSpec) -> Map:
         from ..maps import Map, check_compatible
 
         params = self._map_params(ms)
@@ -433,7 +442,7 @@ class Loader:
             raise ObjectError(f"map {name!r}: pin path {path} escapes pin root {root}")
         return path
 
-    def _open_pinned(self, path: str) -> Any:
+    def _open_pinned(self, path: str) -> FD | None:
         from ..sys import bpf as sysbpf
 
         try:
@@ -595,10 +604,10 @@ class Loader:
         assert self.spec.btf is not None
         return self.spec.btf.resolve(ext.type_id) == 0
 
-    def core_relos(self, order: list[tuple[Func, int]]) -> list[tuple[int, Any]]:
+    def core_relos(self, order: list[tuple[Func, int]]) -> list[tuple[int, CoreRelo]]:
         """(final insn index, CoreRelo) for every CO-RE relocation of the linked program."""
         ext = self.spec.btf_ext
-        out: list[tuple[int, Any]] = []
+        out: list[tuple[int, CoreRelo]] = []
         if ext is None:
             return out
         for func, base in order:
@@ -628,7 +637,7 @@ class Loader:
                 poisoned[idx] = res.explanation
         return poisoned
 
-    def _core_relocator(self, local: Any) -> Any:
+    def _core_relocator(self, local: BTF) -> CoreRelocator | CachedRelocator:
         """The running kernel's results come through the on-disk result cache."""
         target = self._target
         if target is None or (isinstance(target, str)
@@ -655,7 +664,7 @@ class Loader:
             self._strings = offsets
         return self._strings
 
-    def _rows_from_records(self, records: Sequence[Any]) -> list[tuple[int, int, int, int]]:
+    def _rows_from_records(self, records: Sequence[LineInfo]) -> list[tuple[int, int, int, int]]:
         """Raw line_info rows for records of a BTFExt built by hand (no raw words)."""
         strings = self._string_offsets()
         return [(ln.insn_off, strings.get(ln.file_name, 0), strings.get(ln.line_text, 0),
@@ -731,7 +740,7 @@ class Loader:
 
     def _prog_load(self, prog: ProgramSpec, insns: bytearray, func_info: bytes,
                    line_info: bytes, lines: Sequence[tuple[int, str, str, int, int]],
-                   attach: dict[str, Any]) -> Any:
+                   attach: dict[str, Any]) -> Program:
         from ..programs import load_program
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
@@ -757,7 +766,7 @@ class Loader:
         return p
 
 
-    def _bind_rodata(self, prog: Any) -> None:
+    def _bind_rodata(self, prog: Program) -> None:
         """Tie .rodata to every program (BPF_PROG_BIND_MAP), as libbpf does.
 
         The kernel then lists the map as used by the program even when its code
@@ -872,7 +881,7 @@ def _kernel_config() -> dict[str, str] | None:
     return out
 
 
-def _kconfig_bytes(btf: Any, e: Extern, value: Any) -> bytes:
+def _kconfig_bytes(btf: BTF, e: Extern, value: Any) -> bytes:
     """Encode one kconfig value the way libbpf's set_kcfg_value_* functions do."""
     from ..btf.types import Kind
 
@@ -943,7 +952,7 @@ def load_object_btf(data: bytes) -> FD | None:
     return None
 
 
-def _log() -> Any:
+def _log() -> Logger:
     """The module logger, imported on first use: logging costs ~8 ms of start-up."""
     import logging
 
