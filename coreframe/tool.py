@@ -46,7 +46,8 @@ class Readiness(Record, fields="ready detail", defaults=("",)):
 class StopEvent:
     """``threading.Event``'s set / is_set / wait on one ``_thread`` lock.
 
-    The threading module costs a tool a couple of milliseconds of start-up, and
+    The threading module is one more import at every tool's start (collections and
+    more), and
     a stop flag that a signal handler or another thread sets is all ``run`` needs.
     The lock is held while the flag is clear; ``set`` releases it, waking waiters.
     """
@@ -193,8 +194,8 @@ class Tool:
     def object_path(cls) -> str:
         """Where the tool's prebuilt BPF object lives inside its installed package.
 
-        A plain path string: pathlib (and the re/urllib it imports) would cost a
-        few milliseconds of every tool's start-up for one join.
+        A plain path string: pathlib (and the re/urllib it imports) would be imported
+        at every tool's start for one join.
         """
         if not cls.object_file:
             raise ToolError(f"tool {cls.name!r} declares no BPF object")
@@ -238,7 +239,7 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
 
     ``gc_paused``: the caller disabled the cyclic GC for start-up (imports and the
     loader allocate tens of thousands of objects, and the collections they trigger
-    cost a tool milliseconds before its first event); the context re-enables it
+    find no garbage, see :mod:`coreframe.runtime.startup`); the context re-enables it
     the first time the tool reports status or checks for a stop, which every tool
     does once attached, at the latest after ``GC_PAUSE_MAX_S``, and when ``run``
     returns.

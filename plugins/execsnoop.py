@@ -6,7 +6,7 @@ per line. Filters on uid, failed execs, argument count and cgroup run in the
 kernel (``const volatile`` variables), so filtered events never leave it.
 Without ``-e`` the exit program is not even loaded, so process exits cost
 nothing. An isolated exec() is printed at once; under a burst the reader
-wakes every LINGER_S (20 ms) and prints what came meanwhile.
+wakes every LINGER_S and prints what came meanwhile.
 
 Start-up time is measured against the C tool, so this module imports only
 what every run needs: the loader, readers and JSON encoder come in when used.

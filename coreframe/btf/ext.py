@@ -47,7 +47,7 @@ _first2 = itemgetter(0, 1)
 # Records are named tuples (coreframe.runtime.records.Record), not frozen dataclasses: an
 # object carries thousands of line_info records, and a tuple is built in one C call
 # (a frozen dataclass pays an object.__setattr__ per field). Nor typing.NamedTuple,
-# whose class creation evaluates each field annotation (~0.8 ms a class at start).
+# whose class creation evaluates each field annotation at import.
 class FuncInfo(Record, fields="insn_off type_id"):
     """One bpf_func_info record: the BTF FUNC describing code at ``insn_off``."""
 

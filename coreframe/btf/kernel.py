@@ -1,7 +1,7 @@
 """The running kernel's BTF, with an on-disk index cache.
 
-Scanning vmlinux BTF (~130k records) and sorting its names costs tens of
-milliseconds in Python; a warm start must not pay that. The index (record
+Scanning vmlinux BTF (~130k records) and sorting its names is a Python loop
+over every record; a warm start must not pay that. The index (record
 offsets plus a name-sorted ``(name offset, type id)`` table) is stored in a
 user-owned cache directory under a file named by the BTF's SHA-256, so a changed
 kernel simply misses the cache and a stale file can never be applied.

@@ -202,7 +202,7 @@ def relo_name(local: BTF, relo: CoreRelo) -> str:
 
 def type_name(btf: Any, type_id: int) -> str:
     """``struct task_struct``, ``typedef u32``...: read from the raw record (decoding a
-    large struct only to name it costs milliseconds)."""
+    large struct such as task_struct only to name it decodes hundreds of members)."""
     kind = int(btf.kind_of(type_id))
     name = btf.name_of(type_id) or "<anon>"
     if kind in (4, 5, 6, 19):  # STRUCT, UNION, ENUM, ENUM64

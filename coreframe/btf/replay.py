@@ -40,7 +40,7 @@ class CachedRelocator:
     kernel, replaying the results an earlier load recorded.
 
     Resolving needs the kernel's BTF (its index loaded, types decoded) and the
-    matcher: milliseconds of every tool's start-up, for answers that change only
+    matcher at every tool's start-up, for answers that change only
     with the object, the kernel or the CO-RE code. So the results of a load are
     written to the user cache directory (next to the kernel BTF index), keyed by
     the object's .BTF bytes, the kernel BTF's SHA-256 and the code's file stamps,

@@ -367,7 +367,7 @@ def _u32s(values: list[int]) -> Sequence[int]:
 
     A kernel's 100k+ offsets take 4 bytes each in an array against a list's 8 plus
     an int object; an object's few hundred stay a list, because importing ``array``
-    pulls in ``collections`` (milliseconds of every tool's start-up).
+    pulls in ``collections`` at every tool's start-up.
     """
     if len(values) < 8192:
         return values

@@ -70,9 +70,9 @@ def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line per error unless --debug."""
-    # No cyclic GC during start-up: its collections, triggered by the objects that
-    # imports and the loader allocate, cost several milliseconds; a tool run turns
-    # it back on once attached (see run_tool), a btf dump is a short batch job.
+    # No cyclic GC during start-up (see runtime.startup): the objects imports and the
+    # loader allocate trigger collections that find no garbage; a tool run turns it
+    # back on once attached (see run_tool), a btf dump is a short batch job.
     gc_was_enabled = pause_gc()
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args

@@ -1,6 +1,7 @@
 """Netlink fallbacks for XDP and tc attachment (kernels without XDP/tcx BPF links).
 
-pyroute2 is slow to import (~160 ms), so only the links layer imports this module,
+pyroute2 is slow to import (more than a whole tool start), so only the XDP/tc code
+imports this module,
 and only when a BPF link cannot be used. Each attach returns an undo callable that
 the owning ``Link`` runs on close; it re-enters the network namespace because the
 link may be closed from a different one.

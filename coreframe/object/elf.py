@@ -2,8 +2,8 @@
 
 A relocatable BPF object is a handful of fixed-layout tables (section headers,
 symbol table, ``.rel*`` sections), so they are decoded here with ``struct``.
-pyelftools, which drags DWARF and construct in at import (tens of milliseconds,
-most of a tool's start-up budget), is left to the uprobe code that reads host
+pyelftools, which drags DWARF and construct in at import (more than a whole warm
+tool start), is left to the uprobe code that reads host
 binaries. Every malformed input becomes an :class:`~coreframe.errors.ObjectError`
 naming the file.
 """

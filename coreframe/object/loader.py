@@ -102,8 +102,8 @@ class Object(NamedDataSections):
     def detach(self) -> None:
         """Close every link made by :meth:`attach`.
 
-        Closing a perf-event link waits for an RCU grace period in the kernel (about
-        75 ms each on a small VM), so links that are plain fds are closed from
+        Closing a perf-event link waits for an RCU grace period in the kernel, one
+        after the other when done in turn, so links that are plain fds are closed from
         threads at once and the waits overlap; links with undo steps (netlink
         XDP/tc) are closed first, one by one, newest first.
         """
@@ -215,8 +215,8 @@ class _Job:
     """A call running on its own thread; :meth:`wait` for it.
 
     Built on ``_thread`` (see :mod:`coreframe.runtime.startup`), not threading.
-    (Program loads are not run this way: the verifier's few milliseconds did not
-    make up for the threads handing the GIL back and forth.)
+    (Program loads are not run this way: what the verifier's work overlapped did
+    not make up for the threads handing the GIL back and forth; see bench/.)
     """
 
     __slots__ = ("_done",)
@@ -953,7 +953,8 @@ def load_object_btf(data: bytes) -> FD | None:
 
 
 def _log() -> Logger:
-    """The module logger, imported on first use: logging costs ~8 ms of start-up."""
+    """The module logger, imported on first use: the logging module (and the threading,
+    re and traceback modules it imports) stays off the start-up path."""
     import logging
 
     return logging.getLogger(__name__)

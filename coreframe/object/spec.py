@@ -191,7 +191,7 @@ _PACKAGE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 class SpecCache:
     """Parsed objects kept in the user cache directory, one file per object path.
 
-    Parsing an object costs a few milliseconds of every tool's start-up, for a
+    Parsing an object is a large part of every tool's start-up, for a
     result that changes only with the file or with coreframe's parsing code. The
     stored spec is plain data rebuilt by :class:`~coreframe.runtime.cache.Codec` (no code
     runs on reading it) and is used only when the whole file, its path, the object

@@ -173,7 +173,7 @@ _PLAIN = frozenset((int, str, bytes, bool, float, type(None)))
 class Codec:
     """Turns a graph of instances of known classes into marshal-able data and back.
 
-    pickle would do, but importing it costs several milliseconds, and reading a
+    pickle would do, but importing it is a measurable part of a start, and reading a
     pickle can run code; this only ever builds instances of the classes it was
     given. Shared instances stay shared. ``hooks`` maps a class to (state of an
     instance, instance from that state) for objects whose attributes are not

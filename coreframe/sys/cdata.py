@@ -1,6 +1,6 @@
 """The C types and libc functions the syscall layer uses, built on ``_ctypes``.
 
-``import ctypes`` costs a tool about 3 ms of its start: it builds some forty
+``import ctypes`` is a measurable part of a tool's start: it builds some forty
 types, function prototypes, ``pythonapi`` and the byte-order structure helpers,
 nearly all unused here. This module takes what the loader needs from
 ``_ctypes``, the C half of ctypes, and defines the few scalar types it uses.

@@ -45,7 +45,7 @@ def raise_memlock_rlimit() -> None:
         return
     _memlock_done = True
 
-    # libc's setrlimit, not the resource module: importing that costs ~0.3 ms a start
+    # libc's setrlimit, not the resource module, which is one more import at every start
     class Rlimit(cdata.Structure):
         _fields_ = [("cur", cdata.c_uint64), ("max", cdata.c_uint64)]
 
