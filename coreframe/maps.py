@@ -37,13 +37,12 @@ from .sys.consts import (
     BPF_NOEXIST,
 )
 from .sys.errors import ENOTSUPP, describe, raise_for
-from .sys.fd import FD
+from .sys.fd import FD, FDOwner
 from .sys.host import possible_cpus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from types import TracebackType
     from typing import Any, NoReturn
 
     from .perf import PerfBuffer
@@ -149,7 +148,7 @@ def _round8(n: int) -> int:
     return (n + 7) & ~7
 
 
-class Map:
+class Map(FDOwner):
     """A BPF map: an owned fd plus its definition.
 
     Keys and values go in as int, bytes-like or ctypes instances and come back as
@@ -158,6 +157,9 @@ class Map:
     keys by default. Per-CPU maps take and return a list with one value per possible
     CPU.
     """
+
+    what = "map"
+    error = MapError
 
     def __init__(
         self,
@@ -252,46 +254,19 @@ class Map:
     @classmethod
     def from_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> Map:
         """Open a map pinned on bpffs."""
-        try:
-            fd = _bpf.obj_get(path, BPF_F_RDONLY if read_only else 0)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                raise MapError(f"no pinned map at {os.fspath(path)!r}") from e
-            raise_for(e, f"open pinned map {os.fspath(path)!r}", error=MapError)
+        fd = cls.get_fd(lambda: _bpf.obj_get(path, BPF_F_RDONLY if read_only else 0),
+                        f"open pinned map {os.fspath(path)!r}",
+                        f"no pinned map at {os.fspath(path)!r}")
         return cls.from_fd(fd)
 
     @classmethod
     def from_id(cls, map_id: int) -> Map:
         """Open a loaded map by its kernel id."""
-        try:
-            fd = _bpf.map_get_fd_by_id(map_id)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                raise MapError(f"no map with id {map_id}") from e
-            raise_for(e, f"open map id {map_id}", capability="CAP_SYS_ADMIN", error=MapError)
+        fd = cls.get_fd(lambda: _bpf.map_get_fd_by_id(map_id), f"open map id {map_id}",
+                        f"no map with id {map_id}", capability="CAP_SYS_ADMIN")
         return cls.from_fd(fd)
 
     # --- fd / lifetime ------------------------------------------------------------
-
-    @property
-    def fd(self) -> int:
-        """The map's fd number (e.g. for ld_imm64 patching or map-in-map values)."""
-        try:
-            return self._fd.fd
-        except ValueError:
-            raise MapError(f"map {self.name!r} is closed") from None
-
-    @property
-    def handle(self) -> FD:
-        """The owned FD object."""
-        return self._fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd.closed
 
     def close(self) -> None:
         if self._mmap is not None:
@@ -301,17 +276,6 @@ class Map:
                 pass  # a memoryview is still exported; the mapping dies with it
             self._mmap = None
         self._fd.close()
-
-    def __enter__(self) -> Map:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"<Map {self.name!r} {map_type_name(self.type)} key={self.key_size} "

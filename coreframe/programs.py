@@ -28,12 +28,11 @@ from .sys.consts import (
     BPF_STATS_RUN_TIME,
 )
 from .sys.errors import ENOTSUPP, describe, has_capability, raise_for
-from .sys.fd import FD
+from .sys.fd import FD, FDOwner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import TracebackType
     from typing import Any, NoReturn
 
     from .link.base import Link
@@ -106,8 +105,11 @@ def _program_info(fd: FD | int) -> ProgramInfo:
     )
 
 
-class Program:
+class Program(FDOwner):
     """A loaded BPF program: owns its fd; ``.fd`` is the number, ``.handle`` the FD."""
+
+    what = "program"
+    error = ProgramError
 
     def __init__(self, fd: FD, name: str, prog_type: int, *, expected_attach_type: int = 0,
                  attach_btf_id: int = 0, verifier_log: str = "") -> None:
@@ -135,44 +137,15 @@ class Program:
 
     @classmethod
     def from_pinned(cls, path: str | os.PathLike[str]) -> Program:
-        try:
-            fd = _bpf.obj_get(path)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                raise ProgramError(f"no pinned program at {os.fspath(path)!r}").with_cause(
-                    e.errno, f"open pinned program {os.fspath(path)!r}") from e
-            raise_for(e, f"open pinned program {os.fspath(path)!r}", error=ProgramError)
+        fd = cls.get_fd(lambda: _bpf.obj_get(path), f"open pinned program {os.fspath(path)!r}",
+                        f"no pinned program at {os.fspath(path)!r}")
         return cls.from_fd(fd)
 
     @classmethod
     def from_id(cls, prog_id: int) -> Program:
-        try:
-            fd = _bpf.prog_get_fd_by_id(prog_id)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                raise ProgramError(f"no program with id {prog_id}").with_cause(
-                    e.errno, f"open program id {prog_id}") from e
-            raise_for(e, f"open program id {prog_id}", capability="CAP_SYS_ADMIN",
-                      error=ProgramError)
+        fd = cls.get_fd(lambda: _bpf.prog_get_fd_by_id(prog_id), f"open program id {prog_id}",
+                        f"no program with id {prog_id}", capability="CAP_SYS_ADMIN")
         return cls.from_fd(fd)
-
-    @property
-    def fd(self) -> int:
-        try:
-            return self._fd.fd
-        except ValueError:
-            raise ProgramError(f"program {self.name!r} is closed") from None
-
-    @property
-    def handle(self) -> FD:
-        return self._fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd.closed
 
     def info(self) -> ProgramInfo:
         """Kernel view: id, tag, run count/time (with stats enabled), xlated code."""
@@ -204,20 +177,6 @@ class Program:
         from .link.auto import attach_program
 
         return attach_program(self, *args, **kwargs)
-
-    def close(self) -> None:
-        self._fd.close()
-
-    def __enter__(self) -> Program:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd.fd}"

@@ -227,78 +227,19 @@ class ExecSnoop(Tool):
 
         Built once per run with every option already decided and bound to a
         local, since it runs for every event; exec events take a single unpack
-        and a single decode.
+        and a single decode, then go to the JSON or the text writer.
         """
         o = self.options
         name = o["name"]
-        line = o["line"]
-        quote = o["quote"]
         exits = bool(o["exits"])
         unpack = _EXEC.unpack_from
-        header_len = HEADER_LEN
-        truncated_bit = EXEC_F_ARGS_TRUNCATED
         event_exec = EVENT_EXEC
         on_exit = self._exit_handler(write, mono_to_wall, start_mono_ns)
 
-        if o["as_json"]:
-            from coreframe.output import json_string_encoder
+        emit = (self._json_writer if o["as_json"] else self._text_writer)(
+            write, mono_to_wall, start_mono_ns)
 
-            enc = json_string_encoder()
-            special = _JSON_SPECIAL_TO_NUL
-
-            def on_json(rec: memoryview) -> None:
-                (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
-                 comm) = unpack(rec)
-                if kind != event_exec:
-                    if exits and kind == EVENT_EXIT:
-                        on_exit(rec)
-                    return
-                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
-                if name and name not in comm:
-                    return
-                # the filename then each argument, each ending in a NUL
-                tail = bytes(rec[header_len:header_len + flen + asz])
-                if not line and tail.translate(special) == tail:
-                    # Nothing to escape (the common case): JSON strings are the text
-                    # in quotes, so one decode and one replace make the whole array,
-                    # where json.dumps would walk every character twice.
-                    rest = tail.decode("utf-8", "replace")
-                    if flen:
-                        filename, _, rest = rest.partition("\0")
-                        filename = f'"{filename}"'
-                    else:
-                        filename = '""'
-                    if argc:
-                        args = rest[:-1].replace("\0", '","')
-                        args = f'"{args}"'
-                    else:
-                        args = ""
-                else:
-                    # one decode and one split for everything: a NUL never sits inside
-                    # a UTF-8 sequence, so this equals decoding each string alone
-                    parts = tail.decode("utf-8", "replace").split("\0")
-                    if flen:
-                        filename = parts[0]
-                        arg_list = parts[1:argc + 1]
-                    else:
-                        filename = ""
-                        arg_list = parts[:argc]
-                    if line and not any(line in a for a in arg_list):
-                        return
-                    filename = enc(filename)
-                    args = ",".join(map(enc, arg_list))
-                # what json.dumps(separators=(",", ":"), ensure_ascii=False) writes
-                write(f'{{"event":"exec","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                      f'"filename":{filename},"args":[{args}],'
-                      f'"args_truncated":{"true" if flags & truncated_bit else "false"},'
-                      f'"retval":{retval}}}\n')
-
-            return on_json
-
-        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
-
-        def on_text(rec: memoryview) -> None:
+        def on_record(rec: memoryview) -> None:
             (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
              comm) = unpack(rec)
             if kind != event_exec:
@@ -308,6 +249,74 @@ class ExecSnoop(Tool):
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
+            emit(rec, pid, ppid, uid, retval, ts, argc, flags, flen, asz, comm)
+
+        return on_record
+
+    def _json_writer(self, write: Callable[[str], Any], mono_to_wall: float,
+                     start_mono_ns: int) -> Callable[..., None]:
+        """An exec event as one JSON line (what json.dumps would write)."""
+        from coreframe.output import json_string_encoder
+
+        line = self.options["line"]
+        header_len = HEADER_LEN
+        truncated_bit = EXEC_F_ARGS_TRUNCATED
+        enc = json_string_encoder()
+        special = _JSON_SPECIAL_TO_NUL
+
+        def on_json(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
+                    argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
+            # the filename then each argument, each ending in a NUL
+            tail = bytes(rec[header_len:header_len + flen + asz])
+            if not line and tail.translate(special) == tail:
+                # Nothing to escape (the common case): JSON strings are the text
+                # in quotes, so one decode and one replace make the whole array,
+                # where json.dumps would walk every character twice.
+                rest = tail.decode("utf-8", "replace")
+                if flen:
+                    filename, _, rest = rest.partition("\0")
+                    filename = f'"{filename}"'
+                else:
+                    filename = '""'
+                if argc:
+                    args = rest[:-1].replace("\0", '","')
+                    args = f'"{args}"'
+                else:
+                    args = ""
+            else:
+                # one decode and one split for everything: a NUL never sits inside
+                # a UTF-8 sequence, so this equals decoding each string alone
+                parts = tail.decode("utf-8", "replace").split("\0")
+                if flen:
+                    filename = parts[0]
+                    arg_list = parts[1:argc + 1]
+                else:
+                    filename = ""
+                    arg_list = parts[:argc]
+                if line and not any(line in a for a in arg_list):
+                    return
+                filename = enc(filename)
+                args = ",".join(map(enc, arg_list))
+            # what json.dumps(separators=(",", ":"), ensure_ascii=False) writes
+            write(f'{{"event":"exec","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
+                  f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
+                  f'"filename":{filename},"args":[{args}],'
+                  f'"args_truncated":{"true" if flags & truncated_bit else "false"},'
+                  f'"retval":{retval}}}\n')
+
+        return on_json
+
+    def _text_writer(self, write: Callable[[str], Any], mono_to_wall: float,
+                     start_mono_ns: int) -> Callable[..., None]:
+        """An exec event as one libbpf-tools style line."""
+        line = self.options["line"]
+        quote = self.options["quote"]
+        header_len = HEADER_LEN
+        truncated_bit = EXEC_F_ARGS_TRUNCATED
+        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+
+        def on_text(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
+                    argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
             start = header_len + flen
             if line or quote:
                 args = str(rec[start:start + asz], "utf-8", "replace").split("\0", argc)[:argc]

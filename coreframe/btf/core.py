@@ -721,18 +721,17 @@ def _fields_are_compat(lb: Any, lid: int, tb: Any, tid: int) -> bool:
         return False
 
 
+def _resolved(lb: Any, lid: int, tb: Any, tid: int) -> tuple[Any, Any]:
+    """The local and target types behind modifiers and typedefs."""
+    return lb[lb.resolve(lid)], tb[tb.resolve(tid)]
+
+
 def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
     """libbpf __bpf_core_types_are_compat (names already matched by the caller)."""
     if not _kind_core_compat(int(lb.kind_of(lid)), int(tb.kind_of(tid))):
         return False
-    depth = _MAX_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            return False
-        lid = lb.resolve(lid)
-        tid = tb.resolve(tid)
-        lt, tt = lb[lid], tb[tid]
+    for _ in range(_MAX_DEPTH):  # libbpf's depth limit: deeper chains do not match
+        lt, tt = _resolved(lb, lid, tb, tid)
         lk, tk = int(lt.kind), int(tt.kind)
         if not _kind_core_compat(lk, tk):
             return False
@@ -758,20 +757,16 @@ def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
             lid, tid = lt.return_type, tt.return_type
             continue
         return False
+    return False
 
 
 def _types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool, level: int) -> bool:
     """libbpf __bpf_core_types_match (the TYPE_MATCHES relation)."""
     if level <= 0:
         return False
-    depth = _MAX_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            return False
-        lid = lb.resolve(lid)
-        tid = tb.resolve(tid)
-        lt, tt = lb[lid], tb[tid]
+    for _ in range(_MAX_DEPTH):
+        lt, tt = _resolved(lb, lid, tb, tid)
+        lid, tid = lt.id, tt.id
         if not _names_match(lt.name or "", tt.name or ""):
             return False
         lk, tk = int(lt.kind), int(tt.kind)
@@ -820,6 +815,7 @@ def _types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool, level: 
             lid, tid = lt.return_type, tt.return_type
             continue
         return False
+    return False
 
 
 def _enums_match(lt: Any, tt: Any) -> bool:

@@ -129,10 +129,10 @@ class _Names(dict[int, bytes]):
     def __init__(self, btf: BTF) -> None:
         super().__init__()
         self._btf = btf
-        start, length = btf._str_start, btf._str_len
-        if length:
-            parts = bytes(btf._data[start:start + length - 1]).split(b"\0")
-            offsets = accumulate(map(add, map(len, parts), repeat(1)), initial=btf._str_base)
+        strings, base = btf.string_section()
+        if len(strings):
+            parts = bytes(strings[:-1]).split(b"\0")
+            offsets = accumulate(map(add, map(len, parts), repeat(1)), initial=base)
             self.update(zip(offsets, parts, strict=False))
         self[0] = b"(anon)"
 
@@ -148,12 +148,12 @@ class _RawDump:
     def __init__(self, btf: BTF) -> None:
         self.btf = btf
         self.names = _Names(btf)
-        self.args: list[Any] = btf._words.tolist()
+        self.args: list[Any] = btf.words.tolist()
 
     def run(self) -> bytes:
         """Turn the words into arguments in one pass over the types, then format."""
         btf = self.btf
-        offsets = btf._offsets
+        offsets = btf.offsets
         if not len(offsets):
             return b""
         args = self.args

@@ -119,6 +119,14 @@ class BTFExt:
         return ext
 
     @property
+    def source(self) -> tuple[bytes, BTF | bytes] | None:
+        """The .BTF.ext section and the BTF it was read against, when it was read from
+        one (None for a BTFExt built from records)."""
+        if self._raw is None or self._btf is None:
+            return None
+        return self._raw, self._btf
+
+    @property
     def line_info(self) -> dict[str, list[LineInfo]]:
         """line_info records per section, strings resolved, built on first use.
 

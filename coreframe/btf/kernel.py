@@ -213,8 +213,8 @@ def save_pending_indexes() -> None:
     while _pending:
         btf, path, digest, size = _pending.pop()
         try:
-            name_offs, ids = btf._index()
-            _write_cache(path, digest, size, btf._offsets, name_offs, ids)
+            name_offs, ids = btf.name_index()
+            _write_cache(path, digest, size, btf.offsets, name_offs, ids)
         except (OSError, ObjectError):
             pass  # the cache is an optimisation: a later start just builds it again
 

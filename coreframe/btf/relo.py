@@ -167,16 +167,17 @@ class CoreResult:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"CoreResult is immutable (cannot delete {name!r})")
 
-    def _key(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[Any, ...]:
+        """The fields a result is rebuilt from (``CoreResult(*values)``), as a tuple."""
         return tuple(getattr(self, name) for name in _RESULT_FIELDS[:-1])
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        return self.values() == other.values()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self.values())
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _RESULT_FIELDS[:-1])

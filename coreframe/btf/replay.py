@@ -150,7 +150,7 @@ class CachedRelocator:
             key = self._key(relo)
             if isinstance(res, CoreResult) and key not in results:
                 order.append(key)
-                results[key] = res._key()
+                results[key] = res.values()
         blob = (_CACHE_MAGIC, self._stamp, digest, self._local_bytes, order, results)
         write_marshal(path, blob)
         prune(os.path.dirname(path), "core-", ".res", _CACHE_KEEP)

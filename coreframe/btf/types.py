@@ -19,18 +19,12 @@ from ..errors import BTFError
 from ..runtime.records import KernelEnum, Record  # noqa: F401 - KernelEnum re-exported
 from ..runtime.startup import getitem, itemgetter
 from ..sys.cint import s32
-from ..sys.uapi_btf import (  # noqa: F401 - re-exported: the BTF flags callers look for here
-    BTF_FUNC_EXTERN,
-    BTF_FUNC_GLOBAL,
-    BTF_FUNC_STATIC,
+from ..sys.uapi_btf import (
     BTF_HDR_MIN,
     BTF_INT_BOOL,
     BTF_INT_CHAR,
     BTF_INT_SIGNED,
     BTF_MAGIC,
-    BTF_VAR_GLOBAL_ALLOCATED,
-    BTF_VAR_GLOBAL_EXTERN,
-    BTF_VAR_STATIC,
     BTF_VERSION,
 )
 from .kinds import Kind
@@ -534,6 +528,27 @@ class BTF:
             )
 
     # ---- strings ------------------------------------------------------------------
+
+    @property
+    def offsets(self) -> Sequence[int]:
+        """Word offset of each of this BTF's own type records in :attr:`words`."""
+        return self._offsets
+
+    @property
+    def words(self) -> memoryview:
+        """The type section as u32 words (the records :attr:`offsets` point into)."""
+        return self._words
+
+    def string_section(self) -> tuple[memoryview, int]:
+        """This BTF's own string section and the string offset it starts at (non-zero
+        for split BTF, whose offsets continue its base's)."""
+        start = self._str_start
+        return memoryview(self._data)[start:start + self._str_len], self._str_base
+
+    def name_index(self) -> tuple[Sequence[int], Sequence[int]]:
+        """The name index: string offsets of the named types sorted by name, and their
+        type ids (what ``coreframe.btf.kernel`` caches)."""
+        return self._index()
 
     def string_bytes(self, off: int) -> bytes:
         """The NUL-terminated string at string offset ``off`` (split-aware)."""

@@ -16,17 +16,7 @@ import os
 from ..errors import ObjectError
 from ..runtime.records import memoize
 from ..runtime.startup import gc_paused
-from .parts import (
-    KCONFIG_SEC,
-    Extern,
-    Func,
-    MapDict,
-    MapSpec,
-    NamedDataSections,
-    ProgramDict,
-    ProgramSpec,
-    Reloc,
-)
+from .parts import KCONFIG_SEC, MapDict, NamedDataSections, ProgramDict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +26,7 @@ if TYPE_CHECKING:
     from ..btf.types import BTF
     from .elf import ElfFile
     from .loader import Object
+    from .parts import Extern, Func
     from .variables import DataSection
 
 class ObjectSpec(NamedDataSections):
@@ -266,7 +257,7 @@ class SpecCache:
 def _btf_state(btf: BTF) -> tuple[bytes, list[int]]:
     if btf.base is not None:
         raise TypeError("split BTF is not cached")
-    return btf.to_bytes(), list(btf._offsets)
+    return btf.to_bytes(), list(btf.offsets)
 
 
 def _btf_from_state(state: tuple[bytes, list[int]]) -> BTF:
@@ -281,9 +272,10 @@ def _ext_state(ext: BTFExt) -> tuple[Any, ...]:
     thousands of rows: a warm open parses nothing."""
     import marshal
 
-    if ext._raw is None or ext._btf is None:
+    source = ext.source
+    if source is None:
         raise TypeError("a BTFExt built from records is not cached")
-    return (ext._raw, ext._btf, ext.func_info, ext.core_relos, ext.version, ext.flags,
+    return (*source, ext.func_info, ext.core_relos, ext.version, ext.flags,
             marshal.dumps(ext.line_rows))
 
 
@@ -302,8 +294,10 @@ def _spec_codec() -> Any:
     from ..btf.ext import BTFExt, CoreRelo, FuncInfo
     from ..btf.types import BTF
     from ..runtime.cache import Codec
+    from . import parts
 
-    classes = (ObjectSpec, ProgramDict, MapDict, ProgramSpec, Func, MapSpec, Reloc, Extern, BTF,
+    classes = (ObjectSpec, ProgramDict, MapDict, parts.ProgramSpec, parts.Func, parts.MapSpec,
+               parts.Reloc, parts.Extern, BTF,
                BTFExt, FuncInfo, CoreRelo)
     return Codec(classes, {BTF: (_btf_state, _btf_from_state),
                            BTFExt: (_ext_state, _ext_from_state)})

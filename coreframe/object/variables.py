@@ -190,7 +190,8 @@ class LiveDataSection(DataSection):
 
 
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
-    from ..btf.types import BTF_VAR_STATIC, Kind
+    from ..btf.kinds import Kind
+    from ..sys.uapi_btf import BTF_VAR_STATIC
 
     out: dict[str, Variable] = {}
     if btf is None or not m.value_type_id:

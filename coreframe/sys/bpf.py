@@ -71,6 +71,18 @@ def _fdnum(fd: FD | int) -> int:
     return fd if fd.__class__ is int else (fd.fd if isinstance(fd, FD) else int(fd))
 
 
+def _found(cmd: int, attr: Any) -> bool:
+    """Run a lookup-style command; False when the kernel answers ENOENT (no such key,
+    no next key or id), the other errors raised."""
+    try:
+        bpf(cmd, attr)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
 def _u64_array(values: Sequence[int] | None) -> cdata.Array[cdata.c_uint64] | None:
     if not values:
         return None
@@ -115,13 +127,7 @@ def map_lookup_into(map_fd: FD | int, key: Any, value: Any, flags: int = 0) -> b
     ``key`` may be None for keyless maps (queue/stack peek).
     """
     at = A.MapElemAttr(_fdnum(map_fd), A.addr(key), A.addr(value), flags)
-    try:
-        bpf(BPF_MAP_LOOKUP_ELEM, at)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_LOOKUP_ELEM, at)
 
 
 def map_lookup_elem(map_fd: FD | int, key: Buf | None, value_size: int, flags: int = 0
@@ -145,13 +151,7 @@ def map_delete_elem(map_fd: FD | int, key: Buf) -> bool:
     """BPF_MAP_DELETE_ELEM; False when the key was absent."""
     kbuf = A.buffer(key)
     at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf))
-    try:
-        bpf(BPF_MAP_DELETE_ELEM, at)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_DELETE_ELEM, at)
 
 
 def map_lookup_and_delete_elem(map_fd: FD | int, key: Buf | None, value_size: int,
@@ -160,13 +160,7 @@ def map_lookup_and_delete_elem(map_fd: FD | int, key: Buf | None, value_size: in
     kbuf = None if key is None else A.buffer(key)
     vbuf = cdata.create_string_buffer(value_size)
     at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf), value=A.addr(vbuf), flags=flags)
-    try:
-        bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, at)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return None
-        raise
-    return vbuf.raw
+    return vbuf.raw if _found(BPF_MAP_LOOKUP_AND_DELETE_ELEM, at) else None
 
 
 def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes | None:
@@ -174,13 +168,7 @@ def map_get_next_key(map_fd: FD | int, key: Buf | None, key_size: int) -> bytes 
     kbuf = None if key is None else A.buffer(key)
     nbuf = cdata.create_string_buffer(key_size)
     at = A.MapElemAttr(map_fd=_fdnum(map_fd), key=A.addr(kbuf), value=A.addr(nbuf))
-    try:
-        bpf(BPF_MAP_GET_NEXT_KEY, at)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return None
-        raise
-    return nbuf.raw
+    return nbuf.raw if _found(BPF_MAP_GET_NEXT_KEY, at) else None
 
 
 class BatchResult(Record, fields="keys values count next_batch"):
@@ -473,13 +461,7 @@ def link_info(fd: FD | int) -> A.BpfLinkInfo:
 
 def _next_id(cmd: int, start_id: int) -> int | None:
     at = A.GetIdAttr(start_id=start_id)
-    try:
-        bpf(cmd, at)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return None
-        raise
-    return int(at.next_id)
+    return int(at.next_id) if _found(cmd, at) else None
 
 
 def prog_get_next_id(start_id: int = 0) -> int | None:

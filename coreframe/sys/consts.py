@@ -82,41 +82,9 @@ BPF_LOG_LEVEL1 = 1
 BPF_LOG_LEVEL2 = 2
 BPF_LOG_STATS = 4
 
-# BTF (linux/btf.h): kept in uapi_btf, which reading a cached object needs alone.
-from .uapi_btf import (  # noqa: E402, F401, I001 - re-exported with the other UAPI constants
-    BTF_FUNC_EXTERN,
-    BTF_FUNC_GLOBAL,
-    BTF_FUNC_STATIC,
-    BTF_HDR_MIN,
-    BTF_INT_BOOL,
-    BTF_INT_CHAR,
-    BTF_INT_SIGNED,
-    BTF_KIND_ARRAY,
-    BTF_KIND_CONST,
-    BTF_KIND_DATASEC,
-    BTF_KIND_DECL_TAG,
-    BTF_KIND_ENUM,
-    BTF_KIND_ENUM64,
-    BTF_KIND_FLOAT,
-    BTF_KIND_FUNC,
-    BTF_KIND_FUNC_PROTO,
-    BTF_KIND_FWD,
-    BTF_KIND_INT,
-    BTF_KIND_PTR,
-    BTF_KIND_RESTRICT,
-    BTF_KIND_STRUCT,
-    BTF_KIND_TYPEDEF,
-    BTF_KIND_TYPE_TAG,
-    BTF_KIND_UNION,
-    BTF_KIND_UNKN,
-    BTF_KIND_VAR,
-    BTF_KIND_VOLATILE,
-    BTF_MAGIC,
-    BTF_VAR_GLOBAL_ALLOCATED,
-    BTF_VAR_GLOBAL_EXTERN,
-    BTF_VAR_STATIC,
-    BTF_VERSION,
-)
+# BTF (linux/btf.h): every constant of uapi_btf, kept apart because reading a cached
+# object needs only those.
+from .uapi_btf import *  # noqa: E402, F403, I001
 
 # perf_event_open(2): event types (enum perf_type_id).
 PERF_TYPE_HARDWARE = 0

@@ -9,12 +9,16 @@ at exit, costs its module's import on every start).
 
 from __future__ import annotations
 
+import errno
 import os
+
+from ..errors import Error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
+    from typing import Self
 
 
 def _close(fd: int) -> None:
@@ -24,7 +28,28 @@ def _close(fd: int) -> None:
         pass
 
 
-class FD:
+class Closing:
+    """``with x:`` closes ``x`` on the way out (the context manager of every owner of a
+    kernel object: FD, Map, Program)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FD(Closing):
     """Owns one file descriptor; ``int(fd)`` / ``fd.fileno()`` give the number."""
 
     __slots__ = ("_fd", "__weakref__")
@@ -79,16 +104,57 @@ class FD:
         """A new FD referring to the same kernel object (close-on-exec like the original)."""
         return FD(os.dup(self.fd))
 
-    def __enter__(self) -> FD:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"FD({self._fd})" if self._fd >= 0 else "FD(closed)"
+
+
+class FDOwner(Closing):
+    """Base of a wrapper owning one kernel object's :class:`FD` (``Map``, ``Program``):
+    ``.fd`` the number, ``.handle`` the FD, ``fileno()``, ``closed``, ``close()``.
+
+    Subclasses set ``_fd``, ``name``, ``what`` ("map", "program") and ``error``,
+    the error class of that kind of object.
+    """
+
+    __slots__ = ()
+    _fd: FD
+    name: str
+    what = "object"
+    error: type[Error] = Error
+
+    @classmethod
+    def get_fd(cls, get: Callable[[], FD], operation: str, missing: str, *,
+               capability: str = "CAP_BPF") -> FD:
+        """``get()`` (BPF_OBJ_GET, BPF_*_GET_FD_BY_ID) for ``operation``: ENOENT raises
+        ``error(missing)``, other errnos what :func:`~coreframe.sys.errors.raise_for` says."""
+        from .errors import raise_for
+
+        try:
+            return get()
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                raise cls.error(missing).with_cause(e.errno, operation) from e
+            raise_for(e, operation, capability=capability, error=cls.error)
+
+    @property
+    def fd(self) -> int:
+        """The fd number (e.g. for ld_imm64 patching or map-in-map values)."""
+        try:
+            return self._fd.fd
+        except ValueError:
+            raise self.error(f"{self.what} {self.name!r} is closed") from None
+
+    @property
+    def handle(self) -> FD:
+        """The owned FD object."""
+        return self._fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    def close(self) -> None:
+        self._fd.close()

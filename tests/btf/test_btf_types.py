@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from coreframe.btf import BTF, Kind, btf_from_path, kernel
-from coreframe.btf.types import BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN, Member
+from coreframe.btf.types import Member
 from coreframe.errors import FeatureMissing, ObjectError
+from coreframe.sys.uapi_btf import BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 

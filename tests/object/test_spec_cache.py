@@ -14,6 +14,7 @@ from objpaths import all_objects, obj
 import coreframe
 from coreframe.btf.ext import BTFExt
 from coreframe.btf.types import BTF
+from coreframe.object import ProgramSpec
 from coreframe.object import spec as objmod
 from coreframe.object.elf import ElfFile
 from coreframe.object.reader import ElfReader
@@ -298,7 +299,7 @@ def test_codec_leaves_transient_attributes_out() -> None:
 def test_program_with_a_section_def_off_the_table_is_not_cached(cache_dir: Path) -> None:
     """A spec whose SectionDef the SEC() table would not give back is never stored."""
     spec = objmod.ObjectSpec.__new__(objmod.ObjectSpec)
-    prog = objmod.ProgramSpec("p", "tracepoint/x/y", 0, bytearray(8), [], True)
+    prog = ProgramSpec("p", "tracepoint/x/y", 0, bytearray(8), [], True)
     sd = parse_section("tracepoint/x/y")
     prog.section_def = sd._replace(attach_target="edited")
     spec.programs = objmod.ProgramDict(p=prog)
