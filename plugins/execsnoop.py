@@ -346,33 +346,31 @@ class ExecSnoop(Tool):
 
             enc = json_string_encoder()
 
-            def on_json(rec: memoryview) -> None:
-                (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
-                 comm) = unpack(rec)
-                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
-                if name and name not in comm:
-                    return
-                write(f'{{"event":"exit","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                      f'"duration_ns":{duration_ns},"exit_code":{exit_code},"signal":{sig},'
-                      f'"core_dumped":{"true" if flags & EXIT_F_CORE_DUMPED else "false"}}}\n')
+            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
+                     flags: int, ts: int, comm: str) -> str:
+                return (f'{{"event":"exit","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
+                        f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
+                        f'"duration_ns":{duration_ns},"exit_code":{exit_code},"signal":{sig},'
+                        f'"core_dumped":{"true" if flags & EXIT_F_CORE_DUMPED else "false"}}}\n')
+        else:
+            prefix = self._prefix_function(mono_to_wall, start_mono_ns)
 
-            return on_json
+            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
+                     flags: int, ts: int, comm: str) -> str:
+                how = f"signal {sig}" if sig else f"code {exit_code}"
+                lead = prefix(ts, uid) if prefix else ""
+                return (f"{lead}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
+                        f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
 
-        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
-
-        def on_text(rec: memoryview) -> None:
-            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, _flags, ts,
+        def on_exit(rec: memoryview) -> None:
+            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
              comm) = unpack(rec)
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
-            how = f"signal {sig}" if sig else f"code {exit_code}"
-            lead = prefix(ts, uid) if prefix else ""
-            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
-                  f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
+            write(line(pid, ppid, uid, exit_code, duration_ns, sig, flags, ts, comm))
 
-        return on_text
+        return on_exit
 
     def _prefix_function(self, mono_to_wall: float,
                          start_mono_ns: int) -> Callable[[int, int], str] | None:

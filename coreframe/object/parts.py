@@ -23,22 +23,15 @@ LIBBPF_PIN_BY_NAME = 1
 KCONFIG_SEC = ".kconfig"
 KSYMS_SEC = ".ksyms"
 
-_SHORT_NAMES: dict[str, dict[int, str]] = {}
-
-
 def short_type_name(prefix: str, value: int) -> str:
     """``"ringbuf"`` for ("BPF_MAP_TYPE_", 27): the kernel's name, unprefixed, lower case.
 
-    The tables are built on first use, not at import (they walk every constant).
+    The UAPI constants are imported on first use, not at import (a spec read back
+    from the cache does not need them).
     """
-    from ..sys import consts as C
+    from ..sys.consts import short_name
 
-    table = _SHORT_NAMES.get(prefix)
-    if table is None:
-        table = {v: k[len(prefix):].lower() for k, v in vars(C).items()
-                 if k.startswith(prefix) and not k.endswith("_DEPRECATED") and isinstance(v, int)}
-        _SHORT_NAMES[prefix] = table
-    return table.get(value, str(value))
+    return short_name(prefix, value)
 
 
 class SpecDict(dict[str, "Any"]):

@@ -618,6 +618,25 @@ _NAME_TABLES = {
 }
 
 
+_BY_PREFIX: dict[str, dict[int, str]] = {}
+
+
+def kernel_name(prefix: str, value: int) -> str | None:
+    """The kernel's name of ``value`` among the constants named ``prefix...``
+    (``kernel_name("BPF_MAP_TYPE_", 27) == "BPF_MAP_TYPE_RINGBUF"``), None if unknown."""
+    table = _BY_PREFIX.get(prefix)
+    if table is None:
+        table = _BY_PREFIX[prefix] = _names(prefix)
+    return table.get(value)
+
+
+def short_name(prefix: str, value: int) -> str:
+    """``"ringbuf"`` for ("BPF_MAP_TYPE_", 27): the kernel's name, unprefixed, lower case
+    (the number itself when it has no name here)."""
+    name = kernel_name(prefix, value)
+    return name[len(prefix):].lower() if name is not None else str(value)
+
+
 def __getattr__(name: str) -> dict[int, str]:
     """The value -> name tables (MAP_TYPE_NAMES, ...), built on first use.
 
@@ -627,7 +646,8 @@ def __getattr__(name: str) -> dict[int, str]:
     if name == "ATTACH_TYPE_NAMES":
         table = _attach_type_names()
     elif name in _NAME_TABLES:
-        table = _names(_NAME_TABLES[name])
+        kernel_name(_NAME_TABLES[name], 0)
+        table = _BY_PREFIX[_NAME_TABLES[name]]
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = table
