@@ -14,6 +14,7 @@ import os
 import struct
 
 from . import asm
+from .btf.kinds import SANITIZED_KINDS
 from .errors import Error, PermissionDenied
 from .link.tracefs import has_file as has_tracefs_file
 from .runtime.records import memoize
@@ -158,9 +159,8 @@ def has_btf_func_global() -> bool:
     return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
 
-# BTF kinds and linkages an object may use that older kernels refuse (the sanitizer
-# rewrites each into something they take); the keys of :func:`btf_kinds`.
-BTF_KIND_NAMES = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
+# The keys of :func:`btf_kinds`: what the sanitizer may have to rewrite (btf.kinds).
+BTF_KIND_NAMES = SANITIZED_KINDS
 
 
 def btf_kinds() -> dict[str, bool]:

@@ -17,5 +17,10 @@ Kind = type(KernelEnum)("Kind", (KernelEnum,), {
     **{k[len(_PREFIX):]: v for k, v in vars(uapi_btf).items() if k.startswith(_PREFIX)},
 })
 
+# The BTF kinds and linkages an object may use that older kernels refuse: the sanitizer
+# (btf.sanitize) rewrites each into something they take; coreframe.features.btf_kinds
+# probes which of them the running kernel accepts.
+SANITIZED_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
+
 # How bpftool spells each kind (its btf_kind_str[]): the kind's name, "UNKNOWN" for 0.
 KIND_STR: dict[int, str] = {int(k): k.name for k in Kind} | {uapi_btf.BTF_KIND_UNKN: "UNKNOWN"}

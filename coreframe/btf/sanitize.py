@@ -14,6 +14,7 @@ import struct
 from ..errors import BTFError
 from ..runtime.records import Record
 from ..sys import consts as C
+from .kinds import SANITIZED_KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ _PER_ENTRY = {
 }
 
 # the kinds the sanitizer can rewrite, named as in coreframe.features.btf_kinds()
-KERNEL_KINDS = ("func", "func_global", "datasec", "float", "decl_tag", "type_tag", "enum64")
+KERNEL_KINDS = SANITIZED_KINDS
 
 
 class _Type(Record, fields="id off kind vlen name_off"):
@@ -118,7 +119,8 @@ def _rename_params(types: bytearray, by_id: dict[int, _Type], func: _Type, name_
 
 
 def _kernel_kinds() -> dict[str, bool]:
-    """Which kinds the kernel takes (see :func:`coreframe.features.btf_kinds`)."""
+    """Which kinds the running kernel takes, asked of the feature probes: the one lazy
+    import from btf up to features (the probes load BTF, they never sanitize it)."""
     from ..features import btf_kinds
 
     return btf_kinds()
