@@ -202,6 +202,17 @@ def btf_dump(path: str, fmt: str) -> None:
     dump_btf_file(path, fmt)
 
 
+@cli.command("cflags")
+@click.option("--clang", default="clang", show_default=True, help="The clang to ask.")
+def cflags_cmd(clang: str) -> None:
+    """Print the flags that compile BPF C for coreframe (clang $(coreframe cflags) -c ...)."""
+    import shlex
+
+    from .build import bpf_cflags
+
+    click.echo(shlex.join(bpf_cflags(clang)))
+
+
 @cli.command("features")
 @click.option("--json", "as_json", is_flag=True)
 def features_cmd(as_json: bool) -> None:

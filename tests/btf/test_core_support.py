@@ -22,6 +22,7 @@ from coreframe import asm
 from coreframe.btf.core import POISON_HELPER, CoreRelocator, CoreResult
 from coreframe.btf.ext import BTFExt
 from coreframe.btf.types import BTF
+from coreframe.build import compile_bpf
 from coreframe.errors import RelocationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,10 +233,7 @@ def oracle_log(oracle: Path, obj: Path, target_obj: Path) -> str:
 def compile_target(name: str, tmp: Path) -> tuple[Path, BTF]:
     """Compile tests/btf/targets/<name>.c and return (object path, its .BTF)."""
     out = tmp / f"{name}.o"
-    subprocess.run(
-        ["clang", "-g", "-target", "bpf", "-c", str(TARGETS / f"{name}.c"), "-o", str(out)],
-        check=True, capture_output=True,
-    )
+    compile_bpf(TARGETS / f"{name}.c", out, extra=["-O0"])
     with open(out, "rb") as f:
         data = ELFFile(f).get_section_by_name(".BTF").data()
     return out, BTF.from_bytes(data)

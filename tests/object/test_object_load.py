@@ -16,6 +16,7 @@ from objpaths import all_objects, obj
 from xlated_oracle import libbpf, libbpf_xlated, program_insns
 
 import coreframe
+from coreframe.build import compile_bpf
 from coreframe.errors import (
     FeatureMissing,
     MapError,
@@ -229,7 +230,6 @@ def test_autoload_off_and_unknown_section() -> None:
 
 def test_verifier_error_names_source_line(tmp_path: Path) -> None:
     import shutil
-    import subprocess
 
     if shutil.which("clang") is None:
         pytest.skip("clang not installed")
@@ -248,8 +248,7 @@ int bad(void *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """)
     out = tmp_path / "bad.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-                   check=True)
+    compile_bpf(src, out)
     with pytest.raises(VerifierError) as ei:
         coreframe.open(out).load()
     err = ei.value
@@ -271,7 +270,6 @@ def test_kfunc_calls_run() -> None:
 
 def _build(tmp_path: Path, body: str) -> str:
     import shutil
-    import subprocess
 
     if shutil.which("clang") is None:
         pytest.skip("clang not installed")
@@ -279,8 +277,7 @@ def _build(tmp_path: Path, body: str) -> str:
     src.write_text("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n" + body
                    + '\nchar LICENSE[] SEC("license") = "GPL";\n')
     out = tmp_path / "k.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-                   check=True)
+    compile_bpf(src, out)
     return str(out)
 
 

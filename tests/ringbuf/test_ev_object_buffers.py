@@ -6,10 +6,10 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import subprocess
 
 import pytest
 
+from coreframe.build import compile_bpf
 from coreframe.perf import PerfBuffer
 from coreframe.ringbuf import RingBuffer
 
@@ -33,9 +33,7 @@ def bench_obj(tmp_path_factory):
     if not shutil.which("clang"):
         pytest.skip("clang not installed")
     out = tmp_path_factory.mktemp("obj") / "ev_bench.bpf.o"
-    arch = os.uname().machine
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3",
-                    f"-I/usr/include/{arch}-linux-gnu", "-c", SRC, "-o", str(out)], check=True)
+    compile_bpf(SRC, out)
     return str(out)
 
 
