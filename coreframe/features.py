@@ -433,7 +433,41 @@ def has_uprobe() -> bool:
 
 @memoize
 def has_tracepoints() -> bool:
-    return _tracefs_file("events")
+    """Tracepoint events in tracefs, or a tracefs mount point the attach code mounts on use.
+
+    The mount point exists whenever the kernel has tracefs (CONFIG_TRACING); this
+    project's VMs boot without it mounted, and attaching mounts it (tracefs_root).
+    """
+    from .tracefs import _DEFAULT_MOUNT
+
+    return _tracefs_file("events") or os.path.isdir(_DEFAULT_MOUNT)
+
+
+# The ways to run a program on a kernel function or event, best first: what a hint
+# may suggest instead of one that failed, once its probe says this kernel offers it.
+HOOKS = (("fentry/fexit", "has_trampoline"), ("kprobes", "has_kprobe"),
+         ("tracepoints", "has_tracepoints"))
+
+
+def hook_hint(instead_of: str) -> str:
+    """``"use kprobes or tracepoints"``, naming only the other hooks this kernel offers.
+
+    ``instead_of`` is one of the HOOKS names (the one that failed). A probe that
+    cannot run (no privilege) counts as not offered: a hint must not promise.
+    """
+    offered = []
+    for name, probe in HOOKS:
+        if name == instead_of:
+            continue
+        try:
+            ok = globals()[probe]()
+        except Error:
+            ok = False
+        if ok:
+            offered.append(name)
+    if not offered:
+        return "this kernel offers none of " + ", ".join(n for n, _ in HOOKS if n != instead_of)
+    return "use " + " or ".join(offered)
 
 
 def _find_vmlinux_func(name: str) -> int | None:
