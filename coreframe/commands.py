@@ -248,12 +248,8 @@ def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
     from .inspect import format_inspection, inspect_object
     from .object import open as open_object
 
+    target = _target_btf(btf_path)
     spec = open_object(path)
-    target = None
-    if btf_path:
-        from .btf.kernel import load_target
-
-        target = load_target(btf_path)
     data = inspect_object(spec, target_btf=target)
     if as_json:
         import json
@@ -263,22 +259,55 @@ def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
         click.echo(format_inspection(data))
 
 
+def _check_set(_ctx: click.Context, _param: click.Parameter,
+               items: tuple[str, ...]) -> tuple[str, ...]:
+    """``--set`` values must be NAME=VALUE; checked before the object is even opened."""
+    for item in items:
+        name, sep, _value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE (e.g. --set "
+                                     f"{name.strip() or 'NAME'}=1)")
+    return items
+
+
 def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
+    """Write each ``--set``; a name or value the object refuses is a usage error (exit 2)."""
+    from .errors import ObjectError
+
     for item in sets:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise Error(f"--set takes NAME=VALUE, got {item!r}")
-        spec.set_variable(name.strip(), value)
+        name, _, value = item.partition("=")
+        try:
+            spec.set_variable(name.strip(), value)
+        except ObjectError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--set'") from None
+
+
+def _target_btf(btf_path: str | None) -> Any:
+    """``--btf FILE`` read once, before anything is loaded: a bad file is a usage error.
+
+    Said once, not once per program or relocation that would have used it.
+    """
+    if not btf_path:
+        return None
+    from .btf.kernel import load_target
+
+    try:
+        return load_target(btf_path)
+    except Error as exc:
+        raise click.BadParameter(f"{btf_path}: not a BTF file (raw BTF or an ELF object with a "
+                                 f".BTF section): {exc}", param_hint="'--btf'") from None
 
 
 @object_group.command("load")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Set a global variable (.rodata/.data/.bss) before load.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", callback=_check_set,
+              help="Set a global variable (.rodata/.data/.bss) before load; "
+                   "SECTION:NAME=VALUE when two sections define NAME.")
 @click.option("--btf", "btf_path", type=click.Path(exists=True, dir_okay=False),
               help="Relocate against this BTF instead of the running kernel's.")
 @click.option("--attach", is_flag=True, help="Attach every program by its SEC() and hold.")
-@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="With --attach: detach and exit after SECONDS (default: at Ctrl-C).")
 @click.option("--stats", is_flag=True, help="Report run counts/times (BPF_ENABLE_STATS).")
 @click.option("--json", "as_json", is_flag=True)
 def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: bool,
@@ -286,8 +315,11 @@ def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: 
     """Load every program of an object (like bpftool prog loadall) and report each."""
     from .loadcmd import load_command
 
-    code = load_command(path, sets=sets, btf_path=btf_path, attach=attach, duration=duration,
-                        stats=stats, as_json=as_json, apply_sets=_apply_sets,
+    if duration is not None and not attach:
+        raise click.UsageError("--duration needs --attach (it is how long the programs stay "
+                               "attached; without --attach they are unloaded at once)")
+    code = load_command(path, sets=sets, btf_path=_target_btf(btf_path), attach=attach,
+                        duration=duration, stats=stats, as_json=as_json, apply_sets=_apply_sets,
                         install_handlers=lambda ctx: ctx.install_signal_handlers())
     sys.exit(code)
 
@@ -314,7 +346,7 @@ def btf_dump(path: str, fmt: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def features_cmd(as_json: bool) -> None:
     """What this kernel supports (probed by loading tiny programs)."""
-    from .features import all_features
+    from .features import GROUP_TITLES, all_features, feature_label
 
     data = all_features()
     if as_json:
@@ -324,11 +356,13 @@ def features_cmd(as_json: bool) -> None:
         return
     for group, values in data.items():
         if isinstance(values, dict):
-            click.echo(f"{group}:")
-            for key, value in values.items():
-                shown = {True: "yes", False: "no"}.get(value, value) if isinstance(
-                    value, bool) else value
-                click.echo(f"  {key:<32} {shown}")
+            click.echo(f"{GROUP_TITLES.get(group, group)}:")
+            rows = [(feature_label(group, key), value) for key, value in values.items()]
+            width = max((len(label) for label, _ in rows), default=0)
+            for label, value in rows:
+                shown = ({True: "yes", False: "no"}[value] if isinstance(value, bool)
+                         else value)
+                click.echo(f"  {label + ':':<{width + 1}} {shown}")
         else:
             click.echo(f"{group}: {values}")
 

@@ -547,6 +547,50 @@ _HELPERS = [
 ]
 
 
+# How `coreframe features` names each group and row in text, so that a program type
+# that loads ("kprobe program type: yes") and a hook that cannot be attached here
+# ("kprobe attach (kprobe PMU / kprobe_events): no") never read as one contradicting
+# the other. The JSON keys stay the short names.
+GROUP_TITLES = {
+    "map_types": "Map types (BPF_MAP_CREATE accepts the type)",
+    "prog_types": "Program types (BPF_PROG_LOAD accepts the type)",
+    "helpers": "Helpers (callable from a tracepoint program)",
+    "link_types": "Link types (BPF_LINK_CREATE)",
+    "btf_kinds": "BTF kinds (BPF_BTF_LOAD accepts the kind)",
+    "misc": "Attach points and other features",
+}
+_ROW_SUFFIX = {"map_types": " map type", "prog_types": " program type",
+               "btf_kinds": " BTF kind"}
+_ROW_LABELS = {
+    ("helpers", None): "bpf_{} helper",
+    ("link_types", "raw_tracepoint"): "raw_tracepoint link (BPF_RAW_TRACEPOINT_OPEN)",
+    ("link_types", "tracing"): "tracing link (fentry/fexit trampolines)",
+    ("link_types", "perf_event"): "perf_event link (kprobe/uprobe/tracepoint)",
+    ("link_types", "kprobe_multi"): "kprobe_multi link",
+    ("link_types", "uprobe_multi"): "uprobe_multi link",
+    ("misc", "btf"): "BTF loads (BPF_BTF_LOAD)",
+    ("misc", "btf_func_global"): "BTF global functions",
+    ("misc", "ringbuf"): "ring buffer",
+    ("misc", "mmapable_maps"): "mmap-able arrays (BPF_F_MMAPABLE)",
+    ("misc", "batch_ops"): "batch map operations",
+    ("misc", "bpf_link"): "BPF links (BPF_LINK_CREATE)",
+    ("misc", "bpf_cookie"): "BPF cookies",
+    ("misc", "kprobe"): "kprobe attach (kprobe PMU / kprobe_events)",
+    ("misc", "uprobe"): "uprobe attach (uprobe PMU / uprobe_events)",
+    ("misc", "tracepoint"): "tracepoint attach (tracefs events)",
+    ("misc", "trampoline"): "fentry/fexit attach (BPF trampolines)",
+    ("misc", "vmlinux_btf"): "kernel BTF (/sys/kernel/btf/vmlinux)",
+}
+
+
+def feature_label(group: str, key: str) -> str:
+    """The text name of one ``all_features()`` row: says what was probed."""
+    label = _ROW_LABELS.get((group, key)) or _ROW_LABELS.get((group, None))
+    if label:
+        return label.format(key)
+    return key + _ROW_SUFFIX.get(group, "")
+
+
 def all_features() -> dict[str, Any]:
     """Everything we probe, for ``coreframe features --json`` (names lowercased, no prefix).
 
