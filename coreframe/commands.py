@@ -187,8 +187,9 @@ def info(name: str) -> None:
         click.echo(f"shadowed by:  {entry.shadowed_by} (coreframe's own tool keeps the name "
                    f"{entry.name!r})")
     for other in entry.shadows:
-        click.echo(f"shadows:      {other.qualified} ({other.distribution} {other.version}"
-                   f".rstrip(); run it as coreframe run {other.qualified})")
+        origin = f"{other.distribution} {other.version}".rstrip()
+        click.echo(f"shadows:      {other.qualified} ({origin}; run it as "
+                   f"coreframe run {other.qualified})")
     click.echo(f"object:       {cls.object_file or '-'}")
     click.echo(f"requires:     {', '.join(cls.requires) or '-'}")
     click.echo(f"ready:        {entry.readiness()}")

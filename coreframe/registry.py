@@ -252,16 +252,16 @@ def get_tool(name: str, *, with_distribution: bool = False) -> ToolEntry:
         wanted = normalize_dist(dist)
         match = [e for e in entries if normalize_dist(e.distribution) == wanted]
         if not match:
-            have = ", ".join(e.qualified for e in entries)
+            have = ", ".join(sorted(e.qualified for e in entries))
             raise ToolError(f"no tool {tool!r} from distribution {dist!r} (installed: {have})")
         entry = match[0]
     elif tool in resolved:
         entry = resolved[tool]
     else:
-        choices = " or ".join(e.qualified for e in entries)
+        claimants = sorted(entries, key=lambda e: e.qualified)
         raise ToolError(f"tool name {tool!r} is claimed by "
-                        f"{' and '.join(e.distribution or '?' for e in entries)}, none of them "
-                        f"coreframe's own: run {choices}")
+                        f"{' and '.join(e.distribution or '?' for e in claimants)}, none of them "
+                        f"coreframe's own: run {' or '.join(e.qualified for e in claimants)}")
     if entry.cls is None:
         raise ToolError(f"tool {entry.run_name!r} is broken: {entry.error}")
     return entry
