@@ -272,21 +272,21 @@ def _check_set(_ctx: click.Context, _param: click.Parameter,
 
 
 def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
-    """Write each ``--set``; a name or value the object refuses is a usage error (exit 2)."""
-    from .errors import ObjectError
+    """Write each ``--set`` (already checked to be NAME=VALUE).
 
+    A name the object lacks or a value its C type refuses is found by reading the
+    object, so it is an error line and exit 1 (not a usage error), before anything loads.
+    """
     for item in sets:
         name, _, value = item.partition("=")
-        try:
-            spec.set_variable(name.strip(), value)
-        except ObjectError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--set'") from None
+        spec.set_variable(name.strip(), value)
 
 
 def _target_btf(btf_path: str | None) -> Any:
-    """``--btf FILE`` read once, before anything is loaded: a bad file is a usage error.
+    """``--btf FILE`` read once, before anything is loaded.
 
-    Said once, not once per program or relocation that would have used it.
+    A file that is not BTF is said once, not once per program that would have
+    relocated against it.
     """
     if not btf_path:
         return None
@@ -295,8 +295,8 @@ def _target_btf(btf_path: str | None) -> Any:
     try:
         return load_target(btf_path)
     except Error as exc:
-        raise click.BadParameter(f"{btf_path}: not a BTF file (raw BTF or an ELF object with a "
-                                 f".BTF section): {exc}", param_hint="'--btf'") from None
+        raise Error(f"--btf {btf_path}: not a BTF file (raw BTF or an ELF object with a .BTF "
+                    f"section): {exc}") from None
 
 
 @object_group.command("load")

@@ -225,10 +225,15 @@ def suggest(name: str, known: list[str]) -> str:
     """``"; did you mean 'x'?"`` for a near miss among ``known``, else ""."""
     import difflib  # error path only: keep it off the start-up imports
 
-    plain = {k.partition(":")[2] or k: k for k in known}
+    # a shadowed or ambiguous tool is known as DIST:NAME; match its NAME too
+    plain: dict[str, list[str]] = {}
+    for k in known:
+        if ":" in k:
+            plain.setdefault(k.partition(":")[2], []).append(k)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    close += [plain[c] for c in difflib.get_close_matches(name, list(plain), n=3, cutoff=0.6)
-              if plain[c] not in close]
+    for match in difflib.get_close_matches(name, [p for p in plain if p not in known], n=3,
+                                           cutoff=0.6):
+        close += [k for k in plain[match] if k not in close]
     return f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else ""
 
 

@@ -170,9 +170,8 @@ def test_bad_btf_file_is_said_once() -> None:
     with pytest.raises(coreframe.errors.Error) as cause:
         load_target("/etc/passwd")
     r = run_cli("object", "load", EXECSNOOP, "--btf", "/etc/passwd")
-    usage_error(r, "Usage: coreframe object load [OPTIONS] PATH",
-                "Error: Invalid value for '--btf': /etc/passwd: not a BTF file (raw BTF or an "
-                f"ELF object with a .BTF section): {cause.value}")
+    runtime_error(r, "coreframe: error: --btf /etc/passwd: not a BTF file (raw BTF or an ELF "
+                     f"object with a .BTF section): {cause.value}")
     assert r.stdout == ""
 
 
@@ -215,24 +214,30 @@ def _pointer_type() -> str:
     return coreframe.open(EXECSNOOP).rodata.variable("exit_event_type").c_type
 
 
+def test_set_without_equals_is_usage_error() -> None:
+    r = run_cli("object", "load", EXECSNOOP, "--set", "targ_uid")
+    usage_error(r, "Usage: coreframe object load [OPTIONS] PATH",
+                "Error: Invalid value for '--set': 'targ_uid' is not NAME=VALUE "
+                "(e.g. --set targ_uid=1)")
+
+
+# Found by reading the object (its variables and their C types): one line, exit 1, and
+# nothing is loaded.
 @pytest.mark.parametrize("item,error", [
-    ("nosuch=1", lambda: "Error: Invalid value for '--set': object 'execsnoop' has no global "
-                         f"variable 'nosuch' (variables: {_variables()})"),
-    ("max_argz=3", lambda: "Error: Invalid value for '--set': object 'execsnoop' has no global "
-                           f"variable 'max_argz'; did you mean 'max_args'? "
-                           f"(variables: {_variables()})"),
-    ("targ_uid", lambda: "Error: Invalid value for '--set': 'targ_uid' is not NAME=VALUE "
-                         "(e.g. --set targ_uid=1)"),
-    ("exit_event_type=5", lambda: "Error: Invalid value for '--set': rodata variable "
-                                  f"'exit_event_type' is '{_pointer_type()}' (pointer, 64-bit): "
-                                  "pointers cannot be set from the command line (a pointer's "
-                                  "value is an address, not a setting)"),
-    ("max_args=abc", lambda: "Error: Invalid value for '--set': rodata variable 'max_args' is "
-                             "'const volatile int' (signed 32-bit): 'abc' is not an integer"),
-], ids=["unknown", "near-miss", "no-equals", "pointer", "bad-value"])
+    ("nosuch=1", lambda: "coreframe: error: object 'execsnoop' has no global variable 'nosuch' "
+                         f"(variables: {_variables()})"),
+    ("max_argz=3", lambda: "coreframe: error: object 'execsnoop' has no global variable "
+                           f"'max_argz'; did you mean 'max_args'? (variables: {_variables()})"),
+    ("exit_event_type=5", lambda: "coreframe: error: rodata variable 'exit_event_type' is "
+                                  f"'{_pointer_type()}' (pointer, 64-bit): pointers cannot be set "
+                                  "from the command line (a pointer's value is an address, not a "
+                                  "setting)"),
+    ("max_args=abc", lambda: "coreframe: error: rodata variable 'max_args' is 'const volatile "
+                             "int' (signed 32-bit): 'abc' is not an integer"),
+], ids=["unknown", "near-miss", "pointer", "bad-value"])
 def test_set_errors(item: str, error) -> None:  # noqa: ANN001 - a lambda: built at run time
     r = run_cli("object", "load", EXECSNOOP, "--set", item)
-    usage_error(r, "Usage: coreframe object load [OPTIONS] PATH", error())
+    runtime_error(r, error())
     assert r.stdout == ""
 
 
