@@ -167,25 +167,36 @@ def to_click_params(params: Sequence[Any], click: Any) -> list[Any]:
     return [p.to_click(click) if isinstance(p, Option) else p for p in params]
 
 
+# What `coreframe run NAME` adds to every tool's own options.
+RESERVED = ("-h", "--help", "--duration")
+
+
 def option_conflicts(params: Sequence[Any]) -> str:
     """What collides among a tool's options ("" when nothing does).
 
     click accepts an option string (``-p``) or a keyword name declared twice with
     a UserWarning per ``--help`` and lets the last declaration win; coreframe
     refuses such a tool instead (``coreframe list`` shows it as broken).
+    ``params`` are the tool's own (``Tool.params()``), without what ``coreframe
+    run`` adds (RESERVED).
     """
-    # -h/--help are the help options of every `coreframe run NAME` command
-    seen_opts: dict[str, str] = {"-h": "coreframe's -h/--help", "--help": "coreframe's -h/--help"}
-    seen_names: dict[str, str] = {}
+    seen_opts: dict[str, str] = dict.fromkeys(RESERVED, "")
+    seen_names: dict[str, str] = {"duration": ""}
     problems: list[str] = []
     for p in params:
         opts = list(getattr(p, "opts", ())) + list(getattr(p, "secondary_opts", ()))
         name = getattr(p, "name", None) or ""
         label = "/".join(opts) or name
         clash = [o for o in opts if o in seen_opts]
-        if clash:
+        if clash and not seen_opts[clash[0]]:
+            problems.append(f"option {'/'.join(clash)} is coreframe's own (every `coreframe "
+                            f"run NAME` has it) and is declared again ({label})")
+        elif clash:
             problems.append(f"option {'/'.join(clash)} is declared twice "
                             f"({seen_opts[clash[0]]} and {label})")
+        elif name and name in seen_names and not seen_names[name]:
+            problems.append(f"option name {name!r} is coreframe's own (--duration) and is "
+                            f"declared again ({label})")
         elif name and name in seen_names:
             problems.append(f"option name {name!r} is declared twice "
                             f"({seen_names[name]} and {label})")

@@ -130,10 +130,9 @@ def tool_problem(cls: type[Tool]) -> str:
     silently let one declaration win, so such a tool is listed as broken instead.
     """
     from .options import option_conflicts
-    from .tool import run_params
 
     try:
-        params = run_params(cls)
+        params = cls.params()
     except Exception as exc:  # a plugin's params() failing must not break the listing
         return f"{cls.__name__}.params() failed: {type(exc).__name__}: {exc}"
     return option_conflicts(params)

@@ -483,3 +483,26 @@ def test_duplicate_option_listed_as_broken(site: dict[str, str]) -> None:
                          ids=["info", "run-fast", "run-help", "run-plain"])
 def test_duplicate_option_refused(site: dict[str, str], argv: list[str]) -> None:
     runtime_error(run_cli(*argv, env=site), f"coreframe: error: tool 'dupopt' is broken: {DUP}")
+
+
+def test_option_conflicts_cover_click_options_and_reserved_names() -> None:
+    import click
+
+    from coreframe.options import Option, option_conflicts, parse
+
+    fine = [Option("-p", "--pid", type=int), click.Option(["-i", "--interval"], type=float)]
+    assert option_conflicts(fine) == ""
+    assert parse(fine[:1], ["-p", "3"]) == {"pid": 3}
+    dup = [Option("-p", "--pid", type=int), click.Option(["-p", "--port"], type=int)]
+    assert option_conflicts(dup) == "option -p is declared twice (-p/--pid and -p/--port)"
+    same_kw = [Option("-a", "value"), Option("-b", "value")]
+    assert option_conflicts(same_kw) == "option name 'value' is declared twice (-a and -b)"
+    assert parse(same_kw, ["-a", "1"]) is None  # the fast path declines; click's refuses
+    assert option_conflicts([Option("-h", "--hosts")]) == (
+        "option -h is coreframe's own (every `coreframe run NAME` has it) and is declared "
+        "again (-h/--hosts)")
+    assert option_conflicts([Option("-d", "--duration", type=int)]) == (
+        "option --duration is coreframe's own (every `coreframe run NAME` has it) and is "
+        "declared again (-d/--duration)")
+    assert option_conflicts([Option("-D", "duration", type=int)]) == (
+        "option name 'duration' is coreframe's own (--duration) and is declared again (-D)")
