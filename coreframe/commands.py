@@ -37,8 +37,8 @@ def _debug_option(hidden: bool = False) -> click.Option:
                         hidden=hidden, callback=_set_debug, help=DEBUG_HELP)
 
 
-class _Command(click.Command):
-    """A command whose usage errors all print the usage line.
+class _UsageLine:
+    """Every usage error prints the usage line.
 
     click's option parser raises some of them (``-p`` given without its value)
     without the context that prints ``Usage: ...``; attach it here.
@@ -46,26 +46,22 @@ class _Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, args)  # type: ignore[misc]
         except click.UsageError as exc:
             if exc.ctx is None:
                 exc.ctx = ctx
             raise
 
 
-class _Group(click.Group):
+class _Command(_UsageLine, click.Command):
+    """A command whose usage errors all print the usage line."""
+
+
+class _Group(_UsageLine, click.Group):
     """A group whose usage errors print the usage line; its commands and subgroups too."""
 
     command_class = _Command
     group_class = type
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            if exc.ctx is None:
-                exc.ctx = ctx
-            raise
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

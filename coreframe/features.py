@@ -555,7 +555,7 @@ GROUP_TITLES = {
     "map_types": "Map types (BPF_MAP_CREATE accepts the type)",
     "prog_types": "Program types (BPF_PROG_LOAD accepts the type)",
     "helpers": "Helpers (callable from a tracepoint program)",
-    "link_types": "Link types (BPF_LINK_CREATE)",
+    "link_types": "Link types (the kernel hands back a BPF link of this type)",
     "btf_kinds": "BTF kinds (BPF_BTF_LOAD accepts the kind)",
     "misc": "Attach points and other features",
 }
@@ -563,7 +563,7 @@ _ROW_SUFFIX = {"map_types": " map type", "prog_types": " program type",
                "btf_kinds": " BTF kind"}
 _ROW_LABELS = {
     ("helpers", None): "bpf_{} helper",
-    ("link_types", "raw_tracepoint"): "raw_tracepoint link (BPF_RAW_TRACEPOINT_OPEN)",
+    ("link_types", "raw_tracepoint"): "raw_tracepoint link (from BPF_RAW_TRACEPOINT_OPEN)",
     ("link_types", "tracing"): "tracing link (fentry/fexit trampolines)",
     ("link_types", "perf_event"): "perf_event link (kprobe/uprobe/tracepoint)",
     ("link_types", "kprobe_multi"): "kprobe_multi link",
