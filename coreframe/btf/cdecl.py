@@ -12,12 +12,11 @@ Two spellings share that walk:
 
 * ``BPFTOOL``: what ``bpftool btf dump file F format c`` (libbpf 1.1) writes, so
   a generated ``vmlinux.h`` can be diffed against bpftool's: qualifiers in chain
-  order and set off by spaces (``char * const *``), parameter names kept, an
-  empty parameter list written ``()``.
+  order and set off by spaces (``char * const *``), parameter names kept.
 * ``CLANG``: how clang spells a type in its diagnostics, for error messages and
   ``object inspect``: qualifiers in C's canonical order (``const volatile``) and
   attached to their ``*`` (``struct exit_event *const volatile``), parameter
-  names left out, an empty parameter list written ``(void)``, type tags (which
+  names left out, type tags (which
   do not change the type) left out, and an anonymous struct written
   ``struct {...}``.
 
@@ -103,9 +102,13 @@ class TypeView:
         """(name, type) of each FUNC_PROTO parameter; type 0 last means ``...``."""
         return [(p.name, p.type) for p in self.btf[tid].params]  # type: ignore[attr-defined]
 
+    def kflag(self, tid: int) -> bool:
+        """The record's kind_flag bit."""
+        return bool(self.btf.raw(tid)[1] >> 31)
+
     def fwd_is_union(self, tid: int) -> bool:
         """Whether a FWD declares a union (kind_flag set) rather than a struct."""
-        return bool(self.btf.raw(tid)[1] >> 31)
+        return self.kflag(tid)
 
 
 class Declarator:
@@ -284,7 +287,9 @@ class Declarator:
             elif k == _TYPE_TAG:
                 self._mods(stack, out)
                 if bpftool:
-                    out.append(f' __attribute__((btf_type_tag("{view.name(tid)}")))')
+                    # kind_flag: the tag is an attribute of its own name
+                    out.append(f" __attribute__(({view.name(tid)}))" if view.kflag(tid) else
+                               f' __attribute__((btf_type_tag("{view.name(tid)}")))')
                 else:
                     continue  # a tag does not change the type: last_was_ptr stays
             elif k == _ARRAY:
@@ -331,7 +336,7 @@ class Declarator:
         params = self.view.params(tid)
         # clang emits a prototype without parameters as one void parameter
         if not params or (len(params) == 1 and params[0][1] == 0):
-            out.append("()" if self.bpftool else "(void)")
+            out.append("(void)")
             return
         out.append("(")
         last = len(params) - 1
