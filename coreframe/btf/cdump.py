@@ -709,7 +709,7 @@ class CHeaderDump:
         is64 = t.kinds[tid] == _ENUM64
         raw = t.words(tid, 3, (3 if is64 else 2) * vlen)
         step = 3 if is64 else 2
-        any_high = False
+        fits_int = fits_uint = True  # whether the compiler would make the enum 4 bytes
         for i in range(0, len(raw), step):
             ident = t.string(raw[i])
             # enumerators share the typedefs' namespace
@@ -718,11 +718,11 @@ class CHeaderDump:
             if dups > 1:
                 ident = f"{ident}___{dups}"
             if is64:
-                hi = raw[i + 2]
-                any_high = any_high or hi != 0
-                val = raw[i + 1] | hi << 32
+                val = raw[i + 1] | raw[i + 2] << 32
                 if signed and val >> 63:
                     val -= 1 << 64
+                fits_int = fits_int and -(1 << 31) <= val < 1 << 31
+                fits_uint = fits_uint and 0 <= val < 1 << 32
                 out.append(f"{pfx}{ident} = {val}{'LL' if signed else 'ULL'},")
             else:
                 val = raw[i + 1]
@@ -733,8 +733,10 @@ class CHeaderDump:
         size = t.refs[tid]
         if size == 1:
             out.append(" __attribute__((mode(byte)))")
-        elif size == 8 and self.ptr_sz == 8 and not (is64 and any_high):
-            # an 8-byte enum whose values all fit in 32 bits needs word mode
+        elif size == 8 and self.ptr_sz == 8 and (not is64 or fits_int or fits_uint):
+            # an 8-byte enum whose values all fit in an int or an unsigned int would
+            # be 4 bytes: word mode keeps it 8. libbpf asks only whether every value's
+            # upper half is zero, which misses small negative values of a signed enum
             out.append(" __attribute__((mode(word)))")
 
     def _typedef_def(self, tid: int, lvl: int) -> None:
