@@ -227,13 +227,13 @@ class Declarator:
         if fname:
             out.append(fname if last_was_ptr else " " + fname)
 
-    def _chain(self, stack: list[int], fname: str, lvl: int, out: list[str]) -> None:
+    def _chain(self, stack: list[int], fname: str, lvl: int, out: list[str],
+               last_was_ptr: bool = True) -> None:
         view = self.view
         kind = view.kind
         bpftool = self.bpftool
-        # whether the last thing written was a '*': `int **p`, not `int * * p`; a
-        # nested chain (inside parentheses) starts right after a '('
-        last_was_ptr = True
+        # last_was_ptr: whether the last thing written was a '*' (`int **p`, not
+        # `int * * p`); a nested chain (inside parentheses) starts right after a '('
         while stack:
             tid = stack.pop()
             if tid == 0:
@@ -314,7 +314,18 @@ class Declarator:
         # what points at the array (or is declared as it) goes in parentheses before
         # the dimension: `int (*p)[4]`; a further dimension needs none: `int m[2][3]`
         multidim = self.view.kind(stack[-1]) == _ARRAY
-        if not last_was_ptr and (fname or (not self.bpftool and not multidim)):
+        if not self.bpftool:
+            if multidim:
+                # the outer dimension decides the spacing: `int (*)[2][3]`
+                self._chain(stack, fname, lvl, out, last_was_ptr)
+            else:
+                out.append("(" if last_was_ptr else " (")
+                self._chain(stack, fname, lvl, out)
+                out.append(")")
+            out.append(f"[{nelems}]")
+            return
+        # libbpf's spacing: `int (*p)[4]` but `int(*)[4]`
+        if fname and not last_was_ptr:
             out.append(" ")
         if not multidim:
             out.append("(")
