@@ -16,7 +16,8 @@ btf_dump:
   a struct met again while it is being written gets ``struct X;`` before use;
   a typedef met while its target is being written is written early.
 * A struct whose members are not naturally aligned, or whose size is not a
-  multiple of its alignment, is ``__attribute__((packed))``; holes are filled
+  multiple of its alignment, is ``__attribute__((packed))`` (a union too, where
+  libbpf only looks at structs and so mis-sizes such a union); holes are filled
   with ``long: N;``-style anonymous bitfields so every member lands at its BTF
   offset; one-byte and word-sized enums get ``__attribute__((mode(...)))``.
 * Two types with the same name (a kernel has a few: two ``struct
@@ -622,7 +623,9 @@ class CHeaderDump:
         is_struct = t.kinds[tid] == _STRUCT
         size = t.refs[tid]
         align = self.align_of(tid)
-        packed = is_struct and self._is_packed(tid)
+        # libbpf asks this of structs only; a union whose size is no multiple of its
+        # alignment (cros_ec's 18-byte union holding a u64) is packed just the same
+        packed = self._is_packed(tid)
         out.append(self._struct_fwd(tid) + " {")
         members = t.members(tid)
         off = 0
