@@ -234,6 +234,27 @@ def test_core_program_on_generated_header_sees_exec(vmlinux_h: tuple[BTF, bytes]
     assert int(value) == os.getpid()
 
 
+# -- other kernels: the Debian kernels `make test-kernels` boots, as ELF files with .BTF ------
+
+KERNEL_CACHE = Path(os.environ.get("CF_KERNEL_CACHE", "/var/cache/coreframe-kernels"))
+OTHER_KERNELS = sorted(KERNEL_CACHE.glob("*/vmlinux"))
+
+
+@needs_bpftool
+@needs_clang
+@pytest.mark.parametrize("vmlinux", OTHER_KERNELS or [None],
+                         ids=[p.parent.name for p in OTHER_KERNELS] or ["none"])
+def test_other_kernel_elf_matches_bpftool_and_compiles(vmlinux: Path | None,
+                                                        tmp_path: Path) -> None:
+    if vmlinux is None:
+        pytest.skip(f"no kernels fetched under {KERNEL_CACHE} (make test-kernels fetches them)")
+    btf = btf_from_path(str(vmlinux))
+    ours = dump_c_bytes(btf)
+    differing = assert_same_as_bpftool(ours, bpftool_c(vmlinux))
+    assert set(differing) <= {"mode(byte)", "packed union"}
+    compile_header(tmp_path, ours, btf)
+
+
 # -- objects ---------------------------------------------------------------------------------
 
 
