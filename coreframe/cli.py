@@ -51,16 +51,16 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
 
 
 def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
-    """``btf dump FILE [--format raw|json]`` with an existing file, or None for click."""
+    """``btf dump FILE [--format raw|json|c]`` with an existing file, or None for click."""
     import os
 
     if len(args) < 3 or args[:2] != ["btf", "dump"]:
         return None
     rest = args[2:]
     fmt = "raw"
-    if len(rest) == 3 and rest[1] == "--format" and rest[2] in ("raw", "json"):
+    if len(rest) == 3 and rest[1] == "--format" and rest[2] in ("raw", "json", "c"):
         fmt = rest[2]
-    elif len(rest) == 2 and rest[1] in ("--format=raw", "--format=json"):
+    elif len(rest) == 2 and rest[1] in ("--format=raw", "--format=json", "--format=c"):
         fmt = rest[1].partition("=")[2]
     elif len(rest) != 1:
         return None

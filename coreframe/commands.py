@@ -331,9 +331,10 @@ def btf_group() -> None:
 
 @btf_group.command("dump")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["raw", "json"]), default="raw")
+@click.option("--format", "fmt", type=click.Choice(["raw", "json", "c"]), default="raw",
+              help="raw: bpftool's raw text; json; c: a compilable vmlinux.h.")
 def btf_dump(path: str, fmt: str) -> None:
-    """Dump every type (raw matches `bpftool btf dump file F format raw`)."""
+    """Dump every type (raw and c match `bpftool btf dump file F format raw|c`)."""
     from .btf.dump import dump_btf_file
 
     dump_btf_file(path, fmt)
