@@ -17,6 +17,7 @@ import pytest
 from coreframe.btf import BTF, Kind, btf_from_path
 from coreframe.btf.cdecl import BPFTOOL, CLANG, Declarator, TypeView
 from coreframe.btf.cdump import dump_c_bytes
+from coreframe.build import bpf_cflags, compile_bpf
 
 # (declaration as written, clang's spelling of the declared type)
 TABLE = [
@@ -70,9 +71,8 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[BTF, dict[str, s
                    + "struct members {\n" + "".join(f"\t{decl};\n" for decl, _ in TABLE)
                    + "} members;\n")
     obj = d / "decls.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True, capture_output=True)
-    ast = subprocess.run(["clang", "-target", "bpf", "-Xclang", "-ast-dump", "-fsyntax-only",
+    compile_bpf(src, obj)
+    ast = subprocess.run(["clang", *bpf_cflags(), "-Xclang", "-ast-dump", "-fsyntax-only",
                           "-fno-color-diagnostics", str(src)],
                          check=True, capture_output=True, text=True).stdout
     spelled = dict(re.findall(r"VarDecl .* (?:used )?(\w+) '([^']*)'", ast))
@@ -126,7 +126,7 @@ def test_spelling_is_valid_c_for_the_same_type(compiled: tuple[BTF, dict[str, st
                       f"__typeof__({name}), __typeof__(copy_{name})), \"{name}\");\n")
     src = tmp_path / "check.c"
     src.write_text(PRELUDE + "".join(f"{d};\n" for d, _ in TABLE) + "".join(checks))
-    proc = subprocess.run(["clang", "-target", "bpf", "-fsyntax-only", str(src)],
+    proc = subprocess.run(["clang", *bpf_cflags(), "-fsyntax-only", str(src)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

@@ -22,6 +22,7 @@ import pytest
 
 from coreframe.btf import BTF, Kind, btf_from_path
 from coreframe.btf.cdump import dump_c, dump_c_bytes
+from coreframe.build import bpf_cflags
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +32,6 @@ OBJECTS = sorted(
     for p in (REPO / d).glob("**/*.bpf.o")
     if "build" not in p.relative_to(REPO).parts
 )
-BPF_FLAGS = ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86"]
 
 needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None,
                                    reason="bpftool not installed (oracle for format c)")
@@ -120,7 +120,7 @@ def compile_header(tmp_path: Path, header: bytes, btf: BTF, extra: str = "") -> 
     (tmp_path / "vmlinux.h").write_bytes(header)
     src = tmp_path / "layout.c"
     src.write_text('#include "vmlinux.h"\n' + extra + layout_asserts(btf))
-    proc = subprocess.run(["clang", *BPF_FLAGS, "-fsyntax-only", "-ferror-limit=0",
+    proc = subprocess.run(["clang", *bpf_cflags(), "-fsyntax-only", "-ferror-limit=0",
                            "-I", str(tmp_path), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
@@ -162,8 +162,7 @@ def test_execsnoop_builds_against_generated_header(vmlinux_h: tuple[BTF, bytes],
     _, ours = vmlinux_h
     (tmp_path / "vmlinux.h").write_bytes(ours)
     proc = subprocess.run(
-        ["clang", *BPF_FLAGS, "-mcpu=v3", "-Wall", "-I", str(tmp_path), "-I", str(REPO / "bpf"),
-         "-idirafter", "/usr/include/x86_64-linux-gnu",
+        ["clang", *bpf_cflags(), "-I", str(tmp_path), "-I", str(REPO / "bpf"),
          "-c", str(REPO / "bpf" / "execsnoop.bpf.c"), "-o", str(tmp_path / "execsnoop.bpf.o")],
         capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -219,7 +218,7 @@ def test_core_program_on_generated_header_sees_exec(vmlinux_h: tuple[BTF, bytes]
     (tmp_path / "vmlinux.h").write_bytes(ours)
     (tmp_path / "core.bpf.c").write_text(CORE_PROG)
     obj_path = tmp_path / "core.bpf.o"
-    subprocess.run(["clang", *BPF_FLAGS, "-I", str(tmp_path), "-c", str(tmp_path / "core.bpf.c"),
+    subprocess.run(["clang", *bpf_cflags(), "-I", str(tmp_path), "-c", str(tmp_path / "core.bpf.c"),
                     "-o", str(obj_path)], check=True, capture_output=True)
     ext = coreframe.open(str(obj_path)).btf_ext
     assert ext is not None and sum(map(len, ext.core_relos.values())) >= 2
@@ -345,7 +344,7 @@ def tricky_obj(tmp_path_factory: pytest.TempPathFactory) -> Path:
     objs = []
     for i, text in enumerate((TRICKY_C, TRICKY_C2)):
         (d / f"u{i}.c").write_text(text)
-        subprocess.run(["clang", *BPF_FLAGS, "-c", str(d / f"u{i}.c"), "-o", str(d / f"u{i}.o")],
+        subprocess.run(["clang", *bpf_cflags(), "-c", str(d / f"u{i}.c"), "-o", str(d / f"u{i}.o")],
                        check=True, capture_output=True)
         objs.append(str(d / f"u{i}.o"))
     out = d / "tricky.bpf.o"
@@ -443,7 +442,7 @@ def test_synthetic_kinds_compile(raw_btf: type, tmp_path: Path) -> None:
     src.write_text('#include "vmlinux.h"\nstruct kinds k;\nint f(void) { return k.lo; }\n'
                    "_Static_assert(sizeof(enum swide) == 8, \"\");\n"
                    "_Static_assert(sizeof(enum narrow64) == 8, \"\");\n")
-    proc = subprocess.run(["clang", *BPF_FLAGS, "-c", str(src), "-o", str(tmp_path / "u.o"),
+    proc = subprocess.run(["clang", *bpf_cflags(), "-c", str(src), "-o", str(tmp_path / "u.o"),
                            "-I", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
