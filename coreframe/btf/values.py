@@ -90,7 +90,8 @@ class StructValue:
             setattr(self, f, a)
         for k, a in kwargs.items():
             if k not in self._fields:
-                raise TypeError(f"{type(self).__name__} has no field {k!r}{_did_you_mean(k, self._fields)}")
+                hint = _did_you_mean(k, self._fields)
+                raise TypeError(f"{type(self).__name__} has no field {k!r}{hint}")
             setattr(self, k, a)
 
     @property
@@ -842,9 +843,9 @@ def _encode_struct(btf: BTF, t: object, value: object, out: bytearray, off: int,
         if v is None:
             continue
         if bits is not None:
-            b_off, nbits, signed = bits
-            bit_off = b_off
-            lo, hi = (-(1 << (nbits - 1)), (1 << (nbits - 1)) - 1) if signed else (0, (1 << nbits) - 1)
+            bit_off, nbits, signed = bits
+            lo, hi = ((-(1 << (nbits - 1)), (1 << (nbits - 1)) - 1) if signed
+                      else (0, (1 << nbits) - 1))
             if isinstance(v, bool):
                 v = int(v)
             if not isinstance(v, int) or not lo <= v <= hi:
