@@ -403,11 +403,16 @@ class Map:
         if codecs is None:
             kc = vc = None
             if self._typed and self.btf is not None:
+                from .btf.types import Kind
                 from .btf.values import codec
 
                 if self._btf_key_id and self.type not in KEYLESS_TYPES:
                     kc = codec(self.btf, self._btf_key_id)
-                if self._btf_value_id and self.type not in FD_VALUE_TYPES:
+                # A global data map's value (a DATASEC) stays its section image:
+                # obj.bss.X / obj.data.X are the typed views of its variables.
+                if (self._btf_value_id and self.type not in FD_VALUE_TYPES
+                        and self.btf.kind_of(self.btf.resolve(self._btf_value_id))
+                        != Kind.DATASEC):
                     vc = codec(self.btf, self._btf_value_id)
             codecs = self._codecs = (kc, vc)
         return codecs

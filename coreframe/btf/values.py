@@ -369,7 +369,14 @@ def _collect(btf: BTF, t: object, base_bits: int, out: list[tuple[str, object, i
 
     if depth > _MAX_DEPTH:
         raise ObjectError(f"BTF: type id {t.id}: anonymous members nest too deep")  # type: ignore[attr-defined]
+    limit = 8 * t.size  # type: ignore[attr-defined]
     for i, m in enumerate(t.members):  # type: ignore[attr-defined]
+        bits = _member_bits(btf, m)
+        end = bits[0] + bits[1] if bits else m.bit_offset + 8 * btf.size_of(m.type)
+        if end > limit:
+            what = f"{t.kind.name.lower()} {t.name or '(anon)'} [{t.id}]"  # type: ignore[attr-defined]
+            raise ObjectError(f"BTF: {what}: member {m.name or i!r} ends at bit {end}, "
+                              f"past the type's {t.size} bytes")  # type: ignore[attr-defined]
         mm = Member(m.name, m.type, m.bit_offset + base_bits, m.bitfield_size)
         if not m.name:
             inner = btf[btf.resolve(m.type)]
@@ -580,6 +587,8 @@ class _Compiler:
     def function(self, expr: str, kind: str, size: int | None = None,
                  codec_obj: Codec | None = None) -> Decoder:
         fmt = "<" + "".join(self.fmt)
+        if size is not None and self.pos > size:
+            raise ObjectError(f"BTF: {kind}: members reach byte {self.pos}, past its {size}")
         lines = []
         if size is not None and codec_obj is not None:
             self.env["_short"] = codec_obj._short
@@ -671,6 +680,9 @@ def _datasec_vars(btf: BTF, t: object) -> list[tuple[str, object]]:
         var = btf[vsi.type]
         if var.kind != Kind.VAR or vsi.offset < cursor:
             continue
+        if vsi.offset + btf.size_of(var.type) > t.size:  # type: ignore[attr-defined]
+            raise ObjectError(f"BTF: {t.name}: variable {var.name!r} lies outside the "  # type: ignore[attr-defined]
+                              "section")
         attr = _attr_name(var.name, len(out))
         while attr in taken:
             attr += "_"
