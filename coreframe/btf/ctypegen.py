@@ -284,7 +284,28 @@ def find_type(btf: BTF, name: str) -> int:
         for tid in ids:
             if btf.kind_of(tid) == kind:
                 return tid
-    raise ObjectError(f"BTF: no type {name!r}")
+    raise ObjectError(_missing_type(btf, name, words[0] if len(words) == 2 else "", kinds))
+
+
+def _missing_type(btf: BTF, name: str, prefix: str, kinds: tuple[Kind, ...]) -> str:
+    """'no type' with what puts a type in an object's BTF, and the closest names."""
+    import difflib  # error path only
+
+    spelled = []
+    for tid in btf.ids_of_kinds(*kinds):
+        own = btf.name_of(tid)
+        if own:
+            spelled.append(f"{prefix} {own}" if prefix else own)
+    close = difflib.get_close_matches(name, spelled, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    why = ""
+    if prefix in ("struct", "union"):
+        bare = name.split()[1]
+        why = (f" (clang writes a {prefix} into the object's BTF only when it is referenced "
+               "from a global variable or a map (or a function's signature), not when it is "
+               f"only used for a local or sent through a buffer: declare e.g. `{prefix} "
+               f"{bare} *unused_{bare} __attribute__((unused));` in the BPF program)")
+    return f"BTF: no type {name!r}{why}{hint}"
 
 
 def ctype_by_name(btf: BTF, name: str) -> Any:
