@@ -513,6 +513,10 @@ class Map:
             self._fail(e, "lookup")
         return default if raw is None else self._decode_value(raw)
 
+    def get(self, key: Input, default: Output = None) -> Output:
+        """Value for ``key``, or ``default`` (None) when absent (like dict.get)."""
+        return self.lookup(key, default)
+
     def __getitem__(self, key: Input) -> Output:
         kb = self._key(key)
         try:

@@ -898,9 +898,9 @@ def record_maker(rtype: object, btf: BTF | None) -> Callable[[object, int, int],
 
     ``rtype`` is a C type name looked up in ``btf`` (``"struct event"``), a
     :class:`Codec`, a :class:`StructValue` subclass, or a ctypes type. A ctypes
-    record shorter than its type is decoded from a zero-padded copy and carries the
-    bytes past its last complete field as ``.tail``; longer records ignore the rest,
-    as before.
+    record of another size than its type carries ``.tail``: a shorter one is decoded
+    from a zero-padded copy, its tail the bytes past its last complete field; a
+    longer one's tail is the bytes past the type's size.
     """
     if isinstance(rtype, str):
         if btf is None:
@@ -929,8 +929,12 @@ def _ctypes_maker(ctype: type) -> Callable[[object, int, int], object]:
                   for f in getattr(ctype, "_fields_", ()))
 
     def make(buf: object, off: int, n: int) -> object:
-        if n >= size:
+        if n == size:
             return copy(buf, off)
+        if n > size:
+            rec = copy(buf, off)
+            rec.tail = bytes(memoryview(buf)[off + size:off + n])  # type: ignore[arg-type]
+            return rec
         raw = bytes(memoryview(buf)[off:off + n])  # type: ignore[arg-type]
         rec = copy(raw + bytes(size - n))
         whole = max([e for e in ends if e <= n], default=0)
