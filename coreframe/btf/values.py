@@ -16,9 +16,9 @@ Speed: a struct decodes with ONE ``struct.Struct.unpack_from`` over all of its
 scalar fields (nested structs and scalar arrays are flattened into the same
 format), then one generated function builds the object from the unpacked tuple
 with the few fix-ups a field needs (char arrays, bitfields, ``__int128``). The
-generated source only ever contains integer indices and names this module makes
-up (``v[3]``, ``_c2``); field names from the BTF are attached with ``setattr``
-on the class, never spliced into code, so a hostile object cannot inject any.
+generated source holds integer indices, names this module makes up (``v[3]``,
+``_c2``) and attribute names, each checked to be a plain identifier (a BTF name
+that is not one becomes ``fieldN``), so a hostile object cannot inject code.
 Members that overlap (unions, odd layouts) are decoded by calls into their own
 codec instead of through the flat format.
 
@@ -32,6 +32,7 @@ past the struct's size (a perf sample's padding, a flexible array member) are
 from __future__ import annotations
 
 import keyword
+import re
 import struct
 
 from ..errors import ObjectError
@@ -210,7 +211,7 @@ class Codec:
     """
 
     __slots__ = ("btf", "type_id", "size", "name", "cls", "decode", "_kind", "_partials",
-                 "_zero")
+                 "_by_len")
 
     def __init__(self, btf: BTF, type_id: int) -> None:
         self.btf = btf
@@ -219,8 +220,8 @@ class Codec:
         self.name = btf.c_type_name(type_id)
         self.cls: type[StructValue] | None = None
         self._kind = btf.kind_of(btf.resolve(type_id))
-        self._partials: dict[int, Decoder] = {}
-        self._zero: Value = None
+        self._partials: dict[int, Decoder] = {}   # by number of fields kept
+        self._by_len: dict[int, Decoder] = {}     # by record length, other than size
         self.decode: Decoder = _not_ready
 
     def __repr__(self) -> str:
@@ -238,35 +239,53 @@ class Codec:
 
     def _short(self, buf: object, off: int, n: int) -> Value:
         """A record of ``n`` bytes at ``off``, other than ``size``: see the module doc."""
+        dec = self._by_len.get(n)
+        if dec is None:
+            dec = self._length_decoder(n)
+            if len(self._by_len) < 4096:
+                self._by_len[n] = dec
+        return dec(buf, off, n)
+
+    def _length_decoder(self, n: int) -> Decoder:
         size = self.size
-        if n > size:
-            rec = self.decode(buf, off)
-            if isinstance(rec, StructValue):
-                rec._tail = bytes(memoryview(buf)[off + size:off + n])  # type: ignore[arg-type]
-            return rec
-        if self.cls is None or self._kind != Kind.STRUCT:
-            if self.cls is None:
-                return bytes(memoryview(buf)[off:off + n])  # type: ignore[arg-type]
-            # a short union: the members that fit, from a zero-padded copy
-            padded = bytes(memoryview(buf)[off:off + n]) + bytes(size - n)  # type: ignore[arg-type]
-            rec = self.decode(padded)
-            assert isinstance(rec, StructValue)
-            for name, end in _member_ends(self.btf, self.type_id):
-                if end > n * 8:
-                    setattr(rec, name, None)
-            return rec
+        if self.cls is None:  # a scalar or array record: what there is, as bytes
+            if n > size:
+                full = self.decode
+                return lambda buf, off, n: full(buf, off)
+            return lambda buf, off, n: bytes(buf[off:off + n])  # type: ignore[index]
+        if n > size or self._kind != Kind.STRUCT:
+            key = -1 if n > size else -2 - n
+            dec = self._partials.get(key)
+            if dec is None:
+                if n > size:
+                    dec = _Compiler(self.btf).top(self.type_id, self, cut=size)
+                else:
+                    dec = self._padded(n)
+                self._partials[key] = dec
+            return dec
         ends = _member_ends(self.btf, self.type_id)
         k = 0
         while k < len(ends) and ends[k][1] <= n * 8:
             k += 1
         dec = self._partials.get(k)
         if dec is None:
-            dec = self._partials[k] = _Compiler(self.btf).top(self.type_id, self, keep=k)
-        rec = dec(buf, off)
-        assert isinstance(rec, StructValue)
-        cut = _member_start(self.btf, self.type_id, k)
-        rec._tail = bytes(memoryview(buf)[off + cut:off + n]) if cut < n else b""  # type: ignore[arg-type]
-        return rec
+            cut = _member_start(self.btf, self.type_id, k)
+            dec = self._partials[k] = _Compiler(self.btf).top(self.type_id, self, keep=k,
+                                                             cut=cut)
+        return dec
+
+    def _padded(self, n: int) -> Decoder:
+        """A short union: the members that fit, from a zero-padded copy."""
+        missing = [name for name, end in _member_ends(self.btf, self.type_id) if end > n * 8]
+        full, pad = self.decode, bytes(self.size - n)
+
+        def dec(buf: bytes, off: int, n: int) -> Value:
+            rec = full(bytes(buf[off:off + n]) + pad)
+            for name in missing:
+                setattr(rec, name, None)
+            return rec
+
+        return dec
 
 
 def _not_ready(*_a: object) -> Value:  # pragma: no cover - replaced before use
@@ -408,6 +427,8 @@ class _Compiler:
         self.pos = 0                  # byte offset the format has reached
         self.env: dict[str, object] = {"new": object.__new__, "_frombytes": int.from_bytes}
         self.flat = True              # False: leaves overlapped; recompile without them
+        self.top_cls: type[StructValue] | None = None  # the struct decode() builds itself
+        self.top_exprs: list[str] = []
 
     # leaves --------------------------------------------------------------------------------
 
@@ -561,6 +582,13 @@ class _Compiler:
             else:
                 exprs.append(self.expr(m.type, moff, depth + 1, flat))  # type: ignore[attr-defined]
         self.flush(run, run_lo, run_hi, exprs)
+        return self.build(cls, exprs, depth)
+
+    def build(self, cls: type[StructValue], exprs: list[str], depth: int) -> str:
+        """A nested struct: a call of its maker; the top one: statements of decode()."""
+        if depth == 0 and self.top_cls is None:
+            self.top_cls, self.top_exprs = cls, exprs
+            return ""
         mk = self.name("_mk", _maker(cls))
         return f"{mk}({', '.join(exprs)})"
 
@@ -585,28 +613,70 @@ class _Compiler:
         return _bits_expr(word, bit_off % 8, nbits, signed)
 
     def function(self, expr: str, kind: str, size: int | None = None,
-                 codec_obj: Codec | None = None) -> Decoder:
-        fmt = "<" + "".join(self.fmt)
+                 codec_obj: Codec | None = None, cut: int | None = None,
+                 fast: tuple[_Compiler, int, int, int] | None = None) -> Decoder:
+        """decode(buf, off=0, n=size): one unpack, then the value built from it.
+
+        ``cut``: the record's bytes from there to ``n`` become its tail. ``fast``:
+        (compiler, lo, hi, cut) of the decoder of records whose length is in
+        [lo, hi), inlined (a struct whose last member, an array, is cut short).
+        """
         if size is not None and self.pos > size:
             raise ObjectError(f"BTF: {kind}: members reach byte {self.pos}, past its {size}")
         lines = []
         if size is not None and codec_obj is not None:
             self.env["_short"] = codec_obj._short
+            self.env["_by_len"] = codec_obj._by_len.get
             lines.append(f"def decode(buf, off=0, n={size}):")
             lines.append(f"    if n != {size}:")
-            lines.append("        return _short(buf, off, n)")
+            if fast is not None:
+                sub, lo, hi, sub_cut = fast
+                lines.append(f"        if {lo} <= n < {hi}:")
+                lines += sub.body(sub.top_exprs[0] if sub.top_cls is None else "", sub_cut,
+                                  "_unpack_fast", 12)
+            lines.append("        d = _by_len(n)")  # a length seen before: no extra call
+            lines.append("        return _short(buf, off, n) if d is None else d(buf, off, n)")
         else:
             lines.append("def decode(buf, off=0, n=None):")
-        if self.nvals:
-            self.env["_unpack"] = struct.Struct(fmt).unpack_from
-            lines.append("    v = _unpack(buf, off)")
-        lines.append(f"    return {expr}")
+        lines += self.body(expr, cut, "_unpack", 4)
         ns = dict(self.env)
         exec(compile("\n".join(lines), f"<coreframe.btf.values {kind}>", "exec"), ns)
         return ns["decode"]  # type: ignore[return-value]
 
-    def top(self, type_id: int, c: Codec, keep: int | None = None) -> Decoder:
-        """The decoder of a codec's type (``keep``: only the first ``keep`` fields)."""
+    def body(self, expr: str, cut: int | None, unpack: str, indent: int) -> list[str]:
+        """The statements that unpack and build the value, ending in ``return``.
+
+        A struct is built attribute by attribute (``o.pid = a1``): attribute names
+        are safe to write into code, ``_attr_name`` makes every one an identifier.
+        """
+        pad = " " * indent
+        lines = []
+        exprs = self.top_exprs if self.top_cls is not None else [expr]
+        if self.nvals:
+            self.env[unpack] = struct.Struct("<" + "".join(self.fmt)).unpack_from
+            exprs, unpacked = _to_locals(exprs, self.nvals)
+            if unpacked:  # one UNPACK_SEQUENCE instead of a subscript per value
+                names = ", ".join(f"a{i}" for i in range(self.nvals))
+                lines.append(f"{pad}({names},) = {unpack}(buf, off)")
+            else:
+                lines.append(f"{pad}v = {unpack}(buf, off)")
+        if self.top_cls is None:
+            lines.append(f"{pad}return {exprs[0]}")
+            return lines
+        self.env["_C"] = self.top_cls
+        lines.append(f"{pad}o = new(_C)")
+        for attr, e in zip(self.top_cls._fields, exprs, strict=True):
+            assert attr.isidentifier() and not keyword.iskeyword(attr)
+            lines.append(f"{pad}o.{attr} = {e}")
+        tail = "b''" if cut is None else f"bytes(buf[off + {cut}:off + n])"
+        lines.append(f"{pad}o._tail = {tail}")
+        lines.append(f"{pad}return o")
+        return lines
+
+    def top(self, type_id: int, c: Codec, keep: int | None = None,
+            cut: int | None = None) -> Decoder:
+        """The decoder of a codec's type; for records of another length, ``keep``
+        only the first ``keep`` fields (the rest None) and the tail from ``cut``."""
         btf = self.btf
         rid = btf.resolve(type_id)
         t = btf[rid]
@@ -623,10 +693,33 @@ class _Compiler:
                     e = self.expr(rid, 0, 0, flat)
             except _Overlap:
                 continue
-            if keep is not None:
-                return self.function(e, f"{c.name}[:{keep}]")
-            return self.function(e, c.name, size=c.size, codec_obj=c)
+            if cut is not None:
+                return self.function(e, f"{c.name}[:{keep}]", cut=cut)
+            return self.function(e, c.name, size=c.size, codec_obj=c,
+                                 fast=self.cut_last(t) if flat else None)
         raise ObjectError(f"BTF: {c.name}: cannot lay out its members")  # pragma: no cover
+
+    def cut_last(self, t: object) -> tuple[_Compiler, int, int, int] | None:
+        """The inlined decoder of a struct whose last member, an array, is cut short:
+        a header then a variable-length tail, like execsnoop's exec record."""
+        if t.kind != Kind.STRUCT:  # type: ignore[attr-defined]
+            return None
+        fields = _fields_of(self.btf, t)
+        if len(fields) < 2:
+            return None
+        last = fields[-1][1]
+        if (_member_bits(self.btf, last) is not None
+                or self.btf.kind_of(self.btf.resolve(last.type)) != Kind.ARRAY):  # type: ignore[attr-defined]
+            return None
+        ends = _member_ends(self.btf, t.id)  # type: ignore[attr-defined]
+        lo, hi = (ends[-2][1] + 7) // 8, (ends[-1][1] + 7) // 8
+        sub = _Compiler(self.btf)
+        sub.env = self.env  # one namespace: names stay unique
+        try:
+            sub.composite(t, 0, 0, True, keep=len(fields) - 1)
+        except _Overlap:
+            return None
+        return sub, lo, hi, last.bit_offset // 8  # type: ignore[attr-defined]
 
     def datasec(self, t: object, flat: bool) -> str:
         """A data section (.bss, ...) decodes like a struct of its variables."""
@@ -636,7 +729,27 @@ class _Compiler:
             var = self.btf[vsi.type]  # type: ignore[attr-defined]
             exprs.append(self.expr(var.type, vsi.offset, 1, flat)  # type: ignore[attr-defined]
                          if flat else self.call(var.type, vsi.offset))  # type: ignore[attr-defined]
-        return f"{self.name('_mk', _maker(cls))}({', '.join(exprs)})"
+        return self.build(cls, exprs, 0)
+
+
+_SUBSCRIPT = re.compile(r"\bv\[(\d+)\]")
+_SLICE = re.compile(r"\blist\(v\[(\d+):(\d+)\]\)")
+
+
+def _to_locals(exprs: list[str], nvals: int) -> tuple[list[str], bool]:
+    """Rewrite ``v[3]`` as ``a3`` (and short ``list(v[i:j])`` as ``[ai, ...]``) when
+    every use can be, so that decode() unpacks into locals."""
+    if nvals > 256:
+        return exprs, False
+    out = []
+    for e in exprs:
+        e = _SLICE.sub(lambda m: "[" + ", ".join(
+            f"a{i}" for i in range(int(m[1]), int(m[2]))) + "]", e)
+        e = _SUBSCRIPT.sub(lambda m: f"a{m[1]}", e)
+        if re.search(r"\bv\[", e):
+            return exprs, False
+        out.append(e)
+    return out, True
 
 
 class _Overlap(Exception):
@@ -659,11 +772,10 @@ def _maker(cls: type[StructValue]) -> Callable[..., StructValue]:
     n = len(cls._fields)
     args = ", ".join(f"a{i}" for i in range(n))
     body = ["def mk(" + args + "):", "    o = new(C)"]
-    # slot descriptors, looked up once: setting through them needs no field name in code
     env: dict[str, object] = {"new": object.__new__, "C": cls}
     for i, f in enumerate(cls._fields):
-        env[f"S{i}"] = cls.__dict__[f].__set__
-        body.append(f"    S{i}(o, a{i})")
+        assert f.isidentifier() and not keyword.iskeyword(f)  # see _attr_name
+        body.append(f"    o.{f} = a{i}")
     body.append("    o._tail = b''")
     body.append("    return o")
     exec(compile("\n".join(body), f"<coreframe.btf.values {cls.__name__}>", "exec"), env)
