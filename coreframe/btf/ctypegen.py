@@ -189,7 +189,9 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     elif cursor < size:
         fields.append((f"_pad{npad}", ctypes.c_uint8 * (size - cursor)))
     base = ctypes.Union if is_union else ctypes.Structure
-    ns: dict[str, Any] = {"_pack_": 1, "_btf_id": t.id}
+    shown = [n for n, _ in fields if not n.startswith(("_pad", "_anon")) and n != "_size"]
+    shown += list(props)
+    ns: dict[str, Any] = {"_pack_": 1, "_btf_id": t.id, "__repr__": _repr_fields(shown)}
     if anonymous:
         fields, anonymous = _unclash(fields, anonymous)
         ns["_anonymous_"] = anonymous
@@ -199,6 +201,21 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     if ctypes.sizeof(cls) != size:  # pragma: no cover - padding above guarantees it
         raise ObjectError(f"BTF: cannot lay out {t.kind.name.lower()} {t.name} [{t.id}]")
     return cls
+
+
+def _repr_fields(names: list[str]) -> Any:
+    """``count_key(pid=1, cpu=0)`` rather than ``<...count_key object at 0x...>``."""
+
+    def __repr__(self: Any) -> str:
+        parts = []
+        for n in names:
+            v = getattr(self, n)
+            if isinstance(v, ctypes.Array):
+                v = bytes(v) if v._type_ in (ctypes.c_char, ctypes.c_uint8) else list(v)
+            parts.append(f"{n}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    return __repr__
 
 
 def _unclash(fields: list[tuple[str, Any]],

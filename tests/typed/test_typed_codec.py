@@ -207,3 +207,9 @@ def test_globals_are_typed(spec) -> None:
     assert spec.data.origin == {"x": 30, "y": -4}
     spec.bss.corners = [{"x": 1, "y": 2}]
     assert spec.bss.corners[0] == {"x": 1, "y": 2}
+
+
+def test_ctypes_structs_print_their_fields(btf) -> None:
+    key = btf.ctype("struct typed_key")(pid=3, comm=b"sh")
+    assert repr(key) == "typed_key(pid=3, comm=b'sh')"
+    assert repr(btf.ctype("struct point")(1, -2)) == "point(x=1, y=-2)"
