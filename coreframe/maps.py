@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     # array, a list for an array), a ctypes instance, or for fd arrays a Map/Program.
     from ctypes import _CData
     from types import TracebackType
-    from typing import Any, NoReturn
+    from typing import Any, NoReturn, TypeAlias
 
     from .btf.types import BTF
     from .btf.values import Codec, StructValue, Value
@@ -56,10 +56,11 @@ if TYPE_CHECKING:
     from .programs import Program
     from .ringbuf import RecordType, RingBuffer
 
-    Input = (int | bytes | bytearray | memoryview | str | StructValue | dict[str, object]
-             | tuple[object, ...] | list[object] | _CData | "Map" | Program)
+    Input: TypeAlias = ("int | bytes | bytearray | memoryview | str | StructValue "
+                        "| dict[str, object] | tuple[object, ...] | list[object] | _CData "
+                        "| Map | Program")
     # What comes back: a value typed from BTF (or bytes), a list of them per CPU
-    Output = Value | list[Value]
+    Output: TypeAlias = "Value | list[Value]"
 
 PERCPU_TYPES = frozenset({
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,
@@ -463,7 +464,8 @@ class Map:
                     f"map {self.name!r}: per-CPU value needs {self._ncpus} entries, "
                     f"got {len(value)}"
                 )
-            return b"".join(self._encode("value", v, self.value_size) + pad for v in value)
+            return b"".join(self._encode("value", v, self.value_size)  # type: ignore[arg-type]
+                            + pad for v in value)
         return (self._encode("value", value, self.value_size) + pad) * self._ncpus
 
     def _decode_key(self, raw: bytes) -> Value:

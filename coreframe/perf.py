@@ -36,14 +36,14 @@ from .sys.consts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, TypeAlias
 
     from .btf.types import BTF
     from .ringbuf import MapLike, Record, RecordType
 
     # callback(record) or, with with_cpu, callback(cpu, record)
-    SampleCallback = Callable[..., object]
-    LostCallback = Callable[[int, int], object]
+    SampleCallback: TypeAlias = "Callable[..., object]"
+    LostCallback: TypeAlias = "Callable[[int, int], object]"
 
 _HEAD_IDX = 1024 // 8
 _TAIL_IDX = 1032 // 8

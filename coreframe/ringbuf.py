@@ -28,21 +28,24 @@ from .sys.consts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from ctypes import _CData
+    from typing import TypeAlias
 
     from .btf.types import BTF
-    from .btf.values import Codec, StructValue
+    from .btf.values import Codec, StructValue, Value
     from .maps import Map
     from .sys.fd import FD
 
     # How records are typed: a C type name in the map's BTF ("struct event"), a
     # Codec or StructValue class from coreframe.btf.values, or a ctypes type.
-    RecordType = str | Codec | type[StructValue] | type
-    # A record as handed out: a memoryview without a type, else the decoded value.
-    Record = memoryview | StructValue | object
-    Callback = Callable[[Record], object]
-    # Record maker: (buffer, offset, length) -> value
-    Maker = Callable[[memoryview, int, int], object]
-    MapLike = Map | FD | int
+    RecordType: TypeAlias = "str | Codec | type[StructValue] | type"
+    # A record as handed out: a memoryview without a type, else the decoded value
+    # (a StructValue, another value typed from BTF, or a ctypes instance).
+    Record: TypeAlias = "memoryview | Value | _CData"
+    Callback: TypeAlias = "Callable[[Record], object]"
+    # Record maker: (buffer, offset, length) -> record
+    Maker: TypeAlias = "Callable[[memoryview, int, int], Value | _CData]"
+    MapLike: TypeAlias = "Map | FD | int"
 
 _FLAG_BITS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
 _LEN_MASK = ~_FLAG_BITS & 0xFFFFFFFF
@@ -321,6 +324,7 @@ def _consume_ring(ring: _Ring) -> int:
     record: cheap, yet a long backlog frees space for the producer as it goes.
     """
     cons_v, prod_v, hdr, body, mask, chunk, cb, make = ring.state
+    rec: Record
     if cb is None:
         raise MapError("ring buffer has no callback; use poll_records() or read()")
     cons = cons_v[0]

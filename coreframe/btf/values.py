@@ -41,10 +41,14 @@ from .types import BTF, Kind
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from ctypes import _CData
+    from typing import Any, TypeAlias
+
+    from .types import Member
 
     # What a decoded value can be: scalars, text, raw bytes, lists and structs.
-    Value = int | bool | float | str | bytes | list["Value"] | "StructValue" | None
-    Decoder = Callable[..., Value]
+    Value: TypeAlias = "int | bool | float | str | bytes | list[Value] | StructValue | None"
+    Decoder: TypeAlias = "Callable[..., Value]"
 
 _MAX_DEPTH = 64
 # An array of structs longer than this is decoded by a loop over the element codec
@@ -368,21 +372,21 @@ def _member_start(btf: BTF, type_id: int, k: int) -> int:
     return int(fields[k][1].bit_offset // 8)
 
 
-def _fields_of(btf: BTF, t: object) -> list[tuple[str, object, int]]:
+def _fields_of(btf: BTF, t: object) -> list[tuple[str, Member, int]]:
     """(attribute name, member, member index) per field; anonymous structs/unions promote
     their members (as C does), named with their own offsets."""
     cache = btf.__dict__.setdefault("_value_fields", {})
     hit = cache.get(t.id)  # type: ignore[attr-defined]
     if hit is not None:
         return hit  # type: ignore[no-any-return]
-    out: list[tuple[str, object, int]] = []
+    out: list[tuple[str, Member, int]] = []
     taken: set[str] = set()
     _collect(btf, t, 0, out, taken, 0)
     cache[t.id] = out  # type: ignore[attr-defined]
     return out
 
 
-def _collect(btf: BTF, t: object, base_bits: int, out: list[tuple[str, object, int]],
+def _collect(btf: BTF, t: object, base_bits: int, out: list[tuple[str, Member, int]],
              taken: set[str], depth: int) -> None:
     from .types import Member
 
@@ -396,7 +400,8 @@ def _collect(btf: BTF, t: object, base_bits: int, out: list[tuple[str, object, i
             what = f"{t.kind.name.lower()} {t.name or '(anon)'} [{t.id}]"  # type: ignore[attr-defined]
             raise ObjectError(f"BTF: {what}: member {m.name or i!r} ends at bit {end}, "
                               f"past the type's {t.size} bytes")  # type: ignore[attr-defined]
-        mm = Member(m.name, m.type, m.bit_offset + base_bits, m.bitfield_size)
+        mm = Member(m.name, m.type, m.bit_offset + base_bits,  # type: ignore[call-arg]
+                    m.bitfield_size)
         if not m.name:
             inner = btf[btf.resolve(m.type)]
             if inner.kind in (Kind.STRUCT, Kind.UNION):
@@ -784,8 +789,8 @@ def _maker(cls: type[StructValue]) -> Callable[..., StructValue]:
     return mk  # type: ignore[return-value]
 
 
-def _datasec_vars(btf: BTF, t: object) -> list[tuple[str, object]]:
-    out = []
+def _datasec_vars(btf: BTF, t: object) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
     taken: set[str] = set()
     cursor = 0
     for vsi in sorted(t.vars, key=lambda v: v.offset):  # type: ignore[attr-defined]
@@ -939,6 +944,7 @@ def _encode_array(btf: BTF, t: object, value: object, out: bytearray, off: int, 
 def _encode_struct(btf: BTF, t: object, value: object, out: bytearray, off: int, depth: int,
                    path: str) -> None:
     where = f"{path}: " if path else ""
+    items: list[tuple[str, int, int, tuple[int, int, bool] | None]]
     if t.kind == Kind.DATASEC:  # type: ignore[attr-defined]
         items = [(a, btf[v.type].type, v.offset * 8, None)  # type: ignore[attr-defined]
                  for a, v in _datasec_vars(btf, t)]
@@ -1005,7 +1011,8 @@ def _is_ctypes(value: object) -> bool:
 
 # ---- readers -------------------------------------------------------------------------------
 
-def record_maker(rtype: object, btf: BTF | None) -> Callable[[object, int, int], object]:
+def record_maker(rtype: object, btf: BTF | None
+                 ) -> Callable[[memoryview, int, int], Value | _CData]:
     """``make(buf, off, n)`` turning an ``n``-byte record at ``off`` into a value.
 
     ``rtype`` is a C type name looked up in ``btf`` (``"struct event"``), a
@@ -1032,7 +1039,7 @@ def record_maker(rtype: object, btf: BTF | None) -> Callable[[object, int, int],
                       f"not {type(rtype).__name__}")
 
 
-def _ctypes_maker(ctype: type) -> Callable[[object, int, int], object]:
+def _ctypes_maker(ctype: type) -> Callable[[memoryview, int, int], _CData]:
     from ..sys import cdata
 
     size = cdata.sizeof(ctype)
@@ -1040,7 +1047,7 @@ def _ctypes_maker(ctype: type) -> Callable[[object, int, int], object]:
     ends = sorted((getattr(ctype, f[0]).offset + getattr(ctype, f[0]).size)
                   for f in getattr(ctype, "_fields_", ()))
 
-    def make(buf: object, off: int, n: int) -> object:
+    def make(buf: memoryview, off: int, n: int) -> _CData:
         if n == size:
             return copy(buf, off)
         if n > size:
