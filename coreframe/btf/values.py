@@ -32,7 +32,6 @@ past the struct's size (a perf sample's padding, a flexible array member) are
 from __future__ import annotations
 
 import keyword
-import re
 import struct
 
 from ..errors import ObjectError
@@ -737,23 +736,36 @@ class _Compiler:
         return self.build(cls, exprs, 0)
 
 
-_SUBSCRIPT = re.compile(r"\bv\[(\d+)\]")
-_SLICE = re.compile(r"\blist\(v\[(\d+):(\d+)\]\)")
-
-
 def _to_locals(exprs: list[str], nvals: int) -> tuple[list[str], bool]:
     """Rewrite ``v[3]`` as ``a3`` (and short ``list(v[i:j])`` as ``[ai, ...]``) when
-    every use can be, so that decode() unpacks into locals."""
+    every use can be, so that decode() unpacks into locals.
+
+    A plain scan, not ``re``: this module is imported by the first typed lookup of
+    a run, and ``re`` would bring ``enum``, ``functools`` and ``collections`` along.
+    """
     if nvals > 256:
         return exprs, False
     out = []
     for e in exprs:
-        e = _SLICE.sub(lambda m: "[" + ", ".join(
-            f"a{i}" for i in range(int(m[1]), int(m[2]))) + "]", e)
-        e = _SUBSCRIPT.sub(lambda m: f"a{m[1]}", e)
-        if re.search(r"\bv\[", e):
+        parts = []
+        i = 0
+        while (j := e.find("v[", i)) >= 0:
+            k = e.find("]", j)
+            inner = e[j + 2:k]
+            if inner.isdigit():
+                parts.append(f"{e[i:j]}a{inner}")
+                i = k + 1
+                continue
+            lo, _, hi = inner.partition(":")
+            if (lo.isdigit() and hi.isdigit() and e[j - 5:j] == "list("
+                    and e[k + 1:k + 2] == ")" and int(hi) - int(lo) <= 64):
+                names = ", ".join(f"a{n}" for n in range(int(lo), int(hi)))
+                parts.append(f"{e[i:j - 5]}[{names}]")
+                i = k + 2
+                continue
             return exprs, False
-        out.append(e)
+        parts.append(e[i:])
+        out.append("".join(parts))
     return out, True
 
 
