@@ -58,7 +58,7 @@ _INT_FMT = {
     (4, False): "I", (4, True): "i", (8, False): "Q", (8, True): "q",
 }
 _RESERVED = frozenset({"to_dict", "tail", "_tail", "_fields", "_codec", "_enums",
-                       "_asdict", "_replace", "_btf_names"})
+                       "_asdict", "_replace", "_btf_names", "_mk_fn"})
 
 
 class EncodeError(ObjectError, ValueError):
@@ -70,8 +70,9 @@ class StructValue:
 
     Fields are attributes (``ev.pid``; also ``ev["pid"]``), ``_fields`` names them
     in declaration order, ``to_dict()`` gives plain JSON-able values, ``tail`` the
-    bytes of a record beyond its decoded fields (``_tail`` when the struct has a
-    field named ``tail``). Instances compare equal to another instance of the same
+    bytes of a record beyond its decoded fields (a C field named ``tail``, like one
+    named after a Python keyword or a method here, gets a ``_`` appended: ``tail_``).
+    Instances compare equal to another instance of the same
     struct with equal fields and tail, and to a dict with exactly the same keys and
     equal values; they hash by value, so typed map keys work as dict keys (do not
     change one while it is a key).
@@ -123,8 +124,8 @@ class StructValue:
         return out
 
     def _replace(self, **kwargs: object) -> StructValue:
-        new = self._codec.decode(self._codec.encode(self))
-        assert isinstance(new, StructValue)
+        """A copy with some fields changed (shallow, like namedtuple's)."""
+        new = object.__new__(type(self))
         for f in self._fields:  # None fields of a short record stay None
             setattr(new, f, getattr(self, f))
         for k, a in kwargs.items():
