@@ -220,6 +220,7 @@ class Map:
         self._btf_value_id = 0
         self._typed = True
         self._codecs: tuple[Codec | None, Codec | None] | None = None
+        self._kernel_btf_id = 0  # from_fd: the map's BTF in the kernel, not yet read
 
     # --- construction -------------------------------------------------------------
 
@@ -272,12 +273,16 @@ class Map:
         except OSError as e:
             fd.close()
             raise MapError(f"fd is not a BPF map: {describe(e)}") from e
-        return cls(
+        m = cls(
             fd, name=name if name is not None else info.name, type=info.type,
             key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries,
             flags=info.map_flags, btf_key_type_id=info.btf_key_type_id,
             btf_value_type_id=info.btf_value_type_id, map_extra=info.map_extra,
         )
+        # typed from the BTF the kernel keeps for it, fetched on the first typed use
+        m._kernel_btf_id = info.btf_id if (info.btf_key_type_id
+                                           or info.btf_value_type_id) else 0
+        return m
 
     @classmethod
     def from_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> Map:
@@ -402,6 +407,11 @@ class Map:
     def _typed_codecs(self) -> tuple[Codec | None, Codec | None]:
         codecs = self._codecs
         if codecs is None:
+            if self._kernel_btf_id and self.btf is None and self._typed:
+                btf_id, self._kernel_btf_id = self._kernel_btf_id, 0
+                btf = _kernel_btf(btf_id)
+                if btf is not None:
+                    self.use_btf(btf, self.btf_key_type_id, self.btf_value_type_id)
             kc = vc = None
             if self._typed and self.btf is not None:
                 from .btf.types import Kind
@@ -824,6 +834,25 @@ class Map:
 
             return PerfBuffer(self, callback=callback, ctype=ctype, **kwargs)
         raise MapError(f"map {self.name!r}: {map_type_name(self.type)} has no reader")
+
+
+def _kernel_btf(btf_id: int) -> BTF | None:
+    """The BTF object ``btf_id`` as the kernel holds it (the loader's sanitized copy of
+    an object's BTF), or None when it cannot be read (then the map stays untyped)."""
+    from .btf.types import BTF
+    from .sys import attr as A
+
+    try:
+        with _bpf.btf_get_fd_by_id(btf_id) as fd:
+            size = _bpf.btf_info(fd).btf_size
+            buf = cdata.create_string_buffer(size)
+            info = A.BpfBtfInfo(btf=A.addr(buf), btf_size=size)
+            _bpf.obj_get_info_by_fd(fd, info)
+            if info.kernel_btf:  # vmlinux or a module: not a map's own types
+                return None
+            return BTF.from_bytes(buf.raw[:info.btf_size])
+    except (OSError, Error):
+        return None
 
 
 def _decode(tp: Any, raw: bytes) -> Any:

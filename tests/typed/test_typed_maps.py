@@ -151,3 +151,16 @@ def test_live_globals_are_typed(loaded) -> None:
     loaded.data.origin = {"x": 5}
     assert loaded.data.origin == {"x": 5, "y": -4}
     assert isinstance(loaded.maps[".bss"][0], bytes)      # a section image stays bytes
+
+
+def test_maps_opened_by_id_are_typed_from_the_kernels_btf(loaded) -> None:
+    from coreframe.maps import Map
+
+    loaded.attach()
+    trigger(12)
+    with Map.from_id(loaded.maps.by_key.info().id) as m:
+        assert list(m.items()) == list(loaded.maps.by_key.items())
+        assert next(iter(m.values())).count == 12
+        assert isinstance(m.raw[next(iter(m.raw))], bytes)
+    with Map.from_id(loaded.maps.pcpu_counts.info().id) as m:
+        assert sum(m[0]) == 12
