@@ -61,6 +61,47 @@ _RESERVED = frozenset({"to_dict", "tail", "_tail", "_fields", "_codec", "_enums"
                        "_asdict", "_replace", "_btf_names", "_mk_fn"})
 
 
+class CInt(int):
+    """An int that is a whole BTF-typed value (a map key or value, not a struct field).
+
+    Exactly an ``int``, except that ``bytes(v)`` gives its C bytes (``bytes(5)`` of a
+    plain int is five zero bytes): code written for maps that returned bytes, like
+    ``int.from_bytes(bytes(v)[:8], "little")``, keeps its meaning instead of silently
+    reading zero.
+    """
+
+    __slots__ = ()
+    _size = 8
+    _signed = False
+
+    def __bytes__(self) -> bytes:
+        return self.to_bytes(self._size, "little", signed=self._signed)
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+
+def _cint(size: int, signed: bool) -> type[CInt]:
+    name = f"CInt{'S' if signed else 'U'}{size * 8}"
+    cls = globals().get(name)
+    if cls is None:
+        cls = type(name, (CInt,), {"__slots__": (), "_size": size, "_signed": signed,
+                                   "__module__": __name__, "__qualname__": name})
+        globals()[name] = cls
+    return cls  # type: ignore[no-any-return]
+
+
+def _scalar_class(btf: BTF, rid: int) -> type[CInt] | None:
+    t = btf[rid]
+    if t.kind == Kind.INT and not t.is_bool or t.kind in (Kind.ENUM, Kind.ENUM64):  # type: ignore[attr-defined]
+        size, signed = _int_info(t)
+    elif t.kind == Kind.PTR:
+        size, signed = 8, False
+    else:
+        return None
+    return _cint(size, signed) if size in (1, 2, 4, 8, 16) else None
+
+
 class EncodeError(ObjectError, ValueError):
     """A Python value does not fit the BTF type it is written as."""
 
@@ -696,6 +737,9 @@ class _Compiler:
                     e = self.composite(t, 0, 0, flat and t.kind == Kind.STRUCT, keep=keep)
                 else:
                     e = self.expr(rid, 0, 0, flat)
+                    cint = _scalar_class(btf, rid)
+                    if cint is not None:  # a map's scalar key/value: bytes(v) stays C
+                        e = f"{self.name('_I', cint)}({e})"
             except _Overlap:
                 continue
             if cut is not None:
@@ -1076,5 +1120,6 @@ def _ctypes_maker(ctype: type) -> Callable[[memoryview, int, int], _CData]:
     return make
 
 
-__all__ = ["Codec", "EncodeError", "StructValue", "codec", "codec_by_name", "record_maker",
+__all__ = ["CInt", "Codec", "EncodeError", "StructValue", "codec", "codec_by_name",
+           "record_maker",
            "struct_class"]

@@ -49,7 +49,7 @@ def _load(path: str, use_perf: int, per_hit: int):
 def _stat(obj, idx: int) -> int:
     # stats has BTF types (__u32 -> __u64): lookups return ints
     value = obj.maps["stats"].lookup(idx)
-    assert type(value) is int
+    assert isinstance(value, int)
     return value
 
 

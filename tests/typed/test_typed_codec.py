@@ -213,3 +213,11 @@ def test_ctypes_structs_print_their_fields(btf) -> None:
     key = btf.ctype("struct typed_key")(pid=3, comm=b"sh")
     assert repr(key) == "typed_key(pid=3, comm=b'sh')"
     assert repr(btf.ctype("struct point")(1, -2)) == "point(x=1, y=-2)"
+
+
+def test_scalar_values_keep_their_c_bytes(btf) -> None:
+    color = codec_by_name(btf, "enum color").decode(struct.pack("<I", 7))
+    assert color == 7 and isinstance(color, int) and bytes(color) == struct.pack("<I", 7)
+    assert json.dumps({"c": color}) == '{"c": 7}' and f"{color:>3}" == "  7"
+    s16 = codec(btf, btf.find("__s16")[0]).decode(struct.pack("<h", -2))
+    assert s16 == -2 and bytes(s16) == struct.pack("<h", -2) and s16 + 1 == -1

@@ -97,7 +97,10 @@ def test_percpu_maps_give_one_value_per_possible_cpu(loaded) -> None:
     trigger(7, 8)
     counts = loaded.maps.pcpu_counts[0]
     assert isinstance(counts, list) and len(counts) == possible_cpus()
-    assert all(type(c) is int for c in counts) and sum(counts) == 15
+    assert all(isinstance(c, int) for c in counts) and sum(counts) == 15
+    # bytes() of a typed scalar is its C value, as when lookups returned bytes
+    assert [int.from_bytes(bytes(c)[:8], "little") for c in counts] == counts
+    assert all(len(bytes(c)) == 8 for c in counts) and repr(counts[0]) == str(int(counts[0]))
     points = loaded.maps.pcpu_points
     assert len(points) == 2
     per_cpu = points[8]
