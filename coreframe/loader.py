@@ -391,6 +391,7 @@ class Loader:
                 except BaseException:
                     m.close()
                     raise
+                m.use_btf(self.spec.btf, ms.key_type_id, ms.value_type_id)
                 return m
         inner = None
         try:
@@ -413,6 +414,8 @@ class Loader:
             if inner is not None:
                 inner.close()
         m.name = ms.name
+        # keys/values typed from the object's BTF (codecs are built on first use)
+        m.use_btf(self.spec.btf, ms.key_type_id, ms.value_type_id)
         try:
             if ms.data is not None:
                 m.update(0, bytes(ms.data))
