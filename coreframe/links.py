@@ -462,6 +462,15 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
     return _attach_perf_fd(prog, pfd, "uprobe", what, cookie, extra=[remove])
 
 
+def attach_usdt(prog: Any, path: str, provider: str, name: str, pid: int = -1,
+                cookie: int = 0) -> Link:
+    """Attach a program built with <bpf/usdt.bpf.h> to USDT ``provider:name`` in
+    ``path`` (see ``coreframe.usdt``); ``pid`` -1 traces every process."""
+    from . import usdt
+
+    return usdt.attach_usdt(prog, path, provider, name, pid=pid, cookie=cookie)
+
+
 # ---- perf event sampling ------------------------------------------------------------
 
 
@@ -677,6 +686,13 @@ def attach_program(prog: Any) -> Link:
 
         path, sym, off = uprobes.parse_target(target)
         return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
+    if kind == "usdt":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
+                              "attach_usdt(prog, path, provider, name)")
+        from . import usdt
+
+        return attach_usdt(prog, *usdt.parse_sec_target(target))
     if kind == "xdp":
         raise AttachError(f"program {name}: XDP programs need an interface; call "
                           "attach_xdp(prog, ifname)")

@@ -1,0 +1,43 @@
+"""A deterministic workload for the USDT tests, run by /usr/bin/python3.11.
+
+It waits until the test says it is traced (a line on stdin, so every call below
+happens while the probes are attached), then calls three functions known numbers
+of times and prints one line with the counts it made; nothing else runs in
+between, so a tracer must see exactly these calls of these functions.
+"""
+
+import gc
+import sys
+
+
+def alpha(n):
+    return n + 1
+
+
+def beta(n):
+    return alpha(n) * 2
+
+
+def gamma_fn(n):
+    total = 0
+    for i in range(n):
+        total += beta(i)
+    return total
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    gcs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in range(rounds):
+        gamma_fn(5)
+    for _ in range(gcs):
+        gc.collect()
+    # gamma_fn: rounds, beta: 5 * rounds, alpha: 5 * rounds
+    print(f"done gamma_fn={rounds} beta={5 * rounds} alpha={5 * rounds} gc={gcs}", flush=True)
+    sys.stdin.readline()
+
+
+if __name__ == "__main__":
+    main()
