@@ -1,9 +1,13 @@
 """A deterministic workload for the USDT tests, run by /usr/bin/python3.11.
 
 It waits until the test says it is traced (a line on stdin, so every call below
-happens while the probes are attached), then calls three functions known numbers
+happens while the probes are attached), then calls four functions known numbers
 of times and prints one line with the counts it made; nothing else runs in
 between, so a tracer must see exactly these calls of these functions.
+
+alpha, beta and gamma_fn are called from Python code, which CPython 3.11 reports
+at function__entry only while its `line` semaphore is set; keyfn is called from
+C (by sorted()), which it always reports.
 """
 
 import gc
@@ -25,6 +29,10 @@ def gamma_fn(n):
     return total
 
 
+def keyfn(n):
+    return -n
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     gcs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -32,10 +40,12 @@ def main():
     sys.stdin.readline()
     for _ in range(rounds):
         gamma_fn(5)
+    sorted(range(rounds), key=keyfn)
     for _ in range(gcs):
         gc.collect()
-    # gamma_fn: rounds, beta: 5 * rounds, alpha: 5 * rounds
-    print(f"done gamma_fn={rounds} beta={5 * rounds} alpha={5 * rounds} gc={gcs}", flush=True)
+    # gamma_fn: rounds, beta: 5 * rounds, alpha: 5 * rounds, keyfn: rounds
+    print(f"done gamma_fn={rounds} beta={5 * rounds} alpha={5 * rounds} keyfn={rounds} "
+          f"gc={gcs}", flush=True)
     sys.stdin.readline()
 
 
