@@ -178,6 +178,9 @@ def resolve_target(pid: int | None, python: str) -> Target:
     except AttachError as e:
         raise UsageProblem(str(e)) from None
     have = set(binary.probes())
+    if not have:
+        raise UsageProblem(f"{path} has no USDT probes (no .note.stapsdt section: not a "
+                           f"Python built with --with-dtrace); check with: readelf -n {path}")
     if (PROVIDER, "function__entry") not in have:
         raise UsageProblem(
             f"{path} has no python:function__entry USDT probe (built without "
