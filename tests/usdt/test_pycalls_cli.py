@@ -113,3 +113,19 @@ def test_bad_input(need_root: None, sdt_bins: tuple[Path, Path]) -> None:
     assert code == 2 and len(err) == 1 and "function__entry" in err[0], err
     code, err = run_bad(["--sort", "bogus"])
     assert code == 2 and "bogus" in "\n".join(err)
+
+
+def test_every_process_of_an_interpreter(py_probes: None) -> None:
+    """--python: processes started after attach are traced too (the kernel installs the
+    probes and counts the semaphores up when the interpreter is mapped)."""
+    with ToolProcess(["pycalls", "--python", PY, "--json", "--top", "1000"]) as tool:
+        with usdtkit.py_workload(ROUNDS, 0) as w:
+            assert usdtkit.semaphore(w.pid, PY, "python", "function__entry") == 1
+            assert usdtkit.semaphore(w.pid, PY, "python", "line") == 1
+            w.round()
+        assert tool.stop() == 0, tool.stderr
+        rows = tool.json_records()
+    wl = str(usdtkit.WORKLOAD)
+    got = {r["function"]: r["count"] for r in rows if r.get("file") == wl}
+    assert {k: got.get(k) for k in ("gamma_fn", "beta", "alpha", "keyfn")} == {
+        "gamma_fn": ROUNDS, "beta": 5 * ROUNDS, "alpha": 5 * ROUNDS, "keyfn": ROUNDS}
