@@ -75,9 +75,10 @@ class Target:
 
 def line_semaphore(pid: int) -> Any:
     """The do-nothing uprobe carrying the `line` semaphore (pycalls' own program)."""
+    from coreframe_plugins.pycalls import resolve_target
+
     import coreframe
     from coreframe.links import attach_uprobe
-    from coreframe_plugins.pycalls import resolve_target
 
     t = resolve_target(pid, PY)
     spec = coreframe.open(str(ROOT / "plugins" / "objects" / "pycalls.bpf.o"))
