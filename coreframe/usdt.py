@@ -539,8 +539,9 @@ class SpecLayout:
             if a.kind == ARG_SIB and not self.has_sib:
                 raise AttachError(
                     f"USDT argument {a.text!r} (in {spec_text!r}) uses scale-index-base "
-                    "addressing, which the object's usdt.bpf.h cannot fetch (it needs "
-                    "libbpf >= 1.6's header); rebuild the object against a newer libbpf")
+                    "addressing, which the object's usdt.bpf.h cannot fetch (its enum "
+                    "__bpf_usdt_arg_type has no BPF_USDT_ARG_SIB); rebuild the object "
+                    "against a newer libbpf's usdt.bpf.h")
             self._put(buf, base, "val_off", a.val_off)
             self._put(buf, base, "arg_type", a.kind)
             self._put(buf, base, "reg_off", a.reg_off)
