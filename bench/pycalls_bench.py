@@ -132,8 +132,17 @@ class Bpftrace:
         wait_for(self.p.stdout, "cf-attached", "bpftrace")
 
     def close(self) -> int:
-        self.p.send_signal(signal.SIGINT)
-        out, _ = self.p.communicate(timeout=120)
+        # bpftrace 0.17 now and then sleeps through a SIGINT that arrives while it waits
+        # in epoll; a later one ends it
+        for _ in range(30):
+            self.p.send_signal(signal.SIGINT)
+            try:
+                out, _ = self.p.communicate(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            raise RuntimeError("bpftrace did not exit")
         import json
 
         for line in out.splitlines():

@@ -7,7 +7,7 @@ between, so a tracer must see exactly these calls of these functions.
 
 alpha, beta and gamma_fn are called from Python code, which CPython 3.11 reports
 at function__entry only while its `line` semaphore is set; keyfn is called from
-C (by sorted()), which it always reports.
+C (by sorted()). catcher calls boom, which raises; gen is a generator.
 """
 
 import gc
@@ -33,6 +33,21 @@ def keyfn(n):
     return -n
 
 
+def gen(n):
+    yield from range(n)
+
+
+def boom():
+    raise ValueError("expected")
+
+
+def catcher():
+    try:
+        boom()
+    except ValueError:
+        return 1
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     gcs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -41,6 +56,11 @@ def main():
     for _ in range(rounds):
         gamma_fn(5)
     sorted(range(rounds), key=keyfn)
+    for _ in range(rounds):
+        # a call that ends by raising, and a generator: entered at its first line, then
+        # resumed (another function__entry, at the `yield` line) once per item and at the end
+        catcher()
+        list(gen(2))
     for _ in range(gcs):
         gc.collect()
     # gamma_fn: rounds, beta: 5 * rounds, alpha: 5 * rounds, keyfn: rounds

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,10 @@ def test_counts_equal_bpftrace(py_probes: None, monkeypatch: pytest.MonkeyPatch)
     entries = {(f, fn, int(line)): n for (f, fn, line), n in split_keys(maps["@e"], 3).items()}
     returns = split_keys(maps["@r"], 2)
     assert {k: r["count"] for k, r in funcs.items()} == entries
-    assert {(f, fn): r["count"] for (f, fn, _), r in funcs.items()} == returns
+    per_function: Counter[tuple[str, str]] = Counter()
+    for (f, fn, _line), r in funcs.items():
+        per_function[(f, fn)] += r["count"]
+    assert dict(per_function) == returns
     wl = str(usdtkit.WORKLOAD)
     want = {"gamma_fn": ROUNDS, "beta": 5 * ROUNDS, "alpha": 5 * ROUNDS, "keyfn": ROUNDS}
     for fn, n in want.items():
@@ -62,6 +66,10 @@ def test_counts_equal_bpftrace(py_probes: None, monkeypatch: pytest.MonkeyPatch)
         assert r["name"] == f"py_workload:{fn}:{usdtkit.def_line(fn)}"
         assert sum(h["count"] for h in r["hist"]) == n
         assert 0 < r["total_ns"] and all(h["lo"] <= h["hi"] for h in r["hist"])
+    for fn in ("catcher", "boom"):
+        assert funcs[(wl, fn, usdtkit.def_line(fn))]["count"] == ROUNDS
+    gen_rows = {k[2]: r["count"] for k, r in funcs.items() if k[:2] == (wl, "gen")}
+    assert gen_rows == {usdtkit.def_line("gen"): ROUNDS, usdtkit.def_line("gen") + 1: 2 * ROUNDS}
     # gamma_fn's time includes its five beta calls, each including an alpha call
     g, b = funcs[(wl, "gamma_fn", usdtkit.def_line("gamma_fn"))], funcs[
         (wl, "beta", usdtkit.def_line("beta"))]
@@ -84,9 +92,17 @@ def test_text_report_and_semaphores(py_probes: None) -> None:
     assert during == {p: v + 1 for p, v in before.items()}
     assert after == before
     assert out[0].split() == ["FUNCTION", "CALLS", "TOTAL_ms", "AVG_us"]
-    first = out[1].split()
-    assert first[0] == f"py_workload:gamma_fn:{usdtkit.def_line('gamma_fn')}"  # most time
-    assert first[1] == str(ROUNDS)
+    rows = []
+    for line in out[1:]:  # function rows, each followed by its histogram (--hist)
+        if line.startswith("GC pauses"):
+            break
+        f = line.split()
+        if len(f) == 4 and f[0].count(":") >= 2 and f[1].isdigit():
+            rows.append((f[0], int(f[1]), float(f[2])))
+    assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True)  # --sort time
+    by_name = {r[0]: r[1] for r in rows}
+    assert by_name[f"py_workload:gamma_fn:{usdtkit.def_line('gamma_fn')}"] == ROUNDS
+    assert by_name[f"py_workload:alpha:{usdtkit.def_line('alpha')}"] == 5 * ROUNDS
     assert any("nsecs" in line for line in out) and any("GC pauses" in line for line in out)
 
 

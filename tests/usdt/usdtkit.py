@@ -227,8 +227,17 @@ class Bpftrace:
         raise RuntimeError("bpftrace did not attach")
 
     def close(self) -> dict[str, object]:
-        self.p.send_signal(signal.SIGINT)
-        out, _err = self.p.communicate(timeout=60)
+        # bpftrace 0.17 now and then sleeps through a SIGINT that arrives while it waits
+        # in epoll; a later one ends it (it prints its maps on the way out)
+        deadline = time.monotonic() + 300
+        while True:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                out, _err = self.p.communicate(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise
         for line in out.splitlines():
             try:
                 msg = json.loads(line)
