@@ -29,22 +29,24 @@ struct {
 	__type(value, struct py_stat);
 } stats SEC(".maps");
 
+/* Calls in progress, per thread; LRU so that threads that exited (or calls whose
+ * return was never reported) give way instead of filling the table. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PY_FRAMES_MAX_ENTRIES);
 	__type(key, struct py_frame_key);
 	__type(value, struct py_frame);
 } frames SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PY_FRAMES_MAX_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 } depths SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PY_FRAMES_MAX_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -14,8 +14,11 @@ a uprobe hit per line, so the tool sets that semaphore the way the kernel sets
 any: a do-nothing uprobe whose ``ref_ctr_offset`` is the ``line`` semaphore,
 placed on the interpreter's ELF entry point (run once per process, at exec).
 ``--no-line-semaphore`` leaves it off: cheaper, but calls made from Python code
-are then neither counted nor timed. The semaphore goes back to its old value
-when the tool detaches.
+are then not seen at entry, so neither counted nor timed. The semaphore goes
+back to its old value when the tool detaches.
+
+A generator's resumptions are entries too: CPython reports them with the line
+the generator resumes at, so they form their own ``module:function:line`` rows.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import time
 
 from coreframe.options import Choice, FloatRange, IntRange, Option
 from coreframe.output import format_log2_hist, json_line, log2_bounds
-from coreframe.tool import RunContext, Tool
+from coreframe.tool import Readiness, RunContext, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -210,6 +213,22 @@ class PyCalls(Tool):
     summary = "Python calls and latency per function, GC pauses (USDT)"
     object_file = "pycalls.bpf.o"
     requires = ("bpf", "uprobe")
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        from coreframe import usdt
+        from coreframe.errors import AttachError
+
+        try:
+            have = (PROVIDER, "function__entry") in usdt.read_binary(DEFAULT_PYTHON).probes()
+        except AttachError:
+            have = False
+        if have:
+            return Readiness(True, f"{DEFAULT_PYTHON} has its USDT probes")
+        return Readiness(True, f"{DEFAULT_PYTHON} has no USDT probes: use -p or --python")
 
     @classmethod
     def params(cls) -> list[Option]:
