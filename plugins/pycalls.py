@@ -192,6 +192,12 @@ def resolve_target(pid: int | None, python: str) -> Target:
     if missing:
         raise UsageProblem(f"{path} lacks USDT probes {', '.join(missing)}; check with: "
                            f"readelf -n {path}")
+    for probe in PROBES.values():  # an argument spec coreframe cannot read: say so now
+        try:
+            for t in usdt.find_targets(binary, PROVIDER, probe):
+                usdt.parse_args(t.args, binary.machine)
+        except AttachError as e:
+            raise UsageProblem(f"python:{probe} in {path}: {e}") from None
     line_sema = 0
     entry_off = None
     if (PROVIDER, "line") in have:

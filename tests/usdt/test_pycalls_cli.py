@@ -145,3 +145,23 @@ def test_every_process_of_an_interpreter(py_probes: None) -> None:
     got = {r["function"]: r["count"] for r in rows if r.get("file") == wl}
     assert {k: got.get(k) for k in ("gamma_fn", "beta", "alpha", "keyfn")} == {
         "gamma_fn": ROUNDS, "beta": 5 * ROUNDS, "alpha": 5 * ROUNDS, "keyfn": ROUNDS}
+
+
+def test_unknown_arg_spec_is_a_usage_error(need_root: None, tmp_path: Path) -> None:
+    """An interpreter whose function__entry spec coreframe cannot read: exit 2, the
+    argument named, before anything is loaded. The copy differs from python3.11 only
+    in one argument string of its notes (same length, so the layout stays valid)."""
+    if not Path(PY).exists():
+        pytest.skip(f"no {PY}")
+    data = bytearray(Path(PY).read_bytes())
+    old = b"8@%rbp 8@%r12 -4@%eax"
+    at = data.find(old)
+    assert at > 0 and data.count(old) >= 1
+    new = b"8@%rbp 8@%r12 -4@%xmm"
+    data[at:at + len(old)] = new
+    fake = tmp_path / "python3.11"
+    fake.write_bytes(bytes(data))
+    fake.chmod(0o755)
+    code, err = run_bad(["--python", str(fake)])
+    assert code == 2 and len(err) == 1, err
+    assert "'-4@%xmm'" in err[0] and "names register %xmm" in err[0]
