@@ -450,8 +450,10 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
         has_events = False
     if not has_events:
         raise FeatureMissing("uprobes", "kernel built without CONFIG_UPROBE_EVENTS")
+    # uprobe_events takes the reference counter (USDT semaphore) as PATH:OFFSET(REF_CTR)
+    ref = f"({ref_ctr_offset:#x})" if ref_ctr_offset else ""
     tp_id, remove = _legacy_probe(
-        "uprobe", f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}", what)
+        "uprobe", f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}{ref}", what)
     attr2 = PerfEventAttr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
     attr2.sample_period = 1
     try:
