@@ -162,3 +162,34 @@ def test_sec_auto_attach_and_bad_input(py_probes: None) -> None:
     names = [r.str1 for r in got if r.str0.endswith("py_workload.py")]
     assert [names.count(f) for f in ("gamma_fn", "beta", "alpha", "keyfn")] == [3, 15, 15, 3]
     assert all(r.arg_cnt == 3 and r.cookie == 0 for r in got)
+
+
+def test_tracefs_uprobe_fallback_counts_semaphore(need_root: None, sdt_bins: tuple[Path, Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the uprobe PMU, uprobes are made through tracefs' uprobe_events, which
+    must carry the semaphore as PATH:OFFSET(REF_CTR)."""
+    from coreframe import features, links, tracefs
+    from coreframe.errors import Error
+
+    try:
+        if not Path(tracefs.tracefs_file("uprobe_events")).exists():
+            pytest.skip("no tracefs uprobe_events")
+    except Error:
+        pytest.skip("no tracefs")
+    monkeypatch.setattr(features, "has_uprobe_multi", lambda: False)
+    real_pmu = links._pmu_type
+    monkeypatch.setattr(links, "_pmu_type", lambda name: None if name == "uprobe"
+                        else real_pmu(name))
+    exe = str(sdt_bins[0])
+    with usdtkit.Proc([exe]) as t:
+        before = usdtkit.semaphore(t.pid, exe, "cftest", "tick")
+        with _load(t.pid) as obj:
+            link = obj.programs.usdt_strings.attach_usdt(exe, "cftest", "tick", pid=t.pid,
+                                                         cookie=9)
+            assert [c.kind for c in link.children] == ["uprobe"]
+            assert usdtkit.semaphore(t.pid, exe, "cftest", "tick") == before + 1
+            assert t.round("3") == "done 3"
+            got = usdtkit.coreframe_records(obj)
+            link.close()
+        assert usdtkit.semaphore(t.pid, exe, "cftest", "tick") == before
+    assert [(r.cookie, r.args[1], r.str0) for r in got] == [(9, i, "tick-name") for i in range(3)]
