@@ -9,8 +9,14 @@ LLVM_STRIP ?= llvm-strip
 PYTHON ?= .venv/bin/python
 RUFF ?= .venv/bin/ruff
 BPFTOOL ?= bpftool
+COREFRAME ?= .venv/bin/coreframe
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall \
+# The BPF compile flags have one definition, coreframe/build.py (also behind
+# `coreframe cflags` and the tests' inline compiles): target, arch, -mcpu, and the
+# system include directories clang -target bpf does not search by itself (Debian's
+# multiarch /usr/include/<triplet>, where asm/ lives). Asked once, when first used.
+BPF_SYS_CFLAGS = $(eval BPF_SYS_CFLAGS := $(shell $(PYTHON) -m coreframe.build --clang $(CLANG)))$(BPF_SYS_CFLAGS)
+BPF_CFLAGS = $(or $(BPF_SYS_CFLAGS),$(error cannot get the BPF flags from `$(PYTHON) -m coreframe.build`: run ./setup.sh --dev first)) \
 	-fdebug-prefix-map=$(CURDIR)=. -ffile-prefix-map=$(CURDIR)=.
 
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
@@ -79,6 +85,6 @@ bench:
 # Regenerate the committed vmlinux.h from this machine's kernel (deliberate, rare:
 # objects must not depend on the build machine's kernel).
 vmlinux-h:
-	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp
+	$(COREFRAME) btf dump /sys/kernel/btf/vmlinux --format c > bpf/vmlinux.h.tmp
 	mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h
 -include kernels/Makefile.inc

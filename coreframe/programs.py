@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from .link.base import Link
+    from .link.usdt import Manager
     from .object.parts import ProgramSpec
     from .object.sections import SectionDef
 
@@ -122,6 +123,7 @@ class Program(FDOwner):
         self.section: str = ""
         self.section_def: SectionDef | None = None  # set by the object loader, for attach
         self.spec: ProgramSpec | None = None
+        self.usdt: Manager | None = None  # link.usdt.Manager of objects built with usdt.bpf.h
 
     @classmethod
     def from_fd(cls, fd: FD, name: str | None = None) -> Program:
@@ -177,6 +179,15 @@ class Program(FDOwner):
         from .link.auto import attach_program
 
         return attach_program(self, *args, **kwargs)
+
+    def attach_usdt(self, path: str, provider: str, name: str, pid: int | None = None,
+                    cookie: int = 0) -> Link:
+        """Attach to USDT probe ``provider:name`` in ``path`` (executable or library;
+        ``pid`` limits it to one process); ``bpf_usdt_cookie()`` returns ``cookie``."""
+        from .link.usdt import attach_usdt
+
+        return attach_usdt(self, path, provider, name, pid=-1 if pid is None else pid,
+                           cookie=cookie)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd.fd}"
@@ -329,9 +340,11 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
                                              and not has_capability("CAP_PERFMON")):
             raise PermissionDenied(op, needed) from err
         if prog_type in TRAMPOLINE_TYPES:
+            from .features import hook_hint
+
             raise FeatureMissing(
                 "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)",
-                "the kernel refuses them even to root here; use kprobes or tracepoints",
+                f"the kernel refuses them even to root here; {hook_hint('fentry/fexit')}",
             ) from err
         raise PermissionDenied(op, needed) from err  # e.g. lockdown refusing even root
     if code in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP) and not log.strip():

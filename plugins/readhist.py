@@ -273,7 +273,7 @@ class ReadHist(Tool):
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
         hists_map = obj.maps.hists
-        items = list(hists_map.items())
+        items = list(hists_map.raw.items())
         rows = decode_entries(items)
         if not o["cumulative"]:
             rows = self._since_last_report(hists_map, items, rows)

@@ -271,6 +271,9 @@ def btf_from_path(path: str) -> BTF:
         raise BTFError(f"cannot read {path}: {e.strerror}") from e
     if data[:4] == b"\x7fELF":
         data = _elf_btf_section(data, path)
+    elif data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):  # BTF magic, either byte order
+        raise ObjectError(f"{path}: neither raw BTF (magic 0xeb9f) nor an ELF object with "
+                          "a .BTF section")
     return BTF(data)
 
 
@@ -290,7 +293,8 @@ def _elf_btf_section(data: bytes, path: str) -> bytes:
         return sec.data()
     except ELFError as e:
         raise BTFError(f"{path}: malformed ELF: {e}") from e
-    except (ValueError, struct.error, OSError) as e:
+    except (ValueError, struct.error, OSError, OverflowError) as e:
+        # OverflowError: pyelftools seeks to offsets a corrupt header makes huge
         raise BTFError(f"{path}: malformed ELF: {e}") from e
 
 

@@ -58,6 +58,13 @@ def attach_program(prog: Program) -> Link:
 
         path, sym, off = symbols.parse_target(target)
         return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
+    if kind == "usdt":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
+                              "attach_usdt(prog, path, provider, name)")
+        from .usdt import attach_usdt, parse_sec_target
+
+        return attach_usdt(prog, *parse_sec_target(target))
     if kind == "xdp":
         raise AttachError(f"program {name}: XDP programs need an interface; call "
                           "attach_xdp(prog, ifname)")

@@ -17,12 +17,14 @@ from .perf_event import attach_perf_fd, open_perf_event, pmu_retprobe_bit, pmu_t
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..programs import Program
 
 
 def _attach_probe(prog: Program, kind: str, target: str, offset: int, *, retprobe: bool,
                   pid: int, cookie: int, what: str, legacy: str,
-                  missing: tuple[str, str], config: int = 0) -> Link:
+                  missing: Callable[[], FeatureMissing], config: int = 0) -> Link:
     """A ``kind`` ("kprobe" or "uprobe") probe on ``target`` (a kernel function or a file
     path) at ``offset``: through the PMU of that name, else a tracefs probe event
     defined by ``legacy`` (its ``{name}`` filled in)."""
@@ -48,7 +50,7 @@ def _attach_probe(prog: Program, kind: str, target: str, offset: int, *, retprob
     except Error:
         has_events = False
     if not has_events:
-        raise FeatureMissing(*missing)
+        raise missing()
     tp_id, remove = tracefs.add_probe_event(kind, legacy, what)
     attr = PerfEventAttr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
     attr.sample_period = 1
@@ -60,6 +62,17 @@ def _attach_probe(prog: Program, kind: str, target: str, offset: int, *, retprob
     return attach_perf_fd(prog, pfd, kind, what, cookie, extra=[remove])
 
 
+def _kprobes_missing() -> FeatureMissing:
+    from ..features import hook_hint
+
+    return FeatureMissing("kprobes", "kernel built without CONFIG_KPROBE_EVENTS; "
+                          + hook_hint("kprobes"))
+
+
+def _uprobes_missing() -> FeatureMissing:
+    return FeatureMissing("uprobes", "kernel built without CONFIG_UPROBE_EVENTS")
+
+
 def attach_kprobe(prog: Program, func: str, retprobe: bool = False, offset: int = 0,
                   cookie: int = 0) -> Link:
     """Attach to kernel function ``func`` (+offset) via the kprobe PMU or kprobe_events."""
@@ -68,8 +81,7 @@ def attach_kprobe(prog: Program, func: str, retprobe: bool = False, offset: int 
     return _attach_probe(prog, "kprobe", func, offset, retprobe=retprobe, pid=-1,
                          cookie=cookie, what=what,
                          legacy=f"{'r' if retprobe else 'p'}:kprobes/{{name}} {probe}",
-                         missing=("kprobes", "kernel built without CONFIG_KPROBE_EVENTS; "
-                                  "use tracepoints or fentry"))
+                         missing=_kprobes_missing)
 
 
 def attach_uprobe(prog: Program, path: str, symbol: str | None = None, offset: int = 0,
@@ -87,5 +99,6 @@ def attach_uprobe(prog: Program, path: str, symbol: str | None = None, offset: i
             f"{symbol if symbol else hex(offset)}" + (f"+{offset}" if symbol and offset else ""))
     return _attach_probe(prog, "uprobe", real, off, retprobe=retprobe, pid=pid, cookie=cookie,
                          what=what, config=ref_ctr_offset << 32,
-                         legacy=f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}",
-                         missing=("uprobes", "kernel built without CONFIG_UPROBE_EVENTS"))
+                         legacy=f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}"
+                         + (f"({ref_ctr_offset:#x})" if ref_ctr_offset else ""),
+                         missing=_uprobes_missing)

@@ -127,6 +127,16 @@ def _next_probe_name(prefix: str, target: str) -> str:
     return f"{prefix}_{os.getpid()}_{_probe_seq}_{clean}"
 
 
+def _append(path: str, text: str) -> None:
+    """One write(2) to a tracefs control file opened O_APPEND; Python's "a" mode would
+    also lseek(SEEK_END), which kprobe_events/uprobe_events refuse with EINVAL."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def add_probe_event(kind: str, definition_fmt: str, target: str) -> tuple[int, Callable[[], None]]:
     """Create a ``kprobe_events``/``uprobe_events`` probe; returns (tracepoint id, remover).
 
@@ -136,16 +146,14 @@ def add_probe_event(kind: str, definition_fmt: str, target: str) -> tuple[int, C
     events_file = tracefs_file(f"{kind}_events")
     name = _next_probe_name("cf", target)
     try:
-        with open(events_file, "a") as f:
-            f.write(definition_fmt.format(name=name) + "\n")
+        _append(events_file, definition_fmt.format(name=name) + "\n")
     except OSError as e:
         raise AttachError(f"creating {kind} event for {target}: {e.strerror}") from None
     group = "kprobes" if kind == "kprobe" else "uprobes"
 
     def remove() -> None:
         try:
-            with open(events_file, "a") as f:
-                f.write(f"-:{group}/{name}\n")
+            _append(events_file, f"-:{group}/{name}\n")
         except OSError:
             pass
 

@@ -47,15 +47,24 @@ def attach_tracing(prog: Program, *, cookie: int = 0, attach_type: int | None = 
     what = f"attaching {kind} program {program_name(prog)}"
     trampoline = kind in ("fentry", "fexit", "fmod_ret", "lsm")
     feature = "BPF trampolines" if trampoline else None
-    hint = ("this kernel refuses fentry/fexit/LSM (no BPF trampoline); use tracepoints or "
-            "kprobes") if trampoline else ""
     try:
         lfd = link_create(program_fd(prog), 0, at, tracing_cookie=cookie)
     except OSError as e:
         if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP) or cookie or at == C.BPF_TRACE_ITER:
-            raise attach_error(e, what, feature=feature, hint=hint) from None
+            raise attach_error(e, what, feature=feature,
+                               hint=_trampoline_hint(trampoline)) from None
         try:
             lfd = raw_tracepoint_open(None, program_fd(prog))
         except OSError as e2:
-            raise attach_error(e2, what, feature=feature, hint=hint) from None
+            raise attach_error(e2, what, feature=feature,
+                               hint=_trampoline_hint(trampoline)) from None
     return Link(kind, target, lfd)
+
+
+def _trampoline_hint(trampoline: bool) -> str:
+    """For a refused fentry/fexit/LSM attach: the other hooks this kernel offers."""
+    if not trampoline:
+        return ""
+    from ..features import hook_hint
+
+    return f"this kernel refuses fentry/fexit/LSM (no BPF trampoline); {hook_hint('fentry/fexit')}"

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..btf.types import BTF
-    from .spec import MapSpec, ObjectSpec
+    from ..btf.values import Value
+    from .parts import MapSpec
+    from .spec import ObjectSpec
 
 
 class VariableError(ObjectError, ValueError):
@@ -108,12 +110,24 @@ class DataSection:
         assert self._map.data is not None
         self._map.data[offset:offset + len(raw)] = raw
 
-    def get(self, name: str) -> Any:
-        """Current value of a variable as a Python object."""
+    def get(self, name: str) -> Value:
+        """Current value of a variable as a Python object.
+
+        Scalars are ints/bools/floats; structs, unions and arrays are typed from BTF
+        like map values (``coreframe.btf.values``): a StructValue, a ``str`` for a
+        char array, ``bytes`` for a ``__u8`` array, else a list.
+        """
         v = self.variable(name)
-        assert self._btf is not None
-        buf = self._read()
-        return _decode(self._btf, v.type_id, bytes(buf[v.offset:v.offset + v.size]))
+        btf = self._btf
+        assert btf is not None
+        from ..btf.kinds import Kind
+
+        raw = bytes(self._read()[v.offset:v.offset + v.size])
+        if btf.kind_of(btf.resolve(v.type_id)) in (Kind.STRUCT, Kind.UNION, Kind.ARRAY):
+            from ..btf.values import codec
+
+            return codec(btf, v.type_id).decode(raw)
+        return _decode(btf, v.type_id, raw)
 
     def set(self, name: str, value: Any) -> None:
         """Check ``value`` against the variable's type, then write it into the image."""
@@ -173,7 +187,7 @@ class LiveDataSection(DataSection):
         object.__setattr__(self, "_live", live)
 
     def _read(self) -> bytes | bytearray:
-        raw = self._live.lookup(0)
+        raw = self._live.raw.lookup(0)
         if raw is None:
             raise ObjectError(f"{self.label}: map has no value")
         return raw
@@ -186,7 +200,7 @@ class LiveDataSection(DataSection):
                                 "on the ObjectSpec before load()")
         image = bytearray(self._read())
         image[offset:offset + len(raw)] = raw
-        self._live.update(0, bytes(image))
+        self._live.raw.update(0, bytes(image))
 
 
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
@@ -276,7 +290,8 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
         esize = btf.size_of(t.elem_type)
         et = btf[elem]
         if et.kind == Kind.INT and esize == 1 and isinstance(value, (str, bytes, bytearray)):
-            raw = value.encode() if isinstance(value, str) else bytes(value)
+            raw = (value.encode("utf-8", "surrogateescape") if isinstance(value, str)
+                   else bytes(value))
             if len(raw) + 1 > t.nelems:
                 raise _Bad(f"{value!r} is {len(raw)} bytes, but only {t.nelems - 1} fit "
                            "with the terminating NUL")
@@ -297,6 +312,8 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
         out[start:end] = bytes(max(0, end - start))
         return bytes(out)
     if k in (Kind.STRUCT, Kind.UNION):
+        if not isinstance(value, dict) and hasattr(value, "_asdict"):
+            value = value._asdict()  # a StructValue read from BTF (btf.values)
         if not isinstance(value, dict):
             raise _Bad(f"{value!r} is not a dict of field values")
         members = {m.name: m for m in t.members if m.name}
@@ -416,8 +433,13 @@ def _parse_text(btf: BTF, type_id: int, text: str) -> Any:
         if low in _FALSE:
             return False
         raise _Bad(f"{text!r} is not a bool (use true/false)")
-    if k in (Kind.INT, Kind.PTR):
-        if k == Kind.INT and t.is_char and t.size == 1 and len(text) == 1 and not text.isdigit():
+    if k == Kind.PTR:
+        # An address the BPF program reads; no number typed on a command line is one
+        # (the verifier treats it as a scalar anyway). Python callers can still write it.
+        raise _Bad("pointers cannot be set from the command line (a pointer's value is "
+                   "an address, not a setting)")
+    if k == Kind.INT:
+        if t.is_char and t.size == 1 and len(text) == 1 and not text.isdigit():
             return text
         return _parse_int(text)
     if k in (Kind.ENUM, Kind.ENUM64):

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from coreframe.build import compile_bpf
+
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = ROOT / "plugins" / "objects"
 BPFTOOL = shutil.which("bpftool")
 
 pytestmark = pytest.mark.skipif(BPFTOOL is None, reason="bpftool not installed")
-
-BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-mcpu=v3", "-Wall"]
 
 
 def _loadall(obj: Path, pin: Path) -> subprocess.CompletedProcess[str]:
@@ -43,8 +43,7 @@ def test_readhist_tracepoint_programs_load(pin_dir: Path, tmp_path: Path) -> Non
     if not clang or not strip:
         pytest.skip("clang/llvm-strip needed for the -DONLY_TP variant")
     obj = tmp_path / "readhist_only_tp.bpf.o"
-    subprocess.run([clang, *BPF_CFLAGS, "-DONLY_TP", "-Ibpf", "-c", "bpf/readhist.bpf.c",
-                    "-o", str(obj)], cwd=ROOT, check=True)
+    compile_bpf("bpf/readhist.bpf.c", obj, extra=["-DONLY_TP", "-Ibpf"], clang=clang, cwd=ROOT)
     subprocess.run([strip, "-g", str(obj)], check=True)
     proc = _loadall(obj, pin_dir)
     assert proc.returncode == 0, proc.stderr

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from coreframe.build import compile_bpf
+
 VMLINUX = "/sys/kernel/btf/vmlinux"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,8 +82,7 @@ def allkinds_obj(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = d / "allkinds.bpf.c"
     src.write_text(ALLKINDS_C)
     obj = d / "allkinds.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True, capture_output=True)
+    compile_bpf(src, obj)
     return obj
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from coreframe.btf import BTF, Kind, btf_from_path, kernel
 from coreframe.btf.types import Member
+from coreframe.build import compile_bpf
 from coreframe.errors import FeatureMissing, ObjectError
 from coreframe.sys.uapi_btf import BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN
 
@@ -233,10 +234,7 @@ def test_elf_without_btf(tmp_path: Path) -> None:
     src = tmp_path / "nobtf.c"
     src.write_text("int x;\n")
     obj = tmp_path / "nobtf.o"
-    import subprocess
-
-    subprocess.run(["clang", "-O2", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True)
+    compile_bpf(src, obj, extra=["-g0"])  # no -g: no .BTF
     with pytest.raises(ObjectError, match=r"no \.BTF"):
         btf_from_path(str(obj))
     bad = tmp_path / "bad.o"

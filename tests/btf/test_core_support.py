@@ -22,6 +22,7 @@ from coreframe import asm
 from coreframe.btf.core import POISON_HELPER, CoreRelocator, CoreResult
 from coreframe.btf.ext import BTFExt
 from coreframe.btf.types import BTF
+from coreframe.build import compile_bpf
 from coreframe.errors import RelocationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,15 +88,26 @@ def read_object(path: Path) -> ObjInfo:
     return ObjInfo(path, btf, ext, sections, funcs)
 
 
-def core_objects() -> list[Path]:
-    """Every test/plugin object that carries CO-RE relocations."""
+class UnreadableObject(Exception):
+    """A committed object the CO-RE tests cannot read: a broken object or a reader bug."""
+
+
+def core_objects(dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """Every test/plugin object that carries CO-RE relocations.
+
+    Every committed object is built with ``-g``, so each has .BTF and .BTF.ext;
+    one that cannot be read is an error at collection, never left out (a silently
+    shorter list would let the CO-RE oracle compare less than it claims).
+    """
     found = []
-    for d in (OBJECTS, ROOT / "plugins" / "objects"):
+    for d in dirs or (OBJECTS, ROOT / "plugins" / "objects"):
         for p in sorted(d.glob("*.bpf.o")):
             try:
                 info = read_object(p)
-            except Exception:
-                continue
+            except Exception as e:
+                raise UnreadableObject(
+                    f"{p}: cannot read its .BTF/.BTF.ext for CO-RE relocations "
+                    f"({type(e).__name__}: {e}); rebuild it with `make objects`") from e
             if any(info.ext.core_relos.values()):
                 found.append(p)
     return found
@@ -232,10 +244,7 @@ def oracle_log(oracle: Path, obj: Path, target_obj: Path) -> str:
 def compile_target(name: str, tmp: Path) -> tuple[Path, BTF]:
     """Compile tests/btf/targets/<name>.c and return (object path, its .BTF)."""
     out = tmp / f"{name}.o"
-    subprocess.run(
-        ["clang", "-g", "-target", "bpf", "-c", str(TARGETS / f"{name}.c"), "-o", str(out)],
-        check=True, capture_output=True,
-    )
+    compile_bpf(TARGETS / f"{name}.c", out, extra=["-O0"])
     with open(out, "rb") as f:
         data = ELFFile(f).get_section_by_name(".BTF").data()
     return out, BTF.from_bytes(data)

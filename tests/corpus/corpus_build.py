@@ -21,6 +21,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from coreframe.build import bpf_cflags
+
 ROOT = Path(__file__).resolve().parents[2]
 REPO_VMLINUX_H = ROOT / "bpf" / "vmlinux.h"
 KERNEL_CACHE = Path(os.environ.get("CF_KERNEL_CACHE", "/var/cache/coreframe-kernels"))
@@ -142,6 +144,7 @@ def build(variant_name: str, source_name: str, cache: Path) -> Path:
     key = hashlib.sha256()
     key.update(_tool_version("clang").encode())
     key.update(repr(variant).encode())
+    key.update(repr(bpf_cflags()).encode())
     for name in sorted(inputs):
         key.update(name.encode() + b"\0" + hashlib.sha256(inputs[name]).digest())
     workdir = cache / "variants" / variant_name / f"{source_name}-{key.hexdigest()[:16]}"
@@ -156,7 +159,7 @@ def build(variant_name: str, source_name: str, cache: Path) -> Path:
         for name, data in inputs.items():
             (private / name).write_bytes(data)
         out = private / obj.name
-        cmd = ["clang", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", *variant.flags,
+        cmd = ["clang", *bpf_cflags(), *variant.flags,
                f"-I{private}", "-c", str(private / source.name), "-o", str(out)]
         cc = subprocess.run(cmd, capture_output=True, text=True)
         if cc.returncode != 0:

@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from coreframe.build import bpf_cflags
+
 REPO = Path(__file__).resolve().parents[2]
 COREFRAME = Path(sys.executable).with_name("coreframe")
 PYTHON = Path(sys.executable)
@@ -93,7 +95,8 @@ def build(out_dir: Path, name: str, *, sec: str | None = None, prog: str | None 
     if not src.exists() or src.read_text() != SOURCE:
         src.write_text(SOURCE)
     out = out_dir / f"{name}.bpf.o"
-    cmd = ["clang", "-g", "-O2", "-target", target, "-D__TARGET_ARCH_x86", "-mcpu=v3",
+    # the shared flags, then the target under test (clang takes the last -target)
+    cmd = ["clang", *bpf_cflags(), "-target", target,
            f"-I{REPO / 'bpf'}", "-c", str(src), "-o", str(out), *extra]
     if sec:
         cmd.append(f'-DSEC_NAME="{sec}"')

@@ -12,6 +12,7 @@ import pytest
 from objpaths import all_objects, obj
 
 import coreframe
+from coreframe.build import compile_bpf
 from coreframe.errors import ObjectError, RelocationError
 from coreframe.object import MapSpec, ProgramSpec, internal_map_name
 from coreframe.sys import consts as C
@@ -190,8 +191,7 @@ def _build(tmp_path: Path, body: str, name: str = "t") -> str:
     src = tmp_path / f"{name}.bpf.c"
     src.write_text(HEADER + body + '\nchar LICENSE[] SEC("license") = "GPL";\n')
     out = tmp_path / f"{name}.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(out)],
-                   check=True, capture_output=True)
+    compile_bpf(src, out)
     return str(out)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from coreframe.btf.sanitize import sanitize
+from coreframe.build import compile_bpf
 from coreframe.errors import ObjectError
 from coreframe.object.loader import load_object_btf
 from coreframe.sys import consts as C
@@ -69,8 +70,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = d / "g.bpf.c"
     src.write_text(SOURCE)
     obj = d / "g.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True)
+    compile_bpf(src, obj)
     return obj
 
 

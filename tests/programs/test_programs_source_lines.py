@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from coreframe.build import compile_bpf
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -41,8 +42,7 @@ def test_verifier_error_points_at_c_line(tmp_path: Path) -> None:
     src = tmp_path / "nullderef.bpf.c"
     src.write_text(SOURCE)
     obj = tmp_path / "nullderef.bpf.o"
-    subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True)
+    compile_bpf(src, obj)
     spec = coreframe.open(str(obj))
     with pytest.raises(coreframe.VerifierError) as ei:
         spec.load().close()

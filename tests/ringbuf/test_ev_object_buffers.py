@@ -6,10 +6,10 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import subprocess
 
 import pytest
 
+from coreframe.build import compile_bpf
 from coreframe.perf import PerfBuffer
 from coreframe.ringbuf import RingBuffer
 
@@ -33,9 +33,7 @@ def bench_obj(tmp_path_factory):
     if not shutil.which("clang"):
         pytest.skip("clang not installed")
     out = tmp_path_factory.mktemp("obj") / "ev_bench.bpf.o"
-    arch = os.uname().machine
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3",
-                    f"-I/usr/include/{arch}-linux-gnu", "-c", SRC, "-o", str(out)], check=True)
+    compile_bpf(SRC, out)
     return str(out)
 
 
@@ -49,7 +47,10 @@ def _load(path: str, use_perf: int, per_hit: int):
 
 
 def _stat(obj, idx: int) -> int:
-    return int.from_bytes(bytes(obj.maps["stats"].lookup(idx)), "little")
+    # stats has BTF types (__u32 -> __u64): lookups return ints
+    value = obj.maps["stats"].lookup(idx)
+    assert isinstance(value, int)
+    return value
 
 
 @pytest.mark.parametrize("use_perf", [0, 1], ids=["ringbuf", "perf"])
