@@ -37,7 +37,9 @@ from test_core_support import (
 
 from coreframe.btf.core import (
     BPF_CORE_FIELD_BYTE_OFFSET,
+    BPF_CORE_FIELD_BYTE_SIZE,
     BPF_CORE_FIELD_LSHIFT_U64,
+    BPF_CORE_FIELD_RSHIFT_U64,
     BPF_CORE_FIELD_SIGNED,
     CoreRelocator,
 )
@@ -66,7 +68,7 @@ struct cf_big {
 	int deeper;
 	__u64 far[4];
 	struct cf_inner inner;
-	unsigned int lo: 3, bits: 5;
+	unsigned int lo: 3, bits: 5, straddle: 6;
 	enum cf_senum se;
 	enum cf_uenum ue;
 	enum cf_wenum we;
@@ -87,6 +89,12 @@ int big(struct cf_big *b)
 	r += __builtin_preserve_field_info(b->inner.y, 0);
 	r += __builtin_preserve_field_info(b->bits, 0);
 	r += __builtin_preserve_field_info(b->bits, 4);
+	r += __builtin_preserve_field_info(b->straddle, 0);
+	r += __builtin_preserve_field_info(b->straddle, 1);
+	r += __builtin_preserve_field_info(b->straddle, 4);
+	r += __builtin_preserve_field_info(b->straddle, 5);
+	r += __builtin_preserve_field_info(b->deep, 4);
+	r += __builtin_preserve_field_info(b->deep, 5);
 	r += __builtin_preserve_field_info(b->se, 3);
 	r += __builtin_preserve_field_info(b->ue, 3);
 	r += __builtin_preserve_field_info(b->we, 3);
@@ -138,6 +146,8 @@ def target_btf(raw_btf: type) -> bytes:
         ("head", i32, HEAD * 8), ("deep", i32, DEEP * 8), ("deeper", i32, DEEPER * 8),
         ("far", far, FAR * 8), ("inner", inner, INNER * 8),
         ("lo", u32, (3 << 24) | (BITS_BYTE * 8)), ("bits", u32, (5 << 24) | (BITS_BYTE * 8 + 3)),
+        # bits 28..33 of the word at BITS_BYTE: no 4-byte load holds it, an 8-byte one does
+        ("straddle", u32, (6 << 24) | (BITS_BYTE * 8 + 28)),
         ("se", se, SE * 8), ("ue", ue, UE * 8), ("we", we, WE * 8), ("wue", wue, WUE * 8),
     ]
     b.add(4, "cf_big", BIG_SIZE, vlen=len(members), kflag=1, extra=b"".join(
@@ -182,8 +192,9 @@ def test_offsets_past_4k_and_signed_enums(local: tuple[Path, ObjInfo],
                                           target: tuple[Path, BTF]) -> None:
     got = _results(local[1], target[1])
     off, signed = BPF_CORE_FIELD_BYTE_OFFSET, BPF_CORE_FIELD_SIGNED
+    lshift, rshift = BPF_CORE_FIELD_LSHIFT_U64, BPF_CORE_FIELD_RSHIFT_U64
     # member indexes of the local struct cf_big: head 0, deep 1, deeper 2, far 3,
-    # inner 4, lo 5, bits 6, se 7, ue 8, we 9, wue 10
+    # inner 4, lo 5, bits 6, straddle 7, se 8, ue 9, we 10, wue 11
     expected = {
         ("0:1", off): DEEP,
         ("0:2", off): DEEPER,
@@ -192,11 +203,19 @@ def test_offsets_past_4k_and_signed_enums(local: tuple[Path, ObjInfo],
         ("0:4:1", off): INNER + 4,
         ("0:0", off): HEAD,
         ("0:6", off): BITS_BYTE,  # a 4-byte load at the bitfield's aligned word
-        ("0:6", BPF_CORE_FIELD_LSHIFT_U64): 64 - (3 + 5),
-        ("0:7", signed): 1,  # ENUM, kind_flag set: signed
-        ("0:8", signed): 0,  # ENUM, kind_flag clear
-        ("0:9", signed): 1,  # ENUM64, kind_flag set
-        ("0:10", signed): 0,  # ENUM64, kind_flag clear
+        ("0:6", lshift): 64 - (3 + 5),
+        # the straddling bitfield is read with an 8-byte load at the 8-aligned offset
+        ("0:7", off): BITS_BYTE // 8 * 8,
+        ("0:7", BPF_CORE_FIELD_BYTE_SIZE): 8,
+        ("0:7", lshift): 64 - (28 + 6 + (BITS_BYTE - BITS_BYTE // 8 * 8) * 8),
+        ("0:7", rshift): 64 - 6,
+        # a plain int: the shifts of a whole 4-byte field
+        ("0:1", lshift): 32,
+        ("0:1", rshift): 32,
+        ("0:8", signed): 1,  # ENUM, kind_flag set: signed
+        ("0:9", signed): 0,  # ENUM, kind_flag clear
+        ("0:10", signed): 1,  # ENUM64, kind_flag set
+        ("0:11", signed): 0,  # ENUM64, kind_flag clear
     }
     assert {k: got[k] for k in expected} == expected
 
