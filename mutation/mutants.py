@@ -65,10 +65,13 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ]),
 }
 
-# Lowest acceptable score (percent) per module; below it `make mutants` fails.
+# Lowest acceptable score (percent) per module; below it `make mutants` fails. Each is
+# the score recorded in docs/reliability.md for issue 24 less 5 points (two mutants of
+# the sample of 40): room for the time budget cutting off another part of the sample
+# on a loaded machine, not for a lost test. Raise a floor with its module's score.
 FLOORS: dict[str, float] = {
-    "btf/core": 0.0, "btf/relo": 0.0, "btf/dump": 0.0, "ringbuf": 0.0,
-    "perf": 0.0, "variables": 0.0, "elf": 0.0, "elf_reader": 0.0,
+    "btf/core": 57.0, "btf/relo": 42.0, "btf/dump": 87.0, "ringbuf": 65.0,
+    "perf": 53.0, "variables": 72.0, "elf": 47.0, "elf_reader": 22.0,
 }
 
 SEED = 24  # issue 24; fixed so that runs compare the same mutants
