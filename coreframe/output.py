@@ -266,7 +266,7 @@ class Table:
         if self.header_written:
             return
         self.header_written = True
-        if not self.as_json:
+        if not self.as_json and self.text_cols:
             self.out.write(self.header())
             self.out.flush()
 

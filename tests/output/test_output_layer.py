@@ -1,0 +1,2 @@
+
+# ruff: noqa: UP031 - printf-style % formatting is the point: it spells the C formats
