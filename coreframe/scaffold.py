@@ -166,11 +166,11 @@ dependencies = ["coreframe>=0.1,<0.2"]
 @NAME@ = "@PKG@.tool:@CLASS@"
 
 [tool.setuptools]
-packages = ["@PKG@"]
+packages = ["@PKG@", "@PKG@.objects"]
 
 # The prebuilt BPF object ships inside the package (run `make` before building it).
 [tool.setuptools.package-data]
-@PKG@ = ["objects/*.bpf.o"]
+"@PKG@.objects" = ["*.bpf.o"]
 '''
 
 _MAKEFILE = '''# Build @NAME@'s BPF object with coreframe's compile flags, then `pip install .`.
