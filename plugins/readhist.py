@@ -271,7 +271,8 @@ class ReadHist(Tool):
 
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         """Say when reads went uncounted because the per-process table was full."""
-        per_cpu = obj.maps.dropped.lookup(0) or []
+        dropped = obj.maps.dropped
+        per_cpu = getattr(dropped, "raw", dropped).lookup(0) or []
         total = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
         new = total - self._dropped
         if new <= 0:
@@ -283,7 +284,9 @@ class ReadHist(Tool):
 
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
-        hists_map = obj.maps.hists
+        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h):
+        # the raw view where maps decode them from BTF
+        hists_map = getattr(obj.maps.hists, "raw", obj.maps.hists)
         items = list(hists_map.items())
         rows = decode_entries(items)
         if not o["cumulative"]:
