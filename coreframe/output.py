@@ -649,6 +649,8 @@ def _record_ctype(record_type: Any, btf: Any) -> Any:
 def records(ctx: Any, source: Any, record_type: Any = None, *, btf: Any = None,
             cap: float = 0.1) -> Any:
     """The generator behind ``RunContext.records`` (see there)."""
+    if btf is None:
+        btf = getattr(source, "btf", None)  # maps that know their object's BTF
     ctype = _record_ctype(record_type, btf)
     if hasattr(source, "poll_records"):
         reader, owned = source, False
