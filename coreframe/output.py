@@ -409,10 +409,8 @@ def _text_value(v: Any) -> Any:
         return "-"
     if isinstance(v, (bytes, bytearray)):
         return cstr(v)
-    if hasattr(v, "_length_") and getattr(v, "_type_", None) is not None:
-        raw = bytes(v) if not isinstance(v, (list, tuple)) else v
-        return cstr(raw) if isinstance(raw, bytes) else raw
-    return v
+    plain = to_plain(v)
+    return plain if isinstance(plain, (int, float, str)) else str(plain)
 
 
 # -- lost and dropped records ---------------------------------------------------------------
@@ -472,9 +470,9 @@ class Output:
             doc.update(detail or {})
             json_line(doc, self.out)
 
-    def hist(self, vals: Sequence[int], unit: str = "value", *, linear: tuple[int, int] | None
-             = None, numbering: str = "libbpf", labels: dict[str, Any] | None = None,
-             title: str | None = None) -> None:
+    def hist(self, vals: Sequence[int], unit: str = "value", *,
+             linear: tuple[int, int] | None = None, numbering: str = "libbpf",
+             labels: dict[str, Any] | None = None, title: str | None = None) -> None:
         """Print a histogram (text like libbpf-tools) or one JSON record with its rows."""
         h = Histogram(vals, unit, linear=linear, numbering=numbering)
         if self.as_json:
