@@ -316,13 +316,11 @@ class Table:
             kind = cols[j].kind
             if kind is int:
                 parts.append("%d")
-            elif kind is float:
-                parts.append("%r")
             elif kind is JSONText:
                 parts.append("%s")
             else:
                 parts.append("%s")
-                convs.append((j, {str: _enc_str, bool: _json_bool}.get(kind, encode_json)))  # type: ignore[arg-type]
+                convs.append((j, _KIND_ENCODER.get(kind, encode_json)))  # type: ignore[arg-type]
         template = "".join(parts) + "}\n"
         at = self._time_at
         wall = self.mono_to_wall
@@ -399,6 +397,10 @@ class Table:
 
 def _json_bool(v: Any) -> str:
     return "true" if v else "false"
+
+
+# what the JSON writer calls for a column of a declared kind (int needs nothing: %d)
+_KIND_ENCODER = {str: _enc_str, bool: _json_bool, float: lambda v: _float(float(v))}
 
 
 def _text_value(v: Any) -> Any:
