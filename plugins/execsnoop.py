@@ -20,6 +20,7 @@ import time
 
 from coreframe.errors import ToolError
 from coreframe.options import Choice, Directory, IntRange, Option
+from coreframe.output import TIME, Col, Field, JSONText, Table
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
@@ -41,6 +42,22 @@ FILENAME_LEN = 512
 ARGSIZE = 128
 _EXEC = struct.Struct("<IIIIIiQIIII16s")
 _EXIT = struct.Struct("<IIIIIiQIIQ16s")
+
+# The columns, libbpf-tools' execsnoop's in text ([-T/-t] [UID] PCOMM PID PPID RET
+# ARGS), and the JSON keys of each event kind (docs/output.md). The handlers pass
+# values positionally, in each table's text_cols / json_cols order.
+_TEXT_HEAD = (Col("UID", "uid", -6, key=None, when="print_uid"),
+              Col("PCOMM", "comm", -16, key=None),
+              Col("PID", "pid", -6, kind=int), Col("PPID", "ppid", -6, kind=int),
+              Field("uid", kind=int), Field("comm", kind=str))
+EXEC_COLUMNS = (Field("event", kind=JSONText), TIME, *_TEXT_HEAD,
+                Field("filename", kind=JSONText), Field("args", kind=JSONText),
+                Field("args_truncated", kind=bool),
+                Col("RET", "retval", 3, kind=int), Col("ARGS", "args_text", key=None))
+EXIT_COLUMNS = (Field("event", kind=JSONText), TIME, *_TEXT_HEAD,
+                Field("duration_ns", kind=int), Field("exit_code", kind=int),
+                Field("signal", kind=int), Field("core_dumped", kind=bool),
+                Col("RET", "ret", 3, key=None), Col("ARGS", "detail", key=None))
 
 # After a batch that came hot on the heels of the previous one, wait this long
 # before reading again: under an exec() storm the reader then wakes about once
@@ -88,6 +105,8 @@ class ExecSnoop(Tool):
     """Trace exec() system calls (execve, execveat) and, with -e, process exits."""
 
     _callback: Handler
+    columns = EXEC_COLUMNS
+    time_field = "ts"
     name = "execsnoop"
     summary = "Trace exec() calls and process lifetimes"
     object_file = "execsnoop.bpf.o"
@@ -215,34 +234,24 @@ class ExecSnoop(Tool):
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         drops = [0, 0]
         for i in range(2):
-            per_cpu = obj.maps.drops.lookup(i) or []
+            per_cpu = obj.maps.drops.raw.lookup(i) or []  # bytes per CPU
             drops[i] = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
         lost = self._lost + sum(drops)
-        if lost:
-            ctx.status(f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
-                       f"perf buffer: {self._lost}).")
-            if self.options["as_json"]:
-                from coreframe.output import json_line
-
-                json_line({"event": "lost", "count": lost, "exec": drops[0], "exit": drops[1],
-                           "perf": self._lost}, ctx.out)
+        ctx.lost(lost, detail={"exec": drops[0], "exit": drops[1], "perf": self._lost},
+                 message=f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
+                         f"perf buffer: {self._lost}).")
 
     # -- output -------------------------------------------------------------------------
 
+    def _tables(self, mono_to_wall: float, start_mono_ns: int) -> tuple[Table, Table]:
+        """The exec and exit events' tables (one text header, two JSON shapes)."""
+        kw = {"time_field": "ts", "mono_to_wall": mono_to_wall, "start_ns": start_mono_ns}
+        return (Table(EXEC_COLUMNS, None, self.options, **kw),
+                Table(EXIT_COLUMNS, None, self.options, **kw))
+
     def _print_header(self, ctx: RunContext) -> None:
-        o = self.options
-        if o["as_json"]:
-            return
-        cols = []
-        if o["time"]:
-            cols.append(f"{'TIME':<8} ")
-        if o["timestamp"]:
-            cols.append(f"{'TIME(s)':<8} ")
-        if o["print_uid"]:
-            cols.append(f"{'UID':<6} ")
-        cols.append(f"{'PCOMM':<16} {'PID':<6} {'PPID':<6} {'RET':>3} ARGS\n")
-        ctx.out.write("".join(cols))
-        ctx.out.flush()
+        # The exec table's header is also the exit events' (same text columns).
+        Table(EXEC_COLUMNS, ctx.out, self.options).write_header()
 
     def _handler(self, write: Callable[[str], Any], mono_to_wall: float,
                  start_mono_ns: int) -> Handler:
@@ -250,22 +259,27 @@ class ExecSnoop(Tool):
 
         Built once per run with every option already decided and bound to a
         local, since it runs for every event; exec events take a single unpack
-        and a single decode.
+        and a single decode, and hand the output layer their column values
+        positionally (Table.text_line / Table.json_line).
         """
         o = self.options
         name = o["name"]
         line = o["line"]
         quote = o["quote"]
         exits = bool(o["exits"])
+        show_uid = bool(o["print_uid"])
         unpack = _EXEC.unpack_from
         header_len = HEADER_LEN
         truncated_bit = EXEC_F_ARGS_TRUNCATED
         event_exec = EVENT_EXEC
-        on_exit = self._exit_handler(write, mono_to_wall, start_mono_ns)
+        exec_table, exit_table = self._tables(mono_to_wall, start_mono_ns)
+        on_exit = self._exit_handler(write, exit_table)
 
         if o["as_json"]:
             enc = _json_string()
             special = _JSON_SPECIAL_TO_NUL
+            json_line = exec_table.json_line
+            kind_exec = JSONText('"exec"')
 
             def on_json(rec: memoryview) -> None:
                 (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
@@ -282,7 +296,7 @@ class ExecSnoop(Tool):
                 if not line and tail.translate(special) == tail:
                     # Nothing to escape (the common case): JSON strings are the text
                     # in quotes, so one decode and one replace make the whole array,
-                    # where json.dumps would walk every character twice.
+                    # where encoding each string would walk every character twice.
                     rest = tail.decode("utf-8", "replace")
                     if flen:
                         filename, _, rest = rest.partition("\0")
@@ -291,9 +305,9 @@ class ExecSnoop(Tool):
                         filename = '""'
                     if argc:
                         args = rest[:-1].replace("\0", '","')
-                        args = f'"{args}"'
+                        args = f'["{args}"]'
                     else:
-                        args = ""
+                        args = "[]"
                 else:
                     # one decode and one split for everything: a NUL never sits inside
                     # a UTF-8 sequence, so this equals decoding each string alone
@@ -307,17 +321,13 @@ class ExecSnoop(Tool):
                     if line and not any(line in a for a in arg_list):
                         return
                     filename = enc(filename)
-                    args = ",".join(map(enc, arg_list))
-                # what json.dumps(separators=(",", ":"), ensure_ascii=False) writes
-                write(f'{{"event":"exec","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                      f'"filename":{filename},"args":[{args}],'
-                      f'"args_truncated":{"true" if flags & truncated_bit else "false"},'
-                      f'"retval":{retval}}}\n')
+                    args = "[" + ",".join(map(enc, arg_list)) + "]"
+                write(json_line((kind_exec, pid, ppid, uid, comm, filename, args,
+                                 flags & truncated_bit, retval), ts))
 
             return on_json
 
-        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+        text_line = exec_table.text_line
 
         def on_text(rec: memoryview) -> None:
             (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
@@ -342,19 +352,22 @@ class ExecSnoop(Tool):
                 shown = ""
             if flags & truncated_bit:
                 shown += " ..."
-            lead = prefix(ts, uid) if prefix else ""
-            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
+            if show_uid:
+                write(text_line((uid, comm, pid, ppid, retval, shown), ts))
+            else:
+                write(text_line((comm, pid, ppid, retval, shown), ts))
 
         return on_text
 
-    def _exit_handler(self, write: Callable[[str], Any], mono_to_wall: float,
-                      start_mono_ns: int) -> Handler:
+    def _exit_handler(self, write: Callable[[str], Any], table: Table) -> Handler:
         """Exit events: at most one per exec()ed process, so plainer code will do."""
         o = self.options
         name = o["name"]
         unpack = _EXIT.unpack_from
+        show_uid = bool(o["print_uid"])
         if o["as_json"]:
-            enc = _json_string()
+            json_line = table.json_line
+            kind_exit = JSONText('"exit"')
 
             def on_json(rec: memoryview) -> None:
                 (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
@@ -362,14 +375,12 @@ class ExecSnoop(Tool):
                 comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
                 if name and name not in comm:
                     return
-                write(f'{{"event":"exit","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                      f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                      f'"duration_ns":{duration_ns},"exit_code":{exit_code},"signal":{sig},'
-                      f'"core_dumped":{"true" if flags & EXIT_F_CORE_DUMPED else "false"}}}\n')
+                write(json_line((kind_exit, pid, ppid, uid, comm, duration_ns, exit_code, sig,
+                                 flags & EXIT_F_CORE_DUMPED), ts))
 
             return on_json
 
-        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+        text_line = table.text_line
 
         def on_text(rec: memoryview) -> None:
             (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, _flags, ts,
@@ -378,32 +389,11 @@ class ExecSnoop(Tool):
             if name and name not in comm:
                 return
             how = f"signal {sig}" if sig else f"code {exit_code}"
-            lead = prefix(ts, uid) if prefix else ""
-            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
-                  f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
+            how = f"{how}, lifetime {duration_ns / 1e6:.3f} ms"
+            values = (comm, pid, ppid, "EXIT", how)
+            write(text_line((uid, *values) if show_uid else values, ts))
 
         return on_text
-
-    def _prefix_function(self, mono_to_wall: float,
-                         start_mono_ns: int) -> Callable[[int, int], str] | None:
-        """The -T/-t/-U columns before PCOMM for an event, or None when there are none."""
-        o = self.options
-        show_time, show_ts, show_uid = o["time"], o["timestamp"], o["print_uid"]
-        if not (show_time or show_ts or show_uid):
-            return None
-
-        def prefix(ts: int, uid: int) -> str:
-            parts = []
-            if show_time:
-                parts.append(time.strftime("%H:%M:%S", time.localtime(ts / 1e9 + mono_to_wall))
-                             + " ")
-            if show_ts:
-                parts.append(f"{(ts - start_mono_ns) / 1e9:<8.3f} ")
-            if show_uid:
-                parts.append(f"{uid:<6} ")
-            return "".join(parts)
-
-        return prefix
 
 
 def _read_loop(ctx: RunContext, poll: Callable[[float], int], linger_max_batch: int) -> None:
