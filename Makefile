@@ -25,8 +25,13 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,plugins/objects/%.bpf.o,$(BPF_SRCS))
 TEST_BPF_SRCS := $(sort $(wildcard tests/objects/*.bpf.c))
 TEST_BPF_HDRS := $(wildcard tests/objects/*.h)
 TEST_BPF_OBJS := $(TEST_BPF_SRCS:.bpf.c=.bpf.o)
-EXAMPLE_DIR := examples/coreframe-syscount/coreframe_syscount
-EXAMPLE_OBJS := $(EXAMPLE_DIR)/objects/syscount.bpf.o
+# Every example package's BPF source sits beside its tool module (examples/PKG/MOD/X.bpf.c)
+# and builds into MOD/objects/X.bpf.o, here against bpf/vmlinux.h. (An example's own
+# Makefile generates its vmlinux.h at the package root, never beside the source, where
+# the quoted #include would find it first.)
+EXAMPLE_SRCS := $(sort $(wildcard examples/*/*/*.bpf.c))
+example_obj = $(dir $(1))objects/$(notdir $(1:.bpf.c=.bpf.o))
+EXAMPLE_OBJS := $(foreach s,$(EXAMPLE_SRCS),$(call example_obj,$(s)))
 ALL_BPF_OBJS := $(BPF_OBJS) $(TEST_BPF_OBJS) $(EXAMPLE_OBJS)
 
 # compile, strip DWARF (BTF stays), then move into place so a failed step never
@@ -38,7 +43,7 @@ define build_bpf
 	mv -f $@.tmp $@
 endef
 
-.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels
+.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels mutants
 
 all: objects
 
@@ -50,8 +55,11 @@ plugins/objects/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | plugins/objects
 tests/objects/%.bpf.o: tests/objects/%.bpf.c $(BPF_HDRS) $(TEST_BPF_HDRS)
 	$(build_bpf)
 
-$(EXAMPLE_DIR)/objects/%.bpf.o: $(EXAMPLE_DIR)/%.bpf.c $(BPF_HDRS)
-	$(build_bpf)
+define example_rule
+$(call example_obj,$(1)): $(1) $$(BPF_HDRS)
+	$$(build_bpf)
+endef
+$(foreach s,$(EXAMPLE_SRCS),$(eval $(call example_rule,$(s))))
 
 plugins/objects:
 	mkdir -p $@
@@ -81,6 +89,13 @@ bench:
 	done; \
 	echo "=== bench summary: $$ran run, failed:$${failed:- none}"; \
 	[ -z "$$failed" ]
+
+# Mutation testing (pip install -e '.[mutation]'): a fixed sample of mutants per module
+# (modules, their tests and score floors: mutation/mutants.py), each module against its
+# own tests; fails when a score drops below its floor. MUTANTS_SAMPLE / MUTANTS_BUDGET
+# (seconds per module) size the run; MUTANTS_ARGS passes more (e.g. --only ringbuf).
+mutants:
+	nice -n 10 $(PYTHON) mutation/mutants.py $(MUTANTS_ARGS)
 
 # Regenerate the committed vmlinux.h from this machine's kernel (deliberate, rare:
 # objects must not depend on the build machine's kernel).

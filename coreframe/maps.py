@@ -481,7 +481,8 @@ class Map(FDOwner):
         """A per-CPU counter summed over every CPU (the first 8 bytes of each CPU's value,
         a u64), 0 when ``key`` is absent: how tools read the drop counts their
         programs keep in a BPF_MAP_TYPE_PERCPU_ARRAY."""
-        return sum(int.from_bytes(bytes(v)[:8], "little") for v in self.lookup(key) or ())
+        return sum(int.from_bytes(bytes(v)[:8], "little")
+                   for v in self.raw.lookup(key) or ())  # bytes per CPU, untyped
 
     def get(self, key: Input, default: Output = None) -> Output:
         """Value for ``key``, or ``default`` (None) when absent (like dict.get)."""

@@ -26,7 +26,10 @@ from .runtime.startup import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any, ClassVar, TextIO
+
+    from .output import Col, Output, Table
 
 
 class Readiness(Record, fields="ready detail", defaults=("",)):
@@ -96,6 +99,8 @@ class RunContext:
         self.started = time.monotonic() if started is None else started
         self.deadline: float | None = None if duration is None else self.started + duration
         self._gc_paused = gc_paused
+        self.tool: Tool | None = None
+        self._output: Output | None = None
 
     def _started_up(self) -> None:
         """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`)."""
@@ -140,6 +145,58 @@ class RunContext:
             self._started_up()
         print(message, file=self.err, flush=True)
 
+    # -- output (coreframe.output): columns, JSON lines, lost counts, histograms --
+
+    @property
+    def output(self) -> Output:
+        """This run's :class:`coreframe.output.Output`, set up from the tool's
+        ``columns``, ``time_field`` and options (``--json``, ``-T``, ``-t``)."""
+        if self._output is None:
+            from .output import Output
+
+            tool = self.tool
+            self._output = Output(self.out, self.err, getattr(tool, "options", None),
+                                  getattr(tool, "columns", None),
+                                  getattr(tool, "time_field", None))
+        return self._output
+
+    def table(self, columns: tuple[Col, ...] | list[Col] | None = None, **kwargs: Any) -> Table:
+        """A :class:`coreframe.output.Table` for ``columns`` (default: the tool's)."""
+        return self.output.table(columns, **kwargs)
+
+    def header(self) -> None:
+        """Print the tool's column header now (once; nothing with --json)."""
+        self.output.table().write_header()
+
+    def emit(self, record: Any) -> None:
+        """Write one record in the tool's columns: a text line, or a JSON line."""
+        self.output.table().emit(record)
+
+    def lost(self, count: int, what: str = "events", **kwargs: Any) -> None:
+        """Report lost/dropped records on stderr (and as a JSON record); see Output.lost."""
+        self.output.lost(count, what, **kwargs)
+
+    def hist(self, vals: Any, unit: str = "value", **kwargs: Any) -> None:
+        """Print a log2 (or ``linear=(base, step)``) histogram; see Output.hist."""
+        self.output.hist(vals, unit, **kwargs)
+
+    def records(self, source: Any, record_type: Any = None, *, btf: Any = None,
+                cap: float = 0.1) -> Iterator[Any]:
+        """Yield each record of a ring buffer / perf buffer until the run should stop.
+
+        ``source`` is a ringbuf or perf-event-array map (a reader is opened and
+        closed here) or an open reader. ``record_type`` is a BTF type name such as
+        ``"struct event"`` (looked up in the map's BTF, or in ``btf=``), a ctypes
+        type, or None for bytes; a record of another size than its type keeps its
+        complete fields and ``.tail`` (coreframe.btf.values), never dropped.
+        Prints the tool's header first, waits at most ``cap`` seconds per poll
+        (never past ``--duration``), flushes ``ctx.out`` after each batch, drains
+        what is left once stopping, and reports what the perf buffer lost.
+        """
+        from .output import records
+
+        return records(self, source, record_type, btf=btf, cap=cap)
+
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM ask the tool to stop; it drains its buffers and exits 0."""
         def handler(signum: int, _frame: Any) -> None:
@@ -164,6 +221,12 @@ class Tool:
     summary: ClassVar[str] = ""
     object_file: ClassVar[str | None] = None
     requires: ClassVar[tuple[str, ...]] = ()
+    # The output layer (coreframe.output, docs/output.md): the record columns, the
+    # record field holding its bpf_ktime_get_ns() time, and whether the tool offers
+    # libbpf-tools' -T/-t time columns. Declaring columns also adds --json.
+    columns: ClassVar[tuple[Col, ...] | None] = None
+    time_field: ClassVar[str | None] = None
+    time_columns: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -218,7 +281,26 @@ def run_params(cls: type[Tool]) -> list[Any]:
     """A tool's options plus the ``--duration`` every tool accepts from ``coreframe run``."""
     from .options import FloatRange, Option
 
-    return list(cls.params()) + [
+    params = list(cls.params())
+    extra = []
+    if cls.columns is not None or cls.time_columns:
+        taken = set()
+        for p in params:
+            taken.update(getattr(p, "opts", ()) or ())
+            taken.add(getattr(p, "name", None))
+        wanted = [Option("--json", "as_json", is_flag=True,
+                         help="One JSON object per line (docs/output.md).")]
+        if cls.time_columns:
+            wanted[:0] = [
+                Option("-T", "--time", is_flag=True, help="Include a time column (HH:MM:SS)."),
+                Option("-t", "--timestamp", is_flag=True,
+                       help="Include seconds since tracing started."),
+            ]
+        for option in wanted:
+            if option.name in taken or taken & set(option.opts):
+                continue
+            extra.append(option)
+    return params + extra + [
         Option("--duration", type=FloatRange(min=0), metavar="SECONDS",
                help="Stop by itself after SECONDS."),
     ]
@@ -249,7 +331,9 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
         start_new_thread(_end_gc_pause, (ctx,))
     ctx.install_signal_handlers()
     try:
-        return cls(**options).run(ctx) or 0
+        tool = cls(**options)
+        ctx.tool = tool
+        return tool.run(ctx) or 0
     finally:
         if ctx._gc_paused:
             ctx._started_up()

@@ -6,7 +6,7 @@ per line. Filters on uid, failed execs, argument count and cgroup run in the
 kernel (``const volatile`` variables), so filtered events never leave it.
 Without ``-e`` the exit program is not even loaded, so process exits cost
 nothing. An isolated exec() is printed at once; under a burst the reader
-wakes every LINGER_S and prints what came meanwhile.
+wakes every LINGER_S (20 ms) and prints what came meanwhile.
 
 Start-up time is measured against the C tool, so this module imports only
 what every run needs: the loader, readers and JSON encoder come in when used.
@@ -20,6 +20,7 @@ import time
 
 from coreframe.errors import ToolError
 from coreframe.options import Choice, Directory, IntRange, Option
+from coreframe.output import TIME, Col, Field, JSONText, Table, json_string_encoder
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
@@ -41,6 +42,22 @@ FILENAME_LEN = 512
 ARGSIZE = 128
 _EXEC = struct.Struct("<IIIIIiQIIII16s")
 _EXIT = struct.Struct("<IIIIIiQIIQ16s")
+
+# The columns, libbpf-tools' execsnoop's in text ([-T/-t] [UID] PCOMM PID PPID RET
+# ARGS), and the JSON keys of each event kind (docs/output.md). The handlers pass
+# values positionally, in each table's text_cols / json_cols order.
+_TEXT_HEAD = (Col("UID", "uid", -6, key=None, when="print_uid"),
+              Col("PCOMM", "comm", -16, key=None),
+              Col("PID", "pid", -6, kind=int), Col("PPID", "ppid", -6, kind=int),
+              Field("uid", kind=int), Field("comm", kind=str))
+EXEC_COLUMNS = (Field("event", kind=JSONText), TIME, *_TEXT_HEAD,
+                Field("filename", kind=JSONText), Field("args", kind=JSONText),
+                Field("args_truncated", kind=bool),
+                Col("RET", "retval", 3, kind=int), Col("ARGS", "args_text", key=None))
+EXIT_COLUMNS = (Field("event", kind=JSONText), TIME, *_TEXT_HEAD,
+                Field("duration_ns", kind=int), Field("exit_code", kind=int),
+                Field("signal", kind=int), Field("core_dumped", kind=bool),
+                Col("RET", "ret", 3, key=None), Col("ARGS", "detail", key=None))
 
 # After a batch that came hot on the heels of the previous one, wait this long
 # before reading again: under an exec() storm the reader then wakes about once
@@ -66,6 +83,8 @@ class ExecSnoop(Tool):
     """Trace exec() system calls (execve, execveat) and, with -e, process exits."""
 
     _callback: Handler
+    columns = EXEC_COLUMNS
+    time_field = "ts"
     name = "execsnoop"
     summary = "Trace exec() calls and process lifetimes"
     object_file = "execsnoop.bpf.o"
@@ -195,31 +214,21 @@ class ExecSnoop(Tool):
         for i in range(2):
             drops[i] = obj.maps.drops.percpu_sum(i)
         lost = self._lost + sum(drops)
-        if lost:
-            ctx.status(f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
-                       f"perf buffer: {self._lost}).")
-            if self.options["as_json"]:
-                from coreframe.output import json_line
-
-                json_line({"event": "lost", "count": lost, "exec": drops[0], "exit": drops[1],
-                           "perf": self._lost}, ctx.out)
+        ctx.lost(lost, detail={"exec": drops[0], "exit": drops[1], "perf": self._lost},
+                 message=f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "
+                         f"perf buffer: {self._lost}).")
 
     # -- output -------------------------------------------------------------------------
 
+    def _tables(self, mono_to_wall: float, start_mono_ns: int) -> tuple[Table, Table]:
+        """The exec and exit events' tables (one text header, two JSON shapes)."""
+        kw = {"time_field": "ts", "mono_to_wall": mono_to_wall, "start_ns": start_mono_ns}
+        return (Table(EXEC_COLUMNS, None, self.options, **kw),
+                Table(EXIT_COLUMNS, None, self.options, **kw))
+
     def _print_header(self, ctx: RunContext) -> None:
-        o = self.options
-        if o["as_json"]:
-            return
-        cols = []
-        if o["time"]:
-            cols.append(f"{'TIME':<8} ")
-        if o["timestamp"]:
-            cols.append(f"{'TIME(s)':<8} ")
-        if o["print_uid"]:
-            cols.append(f"{'UID':<6} ")
-        cols.append(f"{'PCOMM':<16} {'PID':<6} {'PPID':<6} {'RET':>3} ARGS\n")
-        ctx.out.write("".join(cols))
-        ctx.out.flush()
+        # The exec table's header is also the exit events' (same text columns).
+        Table(EXEC_COLUMNS, ctx.out, self.options).write_header()
 
     def _handler(self, write: Callable[[str], Any], mono_to_wall: float,
                  start_mono_ns: int) -> Handler:
@@ -227,19 +236,77 @@ class ExecSnoop(Tool):
 
         Built once per run with every option already decided and bound to a
         local, since it runs for every event; exec events take a single unpack
-        and a single decode, then go to the JSON or the text writer.
+        and a single decode, and hand the output layer their column values
+        positionally (Table.text_line / Table.json_line).
         """
         o = self.options
         name = o["name"]
+        line = o["line"]
+        quote = o["quote"]
         exits = bool(o["exits"])
+        show_uid = bool(o["print_uid"])
         unpack = _EXEC.unpack_from
+        header_len = HEADER_LEN
+        truncated_bit = EXEC_F_ARGS_TRUNCATED
         event_exec = EVENT_EXEC
-        on_exit = self._exit_handler(write, mono_to_wall, start_mono_ns)
+        exec_table, exit_table = self._tables(mono_to_wall, start_mono_ns)
+        on_exit = self._exit_handler(write, exit_table)
 
-        emit = (self._json_writer if o["as_json"] else self._text_writer)(
-            write, mono_to_wall, start_mono_ns)
+        if o["as_json"]:
+            enc = json_string_encoder()
+            special = _JSON_SPECIAL_TO_NUL
+            json_line = exec_table.json_line
+            kind_exec = JSONText('"exec"')
 
-        def on_record(rec: memoryview) -> None:
+            def on_json(rec: memoryview) -> None:
+                (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
+                 comm) = unpack(rec)
+                if kind != event_exec:
+                    if exits and kind == EVENT_EXIT:
+                        on_exit(rec)
+                    return
+                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+                if name and name not in comm:
+                    return
+                # the filename then each argument, each ending in a NUL
+                tail = bytes(rec[header_len:header_len + flen + asz])
+                if not line and tail.translate(special) == tail:
+                    # Nothing to escape (the common case): JSON strings are the text
+                    # in quotes, so one decode and one replace make the whole array,
+                    # where encoding each string would walk every character twice.
+                    rest = tail.decode("utf-8", "replace")
+                    if flen:
+                        filename, _, rest = rest.partition("\0")
+                        filename = f'"{filename}"'
+                    else:
+                        filename = '""'
+                    if argc:
+                        args = rest[:-1].replace("\0", '","')
+                        args = f'["{args}"]'
+                    else:
+                        args = "[]"
+                else:
+                    # one decode and one split for everything: a NUL never sits inside
+                    # a UTF-8 sequence, so this equals decoding each string alone
+                    parts = tail.decode("utf-8", "replace").split("\0")
+                    if flen:
+                        filename = parts[0]
+                        arg_list = parts[1:argc + 1]
+                    else:
+                        filename = ""
+                        arg_list = parts[:argc]
+                    if line and not any(line in a for a in arg_list):
+                        return
+                    filename = enc(filename)
+                    args = "[" + ",".join(map(enc, arg_list)) + "]"
+                write(json_line((kind_exec, pid, ppid, uid, comm, filename, args,
+                                 flags & truncated_bit, retval), ts))
+
+            return on_json
+
+        text_line = exec_table.text_line
+
+        def on_text(rec: memoryview) -> None:
             (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
              comm) = unpack(rec)
             if kind != event_exec:
@@ -249,74 +316,6 @@ class ExecSnoop(Tool):
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
-            emit(rec, pid, ppid, uid, retval, ts, argc, flags, flen, asz, comm)
-
-        return on_record
-
-    def _json_writer(self, write: Callable[[str], Any], mono_to_wall: float,
-                     start_mono_ns: int) -> Callable[..., None]:
-        """An exec event as one JSON line (what json.dumps would write)."""
-        from coreframe.output import json_string_encoder
-
-        line = self.options["line"]
-        header_len = HEADER_LEN
-        truncated_bit = EXEC_F_ARGS_TRUNCATED
-        enc = json_string_encoder()
-        special = _JSON_SPECIAL_TO_NUL
-
-        def on_json(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
-                    argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
-            # the filename then each argument, each ending in a NUL
-            tail = bytes(rec[header_len:header_len + flen + asz])
-            if not line and tail.translate(special) == tail:
-                # Nothing to escape (the common case): JSON strings are the text
-                # in quotes, so one decode and one replace make the whole array,
-                # where json.dumps would walk every character twice.
-                rest = tail.decode("utf-8", "replace")
-                if flen:
-                    filename, _, rest = rest.partition("\0")
-                    filename = f'"{filename}"'
-                else:
-                    filename = '""'
-                if argc:
-                    args = rest[:-1].replace("\0", '","')
-                    args = f'"{args}"'
-                else:
-                    args = ""
-            else:
-                # one decode and one split for everything: a NUL never sits inside
-                # a UTF-8 sequence, so this equals decoding each string alone
-                parts = tail.decode("utf-8", "replace").split("\0")
-                if flen:
-                    filename = parts[0]
-                    arg_list = parts[1:argc + 1]
-                else:
-                    filename = ""
-                    arg_list = parts[:argc]
-                if line and not any(line in a for a in arg_list):
-                    return
-                filename = enc(filename)
-                args = ",".join(map(enc, arg_list))
-            # what json.dumps(separators=(",", ":"), ensure_ascii=False) writes
-            write(f'{{"event":"exec","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                  f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                  f'"filename":{filename},"args":[{args}],'
-                  f'"args_truncated":{"true" if flags & truncated_bit else "false"},'
-                  f'"retval":{retval}}}\n')
-
-        return on_json
-
-    def _text_writer(self, write: Callable[[str], Any], mono_to_wall: float,
-                     start_mono_ns: int) -> Callable[..., None]:
-        """An exec event as one libbpf-tools style line."""
-        line = self.options["line"]
-        quote = self.options["quote"]
-        header_len = HEADER_LEN
-        truncated_bit = EXEC_F_ARGS_TRUNCATED
-        prefix = self._prefix_function(mono_to_wall, start_mono_ns)
-
-        def on_text(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
-                    argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
             start = header_len + flen
             if line or quote:
                 args = str(rec[start:start + asz], "utf-8", "replace").split("\0", argc)[:argc]
@@ -330,68 +329,48 @@ class ExecSnoop(Tool):
                 shown = ""
             if flags & truncated_bit:
                 shown += " ..."
-            lead = prefix(ts, uid) if prefix else ""
-            write(f"{lead}{comm:<16} {pid:<6} {ppid:<6} {retval:>3} {shown}\n")
+            if show_uid:
+                write(text_line((uid, comm, pid, ppid, retval, shown), ts))
+            else:
+                write(text_line((comm, pid, ppid, retval, shown), ts))
 
         return on_text
 
-    def _exit_handler(self, write: Callable[[str], Any], mono_to_wall: float,
-                      start_mono_ns: int) -> Handler:
+    def _exit_handler(self, write: Callable[[str], Any], table: Table) -> Handler:
         """Exit events: at most one per exec()ed process, so plainer code will do."""
         o = self.options
         name = o["name"]
         unpack = _EXIT.unpack_from
+        show_uid = bool(o["print_uid"])
         if o["as_json"]:
-            from coreframe.output import json_string_encoder
+            json_line = table.json_line
+            kind_exit = JSONText('"exit"')
 
-            enc = json_string_encoder()
+            def on_json(rec: memoryview) -> None:
+                (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
+                 comm) = unpack(rec)
+                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
+                if name and name not in comm:
+                    return
+                write(json_line((kind_exit, pid, ppid, uid, comm, duration_ns, exit_code, sig,
+                                 flags & EXIT_F_CORE_DUMPED), ts))
 
-            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
-                     flags: int, ts: int, comm: str) -> str:
-                return (f'{{"event":"exit","time":{ts / 1e9 + mono_to_wall!r},"pid":{pid},'
-                        f'"ppid":{ppid},"uid":{uid},"comm":{enc(comm)},'
-                        f'"duration_ns":{duration_ns},"exit_code":{exit_code},"signal":{sig},'
-                        f'"core_dumped":{"true" if flags & EXIT_F_CORE_DUMPED else "false"}}}\n')
-        else:
-            prefix = self._prefix_function(mono_to_wall, start_mono_ns)
+            return on_json
 
-            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
-                     flags: int, ts: int, comm: str) -> str:
-                how = f"signal {sig}" if sig else f"code {exit_code}"
-                lead = prefix(ts, uid) if prefix else ""
-                return (f"{lead}{comm:<16} {pid:<6} {ppid:<6} {'EXIT':>3} "
-                        f"{how}, lifetime {duration_ns / 1e6:.3f} ms\n")
+        text_line = table.text_line
 
-        def on_exit(rec: memoryview) -> None:
-            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
+        def on_text(rec: memoryview) -> None:
+            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, _flags, ts,
              comm) = unpack(rec)
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
-            write(line(pid, ppid, uid, exit_code, duration_ns, sig, flags, ts, comm))
+            how = f"signal {sig}" if sig else f"code {exit_code}"
+            how = f"{how}, lifetime {duration_ns / 1e6:.3f} ms"
+            values = (comm, pid, ppid, "EXIT", how)
+            write(text_line((uid, *values) if show_uid else values, ts))
 
-        return on_exit
-
-    def _prefix_function(self, mono_to_wall: float,
-                         start_mono_ns: int) -> Callable[[int, int], str] | None:
-        """The -T/-t/-U columns before PCOMM for an event, or None when there are none."""
-        o = self.options
-        show_time, show_ts, show_uid = o["time"], o["timestamp"], o["print_uid"]
-        if not (show_time or show_ts or show_uid):
-            return None
-
-        def prefix(ts: int, uid: int) -> str:
-            parts = []
-            if show_time:
-                parts.append(time.strftime("%H:%M:%S", time.localtime(ts / 1e9 + mono_to_wall))
-                             + " ")
-            if show_ts:
-                parts.append(f"{(ts - start_mono_ns) / 1e9:<8.3f} ")
-            if show_uid:
-                parts.append(f"{uid:<6} ")
-            return "".join(parts)
-
-        return prefix
+        return on_text
 
 
 def _read_loop(ctx: RunContext, poll: Callable[[float], int], linger_max_batch: int) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from coreframe.errors import FeatureMissing, ToolError
 from coreframe.options import Choice, FloatRange, IntRange, Option
-from coreframe.output import format_log2_hist, json_line, log2_bounds
+from coreframe.output import TIME, Field, Histogram, log2_bounds
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
@@ -88,14 +88,19 @@ class Hist:
         self.bytes += other.bytes
         self.errors += other.errors
 
+    def histogram(self) -> Histogram:
+        """The size histogram: bcc's log2 slots, as readhist.bpf.c fills them."""
+        return Histogram(self.slots, "bytes", numbering="bcc")
+
+    def json_values(self) -> tuple[Any, ...]:
+        """This row's values in COLUMNS' JSON order (after ``time``)."""
+        return (self.pid or None, self.comm, self.reads, self.bytes, self.errors,
+                self.histogram().rows())
+
     def to_json(self, now: float) -> dict[str, Any]:
-        hist = []
-        for i, count in enumerate(self.slots):
-            if count:
-                lo, hi = log2_bounds(i)
-                hist.append({"lo": lo, "hi": hi, "count": count})
-        return {"time": now, "pid": self.pid or None, "comm": self.comm, "reads": self.reads,
-                "bytes": self.bytes, "errors": self.errors, "hist": hist}
+        doc = {"time": now}
+        doc.update(zip([c.key for c in COLUMNS[1:]], self.json_values(), strict=True))
+        return doc
 
 
 def decode_entries(items: Iterable[tuple[bytes, bytes]]) -> list[Hist]:
@@ -111,9 +116,16 @@ def decode_entries(items: Iterable[tuple[bytes, bytes]]) -> list[Hist]:
     return out
 
 
+# One JSON record per process (or comm) per interval (docs/output.md); the text is a
+# histogram block per process instead of columns.
+COLUMNS = (TIME, Field("pid"), Field("comm"), Field("reads", kind=int),
+           Field("bytes", kind=int), Field("errors", kind=int), Field("hist"))
+
+
 class ReadHist(Tool):
     """Histogram of vfs_read() return sizes per process, with optional Prometheus export."""
 
+    columns = COLUMNS
     name = "readhist"
     summary = "Histogram of vfs_read() sizes per process"
     object_file = "readhist.bpf.o"
@@ -264,16 +276,15 @@ class ReadHist(Tool):
         if new <= 0:
             return
         self._dropped = total
-        ctx.status(f"readhist: {new} reads not counted: the table of processes is full "
-                   f"({total} in total); use -p, --per-comm or a shorter --interval")
-        if self.options["as_json"]:
-            json_line({"time": time.time(), "event": "dropped", "count": new, "total": total},
-                      ctx.out)
+        ctx.lost(new, "reads", event="dropped", detail={"total": total}, stamp=True,
+                 message=f"readhist: {new} reads not counted: the table of processes is full "
+                         f"({total} in total); use -p, --per-comm or a shorter --interval")
 
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
-        hists_map = obj.maps.hists
-        items = list(hists_map.raw.items())
+        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h)
+        hists_map = obj.maps.hists.raw
+        items = list(hists_map.items())
         rows = decode_entries(items)
         if not o["cumulative"]:
             rows = self._since_last_report(hists_map, items, rows)
@@ -291,10 +302,12 @@ class ReadHist(Tool):
         rows.sort(key=lambda h: h.reads, reverse=True)
         if o["top"]:
             rows = rows[: o["top"]]
-        now = time.time()
         if o["as_json"]:
+            json_line = ctx.table().json_line
+            now_ns = time.monotonic_ns()  # one time for the whole interval
             for h in rows:
-                json_line(h.to_json(now), ctx.out)
+                ctx.out.write(json_line(h.json_values(), now_ns))
+            ctx.out.flush()
             return
         out = ctx.out
         if o["timestamp"]:
@@ -302,7 +315,7 @@ class ReadHist(Tool):
         for h in rows:
             who = f"comm = {h.comm}" if o["per_comm"] else f"pid = {h.pid} comm = {h.comm}"
             print(f"\n{who}  reads = {h.reads} bytes = {h.bytes} errors = {h.errors}", file=out)
-            text = format_log2_hist(h.slots, "bytes")
+            text = h.histogram().text()
             if text:
                 print(text, file=out)
         out.flush()

@@ -347,6 +347,31 @@ def cflags_cmd(clang: str) -> None:
     click.echo(shlex.join(bpf_cflags(clang)))
 
 
+@cli.command("new")
+@click.argument("name")
+@click.argument("directory", required=False, metavar="[DIR]")
+def new_cmd(name: str, directory: str | None) -> None:
+    """Write a new tool package NAME (in DIR, default ./coreframe-NAME): make && pip install ."""
+    from .report import fail
+    from .scaffold import ScaffoldError, new_package
+
+    try:
+        root, files = new_package(name, directory)
+    except ScaffoldError as exc:
+        fail(str(exc), 2)
+    for path in files:
+        click.echo(f"  wrote {path}")
+    from .registry import entry_point_claims
+
+    taken = sorted({dist for dist, _ in entry_point_claims(name)})
+    if taken:
+        # not an error (the package is written), but `coreframe run NAME` will not pick it
+        click.echo(f"note: a tool named {name!r} is already installed (from "
+                   f"{', '.join(taken)}); yours will be shadowed: rename it, or run it as "
+                   f"coreframe-{name.replace('_', '-')}:{name}", err=True)
+    click.echo(f"Next: cd {root} && make && pip install . && sudo coreframe run {name}")
+
+
 @cli.command("features")
 @click.option("--json", "as_json", is_flag=True)
 def features_cmd(as_json: bool) -> None:

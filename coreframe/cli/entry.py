@@ -21,13 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print ``coreframe: error: MESSAGE`` on stderr and exit."""
-    sys.stderr.write(f"coreframe: error: {message}\n")
-    sys.stderr.flush()
-    sys.exit(code)
-
-
 def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     """The tool run for ``run NAME OPTIONS``, or None to let click parse."""
     if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
@@ -110,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:
         from ..errors import Error
+        from .report import fail
 
         if debug:
             import traceback

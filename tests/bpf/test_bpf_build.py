@@ -22,9 +22,10 @@ import coreframe
 from coreframe.build import bpf_cflags, target_arch
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = Path("examples/coreframe-syscount/coreframe_syscount")
+# every example package's source, beside its tool module (the Makefile's EXAMPLE_SRCS)
+EXAMPLE_SOURCES = sorted(ROOT.glob("examples/*/*/*.bpf.c"))
 SOURCES = (sorted(ROOT.glob("bpf/*.bpf.c")) + sorted(ROOT.glob("tests/objects/*.bpf.c"))
-           + sorted((ROOT / EXAMPLE).glob("*.bpf.c")))
+           + EXAMPLE_SOURCES)
 
 
 def _object_for(src: Path) -> Path:
@@ -57,9 +58,10 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for f in (ROOT / "tests" / "objects").glob("*"):
         if f.suffix in (".c", ".h"):
             shutil.copy2(f, top / "tests" / "objects" / f.name)
-    (top / EXAMPLE).mkdir(parents=True)
-    for f in (ROOT / EXAMPLE).glob("*.bpf.c"):
-        shutil.copy2(f, top / EXAMPLE / f.name)
+    for f in EXAMPLE_SOURCES:
+        rel = f.relative_to(ROOT)
+        (top / rel.parent).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, top / rel)
     proc = subprocess.run(
         freshns.hiding([make, "-s", "objects", f"CLANG={clang}", f"LLVM_STRIP={strip}",
                         f"PYTHON={sys.executable}"], top.parents[2] / "ns"),
@@ -71,7 +73,8 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_there_are_bpf_sources() -> None:
     names = {p.name for p in SOURCES}
-    assert {"execsnoop.bpf.c", "readhist.bpf.c"} <= names
+    assert {"execsnoop.bpf.c", "readhist.bpf.c", "syscount.bpf.c", "opensnoop.bpf.c",
+            "syslat.bpf.c"} <= names
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

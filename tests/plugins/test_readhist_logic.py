@@ -54,3 +54,22 @@ def test_text_histogram_has_bcc_shape() -> None:
     assert len(text) == 1 + 4  # slots 0..3
     assert text[4].split(":")[0].split() == ["4", "->", "7"]
     assert "|****************************************|" in text[4]
+
+
+def test_json_line_is_what_json_dumps_wrote() -> None:
+    """The output layer's line for a row equals json.dumps of the row's dict (the old writer)."""
+    import io
+    import json
+
+    from coreframe_plugins.readhist import COLUMNS, Hist
+
+    from coreframe.output import Table
+
+    slots = [0] * MAX_SLOTS
+    slots[0], slots[12] = 2, 5
+    table = Table(COLUMNS, io.StringIO(), {"as_json": True}, mono_to_wall=1000.0)
+    for h in (Hist(0, 'we"ird\x01', slots, 7, 9000, 1), Hist(77, "cat", slots, 7, 9000, 0)):
+        line = table.json_line(h.json_values(), 2_000_000_000)
+        want = json.dumps(h.to_json(1002.0), separators=(",", ":"), ensure_ascii=False)
+        assert line == want + "\n"
+        assert json.loads(line)["pid"] == (h.pid or None)

@@ -1,0 +1,1 @@
+"""An example coreframe plugin package: an event-streaming tool (opensnoop)."""

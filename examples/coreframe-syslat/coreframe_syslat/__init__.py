@@ -1,0 +1,1 @@
+"""An example coreframe plugin package: a map-polling tool (syslat)."""
