@@ -294,7 +294,8 @@ def _elf_btf_section(data: bytes, path: str) -> bytes:
     except ELFError as e:
         raise BTFError(f"{path}: malformed ELF: {e}") from e
     except (ValueError, struct.error, OSError, OverflowError) as e:
-        # OverflowError: pyelftools seeks to offsets a corrupt header makes huge
+        # pyelftools' own failures on hostile offsets (OverflowError: a string-table
+        # offset past any seekable position); its code cannot take our bounds checks
         raise BTFError(f"{path}: malformed ELF: {e}") from e
 
 
