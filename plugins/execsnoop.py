@@ -258,16 +258,8 @@ class ExecSnoop(Tool):
             json_line = exec_table.json_line
             kind_exec = JSONText('"exec"')
 
-            def on_json(rec: memoryview) -> None:
-                (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
-                 comm) = unpack(rec)
-                if kind != event_exec:
-                    if exits and kind == EVENT_EXIT:
-                        on_exit(rec)
-                    return
-                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
-                if name and name not in comm:
-                    return
+            def emit(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
+                     argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
                 # the filename then each argument, each ending in a NUL
                 tail = bytes(rec[header_len:header_len + flen + asz])
                 if not line and tail.translate(special) == tail:
@@ -301,12 +293,30 @@ class ExecSnoop(Tool):
                     args = "[" + ",".join(map(enc, arg_list)) + "]"
                 write(json_line((kind_exec, pid, ppid, uid, comm, filename, args,
                                  flags & truncated_bit, retval), ts))
+        else:
+            text_line = exec_table.text_line
 
-            return on_json
+            def emit(rec: memoryview, pid: int, ppid: int, uid: int, retval: int, ts: int,
+                     argc: int, flags: int, flen: int, asz: int, comm: str) -> None:
+                start = header_len + flen
+                if line or quote:
+                    args = str(rec[start:start + asz], "utf-8", "replace").split("\0", argc)[:argc]
+                    if line and not any(line in a for a in args):
+                        return
+                    shown = " ".join(map(_quote, args)) if quote else " ".join(args)
+                elif asz:
+                    # every argument ends in a NUL: drop the last, the others become spaces
+                    shown = str(rec[start:start + asz - 1], "utf-8", "replace").replace("\0", " ")
+                else:
+                    shown = ""
+                if flags & truncated_bit:
+                    shown += " ..."
+                if show_uid:
+                    write(text_line((uid, comm, pid, ppid, retval, shown), ts))
+                else:
+                    write(text_line((comm, pid, ppid, retval, shown), ts))
 
-        text_line = exec_table.text_line
-
-        def on_text(rec: memoryview) -> None:
+        def on_record(rec: memoryview) -> None:
             (kind, pid, _tgid, ppid, uid, retval, ts, argc, flags, flen, asz,
              comm) = unpack(rec)
             if kind != event_exec:
@@ -316,25 +326,9 @@ class ExecSnoop(Tool):
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
-            start = header_len + flen
-            if line or quote:
-                args = str(rec[start:start + asz], "utf-8", "replace").split("\0", argc)[:argc]
-                if line and not any(line in a for a in args):
-                    return
-                shown = " ".join(map(_quote, args)) if quote else " ".join(args)
-            elif asz:
-                # every argument ends in a NUL: drop the last, the others become spaces
-                shown = str(rec[start:start + asz - 1], "utf-8", "replace").replace("\0", " ")
-            else:
-                shown = ""
-            if flags & truncated_bit:
-                shown += " ..."
-            if show_uid:
-                write(text_line((uid, comm, pid, ppid, retval, shown), ts))
-            else:
-                write(text_line((comm, pid, ppid, retval, shown), ts))
+            emit(rec, pid, ppid, uid, retval, ts, argc, flags, flen, asz, comm)
 
-        return on_text
+        return on_record
 
     def _exit_handler(self, write: Callable[[str], Any], table: Table) -> Handler:
         """Exit events: at most one per exec()ed process, so plainer code will do."""
@@ -346,31 +340,29 @@ class ExecSnoop(Tool):
             json_line = table.json_line
             kind_exit = JSONText('"exit"')
 
-            def on_json(rec: memoryview) -> None:
-                (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
-                 comm) = unpack(rec)
-                comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
-                if name and name not in comm:
-                    return
-                write(json_line((kind_exit, pid, ppid, uid, comm, duration_ns, exit_code, sig,
-                                 flags & EXIT_F_CORE_DUMPED), ts))
+            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
+                     flags: int, ts: int, comm: str) -> str:
+                return json_line((kind_exit, pid, ppid, uid, comm, duration_ns, exit_code, sig,
+                                  flags & EXIT_F_CORE_DUMPED), ts)
+        else:
+            text_line = table.text_line
 
-            return on_json
+            def line(pid: int, ppid: int, uid: int, exit_code: int, duration_ns: int, sig: int,
+                     flags: int, ts: int, comm: str) -> str:
+                how = f"signal {sig}" if sig else f"code {exit_code}"
+                how = f"{how}, lifetime {duration_ns / 1e6:.3f} ms"
+                values = (comm, pid, ppid, "EXIT", how)
+                return text_line((uid, *values) if show_uid else values, ts)
 
-        text_line = table.text_line
-
-        def on_text(rec: memoryview) -> None:
-            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, _flags, ts,
+        def on_exit(rec: memoryview) -> None:
+            (_, pid, _tgid, ppid, uid, exit_code, duration_ns, sig, flags, ts,
              comm) = unpack(rec)
             comm = comm.partition(b"\0")[0].decode("utf-8", "replace")
             if name and name not in comm:
                 return
-            how = f"signal {sig}" if sig else f"code {exit_code}"
-            how = f"{how}, lifetime {duration_ns / 1e6:.3f} ms"
-            values = (comm, pid, ppid, "EXIT", how)
-            write(text_line((uid, *values) if show_uid else values, ts))
+            write(line(pid, ppid, uid, exit_code, duration_ns, sig, flags, ts, comm))
 
-        return on_text
+        return on_exit
 
 
 def _read_loop(ctx: RunContext, poll: Callable[[float], int], linger_max_batch: int) -> None:
