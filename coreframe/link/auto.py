@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..errors import AttachError
 from .base import program_name, section_def_of
-from .probe import attach_kprobe, attach_uprobe
-from .tracepoint import attach_raw_tracepoint, attach_tracepoint
-from .tracing import attach_tracing
+
+# Each hook family's module is imported when a program of that family is attached:
+# a tool pays only for its own hooks at start-up.
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,17 +27,25 @@ def attach_program(prog: Program) -> Link:
     target = sd.attach_target or ""
     sec = getattr(sd, "name", kind)
     if kind == "tracepoint":
+        from .tracepoint import attach_tracepoint
+
         if target.count("/") != 1:
             raise AttachError(f"program {name}: SEC('{sec}') needs tracepoint/CATEGORY/NAME")
         cat, tp = target.split("/")
         return attach_tracepoint(prog, cat, tp)
     if kind == "raw_tracepoint":
+        from .tracepoint import attach_raw_tracepoint
+
         if not target:
             raise AttachError(f"program {name}: SEC('{sec}') has no tracepoint name; "
                               "call attach_raw_tracepoint(prog, name)")
         return attach_raw_tracepoint(prog, target)
     if kind in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm", "iter"):
+        from .tracing import attach_tracing
+
         return attach_tracing(prog)
+    if kind in ("kprobe", "ksyscall", "uprobe"):
+        from .probe import attach_kprobe, attach_uprobe
     if kind == "kprobe":
         if not target:
             raise AttachError(f"program {name}: SEC('{sec}') has no function; "
