@@ -1,0 +1,71 @@
+"""Helpers for comparing a first-party tool with libbpf-tools' tool of the same name.
+
+The workload runs in a helper process that waits for a line on stdin before each
+step, so both tracers are attached before it acts; the oracle runs under
+``stdbuf -oL`` so its lines reach the pipe as printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from tool_proc import ToolProcess
+
+# libbpf-tools print their header, then open their buffers and attach: give them time
+# after the header (never asserted; only what both saw is compared).
+ORACLE_SETTLE_S = 1.5
+
+
+def oracle_path(name: str) -> str:
+    path = f"/usr/sbin/{name}"
+    if not Path(path).exists() or shutil.which("stdbuf") is None:
+        pytest.skip(f"libbpf-tools' {name} (the oracle) or stdbuf is missing")
+    return path
+
+
+@contextmanager
+def oracle(name: str, *args: str, header: str | None = None) -> Iterator[ToolProcess]:
+    """libbpf-tools' NAME running with ARGS, line-buffered; attached once it printed
+    ``header`` (its first column) and settled."""
+    with ToolProcess([], argv=["stdbuf", "-oL", oracle_path(name), *args], ready=None) as p:
+        if header is not None:
+            assert p.wait_stdout(lambda ls: any(line.startswith(header) for line in ls)), \
+                f"{name} printed no header; stderr: {p.stderr}"
+        time.sleep(ORACLE_SETTLE_S)
+        yield p
+
+
+class Helper:
+    """A Python child running ``script``; ``step()`` lets it do its next step."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+
+    def step(self) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@contextmanager
+def helper(script: str, *args: str) -> Iterator[Helper]:
+    h = Helper(script, *args)
+    try:
+        yield h
+    finally:
+        h.close()
