@@ -412,14 +412,17 @@ _VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 def _kernel_btf_has_name(name: str) -> bool:
     """Whether the kernel's BTF string section holds ``name`` (a whole string)."""
-    import mmap
+    global _kernel_btf
+    if _kernel_btf is None:
+        try:
+            with open(_VMLINUX_BTF, "rb") as f:
+                _kernel_btf = f.read()
+        except OSError:
+            _kernel_btf = b""
+    return _kernel_btf.find(b"\0" + name.encode() + b"\0") >= 0
 
-    try:
-        with open(_VMLINUX_BTF, "rb") as f, \
-                mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(b"\0" + name.encode() + b"\0") >= 0
-    except (OSError, ValueError):
-        return False
+
+_kernel_btf: bytes | None = None
 
 
 def _check_btf_tracepoint(kind: str, event: str) -> tuple[bool, str]:

@@ -54,3 +54,24 @@ def cgroup_fd(path: str) -> int:
         raise ToolError(f"--cgroup {path}: not a cgroup v2 directory (no cgroup.controllers; "
                         "give a path under the cgroup2 mount)")
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def load_only(spec: Any, method: str, programs: dict[str, str | tuple[str, ...]]) -> None:
+    """Keep autoload on for ``method``'s programs only (``programs``: method -> names)."""
+    for m, names in programs.items():
+        for name in (names,) if isinstance(names, str) else names:
+            spec.programs[name].autoload = m == method
+
+
+def pick(tool: str, choices: Any, wanted: str = "auto") -> str:
+    """The attach method to use (see ``coreframe.tool.choose_attach``), or a ToolError.
+
+    ``wanted`` (the tool's --attach) other than "auto" limits the choice to that one."""
+    from coreframe.tool import choose_attach
+
+    if wanted != "auto":
+        choices = [c for c in choices if c[0] == wanted]
+    choice = choose_attach(choices)
+    if choice.method is None:
+        raise ToolError(f"{tool}: no way to attach on this kernel ({choice.detail})")
+    return choice.method
