@@ -69,3 +69,22 @@ def helper(script: str, *args: str) -> Iterator[Helper]:
         yield h
     finally:
         h.close()
+
+
+def parse_hists(lines: list[str]) -> dict[str, dict[int, int]]:
+    """Every log2 histogram printed as print_log2_hist does, by the title line before it
+    ("" for none): {title: {low bound: count}} (non-empty slots only)."""
+    import re
+
+    out: dict[str, dict[int, int]] = {}
+    title = ""
+    row = re.compile(r"^\s*(\d+) -> (\d+)\s*: (\d+)\s*\|")
+    for line in lines:
+        m = row.match(line)
+        if m:
+            if int(m.group(3)):
+                out.setdefault(title, {})[int(m.group(1))] = int(m.group(3))
+            continue
+        if line.strip() and ": count" not in line and not line.startswith(("Tracing", " ")):
+            title = line.strip()
+    return out
