@@ -21,7 +21,8 @@ from ._common import comm, stream
 _EVENT = struct.Struct("<QIIIiIIII16s256s")
 DNAME_LEN = 256
 MAX_DEPTH = 24
-FULL_PATH_RINGBUF = 8 << 20
+RINGBUF = 4 << 20
+FULL_PATH_RINGBUF = 16 << 20
 EV_F_DIRS_TRUNCATED = 1
 EV_F_DIRS_UNKNOWN = 2
 O_CREAT = 0o100
@@ -94,9 +95,9 @@ class OpenSnoop(Tool):
         spec.rodata.targ_uid = 2**32 - 1 if o["uid"] is None else o["uid"]
         spec.rodata.targ_failed = bool(o["failed"])
         spec.rodata.full_path = bool(o["full_path"])
-        if o["full_path"]:
-            # records grow from 312 bytes to 6.4 KiB with the directory names
-            spec.maps.events.max_entries = FULL_PATH_RINGBUF
+        # Room for bursts: the reader decodes several times slower than open() runs
+        # (13k records; -f records grow from 312 bytes to 6.4 KiB, 2.6k of them).
+        spec.maps.events.max_entries = FULL_PATH_RINGBUF if o["full_path"] else RINGBUF
         for s in SYSCALLS:
             # open() is gone on arm64 and riscv; openat2() came in 5.6
             if not _has_tp(f"sys_enter_{s}"):
