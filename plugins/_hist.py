@@ -38,7 +38,8 @@ def interval_options() -> list[Option]:
 
 
 def drain(hists: Any) -> list[tuple[int, list[int], str]]:
-    """(key, slots, comm) of every histogram in the map, taken out of it."""
+    """(key, slots, comm) of every histogram in the map, taken out of it; the key as
+    an int (little-endian: a struct key's first member is its low bits)."""
     m = getattr(hists, "raw", hists)
     out = []
     for key in list(m.keys()):
@@ -69,7 +70,9 @@ def run_intervals(ctx: RunContext, options: dict[str, Any], hists: Any, unit: st
                 ctx.out.write(f"{time.strftime('%H:%M:%S'):<8}\n")
         for key, slots, c in drain(hists):
             title, labels = label(key, c)
-            ctx.hist(slots, unit, labels=labels, title=title)
+            if title is not None and not ctx.output.as_json:
+                ctx.out.write(title + "\n")   # "" is a line too (biolatency's)
+            ctx.hist(slots, unit, labels=labels)
         ctx.out.flush()
         printed += 1
         if stopping or (times and printed >= times):

@@ -88,3 +88,38 @@ def parse_hists(lines: list[str]) -> dict[str, dict[int, int]]:
         if line.strip() and ": count" not in line and not line.startswith(("Tracing", " ")):
             title = line.strip()
     return out
+
+
+@contextmanager
+def loop_device(tmp: Path, size_mib: int = 64) -> Iterator[str]:
+    """A loop device on a scratch file (deleted, with the device, afterwards)."""
+    backing = tmp / "cf-loop.img"
+    with open(backing, "wb") as f:
+        f.truncate(size_mib << 20)
+    done = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot set up a loop device: {done.stderr.strip()}")
+    dev = done.stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+
+
+# O_DIRECT writes then reads of known sizes to a block device (argv[1]), each its own
+# request (one at a time, so nothing merges); prints "done".
+DIRECT_IO = """
+import mmap, os, sys
+dev, writes, wsize, reads, rsize = sys.argv[1], *map(int, sys.argv[2:6])
+buf = mmap.mmap(-1, max(wsize, rsize))          # page-aligned, as O_DIRECT needs
+sys.stdin.readline()
+fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
+for i in range(writes):
+    os.pwritev(fd, [memoryview(buf)[:wsize]], i * wsize)
+for i in range(reads):
+    os.preadv(fd, [memoryview(buf)[:rsize]], (1 << 20) + i * rsize)
+os.close(fd)
+print("done", flush=True)
+sys.stdin.readline()
+"""
