@@ -43,11 +43,13 @@ def oracle(name: str, *args: str, header: str | None = None) -> Iterator[ToolPro
 
 
 class Helper:
-    """A Python child running ``script``; ``step()`` lets it do its next step."""
+    """A Python child running ``script`` (in network namespace ``ns`` if given: ``ip
+    netns exec`` execs it, so the pid is the script's); ``step()`` lets it go on."""
 
-    def __init__(self, script: str, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+    def __init__(self, script: str, *args: str, ns: str | None = None) -> None:
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-c", script, *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
 
     def step(self) -> str:
@@ -63,8 +65,8 @@ class Helper:
 
 
 @contextmanager
-def helper(script: str, *args: str) -> Iterator[Helper]:
-    h = Helper(script, *args)
+def helper(script: str, *args: str, ns: str | None = None) -> Iterator[Helper]:
+    h = Helper(script, *args, ns=ns)
     try:
         yield h
     finally:
@@ -120,6 +122,55 @@ for i in range(writes):
 for i in range(reads):
     os.preadv(fd, [memoryview(buf)[:rsize]], (1 << 20) + i * rsize)
 os.close(fd)
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+@contextmanager
+def netns(name: str) -> Iterator[str]:
+    """A network namespace with loopback up, deleted afterwards."""
+    import os
+
+    ns = f"{name}-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+# TCP sessions over loopback in the helper's netns: per family, a server and a client,
+# known bytes each way; prints "done".
+TCP_SESSIONS = """
+import socket, sys
+sys.stdin.readline()
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    srv = socket.socket(family)
+    srv.bind((host, 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    for n in (1000, 20000):
+        cli = socket.create_connection((host, port))
+        acc, _ = srv.accept()
+        cli.sendall(b"x" * n)
+        got = 0
+        while got < n:
+            got += len(acc.recv(65536))
+        acc.sendall(b"y" * (n // 2))
+        got = 0
+        while got < n // 2:
+            got += len(cli.recv(65536))
+        cli.close()
+        acc.close()
+    try:                                   # refused: nobody listens on port + 1
+        socket.create_connection((host, port + 1)).close()
+    except OSError:
+        pass
+    srv.close()
 print("done", flush=True)
 sys.stdin.readline()
 """
