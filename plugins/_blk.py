@@ -52,3 +52,18 @@ def dev_of(name: str) -> int:
         choices = ", ".join(sorted(by_name)[:12])
         raise ToolError(f"-d/--disk {name!r}: no such block device (have: {choices})")
     return by_name[name]
+
+
+def rwbs(flags: int) -> str:
+    """libbpf-tools' T column (blk_fill_rwbs) for op | CF_REQ_* bits."""
+    def has(name: str) -> bool:
+        return bool(flags & (1 << (8 + FLAG_NAMES.index(name))))
+
+    op = flags & REQ_OP_MASK
+    text = "F" if has("PreFlush-") else ""
+    text += {1: "W", 3: "D", 5: "DE", 2: "F", 0: "R"}.get(op, "N")
+    for name, letter in (("FUA-", "F"), ("ReadAhead-", "A"), ("Sync-", "S"),
+                         ("Metadata-", "M")):
+        if has(name):
+            text += letter
+    return text
