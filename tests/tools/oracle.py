@@ -56,7 +56,24 @@ class Helper:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
+        line = self.proc.stdout.readline().strip()
+        self.wait_asleep()
+        return line
+
+    def wait_asleep(self) -> None:
+        """Until the helper sleeps in its next read: it may still be runnable (even
+        preempted) right after printing, and a tracer stopped meanwhile would miss
+        the scheduler events another one still sees."""
+        deadline = time.monotonic() + 10
+        calm = 0
+        while calm < 3 and time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return
+            calm = calm + 1 if state == "S" else 0
+            time.sleep(0.01)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -174,3 +191,18 @@ for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
 print("done", flush=True)
 sys.stdin.readline()
 """
+
+
+def assert_same_samples(mine: dict[int, int], want: dict[int, int]) -> None:
+    """Two log2 histograms of the same events: equal totals, and at every slot boundary
+    the counts below it differ by at most a tenth. Each tool stamps both ends of an
+    interval with its own bpf_ktime_get_ns(), in an order that varies with which
+    program the kernel runs first, so a sample near a power of two may land one
+    slot over; a different set of samples would shift whole slots."""
+    assert sum(mine.values()) == sum(want.values()), (mine, want)
+    total = sum(want.values())
+    below_m = below_w = 0
+    for low in sorted(set(mine) | set(want)):
+        below_m += mine.get(low, 0)
+        below_w += want.get(low, 0)
+        assert abs(below_m - below_w) <= max(3, total // 10), (low, mine, want)

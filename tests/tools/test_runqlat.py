@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from oracle import helper, oracle, parse_hists
+from oracle import assert_same_samples, helper, oracle, parse_hists
 from tool_proc import ToolProcess
 
 SLEEPER = textwrap.dedent("""
@@ -18,14 +18,6 @@ SLEEPER = textwrap.dedent("""
     print("done", flush=True)
     sys.stdin.readline()
 """)
-
-
-def _close(mine: dict[int, int], want: dict[int, int]) -> None:
-    """Same samples; a sample may sit one slot apart: each tool stamps the wakeup and
-    the switch with its own bpf_ktime_get_ns() call, a few hundred ns apart."""
-    assert sum(mine.values()) == sum(want.values())
-    moved = sum(abs(mine.get(k, 0) - want.get(k, 0)) for k in set(mine) | set(want)) // 2
-    assert moved <= max(3, sum(want.values()) // 50), (mine, want)
 
 
 @pytest.mark.parametrize("attach,args", [("auto", []), ("raw_tp", []), ("auto", ["-P"]),
@@ -44,7 +36,7 @@ def test_samples_equal_libbpf_tools(need_root: None, attach: str, args: list[str
         (title,) = mine
         assert title == f"{'pid' if args == ['-P'] else 'tid'} = {pid} python"
     for title in want:
-        _close(mine[title], want[title])
+        assert_same_samples(mine[title], want[title])
         # most sleeps leave the CPU and come back through the run queue; a wakeup that
         # catches the task before it left (ttwu_runnable) makes no sample, in either tool
         assert sum(mine[title].values()) >= 200
