@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import _socket as socket  # the C module: socket.py imports enum, a cost on every start
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
