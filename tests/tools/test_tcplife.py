@@ -20,7 +20,7 @@ def test_sessions_equal_libbpf_tools(need_root: None, attach: str) -> None:
                 oracle("tcplife", "-p", pid, "-w", header="PID") as theirs:
             assert h.step() == "done"
             for tracer in (ours, theirs):
-                assert tracer.wait_stdout(lambda ls: len(_rows(ls, h.pid)) >= 8, timeout=30)
+                assert tracer.wait_stdout(lambda ls: len(_rows(ls, h.pid)) >= 10, timeout=30)
                 assert tracer.stop() == 0
         mine, want = _rows(ours.stdout, h.pid), _rows(theirs.stdout, h.pid)
     # -w: libbpf-tools today pads addresses to 39 (a full IPv6 address), as here;
