@@ -4,8 +4,8 @@ Options and output follow libbpf-tools' syscount (``-p -i -d -T -L -m -P -x -e -
 -l``). Counting runs at syscall exit on sys_exit, attached as tp_btf, raw_tp or
 the raw_syscalls tracepoint (whichever this kernel offers first); ``-L`` adds
 sys_enter for the latency. Syscall names come from the kernel's syscall table as
-the kernel build exports it (the UAPI ``asm/unistd_64.h`` generated from it),
-kept only for system calls the running kernel has a trace event for; see
+the kernel build exports it (the UAPI ``asm/unistd_64.h`` generated from it);
+``-l`` marks the ones the running kernel has no syscall trace event for. See
 :func:`syscall_names`.
 """
 
@@ -163,8 +163,10 @@ class SysCount(Tool):
         o = self.options
         names = syscall_names()
         if o["list_syscalls"]:
+            traced = kernel_syscalls()
             for nr in sorted(names):
-                ctx.out.write(f"{nr:3d}: {names[nr]}\n")
+                note = "" if not traced or names[nr] in traced else "  (no syscalls/sys_enter_{names[nr]} event here)"
+                ctx.out.write(f"{nr:3d}: {names[nr]}{note}\n")
             return 0
         if not names:
             ctx.status("syscount: no syscall table header (asm/unistd_64.h; Debian: "
