@@ -165,8 +165,10 @@ class SysCount(Tool):
         if o["list_syscalls"]:
             traced = kernel_syscalls()
             for nr in sorted(names):
-                note = "" if not traced or names[nr] in traced else "  (no syscalls/sys_enter_{names[nr]} event here)"
-                ctx.out.write(f"{nr:3d}: {names[nr]}{note}\n")
+                name = names[nr]
+                note = ("" if not traced or name in traced
+                        else f"  (no syscalls/sys_enter_{name} event here)")
+                ctx.out.write(f"{nr:3d}: {name}{note}\n")
             return 0
         if not names:
             ctx.status("syscount: no syscall table header (asm/unistd_64.h; Debian: "
