@@ -227,6 +227,9 @@ class Tool:
     columns: ClassVar[tuple[Col, ...] | None] = None
     time_field: ClassVar[str | None] = None
     time_columns: ClassVar[bool] = False
+    # The tool's attach methods, best first, as rows for choose_attach(): readiness
+    # then also says which one this kernel offers (coreframe info shows why).
+    attach_choices: ClassVar[Any] = ()
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -251,6 +254,9 @@ class Tool:
             ok, why = check_requirement(requirement)
             if not ok:
                 return Readiness(False, why)
+        if cls.attach_choices:
+            choice = choose_attach(cls.attach_choices)
+            return Readiness(choice.method is not None, choice.detail)
         return Readiness(True)
 
     @classmethod

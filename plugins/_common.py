@@ -75,3 +75,13 @@ def pick(tool: str, choices: Any, wanted: str = "auto") -> str:
     if choice.method is None:
         raise ToolError(f"{tool}: no way to attach on this kernel ({choice.detail})")
     return choice.method
+
+
+def attach_option(programs: Any) -> Any:
+    """``--attach auto|METHOD``: which attach method to use, by default the first this
+    kernel offers (``coreframe info NAME`` says which and why)."""
+    from coreframe.options import Choice, Option
+
+    return Option("--attach", type=Choice(["auto", *programs]), default="auto",
+                  show_default=True,
+                  help="Attach method (auto: the first this kernel offers, see info).")

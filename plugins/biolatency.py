@@ -9,11 +9,11 @@ complete as tp_btf or raw_tp.
 
 from __future__ import annotations
 
-from coreframe.options import Choice, Directory, Option
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.options import Directory, Option
+from coreframe.tool import RunContext, Tool
 
 from ._blk import dev_of, disks, flags_text
-from ._common import cgroup_fd, load_only, pick
+from ._common import attach_option, cgroup_fd, load_only, pick
 from ._hist import interval_options, run_intervals
 
 ATTACH = (
@@ -33,6 +33,7 @@ class BioLatency(Tool):
     summary = "Block I/O latency as log2 histograms (per disk, per flags)"
     object_file = "biolatency.bpf.o"
     requires = ("bpf", "btf")
+    attach_choices = ATTACH
     columns = ()
 
     @classmethod
@@ -47,18 +48,8 @@ class BioLatency(Tool):
             Option("-d", "disk", help="Only this disk (e.g. sda, loop0)."),
             Option("-c", "--cgroup", type=Directory(),
                    help="Only I/O issued in this cgroup (v2 path)."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import os

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import struct
 
-from coreframe.options import Choice, Directory, Option
+from coreframe.options import Directory, Option
 from coreframe.output import Col, Field
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement, choose_attach
 
 from ._blk import dev_of, disks, flags_text, rwbs
-from ._common import cgroup_fd, comm, load_only, pick, stream
+from ._common import attach_option, cgroup_fd, comm, load_only, pick, stream
 
 _EVENT = struct.Struct("<QQqQIIII16s")       # struct event, bpf/biosnoop.bpf.c
 ATTACH = (
@@ -51,9 +51,7 @@ class BioSnoop(Tool):
             Option("-Q", "--queued", is_flag=True, help="Include OS queued time."),
             Option("-c", "--cgroup", type=Directory(),
                    help="Only I/O issued in this cgroup (v2 path)."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
 
     @classmethod

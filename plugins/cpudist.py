@@ -10,10 +10,10 @@ The kernel side is sched_switch as tp_btf or raw_tp.
 from __future__ import annotations
 
 from coreframe.errors import ToolError
-from coreframe.options import Choice, Directory, IntRange, Option
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.options import Directory, IntRange, Option
+from coreframe.tool import RunContext, Tool
 
-from ._common import cgroup_fd, load_only, pick
+from ._common import attach_option, cgroup_fd, load_only, pick
 from ._hist import interval_options, run_intervals
 
 ATTACH = (
@@ -30,6 +30,7 @@ class CpuDist(Tool):
     summary = "On-CPU (or off-CPU) time per slice as log2 histograms"
     object_file = "cpudist.bpf.o"
     requires = ("bpf", "btf")
+    attach_choices = ATTACH
     columns = ()
 
     @classmethod
@@ -45,18 +46,8 @@ class CpuDist(Tool):
             Option("-p", "--pid", type=IntRange(min=1), help="Only this process (PID)."),
             Option("-c", "--cgroup", type=Directory(),
                    help="Only tasks in this cgroup (v2 path)."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import os

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import struct
 
-from coreframe.options import Choice, Directory, IntRange, Option
+from coreframe.options import Directory, IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.tool import RunContext, Tool
 
-from ._common import cgroup_fd, comm, load_only, pick, stream
+from ._common import attach_option, cgroup_fd, comm, load_only, pick, stream
 
 _EVENT = struct.Struct("<QQIIII16s")     # struct event, bpf/exitsnoop.h
 
@@ -49,6 +49,7 @@ class ExitSnoop(Tool):
     summary = "Trace process exits: exit code, signal and lifetime"
     object_file = "exitsnoop.bpf.o"
     requires = ("bpf", "btf", "ringbuf")
+    attach_choices = ATTACH
     columns = (Col("PCOMM", "comm", -16), Col("PID", "pid", -7), Col("PPID", "ppid", -7),
                Col("TID", "tid", -7), Col("AGE(s)", "age", -7, ".2f"),
                Col("EXIT_CODE", "text", key=None), Field("exit_code"), Field("signal"),
@@ -66,18 +67,8 @@ class ExitSnoop(Tool):
             Option("-T", "--threaded", is_flag=True, help="Trace every thread's exit."),
             Option("-c", "--cgroup", type=Directory(),
                    help="Only processes in this cgroup (v2 path)."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import os

@@ -11,7 +11,7 @@ import struct
 
 from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.tool import RunContext, Tool
 
 from ._common import comm, stream
 
@@ -77,6 +77,7 @@ class KillSnoop(Tool):
     summary = "Trace signals sent by kill(), tkill() and tgkill()"
     object_file = "killsnoop.bpf.o"
     requires = ("bpf", "btf", "ringbuf", "tracepoint:syscalls/sys_enter_kill")
+    attach_choices = ATTACH
     columns = (Col("PID", "pid", -7), Col("COMM", "comm", -16), Col("SIG", "sig_text", -9,
                key=None), Field("sig"), Col("TPID", "tpid", -7), Field("tgid"),
                Field("syscall"), Col("RESULT", "ret", -6))
@@ -92,14 +93,6 @@ class KillSnoop(Tool):
             Option("-n", "--name", "signal_names", is_flag=True,
                    help="Print signal names instead of numbers."),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import coreframe

@@ -15,11 +15,11 @@ import os
 import struct
 import time
 
-from coreframe.options import Choice, Directory, IntRange, Option
+from coreframe.options import Directory, IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.tool import RunContext, Tool
 
-from ._common import cgroup_fd, comm, load_only, pick
+from ._common import attach_option, cgroup_fd, comm, load_only, pick
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class SysCount(Tool):
     summary = "Count system calls per syscall or per process, with latency"
     object_file = "syscount.bpf.o"
     requires = ("bpf", "btf")
+    attach_choices = ATTACH
     columns = ()
 
     @classmethod
@@ -144,18 +145,8 @@ class SysCount(Tool):
                    help="Only processes in this cgroup (v2 path)."),
             Option("-l", "--list", "list_syscalls", is_flag=True,
                    help="Print the known system calls and exit."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import coreframe

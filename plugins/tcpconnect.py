@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import struct
 
-from coreframe.options import Choice, IntRange, Option
+from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.tool import RunContext, Tool
 
-from ._common import comm, load_only, pick, stream
+from ._common import attach_option, comm, load_only, pick, stream
 from ._net import AF_INET, IDENT, PortList, addr, port_array
 
 _EVENT = struct.Struct("<QQIIII" + IDENT + "16s")     # struct event, bpf/tcpconnect.bpf.c
@@ -36,6 +36,7 @@ class TcpConnect(Tool):
     summary = "Active TCP connections (connect()), IPv4 and IPv6"
     object_file = "tcpconnect.bpf.o"
     requires = ("bpf", "btf", "ringbuf")
+    attach_choices = ATTACH
     # libbpf-tools glues UID to PID ("%-6d"): a 5-wide column plus the separator
     columns = (Col("UID", "uid", -5, key=None, when="print_uid"), Col("PID", "pid", -6),
                Field("uid"), Col("COMM", "comm", -16), Col("IP", "ip", -2),
@@ -57,18 +58,8 @@ class TcpConnect(Tool):
             Option("-c", "--count", is_flag=True,
                    help="Count connects per source and destination address and port; "
                         "print the counts at the end."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import coreframe

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 
-from coreframe.options import Choice, IntRange, Option
+from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+from coreframe.tool import RunContext, Tool
 
-from ._common import comm, load_only, pick, stream
+from ._common import attach_option, comm, load_only, pick, stream
 from ._net import AF_INET, AF_INET6, IDENT, PortList, addr, port_array
 
 _EVENT = struct.Struct("<QQQQII" + IDENT + "16s")     # struct event, bpf/tcplife.bpf.c
@@ -44,6 +44,7 @@ class TcpLife(Tool):
     summary = "TCP sessions when they close: ends, bytes and lifetime (IPv4 and IPv6)"
     object_file = "tcplife.bpf.o"
     requires = ("bpf", "btf", "ringbuf")
+    attach_choices = ATTACH
     columns = _columns(15)
     time_field = "ts"
 
@@ -57,18 +58,8 @@ class TcpLife(Tool):
             Option("-T", "--time", is_flag=True, help="Include a time column (HH:MM:SS)."),
             Option("-L", "--localport", type=PortList(), help="Only these local ports."),
             Option("-D", "--remoteport", type=PortList(), help="Only these remote ports."),
-            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
-                   show_default=True,
-                   help="Attach method (auto: the first this kernel offers, see info)."),
+            attach_option(PROGRAMS),
         ]
-
-    @classmethod
-    def readiness(cls) -> Readiness:
-        base = super().readiness()
-        if not base.ready:
-            return base
-        choice = choose_attach(ATTACH)
-        return Readiness(choice.method is not None, choice.detail)
 
     def run(self, ctx: RunContext) -> int:
         import coreframe
