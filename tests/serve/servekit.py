@@ -1,0 +1,104 @@
+"""Drive `coreframe serve` as a subprocess, and the workloads and receivers its tests use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tool_proc import COREFRAME, ToolProcess
+
+WAIT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def serve(config: Path, ready: str | None = "Tracing exec()") -> ToolProcess:
+    """`coreframe serve CONFIG`, ready once execsnoop says it traces (if configured)."""
+    return ToolProcess([], argv=[COREFRAME, "serve", str(config)], ready=ready)
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = WAIT_S, every: float = 0.25) -> Any:
+    """Poll ``pred`` until it returns something true; return that (or the last value)."""
+    deadline = time.monotonic() + timeout
+    value = pred()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = pred()
+    return value
+
+
+def unique_comm(tag: str) -> str:
+    """A comm (at most 15 bytes) no other process on the machine has."""
+    return f"cf{tag}{os.getpid() % 10000}{time.monotonic_ns() % 1000}"[:15]
+
+
+def named_binary(tmp_path: Path, name: str, source: str = "/bin/true") -> Path:
+    """A copy of ``source`` called ``name``: exec()ing it gives a comm of our own."""
+    dst = tmp_path / name
+    shutil.copy(source, dst)
+    dst.chmod(0o755)
+    return dst
+
+
+def run_execs(binary: Path, n: int, *args: str) -> None:
+    for _ in range(n):
+        subprocess.run([str(binary), *args], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+
+
+def prog_and_link_ids(pid: int) -> tuple[set[int], set[int]]:
+    """BPF program and link ids a process holds open (from /proc/PID/fdinfo)."""
+    progs: set[int] = set()
+    links: set[int] = set()
+    fdinfo = Path(f"/proc/{pid}/fdinfo")
+    for entry in fdinfo.iterdir():
+        try:
+            text = entry.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key == "prog_id":
+                progs.add(int(value))
+            elif key == "link_id":
+                links.add(int(value))
+    return progs, links
+
+
+def bpf_ids(kind: str) -> set[int]:
+    """Ids of every BPF object of ``kind`` (prog, link) the kernel has now (bpftool as oracle)."""
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {int(item["id"]) for item in json.loads(out or "[]")}
+
+
+def bpffs_entries() -> set[str]:
+    root = Path("/sys/fs/bpf")
+    if not root.is_dir():
+        return set()
+    return {p.name for p in root.iterdir()}
