@@ -164,17 +164,24 @@ class OtlpExporter:
         self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the thread, then one last export of metrics and queued events."""
+        """Stop the thread, then one last export of metrics and queued events, unless the
+        endpoint is failing (a stop must not wait for retries to an endpoint that is down)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
-        self._streak = {"metrics": 0, "logs": 0}
+            self._thread.join(min(timeout, EXPORT_TIMEOUT_S))
+            if self._thread.is_alive():  # still inside a request: do not start another
+                return
+        failing = dict(self._streak)
         self._next = {"metrics": 0.0, "logs": 0.0}
-        self.export_metrics()
+        if not failing["metrics"]:
+            self.export_metrics()
         deadline = time.monotonic() + timeout
-        while self.queue and time.monotonic() < deadline:
+        while self.events and not failing["logs"] and self.queue \
+                and time.monotonic() < deadline:
             if not self.export_logs():
                 break
+        if self.queue:
+            self.log(f"{len(self.queue)} events were not exported over OTLP (endpoint failing)")
         for exp in (self.metric_exporter, self.log_exporter):
             try:
                 exp.shutdown()
@@ -293,6 +300,8 @@ class OtlpExporter:
                         value=value))
         metrics = []
         for name, (m, points) in merged.items():
+            if not points:  # nothing seen yet: OTLP has no empty metric
+                continue
             if m.kind == "counter":
                 data = sdk["Sum"](data_points=points, aggregation_temporality=cumulative,
                                   is_monotonic=True)

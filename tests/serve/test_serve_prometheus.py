@@ -11,6 +11,7 @@ the exposition.
 from __future__ import annotations
 
 import json
+import signal
 import shutil
 import subprocess
 import time
@@ -112,7 +113,7 @@ per_comm = true
     with serve(cfg) as proc:
         assert proc.err.wait(lambda ls: any("readhist: Tracing" in x for x in ls)), proc.stderr
         yield f"127.0.0.1:{port}", tmp_path
-        assert proc.stop(15) == 0, proc.stderr  # SIGTERM
+        assert proc.stop(signal.SIGTERM) == 0, proc.stderr  # SIGTERM
 
 
 def test_prometheus_scrapes_exact_counts(agent: tuple[str, Path], tmp_path: Path) -> None:
