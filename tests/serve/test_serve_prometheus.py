@@ -11,8 +11,8 @@ the exposition.
 from __future__ import annotations
 
 import json
-import signal
 import shutil
+import signal
 import subprocess
 import time
 import urllib.parse
