@@ -307,8 +307,7 @@ def run_params(cls: type[Tool]) -> list[Any]:
                 Option("-t", "--timestamp", is_flag=True,
                        help="Include seconds since tracing started."),
             ]
-    if cls.metrics:
-        wanted += export_options()
+    wanted += export_options(_exportable(cls))
     for option in wanted:
         if option.name in taken or taken & set(option.opts):
             continue
@@ -319,25 +318,38 @@ def run_params(cls: type[Tool]) -> list[Any]:
     ]
 
 
-def export_options() -> list[Any]:
-    """``--prometheus`` and ``--otlp``, which every tool with metrics gets."""
+def _exportable(cls: type[Tool]) -> tuple[str, ...]:
+    """``prometheus`` for tools with metrics; ``otlp`` for those and for tools on the
+    output layer (their --json events become OTLP log records)."""
+    if cls.metrics:
+        return ("prometheus", "otlp")
+    if cls.columns is not None:
+        return ("otlp",)
+    return ()
+
+
+def export_options(which: tuple[str, ...] = ("prometheus", "otlp")) -> list[Any]:
+    """``--prometheus`` and ``--otlp`` (docs/metrics.md)."""
     from .options import HostPort, Option, Url
 
-    return [
-        Option("--prometheus", type=HostPort(), metavar="HOST:PORT",
-               help="Serve the tool's metrics for Prometheus at http://HOST:PORT/metrics."),
-        Option("--otlp", type=Url(), metavar="URL",
-               help="Export metrics (and with --json, events as log records) over "
-                    "OTLP/HTTP to URL, e.g. http://127.0.0.1:4318."),
-    ]
+    options = {
+        "prometheus": Option("--prometheus", type=HostPort(), metavar="HOST:PORT",
+                             help="Serve the tool's metrics for Prometheus at "
+                                  "http://HOST:PORT/metrics."),
+        "otlp": Option("--otlp", type=Url(), metavar="URL",
+                       help="Export metrics (and with --json, events as log records) over "
+                            "OTLP/HTTP to URL, e.g. http://127.0.0.1:4318."),
+    }
+    return [options[n] for n in which]
 
 
 def _export_names(cls: type[Tool]) -> list[str]:
     """Which of --prometheus/--otlp run_params added (a tool may declare its own)."""
-    if not cls.metrics:
+    which = _exportable(cls)
+    if not which:
         return []
     own = {getattr(p, "name", None) for p in cls.params()}
-    return [n for n in ("prometheus", "otlp") if n not in own]
+    return [n for n in which if n not in own]
 
 
 GC_PAUSE_MAX_S = 2.0
