@@ -566,7 +566,13 @@ class Agent:
 
     def _start_tools(self, specs: list[ToolSpec]) -> None:
         for spec in specs:
-            runner = ToolRunner(self, spec)
+            try:
+                runner = ToolRunner(self, spec)
+            except Exception as exc:  # e.g. a third-party tool whose __init__ raises
+                self.stats.inc("coreframe_serve_tool_failures", (spec.name,))
+                self.stats.set("coreframe_serve_tool_up", (spec.name,), 0)
+                _log(f"{spec.name}: failed to start: {type(exc).__name__}: {exc}")
+                continue
             self.runners[spec.name] = runner
             runner.start()
 
