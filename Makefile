@@ -9,6 +9,7 @@ LLVM_STRIP ?= llvm-strip
 PYTHON ?= .venv/bin/python
 RUFF ?= .venv/bin/ruff
 BPFTOOL ?= bpftool
+COREFRAME ?= .venv/bin/coreframe
 
 # The BPF compile flags have one definition, coreframe/build.py (also behind
 # `coreframe cflags` and the tests' inline compiles): target, arch, -mcpu, and the
@@ -92,6 +93,6 @@ bench:
 # Regenerate the committed vmlinux.h from this machine's kernel (deliberate, rare:
 # objects must not depend on the build machine's kernel).
 vmlinux-h:
-	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h.tmp
+	$(COREFRAME) btf dump /sys/kernel/btf/vmlinux --format c > bpf/vmlinux.h.tmp
 	mv -f bpf/vmlinux.h.tmp bpf/vmlinux.h
 -include kernels/Makefile.inc

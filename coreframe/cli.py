@@ -39,23 +39,28 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     if entry is None or entry.cls is None:
         return None
     cls = entry.cls
-    options = parse(run_params(cls), args[2:])
+    params = run_params(cls)
+    tool_args = args[2:]
+    if not any("--debug" in getattr(p, "opts", ()) for p in params):
+        # `run NAME --debug`: main() already saw it; the tool's own options do not include it
+        tool_args = [a for a in tool_args if a != "--debug"]
+    options = parse(params, tool_args)
     if options is None:
         return None
     return lambda: run_tool(cls, options, gc_paused=gc_paused)
 
 
 def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
-    """``btf dump FILE [--format raw|json]`` with an existing file, or None for click."""
+    """``btf dump FILE [--format raw|json|c]`` with an existing file, or None for click."""
     import os
 
     if len(args) < 3 or args[:2] != ["btf", "dump"]:
         return None
     rest = args[2:]
     fmt = "raw"
-    if len(rest) == 3 and rest[1] == "--format" and rest[2] in ("raw", "json"):
+    if len(rest) == 3 and rest[1] == "--format" and rest[2] in ("raw", "json", "c"):
         fmt = rest[2]
-    elif len(rest) == 2 and rest[1] in ("--format=raw", "--format=json"):
+    elif len(rest) == 2 and rest[1] in ("--format=raw", "--format=json", "--format=c"):
         fmt = rest[1].partition("=")[2]
     elif len(rest) != 1:
         return None
@@ -67,6 +72,17 @@ def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
     return lambda: dump_btf_file(path, fmt)
 
 
+def _debug_logging() -> None:
+    """``--debug``: coreframe's loggers (the loader's BTF log, ...) print to stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("coreframe: debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("coreframe")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line per error unless --debug."""
     # No cyclic GC during start-up: its collections, triggered by the objects that
@@ -75,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args
+    debug = "--debug" in args  # before the command, after `run` or after `run NAME`
     try:
+        if debug:
+            _debug_logging()
         rest = args[1:] if args[:1] == ["--debug"] else args
         run = _fast_run(rest, gc_was_enabled) or _fast_btf_dump(rest)
         if run is not None:

@@ -22,9 +22,51 @@ class _State:
     debug = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # coreframe.cli.main already saw --debug wherever it stands (tracebacks, log level)
+    if value:
+        _State.debug = True
+
+
+DEBUG_HELP = "Show tracebacks and loader debug output."
+
+
+def _debug_option(hidden: bool = False) -> click.Option:
+    """``--debug``, accepted after ``run`` and after ``run NAME`` as well as before the command."""
+    return click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                        hidden=hidden, callback=_set_debug, help=DEBUG_HELP)
+
+
+class _UsageLine:
+    """Every usage error prints the usage line.
+
+    click's option parser raises some of them (``-p`` given without its value)
+    without the context that prints ``Usage: ...``; attach it here.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+
+class _Command(_UsageLine, click.Command):
+    """A command whose usage errors all print the usage line."""
+
+
+class _Group(_UsageLine, click.Group):
+    """A group whose usage errors print the usage line; its commands and subgroups too."""
+
+    command_class = _Command
+    group_class = type
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coreframe")
-@click.option("--debug", is_flag=True, help="Show tracebacks and loader debug output.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
 def cli(debug: bool) -> None:
     """Run and build eBPF tools with a pure-Python CO-RE loader."""
     _State.debug = debug
@@ -36,19 +78,26 @@ def cli(debug: bool) -> None:
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_tools(as_json: bool) -> None:
-    """List installed tools and whether they can run here."""
+    """List installed tools and whether they can run here.
+
+    A name claimed by two distributions is never resolved silently: coreframe's
+    own tool keeps the name and the other is listed as DIST:NAME (shadowed);
+    with no first-party claimant, every claimant is listed and run as DIST:NAME.
+    """
     from .registry import discover
 
     rows = []
-    for entry in discover().values():
+    tools = discover()
+    for run_name, entry in tools.items():
         ready = entry.readiness()
         rows.append({
-            "name": entry.name,
+            "name": run_name,
             "summary": entry.summary,
             "distribution": entry.distribution,
             "version": entry.version,
             "ready": ready.ready,
             "reason": ready.detail,
+            "shadowed_by": entry.shadowed_by or None,
             "_ready_text": str(ready),
         })
     if as_json:
@@ -65,21 +114,78 @@ def list_tools(as_json: bool) -> None:
     widths = [max(len(r[i]) for r in table) for i in range(3)]
     for r in table:
         click.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    for note in _name_notes(tools.values()):
+        click.echo(note)
+
+
+def _name_notes(entries: Any) -> list[str]:
+    """One line per tool name claimed by several distributions, saying who runs it how."""
+    notes = []
+    done: set[str] = set()
+    for entry in entries:
+        if entry.shadows:
+            others = ", ".join(o.qualified for o in entry.shadows)
+            notes.append(f"note: {entry.name!r} is also claimed by "
+                         f"{', '.join(o.distribution for o in entry.shadows)}: coreframe's own "
+                         f"tool keeps the name; run the other as {others}")
+        elif entry.ambiguous_with and entry.name not in done:
+            done.add(entry.name)
+            claimants = [entry, *entry.ambiguous_with]
+            notes.append(f"note: {entry.name!r} is claimed by "
+                         f"{' and '.join(e.distribution for e in claimants)}, none of them "
+                         f"coreframe's own: run {' or '.join(e.qualified for e in claimants)}")
+    return notes
+
+
+def _tool_command(name: str, cls: Any) -> click.Command:
+    """The click command ``coreframe run NAME`` parses with (also what ``info`` shows)."""
+    from .options import to_click_params
+    from .tool import run_params, run_tool
+
+    def callback(**options: Any) -> None:
+        sys.exit(run_tool(cls, options))
+
+    params = to_click_params(run_params(cls), click)
+    if not any("--debug" in getattr(p, "opts", ()) for p in params):
+        params.append(_debug_option(hidden=True))
+    return _Command(name, params=params, callback=callback, help=cls.summary,
+                    context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _tool_help(run_name: str, cls: Any) -> str:
+    """Exactly what ``coreframe run NAME --help`` prints."""
+    command = _tool_command(run_name, cls)
+    parent = click.Context(cli, info_name="coreframe")
+    with click.Context(run, info_name="run", parent=parent) as run_ctx, \
+            click.Context(command, info_name=run_name, parent=run_ctx,
+                          **command.context_settings) as ctx:
+        return command.get_help(ctx)
 
 
 @cli.command("info")
 @click.argument("name")
 def info(name: str) -> None:
-    """Describe one tool: summary, origin, object, requirements, options."""
+    """Describe one tool: summary, origin, object, requirements, options.
+
+    NAME may be DIST:NAME to pick one distribution's tool when two claim the name.
+    """
     from .registry import get_tool
 
     entry = get_tool(name, with_distribution=True)
     cls = entry.cls
     assert cls is not None
     click.echo(f"name:         {entry.name}")
+    click.echo(f"run as:       coreframe run {entry.run_name}")
     click.echo(f"summary:      {cls.summary}")
     click.echo(f"from:         {entry.distribution} {entry.version}".rstrip())
     click.echo(f"entry point:  {entry.target}")
+    if entry.shadowed_by:
+        click.echo(f"shadowed by:  {entry.shadowed_by} (coreframe's own tool keeps the name "
+                   f"{entry.name!r})")
+    for other in entry.shadows:
+        origin = f"{other.distribution} {other.version}".rstrip()
+        click.echo(f"shadows:      {other.qualified} ({origin}; run it as "
+                   f"coreframe run {other.qualified})")
     click.echo(f"object:       {cls.object_file or '-'}")
     click.echo(f"requires:     {', '.join(cls.requires) or '-'}")
     click.echo(f"ready:        {entry.readiness()}")
@@ -87,9 +193,12 @@ def info(name: str) -> None:
     if doc:
         click.echo("")
         click.echo(doc)
+    click.echo("")
+    click.echo(_tool_help(entry.run_name, cls), nl=False)
+    click.echo("")
 
 
-class _RunGroup(click.Group):
+class _RunGroup(_Group):
     """`coreframe run NAME ...`: one sub-command per installed tool, built on demand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -98,28 +207,24 @@ class _RunGroup(click.Group):
         return [name for name, e in discover().items() if e.cls is not None]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .options import to_click_params
         from .registry import find_tool
-        from .tool import run_params, run_tool
 
         try:
             entry = find_tool(name)
         except Error as exc:
             fail(str(exc))
-        cls = entry.cls
-        assert cls is not None
-
-        def callback(**options: Any) -> None:
-            sys.exit(run_tool(cls, options))
-
-        params = to_click_params(run_params(cls), click)
-        return click.Command(name, params=params, callback=callback, help=cls.summary,
-                             context_settings={"help_option_names": ["-h", "--help"]})
+        return _tool_command(name, entry.cls)
 
 
 @cli.group("run", cls=_RunGroup)
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help=DEBUG_HELP)
 def run() -> None:
-    """Run a tool: coreframe run NAME [tool options] (NAME --help for them)."""
+    """Run a tool: coreframe run NAME [tool options] (NAME --help for them).
+
+    NAME may be DIST:NAME (see `coreframe list`) to run one distribution's tool
+    when two claim the same name.
+    """
 
 
 @cli.command("serve")
@@ -151,12 +256,8 @@ def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
     from .inspect import format_inspection, inspect_object
     from .object import open as open_object
 
+    target = _target_btf(btf_path)
     spec = open_object(path)
-    target = None
-    if btf_path:
-        from .btf.kernel import load_target
-
-        target = load_target(btf_path)
     data = inspect_object(spec, target_btf=target)
     if as_json:
         import json
@@ -166,22 +267,55 @@ def object_inspect(path: str, btf_path: str | None, as_json: bool) -> None:
         click.echo(format_inspection(data))
 
 
+def _check_set(_ctx: click.Context, _param: click.Parameter,
+               items: tuple[str, ...]) -> tuple[str, ...]:
+    """``--set`` values must be NAME=VALUE; checked before the object is even opened."""
+    for item in items:
+        name, sep, _value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE (e.g. --set "
+                                     f"{name.strip() or 'NAME'}=1)")
+    return items
+
+
 def _apply_sets(spec: Any, sets: tuple[str, ...]) -> None:
+    """Write each ``--set`` (already checked to be NAME=VALUE).
+
+    A name the object lacks or a value its C type refuses is found by reading the
+    object, so it is an error line and exit 1 (not a usage error), before anything loads.
+    """
     for item in sets:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise Error(f"--set takes NAME=VALUE, got {item!r}")
+        name, _, value = item.partition("=")
         spec.set_variable(name.strip(), value)
+
+
+def _target_btf(btf_path: str | None) -> Any:
+    """``--btf FILE`` read once, before anything is loaded.
+
+    A file that is not BTF is said once, not once per program that would have
+    relocated against it.
+    """
+    if not btf_path:
+        return None
+    from .btf.kernel import load_target
+
+    try:
+        return load_target(btf_path)
+    except Error as exc:
+        raise Error(f"--btf {btf_path}: not a BTF file (raw BTF or an ELF object with a .BTF "
+                    f"section): {exc}") from None
 
 
 @object_group.command("load")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Set a global variable (.rodata/.data/.bss) before load.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", callback=_check_set,
+              help="Set a global variable (.rodata/.data/.bss) before load; "
+                   "SECTION:NAME=VALUE when two sections define NAME.")
 @click.option("--btf", "btf_path", type=click.Path(exists=True, dir_okay=False),
               help="Relocate against this BTF instead of the running kernel's.")
 @click.option("--attach", is_flag=True, help="Attach every program by its SEC() and hold.")
-@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="With --attach: detach and exit after SECONDS (default: at Ctrl-C).")
 @click.option("--stats", is_flag=True, help="Report run counts/times (BPF_ENABLE_STATS).")
 @click.option("--json", "as_json", is_flag=True)
 def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: bool,
@@ -189,8 +323,11 @@ def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: 
     """Load every program of an object (like bpftool prog loadall) and report each."""
     from .loadcmd import load_command
 
-    code = load_command(path, sets=sets, btf_path=btf_path, attach=attach, duration=duration,
-                        stats=stats, as_json=as_json, apply_sets=_apply_sets,
+    if duration is not None and not attach:
+        raise click.UsageError("--duration needs --attach (it is how long the programs stay "
+                               "attached; without --attach they are unloaded at once)")
+    code = load_command(path, sets=sets, btf_path=_target_btf(btf_path), attach=attach,
+                        duration=duration, stats=stats, as_json=as_json, apply_sets=_apply_sets,
                         install_handlers=lambda ctx: ctx.install_signal_handlers())
     sys.exit(code)
 
@@ -205,9 +342,10 @@ def btf_group() -> None:
 
 @btf_group.command("dump")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["raw", "json"]), default="raw")
+@click.option("--format", "fmt", type=click.Choice(["raw", "json", "c"]), default="raw",
+              help="raw: bpftool's raw text; json; c: a compilable vmlinux.h.")
 def btf_dump(path: str, fmt: str) -> None:
-    """Dump every type (raw matches `bpftool btf dump file F format raw`)."""
+    """Dump every type (raw and c match `bpftool btf dump file F format raw|c`)."""
     from .btf.dump import dump_btf_file
 
     dump_btf_file(path, fmt)
@@ -237,6 +375,14 @@ def new_cmd(name: str, directory: str | None) -> None:
         fail(str(exc), 2)
     for path in files:
         click.echo(f"  wrote {path}")
+    from .registry import entry_point_claims
+
+    taken = sorted({dist for dist, _ in entry_point_claims(name)})
+    if taken:
+        # not an error (the package is written), but `coreframe run NAME` will not pick it
+        click.echo(f"note: a tool named {name!r} is already installed (from "
+                   f"{', '.join(taken)}); yours will be shadowed: rename it, or run it as "
+                   f"coreframe-{name.replace('_', '-')}:{name}", err=True)
     click.echo(f"Next: cd {root} && make && pip install . && sudo coreframe run {name}")
 
 
@@ -244,7 +390,7 @@ def new_cmd(name: str, directory: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def features_cmd(as_json: bool) -> None:
     """What this kernel supports (probed by loading tiny programs)."""
-    from .features import all_features
+    from .features import GROUP_TITLES, all_features, feature_label
 
     data = all_features()
     if as_json:
@@ -254,11 +400,13 @@ def features_cmd(as_json: bool) -> None:
         return
     for group, values in data.items():
         if isinstance(values, dict):
-            click.echo(f"{group}:")
-            for key, value in values.items():
-                shown = {True: "yes", False: "no"}.get(value, value) if isinstance(
-                    value, bool) else value
-                click.echo(f"  {key:<32} {shown}")
+            click.echo(f"{GROUP_TITLES.get(group, group)}:")
+            rows = [(feature_label(group, key), value) for key, value in values.items()]
+            width = max((len(label) for label, _ in rows), default=0)
+            for label, value in rows:
+                shown = ({True: "yes", False: "no"}[value] if isinstance(value, bool)
+                         else value)
+                click.echo(f"  {label + ':':<{width + 1}} {shown}")
         else:
             click.echo(f"{group}: {values}")
 

@@ -433,7 +433,41 @@ def has_uprobe() -> bool:
 
 @memoize
 def has_tracepoints() -> bool:
-    return _tracefs_file("events")
+    """Tracepoint events in tracefs, or a tracefs mount point the attach code mounts on use.
+
+    The mount point exists whenever the kernel has tracefs (CONFIG_TRACING); this
+    project's VMs boot without it mounted, and attaching mounts it (tracefs_root).
+    """
+    from .tracefs import _DEFAULT_MOUNT
+
+    return _tracefs_file("events") or os.path.isdir(_DEFAULT_MOUNT)
+
+
+# The ways to run a program on a kernel function or event, best first: what a hint
+# may suggest instead of one that failed, once its probe says this kernel offers it.
+HOOKS = (("fentry/fexit", "has_trampoline"), ("kprobes", "has_kprobe"),
+         ("tracepoints", "has_tracepoints"))
+
+
+def hook_hint(instead_of: str) -> str:
+    """``"use kprobes or tracepoints"``, naming only the other hooks this kernel offers.
+
+    ``instead_of`` is one of the HOOKS names (the one that failed). A probe that
+    cannot run (no privilege) counts as not offered: a hint must not promise.
+    """
+    offered = []
+    for name, probe in HOOKS:
+        if name == instead_of:
+            continue
+        try:
+            ok = globals()[probe]()
+        except Error:
+            ok = False
+        if ok:
+            offered.append(name)
+    if not offered:
+        return "this kernel offers none of " + ", ".join(n for n, _ in HOOKS if n != instead_of)
+    return "use " + " or ".join(offered)
 
 
 def _find_vmlinux_func(name: str) -> int | None:
@@ -511,6 +545,50 @@ _HELPERS = [
     "get_func_ip", "ktime_get_boot_ns", "loop", "send_signal", "override_return",
     "get_branch_snapshot", "find_vma", "user_ringbuf_drain",
 ]
+
+
+# How `coreframe features` names each group and row in text, so that a program type
+# that loads ("kprobe program type: yes") and a hook that cannot be attached here
+# ("kprobe attach (kprobe PMU / kprobe_events): no") never read as one contradicting
+# the other. The JSON keys stay the short names.
+GROUP_TITLES = {
+    "map_types": "Map types (BPF_MAP_CREATE accepts the type)",
+    "prog_types": "Program types (BPF_PROG_LOAD accepts the type)",
+    "helpers": "Helpers (callable from a tracepoint program)",
+    "link_types": "Link types (the kernel hands back a BPF link of this type)",
+    "btf_kinds": "BTF kinds (BPF_BTF_LOAD accepts the kind)",
+    "misc": "Attach points and other features",
+}
+_ROW_SUFFIX = {"map_types": " map type", "prog_types": " program type",
+               "btf_kinds": " BTF kind"}
+_ROW_LABELS = {
+    ("helpers", None): "bpf_{} helper",
+    ("link_types", "raw_tracepoint"): "raw_tracepoint link (from BPF_RAW_TRACEPOINT_OPEN)",
+    ("link_types", "tracing"): "tracing link (fentry/fexit trampolines)",
+    ("link_types", "perf_event"): "perf_event link (kprobe/uprobe/tracepoint)",
+    ("link_types", "kprobe_multi"): "kprobe_multi link",
+    ("link_types", "uprobe_multi"): "uprobe_multi link",
+    ("misc", "btf"): "BTF loads (BPF_BTF_LOAD)",
+    ("misc", "btf_func_global"): "BTF global functions",
+    ("misc", "ringbuf"): "ring buffer",
+    ("misc", "mmapable_maps"): "mmap-able arrays (BPF_F_MMAPABLE)",
+    ("misc", "batch_ops"): "batch map operations",
+    ("misc", "bpf_link"): "BPF links (BPF_LINK_CREATE)",
+    ("misc", "bpf_cookie"): "BPF cookies",
+    ("misc", "kprobe"): "kprobe attach (kprobe PMU / kprobe_events)",
+    ("misc", "uprobe"): "uprobe attach (uprobe PMU / uprobe_events)",
+    ("misc", "tracepoint"): "tracepoint attach (tracefs events)",
+    ("misc", "trampoline"): "fentry/fexit attach (BPF trampolines)",
+    ("misc", "vmlinux_btf"): "kernel BTF (/sys/kernel/btf/vmlinux)",
+}
+
+
+def feature_label(group: str, key: str) -> str:
+    """The text name of one ``all_features()`` row: says what was probed."""
+    label = _ROW_LABELS.get((group, key)) or _ROW_LABELS.get((group, None))
+    if label:
+        return label.format(key)
+    return key + _ROW_SUFFIX.get(group, "")
 
 
 def all_features() -> dict[str, Any]:

@@ -320,25 +320,38 @@ def attach_tracing(prog: Any, *, cookie: int = 0, attach_type: int | None = None
     what = f"attaching {kind} program {_prog_name(prog)}"
     trampoline = kind in ("fentry", "fexit", "fmod_ret", "lsm")
     feature = "BPF trampolines" if trampoline else None
-    hint = ("this kernel refuses fentry/fexit/LSM (no BPF trampoline); use tracepoints or "
-            "kprobes") if trampoline else ""
     try:
         lfd = link_create(_prog_fd(prog), 0, at, tracing_cookie=cookie)
     except OSError as e:
         if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP) or cookie or at == C.BPF_TRACE_ITER:
-            raise _attach_error(e, what, feature=feature, hint=hint) from None
+            raise _attach_error(e, what, feature=feature,
+                                hint=_trampoline_hint(trampoline)) from None
         try:
             lfd = raw_tracepoint_open(None, _prog_fd(prog))
         except OSError as e2:
-            raise _attach_error(e2, what, feature=feature, hint=hint) from None
+            raise _attach_error(e2, what, feature=feature,
+                                hint=_trampoline_hint(trampoline)) from None
     return Link(kind, target, lfd)
 
 
 # ---- kprobes ------------------------------------------------------------------------
 
 
-_KPROBES_MISSING = ("kprobes",
-                    "kernel built without CONFIG_KPROBE_EVENTS; use tracepoints or fentry")
+def _trampoline_hint(trampoline: bool) -> str:
+    """For a refused fentry/fexit/LSM attach: the other hooks this kernel offers."""
+    if not trampoline:
+        return ""
+    from .features import hook_hint
+
+    return f"this kernel refuses fentry/fexit/LSM (no BPF trampoline); {hook_hint('fentry/fexit')}"
+
+
+def _kprobes_missing() -> FeatureMissing:
+    from .features import hook_hint
+
+    return FeatureMissing("kprobes", "kernel built without CONFIG_KPROBE_EVENTS; "
+                          + hook_hint("kprobes"))
+
 _probe_seq = 0
 
 
@@ -398,7 +411,7 @@ def attach_kprobe(prog: Any, func: str, retprobe: bool = False, offset: int = 0,
     except Error:
         has_events = False
     if not has_events:
-        raise FeatureMissing(*_KPROBES_MISSING)
+        raise _kprobes_missing()
     probe = f"{func}+{offset}" if offset else func
     tp_id, remove = _legacy_probe("kprobe", f"{'r' if retprobe else 'p'}:kprobes/{{name}} {probe}",
                                   what)

@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .btf.types import BTF
+
 
 def _open(path: str, sets: tuple[str, ...], apply_sets: Callable[[Any, tuple[str, ...]], None],
           only: str | None = None) -> Any:
@@ -58,11 +60,16 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
             print(f"{r['name']:<24} {r['type']:<16} {r['insns']:>6} insns  FAILED: {r['error']}")
 
 
-def load_command(path: str, *, sets: tuple[str, ...], btf_path: str | None, attach: bool,
+def load_command(path: str, *, sets: tuple[str, ...], btf_path: BTF | str | None, attach: bool,
                  duration: float | None, stats: bool, as_json: bool,
                  apply_sets: Callable[[Any, tuple[str, ...]], None],
                  install_handlers: Callable[[RunContext], None]) -> int:
-    """Returns the process exit code: 0 only when every autoload program loaded."""
+    """Returns the process exit code: 0 only when every autoload program loaded.
+
+    ``btf_path``: the target BTF (already read, or a path) CO-RE relocates against.
+    """
+    from .errors import PermissionDenied
+
     spec = _open(path, sets, apply_sets)
     target = btf_path
     autoload = [p for p in spec.programs.values() if p.autoload]
@@ -70,17 +77,20 @@ def load_command(path: str, *, sets: tuple[str, ...], btf_path: str | None, atta
         obj = spec.load(target_btf=target)
     except Error as whole_error:
         rows = []
-        for p in autoload:
-            single = _open(path, sets, apply_sets, only=p.name)
-            try:
-                with single.load(target_btf=target) as one:
-                    rows.append(_report_row(one.programs[p.name], p))
-            except Error as exc:
-                rows.append(_failed_row(p, exc))
-        if all(r["loaded"] for r in rows):
-            # Each loads alone but not together (maps, pins): report the object's error.
-            for r in rows:
-                r["loaded"], r["error"] = False, str(whole_error)
+        # Lacking a privilege is never one program's fault: trying each alone
+        # would only repeat the same refusal once per program.
+        if not isinstance(whole_error, PermissionDenied):
+            for p in autoload:
+                single = _open(path, sets, apply_sets, only=p.name)
+                try:
+                    with single.load(target_btf=target) as one:
+                        rows.append(_report_row(one.programs[p.name], p))
+                except Error as exc:
+                    rows.append(_failed_row(p, exc))
+        if not rows or all(r["loaded"] for r in rows) or _shared_cause(rows):
+            # Each loads alone but not together (maps, pins), or every one failed for
+            # the same reason: that is the object's error, said once.
+            return _fail_whole(autoload, rows, whole_error, as_json)
         _emit(rows, [], as_json)
         return 1
 
@@ -91,6 +101,28 @@ def load_command(path: str, *, sets: tuple[str, ...], btf_path: str | None, atta
             run_stats = _attach_and_hold(obj, duration, stats, install_handlers, as_json, rows)
         _emit(rows, run_stats, as_json)
     return 0
+
+
+def _shared_cause(rows: list[dict[str, Any]]) -> bool:
+    """True when several programs all failed with one and the same error."""
+    return len(rows) > 1 and not any(r["loaded"] for r in rows) and len(
+        {r["error"] for r in rows}) == 1
+
+
+def _fail_whole(autoload: list[Any], rows: list[dict[str, Any]], error: Error,
+                as_json: bool) -> int:
+    """The object did not load for a reason no single program owns: say it once."""
+    cause = rows[0]["error"] if _shared_cause(rows) else str(error)
+    if as_json:
+        doc = {"programs": [_failed_row(p, error) | {"error": cause} for p in autoload],
+               "error": cause}
+        print(json.dumps(doc, indent=2))
+        sys.stdout.flush()
+    names = len(autoload)
+    sys.stderr.write(f"coreframe: error: none of the {names} programs loaded: {cause}\n"
+                     if names > 1 else f"coreframe: error: {cause}\n")
+    sys.stderr.flush()
+    return 1
 
 
 def _attach_and_hold(obj: Any, duration: float | None, stats: bool,

@@ -344,7 +344,7 @@ class ObjectSpec(NamedDataSections):
             close = difflib.get_close_matches(name, every, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownVariable(f"object {self.name!r} has no global variable {name!r}"
-                                  f"{hint}")
+                                  f"{hint} (variables: {', '.join(every) or 'none'})")
         found[0].set_from_string(name, text)
 
     @gc_paused

@@ -227,19 +227,62 @@ def to_click_params(params: Sequence[Any], click: Any) -> list[Any]:
     return [p.to_click(click) if isinstance(p, Option) else p for p in params]
 
 
+# What `coreframe run NAME` adds to every tool's own options.
+RESERVED = ("-h", "--help", "--duration")
+
+
+def option_conflicts(params: Sequence[Any]) -> str:
+    """What collides among a tool's options ("" when nothing does).
+
+    click accepts an option string (``-p``) or a keyword name declared twice with
+    a UserWarning per ``--help`` and lets the last declaration win; coreframe
+    refuses such a tool instead (``coreframe list`` shows it as broken).
+    ``params`` are the tool's own (``Tool.params()``), without what ``coreframe
+    run`` adds (RESERVED).
+    """
+    seen_opts: dict[str, str] = dict.fromkeys(RESERVED, "")
+    seen_names: dict[str, str] = {"duration": ""}
+    problems: list[str] = []
+    for p in params:
+        opts = list(getattr(p, "opts", ())) + list(getattr(p, "secondary_opts", ()))
+        name = getattr(p, "name", None) or ""
+        label = "/".join(opts) or name
+        clash = [o for o in opts if o in seen_opts]
+        if clash and not seen_opts[clash[0]]:
+            problems.append(f"option {'/'.join(clash)} is coreframe's own (every `coreframe "
+                            f"run NAME` has it) and is declared again ({label})")
+        elif clash:
+            problems.append(f"option {'/'.join(clash)} is declared twice "
+                            f"({seen_opts[clash[0]]} and {label})")
+        elif name and name in seen_names and not seen_names[name]:
+            problems.append(f"option name {name!r} is coreframe's own (--duration) and is "
+                            f"declared again ({label})")
+        elif name and name in seen_names:
+            problems.append(f"option name {name!r} is declared twice "
+                            f"({seen_names[name]} and {label})")
+        for o in opts:
+            seen_opts.setdefault(o, label)
+        if name:
+            seen_names.setdefault(name, label)
+    return "; ".join(problems)
+
+
 def parse(params: Sequence[Any], args: Sequence[str]) -> dict[str, Any] | None:
     """Keyword arguments for ``args``, or None when click should handle them.
 
     None is returned for anything this parser does not handle exactly as click
     would: a click.Parameter among ``params``, ``--help``, unknown options,
-    positional arguments, a value that fails to convert or that starts with ``-``.
+    positional arguments, a value that fails to convert or that starts with ``-``,
+    and options declared twice (click's path refuses the tool, see ``option_conflicts``).
     """
     by_opt: dict[str, Option] = {}
     values: dict[str, Any] = {}
     for p in params:
-        if not isinstance(p, Option):
+        if not isinstance(p, Option) or p.name in values:
             return None
         for opt in p.opts:
+            if opt in by_opt:
+                return None
             by_opt[opt] = p
         values[p.name] = p.default
     i = 0

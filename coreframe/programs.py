@@ -360,9 +360,11 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
                                              and not has_capability("CAP_PERFMON")):
             raise PermissionDenied(op, needed) from err
         if prog_type in TRAMPOLINE_TYPES:
+            from .features import hook_hint
+
             raise FeatureMissing(
                 "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)",
-                "the kernel refuses them even to root here; use kprobes or tracepoints",
+                f"the kernel refuses them even to root here; {hook_hint('fentry/fexit')}",
             ) from err
         raise PermissionDenied(op, needed) from err  # e.g. lockdown refusing even root
     if code in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP) and not log.strip():

@@ -10,6 +10,13 @@ attaching execsnoop. So :func:`find_tool` first reads the ``entry_points.txt``
 files on ``sys.path`` directly, in the order importlib.metadata would, and
 only falls back to stevedore when the name is not found there or its entry
 point fails to load (stevedore then produces the listing or the error).
+
+A tool name claimed by two distributions is never resolved silently: the
+first-party ``coreframe`` distribution's tool keeps the plain name and the
+other is *shadowed*, runnable as ``DIST:NAME``; when neither claimant is
+first-party, the plain name is refused as ambiguous and each runs as
+``DIST:NAME``. ``list``, ``list --json`` and ``info`` show one row per
+distribution's tool, never one package's name beside another's details.
 """
 
 from __future__ import annotations
@@ -26,6 +33,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAMESPACE = "coreframe.tools"
+FIRST_PARTY = "coreframe"  # the distribution whose tools win a name collision
+
+
+def normalize_dist(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): lower case, ``-`` for ``_``/``.``."""
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def split_qualified(name: str) -> tuple[str, str]:
+    """``("dist", "tool")`` for ``DIST:TOOL``, ``("", "tool")`` for a plain name."""
+    dist, sep, tool = name.partition(":")
+    return (dist, tool) if sep else ("", name)
 
 
 class ToolEntry:
@@ -39,6 +58,21 @@ class ToolEntry:
         self.version = version
         self.cls = cls
         self.error = error
+        # set by resolve(): the tool that keeps the plain name when this one is shadowed,
+        # the tools this one shadows, and every claimant of an ambiguous name
+        self.shadowed_by = ""
+        self.shadows: list[ToolEntry] = []
+        self.ambiguous_with: list[ToolEntry] = []
+
+    @property
+    def qualified(self) -> str:
+        """``DIST:NAME``: runs this distribution's tool whatever else claims NAME."""
+        return f"{self.distribution}:{self.name}" if self.distribution else self.name
+
+    @property
+    def run_name(self) -> str:
+        """What to type after ``coreframe run``: the plain name unless it is shadowed/ambiguous."""
+        return self.qualified if self.shadowed_by or self.ambiguous_with else self.name
 
     def __repr__(self) -> str:
         state = "broken" if self.cls is None else "ok"
@@ -64,27 +98,59 @@ def reset_cache() -> None:
     _cache._c._internal.clear()
 
 
-def _distributions() -> dict[tuple[str, str], tuple[str, str]]:
-    """Map (entry name, target) to (distribution name, version) from importlib.metadata."""
+def _distributions() -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Map (entry name, target) to the (distribution, version)s declaring it, in path order."""
     import importlib.metadata
 
-    found: dict[tuple[str, str], tuple[str, str]] = {}
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for ep in importlib.metadata.entry_points(group=NAMESPACE):
         dist = getattr(ep, "dist", None)
         if dist is not None:
-            found[(ep.name, ep.value)] = (dist.metadata["Name"] or "", dist.version or "")
+            found.setdefault((ep.name, ep.value), []).append(
+                (dist.metadata["Name"] or "", dist.version or ""))
     return found
 
 
-def _load(names: list[str] | None) -> dict[str, ToolEntry]:
-    """Load the named entry points (all when ``names`` is None) through stevedore."""
+def _attribute(entries: list[ToolEntry]) -> None:
+    """Fill in each entry's distribution and version (reads every package's metadata)."""
+    dists = _distributions()
+    for entry in entries:
+        claims = dists.get((entry.name, entry.target), [])
+        # Two distributions declaring the very same target run the same code: name the
+        # first-party one when it is among them.
+        own = [c for c in claims if normalize_dist(c[0]) == FIRST_PARTY]
+        entry.distribution, entry.version = (own or claims or [("", "")])[0]
+
+
+def tool_problem(cls: type[Tool]) -> str:
+    """Why ``coreframe`` refuses this tool class ("" when it is fine).
+
+    A tool whose options collide (the same ``-p`` declared twice, or one of the
+    options ``coreframe run`` adds) would make click warn on every ``--help`` and
+    silently let one declaration win, so such a tool is listed as broken instead.
+    """
+    from .options import option_conflicts
+
+    try:
+        params = cls.params()
+    except Exception as exc:  # a plugin's params() failing must not break the listing
+        return f"{cls.__name__}.params() failed: {type(exc).__name__}: {exc}"
+    return option_conflicts(params)
+
+
+def _load(names: list[str] | None) -> list[ToolEntry]:
+    """Load the named entry points (all when ``names`` is None) through stevedore.
+
+    One entry per entry point, in the order the entry points are found; a name
+    claimed twice gives two entries (see :func:`resolve`).
+    """
     from stevedore import ExtensionManager
     from stevedore.named import NamedExtensionManager
 
-    failures: dict[str, str] = {}
+    failures: dict[tuple[str, str], str] = {}
 
     def on_failure(_manager: object, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
-        failures[ep.name] = f"{type(exc).__name__}: {exc}"
+        failures[(ep.name, ep.value)] = f"{type(exc).__name__}: {exc}"
 
     manager: ExtensionManager[Any]
     if names is None:
@@ -94,49 +160,114 @@ def _load(names: list[str] | None) -> dict[str, ToolEntry]:
         manager = NamedExtensionManager(NAMESPACE, names=names, invoke_on_load=False,
                                         on_load_failure_callback=on_failure,
                                         on_missing_entrypoints_callback=lambda _missing: None)
-    loaded = {ext.name: ext for ext in manager.extensions}
-    entries: dict[str, ToolEntry] = {}
+    loaded = {(ext.name, ext.entry_point.value): ext for ext in manager.extensions}
+    entries: list[ToolEntry] = []
     for ep in manager.list_entry_points():
         if names is not None and ep.name not in names:
             continue
         entry = ToolEntry(ep.name, ep.value)
-        ext = loaded.get(ep.name)
+        ext = loaded.get((ep.name, ep.value))
         if ext is None:
-            entry.error = failures.get(ep.name, "failed to load")
+            entry.error = failures.get((ep.name, ep.value), "failed to load")
         elif not (isinstance(ext.plugin, type) and issubclass(ext.plugin, Tool)):
             entry.error = f"{ep.value} is not a coreframe.tool.Tool subclass"
         else:
-            entry.cls = ext.plugin
-        if ep.name not in entries or entries[ep.name].cls is None:
-            entries[ep.name] = entry
+            entry.error = tool_problem(ext.plugin)
+            entry.cls = None if entry.error else ext.plugin
+        entries.append(entry)
     return entries
 
 
+def resolve(entries: list[ToolEntry]) -> dict[str, ToolEntry]:
+    """Key every entry by the name that runs it, applying the collision rule.
+
+    A name claimed by one distribution keeps it. Claimed by several: the
+    first-party distribution's tool keeps the plain name and the others are
+    keyed ``DIST:NAME`` with ``shadowed_by`` set; with no first-party claimant
+    every claimant is keyed ``DIST:NAME`` and lists the others in ``ambiguous_with``.
+    """
+    by_name: dict[str, list[ToolEntry]] = {}
+    for entry in entries:
+        by_name.setdefault(entry.name, []).append(entry)
+    out: dict[str, ToolEntry] = {}
+    for name, claims in by_name.items():
+        if len(claims) == 1:
+            out[name] = claims[0]
+            continue
+        own = [e for e in claims if normalize_dist(e.distribution) == FIRST_PARTY]
+        if own:
+            winner = own[0]
+            out[name] = winner
+            for other in claims:
+                if other is not winner:
+                    other.shadowed_by = winner.qualified
+                    winner.shadows.append(other)
+                    out[other.qualified] = other
+        else:
+            for entry in claims:
+                entry.ambiguous_with = [e for e in claims if e is not entry]
+                out[entry.qualified] = entry
+    return dict(sorted(out.items()))
+
+
 def discover() -> dict[str, ToolEntry]:
-    """Every tool in the entry-point group, keyed by name, broken ones included."""
+    """Every tool in the entry-point group keyed by the name that runs it, broken ones included.
+
+    Shadowed and ambiguous tools are keyed ``DIST:NAME`` (see :func:`resolve`).
+    """
     entries = _load(None)
-    dists = _distributions()
-    for entry in entries.values():
-        entry.distribution, entry.version = dists.get((entry.name, entry.target), ("", ""))
-    return dict(sorted(entries.items()))
+    _attribute(entries)
+    return resolve(entries)
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for a near miss among ``known``, else ""."""
+    import difflib  # error path only: keep it off the start-up imports
+
+    # a shadowed or ambiguous tool is known as DIST:NAME; match its NAME too
+    plain: dict[str, list[str]] = {}
+    for k in known:
+        if ":" in k:
+            plain.setdefault(k.partition(":")[2], []).append(k)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    for match in difflib.get_close_matches(name, [p for p in plain if p not in known], n=3,
+                                           cutoff=0.6):
+        close += [k for k in plain[match] if k not in close]
+    return f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else ""
 
 
 def get_tool(name: str, *, with_distribution: bool = False) -> ToolEntry:
-    """The named tool, or ``ToolError`` saying it is unknown or broken.
+    """The named tool (``NAME`` or ``DIST:NAME``), or ``ToolError`` saying why not.
 
-    Only that tool's entry point is imported (``coreframe run`` start-up time);
+    Only that name's entry points are imported (``coreframe run`` start-up time);
     the distribution lookup, which reads every installed package's metadata, is
-    done only when asked for.
+    done only when asked for or when it decides between claimants.
     """
-    entry = _load([name]).get(name)
-    if entry is None:
-        known = ", ".join(discover()) or "none installed"
-        raise ToolError(f"unknown tool {name!r} (installed: {known})")
+    dist, tool = split_qualified(name)
+    entries = _load([tool])
+    if not entries:
+        known = list(discover())
+        raise ToolError(f"unknown tool {name!r}{suggest(name, known)} "
+                        f"(installed: {', '.join(known) or 'none'})")
+    if with_distribution or dist or len(entries) > 1:
+        _attribute(entries)
+    resolved = resolve(entries)
+    if dist:
+        wanted = normalize_dist(dist)
+        match = [e for e in entries if normalize_dist(e.distribution) == wanted]
+        if not match:
+            have = ", ".join(sorted(e.qualified for e in entries))
+            raise ToolError(f"no tool {tool!r} from distribution {dist!r} (installed: {have})")
+        entry = match[0]
+    elif tool in resolved:
+        entry = resolved[tool]
+    else:
+        claimants = sorted(entries, key=lambda e: e.qualified)
+        raise ToolError(f"tool name {tool!r} is claimed by "
+                        f"{' and '.join(e.distribution or '?' for e in claimants)}, none of them "
+                        f"coreframe's own: run {' or '.join(e.qualified for e in claimants)}")
     if entry.cls is None:
-        raise ToolError(f"tool {name!r} is broken: {entry.error}")
-    if with_distribution:
-        entry.distribution, entry.version = _distributions().get((entry.name, entry.target),
-                                                                 ("", ""))
+        raise ToolError(f"tool {entry.run_name!r} is broken: {entry.error}")
     return entry
 
 
@@ -146,16 +277,17 @@ def _dist_name(dirname: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
-    """Targets (``module:attr``) of entry point ``name`` in ``group``, read from disk.
+def entry_point_claims(name: str, group: str = NAMESPACE) -> list[tuple[str, str]]:
+    """``(distribution, target)`` of every entry point ``name`` in ``group``, read from disk.
 
     Walks ``sys.path`` like importlib.metadata: the first distribution of a given
-    name wins, ``.dist-info`` and ``.egg-info`` directories alike. Cheap enough
-    for every start: one directory listing per path entry, one small file read
-    per installed distribution that declares entry points.
+    name wins, ``.dist-info`` and ``.egg-info`` directories alike; distribution
+    names come normalized (:func:`normalize_dist`). Cheap enough for every start:
+    one directory listing per path entry, one small file read per installed
+    distribution that declares entry points.
     """
     seen: set[str] = set()
-    targets: list[str] = []
+    claims: list[tuple[str, str]] = []
     header = f"[{group}]"
     raw_header = header.encode()
     for base in sys.path:
@@ -186,8 +318,13 @@ def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
                 elif section == header and "=" in line:
                     key, _, value = line.partition("=")
                     if key.strip() == name:
-                        targets.append(value.partition("[")[0].strip())
-    return targets
+                        claims.append((dist, value.partition("[")[0].strip()))
+    return claims
+
+
+def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:
+    """Targets (``module:attr``) of entry point ``name`` in ``group``, read from disk."""
+    return [target for _dist, target in entry_point_claims(name, group)]
 
 
 def _import_target(target: str) -> Any:
@@ -201,19 +338,29 @@ def _import_target(target: str) -> Any:
 
 
 def find_tool_direct(name: str) -> ToolEntry | None:
-    """The named tool from its entry point read off disk, or None when that fails.
+    """The named tool (``NAME`` or ``DIST:NAME``) from entry points read off disk, or None.
 
-    None covers an unknown name, an import error and a non-Tool target alike:
-    the caller then asks stevedore, whose answer carries the listing or error.
+    None covers an unknown name, an import error, a non-Tool target and a name
+    claimed by several distributions none of which is first-party alike: the
+    caller then asks stevedore, whose answer carries the listing or error. A
+    name claimed by several distributions resolves to the first-party one.
     """
-    for target in entry_point_targets(name):
-        try:
-            plugin = _import_target(target)
-        except Exception:  # noqa: BLE001 - stevedore reports the failure properly
-            return None
-        if isinstance(plugin, type) and issubclass(plugin, Tool):
-            return ToolEntry(name, target, cls=plugin)
+    dist, tool = split_qualified(name)
+    claims = entry_point_claims(tool)
+    if dist:
+        wanted = normalize_dist(dist)
+        claims = [c for c in claims if c[0] == wanted]
+    elif len({d for d, _ in claims}) > 1:
+        claims = [c for c in claims if c[0] == FIRST_PARTY]
+    if len(claims) != 1:
         return None
+    dist, target = claims[0]
+    try:
+        plugin = _import_target(target)
+    except Exception:  # noqa: BLE001 - stevedore reports the failure properly
+        return None
+    if isinstance(plugin, type) and issubclass(plugin, Tool):
+        return ToolEntry(tool, target, distribution=dist, cls=plugin)
     return None
 
 
@@ -223,4 +370,11 @@ def find_tool(name: str) -> ToolEntry:
     Both routes honour the same entry-point group; the direct one only skips the
     cost of importing stevedore and importlib.metadata when the plugin loads.
     """
-    return find_tool_direct(name) or get_tool(name)
+    entry = find_tool_direct(name)
+    if entry is None:
+        return get_tool(name)
+    assert entry.cls is not None
+    problem = tool_problem(entry.cls)
+    if problem:
+        raise ToolError(f"tool {name!r} is broken: {problem}")
+    return entry

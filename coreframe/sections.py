@@ -40,6 +40,10 @@ BTF_TARGET_PREFIX = {
     "tp_btf": "btf_trace_", "fentry": "", "fexit": "", "fmod_ret": "",
     "lsm": "bpf_lsm_", "lsm_cgroup": "bpf_lsm_", "iter": "bpf_iter_", "freplace": "",
 }
+# Families whose programs run through a BPF trampoline: the kernel refuses to load
+# them (EPERM even to root) where it has none, however they are attached.
+TRAMPOLINE_ATTACH_KINDS = frozenset({"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup",
+                                     "freplace"})
 
 
 class SectionDef(

@@ -415,8 +415,13 @@ def _parse_text(btf: BTF, type_id: int, text: str) -> Any:
         if low in _FALSE:
             return False
         raise _Bad(f"{text!r} is not a bool (use true/false)")
-    if k in (Kind.INT, Kind.PTR):
-        if k == Kind.INT and t.is_char and t.size == 1 and len(text) == 1 and not text.isdigit():
+    if k == Kind.PTR:
+        # An address the BPF program reads; no number typed on a command line is one
+        # (the verifier treats it as a scalar anyway). Python callers can still write it.
+        raise _Bad("pointers cannot be set from the command line (a pointer's value is "
+                   "an address, not a setting)")
+    if k == Kind.INT:
+        if t.is_char and t.size == 1 and len(text) == 1 and not text.isdigit():
             return text
         return _parse_int(text)
     if k in (Kind.ENUM, Kind.ENUM64):

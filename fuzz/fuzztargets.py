@@ -120,6 +120,10 @@ def walk_btf(btf: object) -> None:
         name = btf.name_of(tid) if _ok(btf.name_of, tid) else ""
         if name:
             btf.find(name)
+    if len(btf) <= MAX_WALK:
+        from coreframe.btf.cdump import dump_c
+
+        _ok(dump_c, btf)  # the whole C header: every ordering and declarator path
 
 
 def _ok(fn: object, *args: object) -> bool:

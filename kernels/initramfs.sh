@@ -16,6 +16,17 @@ busybox=$(command -v busybox || true)
 [ -n "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1 || {
   echo "initramfs.sh: needs a static busybox (apt-get install busybox-static)" >&2; exit 1; }
 
+# The guest's root is this machine's / over 9p, so the libbpf oracles the kernel
+# subset compares with in every guest (bpftool for CO-RE, libbpf.so.1 for xlated
+# programs) are whatever is installed here: refuse to build an image whose guest
+# would lack them (test-kernels.sh installs both).
+command -v bpftool >/dev/null && [ -x "$(command -v bpftool)" ] || {
+  echo "initramfs.sh: the guest would have no bpftool (CO-RE oracle): apt-get install bpftool" >&2
+  exit 1; }
+/sbin/ldconfig -p | grep -q 'libbpf\.so\.1 ' || {
+  echo "initramfs.sh: the guest would have no libbpf.so.1 (xlated oracle): apt-get install libbpf1" >&2
+  exit 1; }
+
 out="$kdir/initramfs.cpio.gz"
 exec 9>"$kdir/.initramfs.lock"
 flock 9

@@ -4,6 +4,10 @@
     report.py diff NAME=FILE ...     the features whose value differs between those dumps
     report.py junit FILE             one line: pytest counts, and which tests took the
                                      FeatureMissing path (tests/kernel records it)
+    report.py oracles FILE [--guest] what the oracles compared (CO-RE relocations and
+                                     kinds, xlated programs) and every skip with its
+                                     reason; --guest exits 1 if the comparisons a guest
+                                     must make are not all there
 
 test-kernels.sh dumps the host's and every guest's feature table and prints the
 diff after the per-kernel summary, so a feature that differs is visible.
@@ -71,10 +75,91 @@ def junit(path: str) -> str:
     return line
 
 
+def _suite(path: str) -> ET.Element | None:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    return root if root.tag == "testsuite" else root.find("testsuite")
+
+
+def _props(case: ET.Element, name: str) -> list[str]:
+    return [p.get("value", "") for p in case.iter("property") if p.get("name") == name]
+
+
+def oracles(path: str, guest: bool) -> tuple[list[str], list[str]]:
+    """(lines describing what the oracles compared and what was skipped, problems).
+
+    The tests record ``core_relos``/``core_kinds`` (tests/kernel/test_kern_core.py)
+    and ``xlated`` (tests/kernel/test_kern_xlated.py) per comparison made. A guest
+    must compare relocations of every kind clang emits and at least one trampoline
+    and one kprobe program: anything less is a problem, whatever pytest said.
+    """
+    from coreframe.btf.relo import BPF_CORE_TYPE_MATCHES, KIND_NAMES
+    from coreframe.sections import TRAMPOLINE_ATTACH_KINDS
+
+    suite = _suite(path)
+    if suite is None:
+        return ["no junit report"], ["no junit report"]
+    relos = objects = unsatisfied = 0
+    kinds: set[str] = set()
+    xlated: list[tuple[str, str, str]] = []
+    skips: dict[str, list[str]] = {}
+    for case in suite.iter("testcase"):
+        counts = _props(case, "core_relos")
+        if counts:
+            objects += 1
+            relos += sum(int(c) for c in counts)
+        unsatisfied += sum(int(c) for c in _props(case, "core_unsatisfied"))
+        for k in _props(case, "core_kinds"):
+            kinds.update(filter(None, k.split(",")))
+        for x in _props(case, "xlated"):
+            fields = x.split()
+            xlated.append((fields + ["?", "?"])[:3] if len(fields) != 3 else
+                          (fields[0], fields[1], fields[2]))
+        skipped = case.find("skipped")
+        if skipped is not None:
+            reason = (skipped.get("message") or skipped.text or "?").strip()
+            reason = reason.removeprefix("Skipped: ")
+            test = f"{case.get('classname', '').rpartition('.')[2]}::{case.get('name')}"
+            skips.setdefault(reason, []).append(test)
+    emitted = {KIND_NAMES[k] for k in KIND_NAMES if k != BPF_CORE_TYPE_MATCHES}
+    lines = [f"CO-RE vs libbpf: {relos} relocations in {objects} objects ({unsatisfied} "
+             f"unsatisfiable on this kernel, handled as libbpf does); kinds {len(kinds & emitted)}/"
+             f"{len(emitted)}: {', '.join(sorted(kinds)) or '-'}"]
+    if emitted - kinds:
+        lines.append(f"  kinds not compared: {', '.join(sorted(emitted - kinds))}")
+    lines.append(f"xlated vs libbpf: {len(xlated)} fentry/fexit/kprobe programs identical"
+                 + (":" if xlated else ""))
+    lines += [f"  {prog} ({kind}, {n} insns)" for prog, kind, n in xlated]
+    n_skips = sum(map(len, skips.values()))
+    lines.append(f"skipped: {n_skips}" + (", by reason:" if skips else ""))
+    for reason, tests in sorted(skips.items()):
+        lines.append(f"  {reason}: {', '.join(tests)}")
+    problems = []
+    if guest:
+        if not relos:
+            problems.append("no CO-RE relocation was compared with libbpf")
+        if emitted - kinds:
+            problems.append(f"CO-RE kinds not compared: {', '.join(sorted(emitted - kinds))}")
+        xkinds = {kind for _, kind, _ in xlated}
+        if not xkinds & TRAMPOLINE_ATTACH_KINDS:
+            problems.append("no fentry/fexit program was compared with libbpf")
+        if "kprobe" not in xkinds:
+            problems.append("no kprobe program was compared with libbpf")
+    return lines, problems
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["junit"] and len(argv) == 2:
         print(junit(argv[1]))
         return 0
+    if argv[:1] == ["oracles"] and len(argv) in (2, 3) and argv[2:] in ([], ["--guest"]):
+        lines, problems = oracles(argv[1], guest=argv[2:] == ["--guest"])
+        print("\n".join(lines))
+        for p in problems:
+            print(f"PROBLEM: {p}")
+        return 1 if problems else 0
     if argv[:1] == ["features"]:
         json.dump(flat(), sys.stdout, indent=1, sort_keys=True, default=str)
         print()

@@ -5,7 +5,10 @@
 # caches the newest Debian kernel of that series, initramfs.sh builds its boot
 # image, run.sh boots it under QEMU (TCG) and runs pytest on tests/kernel/ with
 # the committed BPF objects, from this checkout and its .venv. Prints one summary
-# line per kernel and fails if any kernel failed, timed out or ran no tests.
+# line per kernel, and under it what the libbpf oracles compared there (CO-RE
+# relocations and their kinds, xlated fentry/fexit/kprobe programs) and every
+# skip with its reason. Fails if any kernel failed, timed out or ran no tests, or
+# if a guest did not make every comparison (report.py oracles --guest).
 #
 # Environment: CF_KERNELS, CF_KERNEL_CACHE (see fetch.sh), CF_KERNEL_OUT
 # (default build/kernels: console logs, junit XML), CF_KERNEL_TESTS (pytest
@@ -22,8 +25,10 @@ esac
 # a clean clone: the guest runs this checkout's own venv, so make it first
 [ -x .venv/bin/python ] || ./setup.sh --dev
 
+# bpftool and libbpf are the test oracles; the guests run this machine's root
+# filesystem over 9p, so what is installed here is what the guests have
 need=()
-for p in qemu-system-x86 busybox-static cpio kmod zstd xz-utils; do
+for p in qemu-system-x86 busybox-static cpio kmod zstd xz-utils bpftool libbpf1; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -58,6 +63,8 @@ verdict=ok
 [ "$rc" = 0 ] || { verdict=FAIL; failed=1; }
 summary+=("$(printf '%-22s %-19s %-4s  %s  (%ss)' "$(uname -r)" host "$verdict" "$counts" \
   "$(( $(date +%s) - start ))")")
+summary+=("$( { .venv/bin/python kernels/report.py oracles "$outroot/host/junit.xml" || true; } \
+  | sed 's/^/    /')")
 
 for series in ${CF_KERNELS:-6.1 6.12}; do
   echo "=== kernel $series"
@@ -78,9 +85,11 @@ for series in ${CF_KERNELS:-6.1 6.12}; do
   tables+=("$release=$out/features.json")
   secs=$(( $(date +%s) - start ))
   counts=$(.venv/bin/python kernels/report.py junit "$out/junit.xml")
+  orc=0
+  compared=$(.venv/bin/python kernels/report.py oracles "$out/junit.xml" --guest) || orc=$?
   verdict=ok
-  if [ "$rc" != 0 ] || [[ "$counts" != *passed* ]] || [[ "$counts" == "0 passed"* ]] \
-     || [[ "$counts" == *FeatureMissing* ]]; then
+  if [ "$rc" != 0 ] || [ "$orc" != 0 ] || [[ "$counts" != *passed* ]] \
+     || [[ "$counts" == "0 passed"* ]] || [[ "$counts" == *FeatureMissing* ]]; then
     verdict=FAIL
     failed=1
   fi
@@ -88,6 +97,7 @@ for series in ${CF_KERNELS:-6.1 6.12}; do
   summary+=("$(printf '%-22s %-19s %-4s  %s  (%ss, log %s)' "$release" \
     "$(cat "$kdir/version" 2>/dev/null || echo '?')" "$verdict" "$counts" "$secs" \
     "${out#"$repo"/}/console.log")")
+  summary+=("$(printf '%s\n' "$compared" | sed 's/^/    /')")
 done
 
 echo "=== test-kernels summary (kernel, Debian version, result, wall time incl. boot)"

@@ -307,7 +307,8 @@ def dump_json(btf: BTF, indent: int | None = None) -> str:
 
 
 def dump_btf_file(path: str, fmt: str = "raw") -> None:
-    """``coreframe btf dump``: write FILE's types to stdout, raw (bytes) or JSON.
+    """``coreframe btf dump``: write FILE's types to stdout: raw (bytes), JSON, or C
+    (a ``vmlinux.h``, see ``coreframe.btf.cdump``).
 
     The running kernel's vmlinux goes through the index cache (coreframe.btf.kernel)
     instead of being parsed record by record.
@@ -318,8 +319,13 @@ def dump_btf_file(path: str, fmt: str = "raw") -> None:
     from .kernel import VMLINUX_PATH, btf_from_path, vmlinux
 
     btf = vmlinux() if os.path.realpath(path) == VMLINUX_PATH else btf_from_path(path)
-    if fmt == "raw":
-        data = dump_raw_bytes(btf)
+    if fmt == "raw" or fmt == "c":
+        if fmt == "c":
+            from .cdump import dump_c_bytes
+
+            data = dump_c_bytes(btf)
+        else:
+            data = dump_raw_bytes(btf)
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -269,6 +269,9 @@ def btf_from_path(path: str) -> BTF:
         raise ObjectError(f"cannot read {path}: {e.strerror}") from e
     if data[:4] == b"\x7fELF":
         data = _elf_btf_section(data, path)
+    elif data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):  # BTF magic, either byte order
+        raise ObjectError(f"{path}: neither raw BTF (magic 0xeb9f) nor an ELF object with "
+                          "a .BTF section")
     return BTF(data)
 
 

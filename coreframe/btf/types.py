@@ -1054,55 +1054,11 @@ class BTF:
         return self.string(name_off) if name_off else ""
 
     def c_type_name(self, type_id: int) -> str:
-        """C spelling of a type: ``unsigned int``, ``char[16]``, ``struct event *``."""
-        return self._c_decl(type_id, "", 0)
+        """C spelling of a type as clang spells it: ``unsigned int``, ``char[16]``,
+        ``const char *const *``, ``void (*)(int)`` (see ``coreframe.btf.cdecl``)."""
+        from .cdecl import c_type_name
 
-    def _c_decl(self, type_id: int, inner: str, depth: int) -> str:
-        """Spell ``type_id`` around a declarator ``inner`` (C's inside-out syntax)."""
-        if depth > 32:
-            raise ObjectError(f"BTF: type id {type_id}: type chain too long (loop?)")
-        t = self[type_id]
-        k = t.kind
-        sep = " " if inner and not inner.startswith(("[", ")")) else ""
-        if k == Kind.UNKN:
-            return "void" + sep + inner
-        if k in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD):
-            if k == Kind.FWD:
-                word = "union" if t.is_union else "struct"  # type: ignore[attr-defined]
-            else:
-                word = {Kind.STRUCT: "struct", Kind.UNION: "union"}.get(k, "enum")
-            return f"{word} {t.name or '(anon)'}" + sep + inner
-        if k == Kind.PTR:
-            target = t.type  # type: ignore[attr-defined]
-            tk = self.kind_of(target)
-            ptr = "*" + inner
-            if tk in (Kind.ARRAY, Kind.FUNC_PROTO):
-                ptr = f"({ptr})"
-            return self._c_decl(target, ptr, depth + 1)
-        if k == Kind.ARRAY:
-            return self._c_decl(t.elem_type, f"{inner}[{t.nelems}]", depth + 1)  # type: ignore[attr-defined]
-        if k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
-            word = k.name.lower()
-            target = t.type  # type: ignore[attr-defined]
-            tk = self.kind_of(target)
-            if tk == Kind.PTR:
-                return self._c_decl(target, f"{word}{sep}{inner}" if inner else word, depth + 1)
-            return word + " " + self._c_decl(target, inner, depth + 1)
-        if k == Kind.TYPE_TAG:
-            return self._c_decl(t.type, inner, depth + 1)  # type: ignore[attr-defined]
-        if k == Kind.FUNC_PROTO:
-            params = ", ".join(
-                self._c_decl(p.type, "", depth + 1) if p.type else "..."
-                for p in t.params  # type: ignore[attr-defined]
-            ) or "void"
-            return self._c_decl(t.return_type, f"{inner}({params})", depth + 1)  # type: ignore[attr-defined]
-        if k == Kind.FUNC:
-            return self._c_decl(t.type, t.name, depth + 1)  # type: ignore[attr-defined]
-        if k == Kind.VAR:
-            return self._c_decl(t.type, t.name, depth + 1)  # type: ignore[attr-defined]
-        if k == Kind.DECL_TAG:
-            return self._c_decl(t.type, inner, depth + 1)  # type: ignore[attr-defined]
-        return (t.name or "(anon)") + sep + inner
+        return c_type_name(self, type_id)
 
     # ---- raw form -----------------------------------------------------------------
 

@@ -88,15 +88,26 @@ def read_object(path: Path) -> ObjInfo:
     return ObjInfo(path, btf, ext, sections, funcs)
 
 
-def core_objects() -> list[Path]:
-    """Every test/plugin object that carries CO-RE relocations."""
+class UnreadableObject(Exception):
+    """A committed object the CO-RE tests cannot read: a broken object or a reader bug."""
+
+
+def core_objects(dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """Every test/plugin object that carries CO-RE relocations.
+
+    Every committed object is built with ``-g``, so each has .BTF and .BTF.ext;
+    one that cannot be read is an error at collection, never left out (a silently
+    shorter list would let the CO-RE oracle compare less than it claims).
+    """
     found = []
-    for d in (OBJECTS, ROOT / "plugins" / "objects"):
+    for d in dirs or (OBJECTS, ROOT / "plugins" / "objects"):
         for p in sorted(d.glob("*.bpf.o")):
             try:
                 info = read_object(p)
-            except Exception:
-                continue
+            except Exception as e:
+                raise UnreadableObject(
+                    f"{p}: cannot read its .BTF/.BTF.ext for CO-RE relocations "
+                    f"({type(e).__name__}: {e}); rebuild it with `make objects`") from e
             if any(info.ext.core_relos.values()):
                 found.append(p)
     return found

@@ -25,7 +25,9 @@ def test_list_json_has_first_party_tools(fresh_cache: dict[str, str]) -> None:
     for name in ("execsnoop", "readhist"):
         assert name in by_name
         row = by_name[name]
-        assert set(row) == {"name", "summary", "distribution", "version", "ready", "reason"}
+        assert set(row) == {"name", "summary", "distribution", "version", "ready", "reason",
+                            "shadowed_by"}
+        assert row["shadowed_by"] is None
         assert row["distribution"] == "coreframe"
         assert row["version"] == __version__
         assert row["summary"]

@@ -23,6 +23,7 @@ from xlated_oracle import program_insns
 import coreframe
 from coreframe.errors import FeatureMissing
 from coreframe.programs import Program
+from coreframe.sections import TRAMPOLINE_ATTACH_KINDS
 from coreframe.sys import bpf as sysbpf
 from coreframe.sys import consts as C
 
@@ -171,7 +172,27 @@ def first_difference(ours: KernelView, ref: KernelView) -> str | None:
     return None
 
 
-TRAMPOLINE_KINDS = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
+# path -> program -> (outcome, detail) for every program check_program() decided
+# this session: "compared" (the kernel views were equal), "skipped" (detail: the
+# oracle's reason) or "failed". tests/corpus/conftest.py counts objects with it.
+OUTCOMES: dict[str, dict[str, tuple[str, str]]] = {}
+
+
+def _record(path: str, prog: str, outcome: str, detail: str = "") -> None:
+    OUTCOMES.setdefault(path, {})[prog] = (outcome, detail)
+
+
+def object_outcomes(path: str) -> dict[str, tuple[str, str]]:
+    """Every program of ``path`` with its outcome; programs not yet checked this
+    session (deselected, or run in another order) are checked now."""
+    for prog in coreframe.open(path).programs:
+        if prog in OUTCOMES.get(path, {}):
+            continue
+        try:
+            check_program(path, prog)
+        except (pytest.skip.Exception, pytest.fail.Exception, AssertionError):
+            pass  # recorded by check_program; the program's own test reports it
+    return OUTCOMES.get(path, {})
 
 
 def _one_line(e: BaseException) -> str:
@@ -191,6 +212,18 @@ def check_program(path: str, prog: str) -> None:
         pytest.skip("needs root to load BPF programs")
     if LIBBPF is None:
         pytest.skip("libbpf.so not installed (the test oracle)")
+    try:
+        _check_program(path, prog)
+    except pytest.skip.Exception as e:
+        _record(path, prog, "skipped", str(e.msg))
+        raise
+    except (pytest.fail.Exception, AssertionError) as e:
+        _record(path, prog, "failed", _one_line(e))
+        raise
+    _record(path, prog, "compared")
+
+
+def _check_program(path: str, prog: str) -> None:
     spec = coreframe.open(path)
     settings = tool_settings(spec)
     sd = spec.programs[prog].section_def
@@ -220,7 +253,7 @@ def check_program(path: str, prog: str) -> None:
     if ours is not None:
         pytest.fail(f"{name}: coreframe loads it but libbpf fails "
                     f"({ref_err.strerror or ref_err}); coreframe misses a check libbpf makes")
-    if kind in TRAMPOLINE_KINDS and ref_err.errno == errno.EPERM:
+    if kind in TRAMPOLINE_ATTACH_KINDS and ref_err.errno == errno.EPERM:
         assert isinstance(our_err, FeatureMissing), (
             f"{name}: trampolines are refused here; coreframe should say FeatureMissing, "
             f"not {type(our_err).__name__}: {_one_line(our_err)}")

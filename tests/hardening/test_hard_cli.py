@@ -44,13 +44,13 @@ CASES = [
     ("set-negative-unsigned", ["object", "load", "{good}", "--set", "hard_knob=-1"],
      "out of range"),
     ("set-mistyped", ["object", "load", "{good}", "--set", "hard_knob=abc"], "not an integer"),
-    ("set-no-equals", ["object", "load", "{good}", "--set", "hard_knob"], "NAME=VALUE"),
     ("non-bpf-elf", ["object", "load", "/bin/true"], "not a BPF object"),
     ("not-elf", ["object", "inspect", "{text}"], "not an ELF file"),
     ("x86-object", ["object", "load", "{x86}"], "machine is x86-64"),
     ("aarch64-object", ["object", "inspect", "{aarch64}"], "machine is AArch64"),
     ("big-endian-bpf", ["object", "load", "{bpfeb}"], "big-endian"),
-    ("btf-dump-not-btf", ["btf", "dump", "{text}"], "bad magic"),
+    ("btf-dump-not-btf", ["btf", "dump", "{text}"],
+     "neither raw BTF (magic 0xeb9f) nor an ELF object with a .BTF section"),
     ("btf-dump-no-btf-section", ["btf", "dump", "{x86}"], "no .BTF section"),
     ("tp-btf-missing-target", ["object", "load", "{tp_btf_missing}"],
      "no_such_tracepoint_xyz not found"),
@@ -75,6 +75,29 @@ def test_bad_input_is_one_line(objs: dict[str, Path], argv: list[str], fragment:
     assert "Traceback" not in text
     assert len(lines) == 1, text
     assert fragment in lines[0], text
+
+
+# What the command line alone shows wrong is a usage error: click's usage block, exit 2.
+USAGE_CASES = [
+    ("set-no-equals", ["object", "load", "{good}", "--set", "hard_knob"],
+     "Error: Invalid value for '--set': 'hard_knob' is not NAME=VALUE (e.g. --set hard_knob=1)"),
+    ("duration-without-attach", ["object", "load", "{good}", "--duration", "1"],
+     "Error: --duration needs --attach"),
+    ("missing-option-value", ["run", "readhist", "-p"], "Error: Option '-p' requires an argument."),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [c[1:] for c in USAGE_CASES],
+                         ids=[c[0] for c in USAGE_CASES])
+def test_usage_error_is_exit_2(objs: dict[str, Path], argv: list[str], fragment: str) -> None:
+    args = [a.format(**{k: str(v) for k, v in objs.items()}) for a in argv]
+    res = hardkit.run_cli(*args)
+    text = res.stdout + res.stderr
+    assert res.returncode == 2, text
+    assert "Traceback" not in text
+    assert res.stderr.startswith("Usage: coreframe "), text
+    errors = [ln for ln in text.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith(fragment), text
 
 
 def test_no_such_interface_is_attach_error(objs: dict[str, Path], tmp_path: Path) -> None:

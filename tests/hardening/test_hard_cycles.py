@@ -110,12 +110,15 @@ def test_loops_are_named(cyclic: tuple[BTF, dict[str, int]]) -> None:
 
 
 def test_dumps_and_ctypes_terminate(cyclic: tuple[BTF, dict[str, int]]) -> None:
+    from coreframe.btf.cdump import dump_c
     from coreframe.btf.ctypegen import ctype
     from coreframe.btf.dump import dump_json, dump_raw
 
     btf, _ = cyclic
     _only_object_errors(lambda: dump_raw(btf))
     _only_object_errors(lambda: dump_json(btf))
+    with pytest.raises(ObjectError, match="loop|cycle"):
+        dump_c(btf)
     for tid in range(1, len(btf)):
         _only_object_errors(lambda t=tid: ctype(btf, t))
 

@@ -113,3 +113,39 @@ def libbpf_xlated(path: str, programs: Iterable[str], skip: Iterable[str] = (),
         return out
     finally:
         lib.bpf_object__close(obj)
+
+
+def first_insn_difference(ours: list[tuple], ref: list[tuple]) -> str | None:
+    """One line naming where two program_insns() lists first differ, or None."""
+    if len(ours) != len(ref):
+        return f"coreframe has {len(ours) - 1} xlated insns, libbpf {len(ref) - 1}"
+    for i, (a, b) in enumerate(zip(ours, ref, strict=True)):
+        if a != b:
+            what = "(nr_func_info, nr_line_info, has BTF)" if i == len(ours) - 1 \
+                else f"xlated insn {i}"
+            return f"{what}: coreframe {a}, libbpf {b}"
+    return None
+
+
+def compare_one_program(path: str, prog: str) -> int:
+    """Load only ``prog`` of ``path`` with libbpf and with coreframe; the kernel must
+    hold the same program. Returns the number of xlated instructions compared.
+
+    Pinned maps lose their pinning on both sides, so nothing is left in bpffs.
+    """
+    import coreframe
+
+    spec = coreframe.open(path)
+    for name, p in spec.programs.items():
+        p.autoload = name == prog
+    pinned = [k for k, m in spec.maps.items() if m.pinning]
+    for k in pinned:
+        spec.maps[k].pinning = 0
+    others = [n for n in spec.programs if n != prog]
+    ref = libbpf_xlated(path, [prog], others, unpin=pinned)[prog]
+    with spec.load() as loaded:
+        assert set(loaded.programs) == {prog}
+        ours = program_insns(loaded.programs[prog].fd)
+    diff = first_insn_difference(ours, ref)
+    assert diff is None, f"{path}:{prog}: {diff}"
+    return len(ours) - 1
