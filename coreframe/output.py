@@ -316,13 +316,11 @@ class Table:
             kind = cols[j].kind
             if kind is int:
                 parts.append("%d")
-            elif kind is float:
-                parts.append("%r")
             elif kind is JSONText:
                 parts.append("%s")
             else:
                 parts.append("%s")
-                convs.append((j, {str: _enc_str, bool: _json_bool}.get(kind, encode_json)))  # type: ignore[arg-type]
+                convs.append((j, _KIND_ENCODER.get(kind, encode_json)))  # type: ignore[arg-type]
         template = "".join(parts) + "}\n"
         at = self._time_at
         wall = self.mono_to_wall
@@ -401,6 +399,10 @@ def _json_bool(v: Any) -> str:
     return "true" if v else "false"
 
 
+# what the JSON writer calls for a column of a declared kind (int needs nothing: %d)
+_KIND_ENCODER = {str: _enc_str, bool: _json_bool, float: lambda v: _float(float(v))}
+
+
 def _text_value(v: Any) -> Any:
     """What a text column shows for a field value: C strings decoded, None as '-'."""
     if type(v) in (int, str, float):
@@ -409,10 +411,8 @@ def _text_value(v: Any) -> Any:
         return "-"
     if isinstance(v, (bytes, bytearray)):
         return cstr(v)
-    if hasattr(v, "_length_") and getattr(v, "_type_", None) is not None:
-        raw = bytes(v) if not isinstance(v, (list, tuple)) else v
-        return cstr(raw) if isinstance(raw, bytes) else raw
-    return v
+    plain = to_plain(v)
+    return plain if isinstance(plain, (int, float, str)) else str(plain)
 
 
 # -- lost and dropped records ---------------------------------------------------------------
@@ -475,9 +475,9 @@ class Output:
             doc.update(detail or {})
             json_line(doc, self.out)
 
-    def hist(self, vals: Sequence[int], unit: str = "value", *, linear: tuple[int, int] | None
-             = None, numbering: str = "libbpf", labels: dict[str, Any] | None = None,
-             title: str | None = None) -> None:
+    def hist(self, vals: Sequence[int], unit: str = "value", *,
+             linear: tuple[int, int] | None = None, numbering: str = "libbpf",
+             labels: dict[str, Any] | None = None, title: str | None = None) -> None:
         """Print a histogram (text like libbpf-tools) or one JSON record with its rows."""
         h = Histogram(vals, unit, linear=linear, numbering=numbering)
         if self.as_json:

@@ -234,7 +234,7 @@ class ReadHist(Tool):
         A key whose counts went down is a new process that reused a pid: all new.
         """
         o = self.options
-        hists_map = getattr(obj.maps.hists, "raw", obj.maps.hists)
+        hists_map = obj.maps.hists.raw  # bytes: decode_entries reads bpf/readhist.h's layout
         items = list(hists_map.items())
         by_pid = bool(o.get("prometheus_pid"))
         last = self._mlast
@@ -323,8 +323,7 @@ class ReadHist(Tool):
 
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         """Say when reads went uncounted because the per-process table was full."""
-        dropped = obj.maps.dropped
-        per_cpu = getattr(dropped, "raw", dropped).lookup(0) or []
+        per_cpu = obj.maps.dropped.raw.lookup(0) or []
         total = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
         new = total - self._dropped
         if new <= 0:
@@ -338,9 +337,8 @@ class ReadHist(Tool):
         o = self.options
         if ctx.metrics is not None:
             ctx.metrics.refresh()  # count what the entries deleted below still hold
-        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h):
-        # the raw view where maps decode them from BTF
-        hists_map = getattr(obj.maps.hists, "raw", obj.maps.hists)
+        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h)
+        hists_map = obj.maps.hists.raw
         items = list(hists_map.items())
         rows = decode_entries(items)
         if not o["cumulative"]:

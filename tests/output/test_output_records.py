@@ -88,9 +88,13 @@ def test_map_given_bytes_and_short_records(obj) -> None:  # type: ignore[no-unty
     assert ctx.output.counts == {"undecoded": 2}
 
 
-def test_a_type_name_needs_the_btf(obj) -> None:  # type: ignore[no-untyped-def]
-    from coreframe.errors import ToolError
+def test_a_type_name_is_looked_up_in_the_btf(obj) -> None:  # type: ignore[no-untyped-def]
+    from coreframe.errors import Error, ToolError
 
     ctx = RunContext(out=io.StringIO(), err=io.StringIO(), duration=0.1)
-    with pytest.raises(ToolError, match="btf=obj.btf"):
+    # a map knows its object's BTF: a struct missing from it is one clear error
+    with pytest.raises(Error, match="no type 'struct kern_event'"):
         next(iter(ctx.records(obj.maps.ring, "struct kern_event")))
+    # an open reader does not: the name needs btf=
+    with obj.maps.ring.reader() as reader, pytest.raises(ToolError, match="btf=obj.btf"):
+        next(iter(ctx.records(reader, "struct kern_event")))
