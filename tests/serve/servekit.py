@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -90,11 +89,19 @@ def prog_and_link_ids(pid: int) -> tuple[set[int], set[int]]:
     return progs, links
 
 
-def bpf_ids(kind: str) -> set[int]:
-    """Ids of every BPF object of ``kind`` (prog, link) the kernel has now (bpftool as oracle)."""
-    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {int(item["id"]) for item in json.loads(out or "[]")}
+def bpf_alive(kind: str, ids: set[int]) -> set[int]:
+    """Which of ``ids`` (prog or link ids) the kernel still has (bpftool as oracle).
+
+    One id at a time: a full listing can fail while other processes' programs come
+    and go between bpftool's id walk and its lookups.
+    """
+    alive = set()
+    for i in ids:
+        proc = subprocess.run(["bpftool", kind, "show", "id", str(i)], capture_output=True,
+                              text=True)
+        if proc.returncode == 0:
+            alive.add(i)
+    return alive
 
 
 def bpffs_entries() -> set[str]:

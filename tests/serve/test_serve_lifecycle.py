@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from servekit import (
-    bpf_ids,
+    bpf_alive,
     bpffs_entries,
     free_port,
     http_get,
@@ -52,11 +52,11 @@ exits = true
         progs, links = prog_and_link_ids(proc.proc.pid)
         # execsnoop's 5 programs (exits on) and readhist's tracepoint pair, each attached
         assert len(progs) >= 7 and len(links) >= 7, (progs, links)
-        assert progs <= bpf_ids("prog") and links <= bpf_ids("link")
+        assert bpf_alive("prog", progs) == progs and bpf_alive("link", links) == links
         assert proc.stop(signal.SIGTERM) == 0, proc.stderr
     assert proc.stderr[-1] == "coreframe serve: stopped", proc.stderr
-    assert not progs & bpf_ids("prog"), "programs left in the kernel"
-    assert not links & bpf_ids("link"), "links left in the kernel"
+    assert not bpf_alive("prog", progs), "programs left in the kernel"
+    assert not bpf_alive("link", links), "links left in the kernel"
     assert bpffs_entries() == pins_before
 
 
