@@ -137,7 +137,7 @@ def test_syslat_counts_every_call(site: Path, helper: subprocess.Popen[str],
 
 
 def test_syscount_with_click_options_still_runs(site: Path) -> None:
-    """The example written before the output layer: click options, map bytes, json_line."""
+    """The example written before the output layer: click options, its own json_line rows."""
     with ToolProcess(["syscount", "--json", "-i", "0.3", "--top", "50"],
                      env=_env(site)) as tool:
         assert tool.wait_stdout(lambda ls: len(ls) > 0, timeout=30)

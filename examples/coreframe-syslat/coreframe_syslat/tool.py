@@ -31,8 +31,7 @@ class SysLat(Tool):
         spec.rodata.targ_nr = -1 if o["syscall"] is None else o["syscall"]
         with spec.load() as obj:
             obj.attach()
-            hists = obj.maps.hists
-            hists.value_type = obj.btf.ctype("struct hist")
+            hists = obj.maps.hists   # values typed from BTF: struct hist, .slots a list
             ctx.status("Tracing system calls... Ctrl-C to end.")
             intervals = 0
             while True:  # a report per interval, and one for the part Ctrl-C cut short
