@@ -43,7 +43,7 @@ define build_bpf
 	mv -f $@.tmp $@
 endef
 
-.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels
+.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels mutants
 
 all: objects
 
@@ -89,6 +89,13 @@ bench:
 	done; \
 	echo "=== bench summary: $$ran run, failed:$${failed:- none}"; \
 	[ -z "$$failed" ]
+
+# Mutation testing (pip install -e '.[mutation]'): a fixed sample of mutants per module
+# (modules, their tests and score floors: mutation/mutants.py), each module against its
+# own tests; fails when a score drops below its floor. MUTANTS_SAMPLE / MUTANTS_BUDGET
+# (seconds per module) size the run; MUTANTS_ARGS passes more (e.g. --only ringbuf).
+mutants:
+	nice -n 10 $(PYTHON) mutation/mutants.py $(MUTANTS_ARGS)
 
 # Regenerate the committed vmlinux.h from this machine's kernel (deliberate, rare:
 # objects must not depend on the build machine's kernel).

@@ -99,10 +99,10 @@ class ElfReader:
             raise self.err(f".BTF: {e}") from None
         self.spec.btf = raw
         self._collect_externs()
+        # DATASEC sizes and variable offsets are u32 in BTF: elf.py refuses sections
+        # of 4 GiB or more and _fixup_btf variables outside their section, so they fit
         try:
             self.spec.btf = raw.patched(self._fixup_btf(raw))
-        except struct.error as e:  # sizes/offsets that do not fit BTF's u32 fields
-            raise self.err(f".BTF: cannot lay out its DATASECs: {e}") from None
         except ObjectError as e:
             raise self.err(f".BTF: {e}") from None
         ext = self.elf.section(".BTF.ext")

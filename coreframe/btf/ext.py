@@ -222,7 +222,7 @@ class _StringTable:
         if s is None:
             try:
                 s = self._lookup(off)
-            except (ObjectError, IndexError, KeyError, ValueError, UnicodeDecodeError) as e:
+            except ObjectError as e:
                 raise ObjectError(
                     f".BTF.ext: {what} string offset {off} at offset {at} is invalid ({e})"
                 ) from None
@@ -249,9 +249,14 @@ def string_lookup(btf: Any) -> Callable[[int], str]:
 def _raw_lookup(strtab: bytes) -> Callable[[int], str]:
     def lookup(off: int) -> str:
         if off >= len(strtab):
-            raise IndexError(f"offset past string table of {len(strtab)} bytes")
-        end = strtab.index(b"\0", off)
-        return strtab[off:end].decode()
+            raise ObjectError(f"offset past string table of {len(strtab)} bytes")
+        end = strtab.find(b"\0", off)
+        if end < 0:
+            raise ObjectError("string runs past the end of the string table")
+        try:
+            return strtab[off:end].decode()
+        except UnicodeDecodeError as e:
+            raise ObjectError(f"string is not UTF-8 ({e.reason})") from None
 
     return lookup
 

@@ -291,7 +291,9 @@ def _elf_btf_section(data: bytes, path: str) -> bytes:
         return sec.data()
     except ELFError as e:
         raise ObjectError(f"{path}: malformed ELF: {e}") from e
-    except (ValueError, struct.error, OSError) as e:
+    except (ValueError, struct.error, OSError, OverflowError) as e:
+        # pyelftools' own failures on hostile offsets (OverflowError: a string-table
+        # offset past any seekable position); its code cannot take our bounds checks
         raise ObjectError(f"{path}: malformed ELF: {e}") from e
 
 

@@ -177,3 +177,35 @@ def test_entry_name_outside_string_table_raises(raw_btf: Any) -> None:
         b.add(kind, "t", 4, vlen=1, extra=extra)
         with pytest.raises(ObjectError, match="string offset 7777"):
             dump_raw_bytes(BTF.from_bytes(b.blob()))
+
+
+def _int_encodings_blob(raw_btf: Any) -> bytes:
+    """One INT per encoding value: the three named ones (SIGNED, CHAR, BOOL; pahole and
+    clang emit only SIGNED and BOOL, so CHAR appears in no compiled object), none, and
+    the combinations bpftool prints as UNKN; plus a CHAR-encoded struct member so the
+    encoding also shows up through a reference."""
+    b = raw_btf()
+    b.int_("plain", 4)
+    b.add(1, "s32", 4, extra=struct.pack("<I", (1 << 24) | 32))
+    ch = b.add(1, "char", 1, extra=struct.pack("<I", (2 << 24) | 8))
+    b.add(1, "_Bool", 1, extra=struct.pack("<I", (4 << 24) | 8))
+    b.add(1, "sch", 1, extra=struct.pack("<I", (3 << 24) | 8))
+    b.add(1, "bch", 1, extra=struct.pack("<I", (6 << 24) | 8))
+    b.add(1, "wchar", 4, extra=struct.pack("<I", (2 << 24) | (4 << 16) | 12))
+    b.add(4, "holder", 2, vlen=1, extra=struct.pack("<III", b.s("c"), ch, 8))
+    return b.blob()
+
+
+@needs_bpftool
+def test_char_encoded_int_raw_dump_identical(raw_btf: Any, tmp_path: Path) -> None:
+    blob = _int_encodings_blob(raw_btf)
+    path = tmp_path / "encodings.btf"
+    path.write_bytes(blob)
+    theirs = bpftool_bytes(path)
+    btf = BTF.from_bytes(blob)
+    assert dump_raw_bytes(btf) == theirs
+    assert dump_raw(btf) == theirs.decode()
+    for needle in (b"[3] INT 'char' size=1 bits_offset=0 nr_bits=8 encoding=CHAR\n",
+                   b"encoding=SIGNED", b"encoding=BOOL", b"encoding=(none)", b"encoding=UNKN",
+                   b"bits_offset=4 nr_bits=12 encoding=CHAR"):
+        assert needle in theirs, needle

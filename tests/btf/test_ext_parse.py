@@ -249,3 +249,25 @@ def test_corrupted_sections_only_raise_object_error(cut: int, flips: list[tuple[
         BTFExt.from_bytes(bytes(data[:cut]), _EXT_BTF)
     except ObjectError:
         pass
+
+
+def _raw_btf_with_strings(strings: bytes) -> bytes:
+    """A raw .BTF blob with no types and exactly ``strings`` as its string section."""
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 0, 0, len(strings)) + strings
+
+
+@pytest.mark.parametrize(("strings", "off", "why"), [
+    (b"\0abc\0", 9, "past string table of 5 bytes"),
+    (b"\0abc", 1, "runs past the end of the string table"),
+    (b"\0\xff\xfe\0", 1, "not UTF-8"),
+])
+def test_raw_string_lookup_bounds(strings: bytes, off: int, why: str) -> None:
+    """Strings read from a raw .BTF (callers without a parsed BTF) are bounds-checked
+    where they are read: an ObjectError naming the cause, never IndexError/ValueError."""
+    from coreframe.btf.ext import _StringTable
+
+    table = _StringTable(_raw_btf_with_strings(strings))
+    assert table.get(0, "file name", 8) == ""
+    with pytest.raises(ObjectError, match=f"file name string offset {off} at offset 8 is "
+                       f"invalid .*{why}"):
+        table.get(off, "file name", 8)
