@@ -72,8 +72,15 @@ def run_execs(binary: Path, n: int, *args: str) -> None:
 
 def prog_and_link_ids(pid: int) -> tuple[set[int], set[int]]:
     """BPF program and link ids a process holds open (from /proc/PID/fdinfo)."""
+    ids = bpf_fd_ids(pid)
+    return ids["prog"], ids["link"]
+
+
+def bpf_fd_ids(pid: int) -> dict[str, set[int]]:
+    """BPF program, link and map ids a process holds open (from /proc/PID/fdinfo)."""
     progs: set[int] = set()
     links: set[int] = set()
+    maps: set[int] = set()
     fdinfo = Path(f"/proc/{pid}/fdinfo")
     for entry in fdinfo.iterdir():
         try:
@@ -86,7 +93,9 @@ def prog_and_link_ids(pid: int) -> tuple[set[int], set[int]]:
                 progs.add(int(value))
             elif key == "link_id":
                 links.add(int(value))
-    return progs, links
+            elif key == "map_id":
+                maps.add(int(value))
+    return {"prog": progs, "link": links, "map": maps}
 
 
 def bpf_alive(kind: str, ids: set[int]) -> set[int]:
@@ -102,6 +111,19 @@ def bpf_alive(kind: str, ids: set[int]) -> set[int]:
         if proc.returncode == 0:
             alive.add(i)
     return alive
+
+
+def pinned_id(path: Path) -> tuple[str, int] | None:
+    """(kind, id) of the BPF object pinned at ``path`` (bpftool as oracle), if any."""
+    import json
+
+    for kind in ("prog", "map", "link"):
+        proc = subprocess.run(["bpftool", "-j", kind, "show", "pinned", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode == 0 and proc.stdout.strip():
+            doc = json.loads(proc.stdout)
+            return kind, int(doc["id"])
+    return None
 
 
 def bpffs_entries() -> set[str]:
