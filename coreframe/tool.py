@@ -452,6 +452,8 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
         if os.path.exists("/sys/bus/event_source/devices/uprobe/type"):
             return True, ""
         return False, "needs uprobes (CONFIG_UPROBE_EVENTS)"
+    if requirement.startswith(("raw_tp:", "tp_btf:")):
+        return _check_btf_tracepoint(*requirement.split(":", 1))
     from . import features
 
     probe = getattr(features, f"has_{requirement}", None)
@@ -461,3 +463,69 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
         return (True, "") if probe() else (False, f"needs {requirement}")
     except Exception as exc:  # a probe failing must not break `coreframe list`
         return False, f"cannot probe {requirement}: {exc}"
+
+
+_VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+
+
+def _kernel_btf_has_name(name: str) -> bool:
+    """Whether the kernel's BTF string section holds ``name`` (a whole string)."""
+    global _kernel_btf
+    if _kernel_btf is None:
+        try:
+            with open(_VMLINUX_BTF, "rb") as f:
+                _kernel_btf = f.read()
+        except OSError:
+            _kernel_btf = b""
+    return _kernel_btf.find(b"\0" + name.encode() + b"\0") >= 0
+
+
+_kernel_btf: bytes | None = None
+
+
+def _check_btf_tracepoint(kind: str, event: str) -> tuple[bool, str]:
+    """``raw_tp:NAME`` / ``tp_btf:NAME``: the program type loads here and the kernel
+    has the raw tracepoint (its ``btf_trace_NAME`` typedef, which every tracepoint
+    gets in a kernel built with BTF, is what tp_btf programs are verified against)."""
+    from . import features
+    from .sys import consts as C
+
+    prog_type = (C.BPF_PROG_TYPE_RAW_TRACEPOINT if kind == "raw_tp"
+                 else C.BPF_PROG_TYPE_TRACING)
+    try:
+        if not features.has_prog_type(prog_type):
+            return False, f"{kind} programs do not load on this kernel"
+    except Exception as exc:  # no privilege: cannot tell, so do not promise
+        return False, f"cannot probe {kind} programs: {exc}"
+    if not _kernel_btf_has_name("btf_trace_" + event):
+        return False, f"the kernel's BTF has no raw tracepoint {event}"
+    return True, ""
+
+
+class AttachChoice(Record, fields="method detail", defaults=("",)):
+    """The attach method a tool picked by probing, and why (for ``coreframe info``)."""
+
+    __slots__ = ()
+
+    method: str | None
+    detail: str
+
+
+def choose_attach(choices: Any) -> AttachChoice:
+    """The first of ``choices`` whose requirements all hold here.
+
+    ``choices`` are ``(method, requirements, why)`` rows, best first; requirements
+    are :func:`check_requirement` names (``tracepoint:CAT/NAME``, ``raw_tp:NAME``,
+    ``tp_btf:NAME``, ...). ``detail`` says why the method was picked and what ruled
+    out each better one; ``method`` is None when none fits.
+    """
+    skipped = []
+    for method, requirements, why in choices:
+        for requirement in requirements:
+            ok, reason = check_requirement(requirement)
+            if not ok:
+                skipped.append(f"not {method}: {reason}")
+                break
+        else:
+            return AttachChoice(method, "; ".join([f"{method}: {why}", *skipped]))
+    return AttachChoice(None, "; ".join(skipped) or "no attach method declared")

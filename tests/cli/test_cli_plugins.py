@@ -33,8 +33,11 @@ def test_example_and_broken_plugins_listed(installed_plugins: None,
     r = run_cli("list", "--json", env=fresh_cache)
     assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in json.loads(r.stdout)}
-    assert rows["syscount"]["distribution"] == "coreframe-syscount"
-    assert rows["syscount"]["version"] == "0.1.0"
+    # coreframe ships a syscount of its own since issue 22: the example's is shadowed,
+    # listed under its distribution's name
+    assert rows["coreframe-syscount:syscount"]["distribution"] == "coreframe-syscount"
+    assert rows["coreframe-syscount:syscount"]["version"] == "0.1.0"
+    assert rows["syscount"]["distribution"] == "coreframe"
     assert rows["broken"]["ready"] is False
     assert "broken on purpose" in rows["broken"]["reason"]
     assert rows["notatool"]["ready"] is False
@@ -68,11 +71,12 @@ def test_new_plugin_seen_despite_warm_stevedore_cache(fresh_cache: dict[str, str
     """List once (filling stevedore's cache), install, list again: the new tool shows."""
     _pip("uninstall", "-y", "-q", "coreframe-syscount")
     first = json.loads(run_cli("list", "--json", env=fresh_cache).stdout)
-    assert "syscount" not in {row["name"] for row in first}
+    shadowed = "coreframe-syscount:syscount"    # coreframe keeps the plain name
+    assert shadowed not in {row["name"] for row in first}
     _pip("install", "--no-deps", "--no-build-isolation", str(EXAMPLE))
     try:
         second = json.loads(run_cli("list", "--json", env=fresh_cache).stdout)
-        assert "syscount" in {row["name"] for row in second}
+        assert shadowed in {row["name"] for row in second}
     finally:
         _pip("uninstall", "-y", "coreframe-syscount")
 

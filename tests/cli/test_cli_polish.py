@@ -142,8 +142,9 @@ def test_debug_keeps_the_fast_path_lean() -> None:
 def test_unknown_tool_suggests() -> None:
     known = installed_names()
     r = run_cli("run", "execsnop")
-    runtime_error(r, f"coreframe: error: unknown tool 'execsnop'; did you mean 'execsnoop'? "
-                     f"(installed: {', '.join(known)})")
+    # exitsnoop (a first-party tool since issue 22) is one letter further away
+    runtime_error(r, f"coreframe: error: unknown tool 'execsnop'; did you mean 'execsnoop', "
+                     f"'exitsnoop'? (installed: {', '.join(known)})")
     r = run_cli("info", "readhst")
     runtime_error(r, f"coreframe: error: unknown tool 'readhst'; did you mean 'readhist'? "
                      f"(installed: {', '.join(known)})")

@@ -56,10 +56,10 @@ def test_probe_attaches_and_fires(prog: str, expect_feature: Expect) -> None:
             assert [link.kind for link in links] == [kind]
             for _ in range(READS):
                 assert len(os.read(fd, MAGIC)) == MAGIC
-            hits, last, ino = HIT.unpack(obj.maps.hits.lookup(slot))
+            hits, last, ino = HIT.unpack(obj.maps.hits.raw.lookup(slot))
             links[0].close()
             os.read(fd, MAGIC)
-            after = HIT.unpack(obj.maps.hits.lookup(slot))[0]
+            after = HIT.unpack(obj.maps.hits.raw.lookup(slot))[0]
         assert hits == READS
         assert last == MAGIC
         assert after == READS, "the probe still fired after its link was closed"

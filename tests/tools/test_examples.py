@@ -81,7 +81,7 @@ def test_opensnoop_lines_equal_libbpf_tools(site: Path, helper: subprocess.Popen
     if not Path(LIBBPF_OPENSNOOP).exists() or shutil.which("stdbuf") is None:
         pytest.skip("libbpf-tools' opensnoop (the oracle) or stdbuf is missing")
     pid = str(helper.pid)
-    with ToolProcess(["opensnoop", "-p", pid], env=_env(site)) as ours, \
+    with ToolProcess(["coreframe-opensnoop:opensnoop", "-p", pid], env=_env(site)) as ours, \
             ToolProcess([], argv=["stdbuf", "-oL", LIBBPF_OPENSNOOP, "-p", pid],
                         ready=None) as theirs:
         assert theirs.wait_stdout(lambda ls: bool(ls) and ls[0].startswith("PID"))
@@ -103,7 +103,8 @@ def test_opensnoop_lines_equal_libbpf_tools(site: Path, helper: subprocess.Popen
 
 
 def test_opensnoop_json_and_failed_filter(site: Path, helper: subprocess.Popen[str]) -> None:
-    with ToolProcess(["opensnoop", "-p", str(helper.pid), "-x", "-U", "--json"],
+    with ToolProcess(["coreframe-opensnoop:opensnoop", "-p", str(helper.pid), "-x", "-U",
+                      "--json"],
                      env=_env(site)) as tool:
         _go(helper)
         assert tool.wait_text("marker", timeout=30)
@@ -138,7 +139,7 @@ def test_syslat_counts_every_call(site: Path, helper: subprocess.Popen[str],
 
 def test_syscount_with_click_options_still_runs(site: Path) -> None:
     """The example written before the output layer: click options, its own json_line rows."""
-    with ToolProcess(["syscount", "--json", "-i", "0.3", "--top", "50"],
+    with ToolProcess(["coreframe-syscount:syscount", "--json", "-i", "0.3", "--top", "50"],
                      env=_env(site)) as tool:
         assert tool.wait_stdout(lambda ls: len(ls) > 0, timeout=30)
         assert tool.stop() == 0

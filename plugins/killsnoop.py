@@ -1,0 +1,129 @@
+"""killsnoop: trace signals sent by kill(), tkill() and tgkill(), with their results.
+
+Columns and options follow libbpf-tools' killsnoop (its sigsnoop limited to the
+kill system calls): ``-x -p -s -n``; ``--json`` adds the system call and, for
+tgkill(), the target's thread group.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from coreframe.options import IntRange, Option
+from coreframe.output import Col, Field
+from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+
+from ._common import comm, stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_EVENT = struct.Struct("<QIIiiiiII16s")      # struct event, bpf/killsnoop.h
+CALLS = ("kill", "tkill", "tgkill")
+ATTACH = (("tracepoint", tuple(f"tracepoint:syscalls/sys_{d}_{c}" for c in CALLS
+                               for d in ("enter", "exit")),
+           "per-syscall syscalls/sys_{enter,exit}_{kill,tkill,tgkill}: only these calls "
+           "run the programs"),)
+SIGRTMIN = 34
+
+
+def _signal_name(sig: int) -> str:
+    """SIGKILL, SIGRTMIN+3, ...; the number when it names no signal."""
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        if SIGRTMIN <= sig <= 64:
+            return f"SIGRTMIN+{sig - SIGRTMIN}" if sig > SIGRTMIN else "SIGRTMIN"
+        return str(sig)
+
+
+class SignalSet:
+    """``-s 1,9,15``: signal numbers separated by commas, as a mask (bit sig-1)."""
+
+    def convert(self, text: str) -> int:
+        mask = 0
+        for part in text.split(","):
+            sig = int(part)
+            if not 1 <= sig <= 64:
+                raise ValueError(part)
+            mask |= 1 << (sig - 1)
+        return mask
+
+    def to_click(self, click: Any) -> Any:
+        outer = self
+
+        class SignalsType(click.ParamType):
+            name = "SIGNALS"
+
+            def convert(self, value: Any, param: Any, ctx: Any) -> int:
+                if isinstance(value, int):
+                    return value
+                try:
+                    return outer.convert(value)
+                except ValueError:
+                    self.fail(f"{value!r} is not a list of signal numbers 1-64 "
+                              "separated by commas (e.g. 1,9,15)", param, ctx)
+
+        return SignalsType()
+
+
+class KillSnoop(Tool):
+    """One line per kill()/tkill()/tgkill(): sender, signal, target and result."""
+
+    name = "killsnoop"
+    summary = "Trace signals sent by kill(), tkill() and tgkill()"
+    object_file = "killsnoop.bpf.o"
+    requires = ("bpf", "btf", "ringbuf", "tracepoint:syscalls/sys_enter_kill")
+    columns = (Col("PID", "pid", -7), Col("COMM", "comm", -16), Col("SIG", "sig_text", -9,
+               key=None), Field("sig"), Col("TPID", "tpid", -7), Field("tgid"),
+               Field("syscall"), Col("RESULT", "ret", -6))
+    time_field = "ts"
+
+    @classmethod
+    def params(cls) -> list[Option]:
+        return [
+            Option("-x", "--failed", is_flag=True, help="Only failed calls."),
+            Option("-p", "--pid", type=IntRange(min=1), help="Only calls from this process."),
+            Option("-s", "--signal", "signals", type=SignalSet(), default=0,
+                   help="Only these signals (numbers separated by commas)."),
+            Option("-n", "--name", "signal_names", is_flag=True,
+                   help="Print signal names instead of numbers."),
+        ]
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        choice = choose_attach(ATTACH)
+        return Readiness(choice.method is not None, choice.detail)
+
+    def run(self, ctx: RunContext) -> int:
+        import coreframe
+
+        o = self.options
+        o["time"] = True        # libbpf-tools' killsnoop always starts with TIME
+        spec = coreframe.open(self.object_path())
+        spec.rodata.targ_tgid = o["pid"] or 0
+        spec.rodata.targ_signals = o["signals"]
+        spec.rodata.failed_only = bool(o["failed"])
+        names = bool(o["signal_names"])
+        emit = ctx.emit
+        unpack = _EVENT.unpack_from
+
+        def handle(rec: memoryview) -> None:
+            ts, pid, _tid, tpid, tgid, sig, ret, call, _pad, raw_comm = unpack(rec)
+            emit({"ts": ts, "pid": pid, "comm": comm(raw_comm), "sig": sig,
+                  "sig_text": _signal_name(sig) if names else sig, "tpid": tpid,
+                  "tgid": tgid, "syscall": CALLS[call] if call < 3 else call, "ret": ret})
+
+        with spec.load() as obj:
+            obj.attach()
+            ctx.status("Tracing kill()s... Ctrl-C to end.")
+            stream(ctx, obj.maps.events, handle)
+            dropped = int(obj.bss.dropped)
+            ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
+        return 0

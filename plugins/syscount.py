@@ -1,0 +1,250 @@
+"""syscount: system calls counted per syscall or per process, with their latency.
+
+Options and output follow libbpf-tools' syscount (``-p -i -d -T -L -m -P -x -e -c
+-l``). Counting runs at syscall exit on sys_exit, attached as tp_btf, raw_tp or
+the raw_syscalls tracepoint (whichever this kernel offers first); ``-L`` adds
+sys_enter for the latency. Syscall names come from the kernel's syscall table as
+the kernel build exports it (the UAPI ``asm/unistd_64.h`` generated from it);
+``-l`` marks the ones the running kernel has no syscall trace event for. See
+:func:`syscall_names`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+from coreframe.options import Choice, Directory, IntRange, Option
+from coreframe.output import Col, Field
+from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+
+from ._common import cgroup_fd, comm, load_only, pick
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_DATA = struct.Struct("<QQ16s")       # struct data, bpf/syscount.h
+ATTACH = (
+    ("tp_btf", ("tp_btf:sys_exit", "tp_btf:sys_enter"),
+     "typed pt_regs, no tracepoint record built for each of the machine's syscalls"),
+    ("raw_tp", ("raw_tp:sys_exit", "raw_tp:sys_enter"),
+     "raw arguments, no tracepoint record built for each of the machine's syscalls"),
+    ("tracepoint", ("tracepoint:raw_syscalls/sys_exit", "tracepoint:raw_syscalls/sys_enter"),
+     "the perf-event raw_syscalls tracepoints"),
+)
+PROGRAMS = {"tp_btf": ("enter_btf", "exit_btf"), "raw_tp": ("enter_raw", "exit_raw"),
+            "tracepoint": ("enter_tp", "exit_tp")}
+# Where the kernel's syscall table reaches user space: the UAPI header its build
+# generates from it (arch/*/entry/syscalls/*.tbl), per multiarch triplet.
+UNISTD = ("/usr/include/{triplet}/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
+TRACEFS_SYSCALLS = ("/sys/kernel/tracing/events/syscalls",
+                    "/sys/kernel/debug/tracing/events/syscalls")
+
+
+def syscall_names() -> dict[int, str]:
+    """Syscall number -> name for this machine.
+
+    The kernel keeps no number-to-name table where user space can read it on every
+    kernel (sys_call_table is a data symbol: absent from kallsyms without
+    CONFIG_KALLSYMS_ALL, and the syscall trace events name each call but do not
+    give its number), so the numbers come from the UAPI header generated from the
+    kernel's syscall table. Names the running kernel has no trace event for are
+    kept too (its syscall events may be compiled out), but a header entry never
+    invents a number: unknown numbers print as libbpf-tools prints them.
+    """
+    import platform
+    import re
+
+    triplet = f"{platform.machine()}-linux-gnu"
+    for pattern in UNISTD:
+        path = pattern.format(triplet=triplet)
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        return {int(nr): name for name, nr in
+                re.findall(r"^#define __NR_(\w+)\s+(\d+)\s*$", text, re.MULTILINE)}
+    return {}
+
+
+def kernel_syscalls() -> set[str]:
+    """The system calls the running kernel has trace events for (its own names)."""
+    for root in TRACEFS_SYSCALLS:
+        try:
+            return {e[len("sys_enter_"):] for e in os.listdir(root)
+                    if e.startswith("sys_enter_")}
+        except OSError:
+            continue
+    return set()
+
+
+def _errno(text: str) -> int:
+    import errno
+
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    number = getattr(errno, text.upper(), None)
+    if not isinstance(number, int):
+        raise ValueError(text)
+    return number
+
+
+class Errno:
+    """``-e ENOENT`` or ``-e 2``."""
+
+    def convert(self, text: str) -> int:
+        return _errno(text)
+
+    def to_click(self, click: Any) -> Any:
+        class ErrnoType(click.ParamType):
+            name = "ERRNO"
+
+            def convert(self, value: Any, param: Any, ctx: Any) -> int:
+                if isinstance(value, int):
+                    return value
+                try:
+                    return _errno(value)
+                except ValueError:
+                    self.fail(f"{value!r} is not an errno (a positive number or a name "
+                              "such as ENOENT)", param, ctx)
+
+        return ErrnoType()
+
+
+class SysCount(Tool):
+    """Count system calls (per syscall, or per process with -P), with their latency (-L)."""
+
+    name = "syscount"
+    summary = "Count system calls per syscall or per process, with latency"
+    object_file = "syscount.bpf.o"
+    requires = ("bpf", "btf")
+    columns = ()
+
+    @classmethod
+    def params(cls) -> list[Option]:
+        return [
+            Option("-p", "--pid", type=IntRange(min=1), help="Only this process (PID)."),
+            Option("-i", "--interval", type=IntRange(min=0), default=0,
+                   help="Print a summary every INTERVAL seconds (0: once, at the end)."),
+            Option("-d", "total", type=IntRange(min=1),
+                   help="Total duration in seconds (as --duration)."),
+            Option("-T", "--top", type=IntRange(min=1), default=10, show_default=True,
+                   help="Print only the top N rows."),
+            Option("-x", "--failures", is_flag=True, help="Only failed system calls."),
+            Option("-e", "--errno", type=Errno(),
+                   help="Only system calls that failed with this errno (number or name)."),
+            Option("-L", "--latency", is_flag=True, help="Also measure latency; sort by it."),
+            Option("-m", "--milliseconds", is_flag=True,
+                   help="Latency in milliseconds (default: microseconds)."),
+            Option("-P", "--process", is_flag=True, help="Count per process, not per syscall."),
+            Option("-c", "--cgroup", type=Directory(),
+                   help="Only processes in this cgroup (v2 path)."),
+            Option("-l", "--list", "list_syscalls", is_flag=True,
+                   help="Print the known system calls and exit."),
+            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
+                   show_default=True,
+                   help="Attach method (auto: the first this kernel offers, see info)."),
+        ]
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        choice = choose_attach(ATTACH)
+        return Readiness(choice.method is not None, choice.detail)
+
+    def run(self, ctx: RunContext) -> int:
+        import coreframe
+
+        o = self.options
+        names = syscall_names()
+        if o["list_syscalls"]:
+            traced = kernel_syscalls()
+            for nr in sorted(names):
+                name = names[nr]
+                note = ("" if not traced or name in traced
+                        else f"  (no syscalls/sys_enter_{name} event here)")
+                ctx.out.write(f"{nr:3d}: {name}{note}\n")
+            return 0
+        if not names:
+            ctx.status("syscount: no syscall table header (asm/unistd_64.h; Debian: "
+                       "linux-libc-dev): syscalls print as numbers")
+        if o["total"]:
+            ctx.deadline = ctx.started + o["total"]
+        method = pick(self.name, ATTACH, o["attach"])
+        spec = coreframe.open(self.object_path())
+        spec.rodata.targ_tgid = o["pid"] or 0
+        spec.rodata.filter_failed = bool(o["failures"])
+        spec.rodata.filter_errno = o["errno"] or 0
+        spec.rodata.measure_latency = bool(o["latency"])
+        spec.rodata.count_by_process = bool(o["process"])
+        spec.rodata.filter_cg = bool(o["cgroup"])
+        load_only(spec, method, PROGRAMS)
+        if not o["latency"]:
+            spec.programs[PROGRAMS[method][0]].autoload = False
+            spec.maps.start.max_entries = 1
+        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
+        try:
+            with spec.load() as obj:
+                if cg is not None:
+                    obj.maps.cgroup_map.update(0, cg)
+                obj.attach()
+                ctx.status(f"Tracing syscalls, printing top {o['top']}... Ctrl+C to quit.")
+                self._loop(ctx, obj, names)
+                dropped = int(obj.bss.dropped)
+                ctx.lost(dropped, message=f"Lost {dropped} counts (the map of "
+                                          f"{'processes' if o['process'] else 'syscalls'} "
+                                          "was full).")
+        finally:
+            if cg is not None:
+                os.close(cg)
+        return 0
+
+    def _loop(self, ctx: RunContext, obj: Any, names: dict[int, str]) -> None:
+        o = self.options
+        interval = o["interval"]
+        counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
+        while not ctx.should_stop():
+            ctx.sleep(interval or 3600)
+            if interval and not ctx.should_stop():
+                self._print(ctx, counts, names)
+        self._print(ctx, counts, names)
+
+    def _print(self, ctx: RunContext, counts: Any, names: dict[int, str]) -> None:
+        o = self.options
+        rows = []
+        for key in list(counts.keys()):
+            raw = counts.lookup_and_delete(key)
+            if raw is None:
+                continue
+            n, total_ns, raw_comm = _DATA.unpack_from(bytes(raw))
+            rows.append((int.from_bytes(bytes(key), "little"), n, total_ns, raw_comm))
+        if not rows:
+            return
+        rows.sort(key=lambda r: r[2] if o["latency"] else r[1], reverse=True)
+        rows = rows[:o["top"]]
+        unit_div, unit = (1e6, "ms") if o["milliseconds"] else (1e3, "us")
+        if o["process"]:
+            cols = [Col("PID    COMM", "who", -22, key=None), Field("pid"), Field("comm")]
+        else:
+            cols = [Col("SYSCALL", "syscall", -22), Field("nr")]
+        cols.append(Col("COUNT", "count", 8))
+        if o["latency"]:
+            cols += [Col(f"TIME ({unit})", "latency", 16, ".3f", key=None),
+                     Field("total_ns")]
+        table = ctx.table(cols)
+        if not table.as_json:
+            ctx.out.write(time.strftime("[%H:%M:%S]\n") + table.header())
+        for key, n, total_ns, raw_comm in rows:
+            c = comm(raw_comm)
+            row = {"pid": key, "comm": c, "who": f"{key:<6d} {c:<15s}", "nr": key,
+                   "syscall": names.get(key, f"[unknown: {key}]"), "count": n,
+                   "total_ns": total_ns, "latency": total_ns / unit_div}
+            ctx.out.write(table.format(row))
+        if not table.as_json:
+            ctx.out.write("\n")
+        ctx.out.flush()

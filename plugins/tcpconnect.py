@@ -1,0 +1,129 @@
+"""tcpconnect: active TCP connections (connect()), IPv4 and IPv6.
+
+Options and columns follow libbpf-tools' tcpconnect (``-p -u -U -P -s -c -t``);
+``--json`` adds whether the connection was established and the SYN's round
+trip. libbpf-tools' tcpconnect needs kprobes (tcp_v4_connect); this one runs on
+sock:inet_sock_set_state (tp_btf, raw_tp or tracepoint), and prints each
+attempt once it left SYN_SENT, when its source port is known.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from coreframe.options import Choice, IntRange, Option
+from coreframe.output import Col, Field
+from coreframe.tool import Readiness, RunContext, Tool, choose_attach
+
+from ._common import comm, load_only, pick, stream
+from ._net import AF_INET, IDENT, PortList, addr, port_array
+
+_EVENT = struct.Struct("<QQIIII" + IDENT + "16s")     # struct event, bpf/tcpconnect.bpf.c
+_KEY = struct.Struct("<" + IDENT)                      # struct conn_key
+ATTACH = (
+    ("tp_btf", ("tp_btf:inet_sock_set_state",), "the socket as a typed argument"),
+    ("raw_tp", ("raw_tp:inet_sock_set_state",), "the socket pointer, read with CO-RE"),
+    ("tracepoint", ("tracepoint:sock/inet_sock_set_state",),
+     "the perf-event tracepoint (kernels without raw tracepoint programs)"),
+)
+PROGRAMS = {"tp_btf": "state_btf", "raw_tp": "state_raw", "tracepoint": "state_tp"}
+
+
+class TcpConnect(Tool):
+    """Trace TCP connect()s: who connected where, from which port."""
+
+    name = "tcpconnect"
+    summary = "Active TCP connections (connect()), IPv4 and IPv6"
+    object_file = "tcpconnect.bpf.o"
+    requires = ("bpf", "btf", "ringbuf")
+    # libbpf-tools glues UID to PID ("%-6d"): a 5-wide column plus the separator
+    columns = (Col("UID", "uid", -5, key=None, when="print_uid"), Col("PID", "pid", -6),
+               Field("uid"), Col("COMM", "comm", -16), Col("IP", "ip", -2),
+               Col("SADDR", "saddr", -16), Col("DADDR", "daddr", -16),
+               Col("SPORT", "sport", -5, when="source_port"), Field("sport"),
+               Col("DPORT", "dport", -5), Field("established"), Field("rtt_ns"))
+    time_field = "ts"
+    time_columns = True
+
+    @classmethod
+    def params(cls) -> list[Option]:
+        return [
+            Option("-p", "--pid", type=IntRange(min=1), help="Only this process (PID)."),
+            Option("-u", "--uid", type=IntRange(0, 2**32 - 2), help="Only this user (UID)."),
+            Option("-U", "--print-uid", is_flag=True, help="Print a UID column."),
+            Option("-P", "--port", type=PortList(), help="Only these destination ports."),
+            Option("-s", "--source-port", is_flag=True,
+                   help="Print the source port (and count per source port with -c)."),
+            Option("-c", "--count", is_flag=True,
+                   help="Count connects per source and destination address and port; "
+                        "print the counts at the end."),
+            Option("--attach", type=Choice(["auto", *PROGRAMS]), default="auto",
+                   show_default=True,
+                   help="Attach method (auto: the first this kernel offers, see info)."),
+        ]
+
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        choice = choose_attach(ATTACH)
+        return Readiness(choice.method is not None, choice.detail)
+
+    def run(self, ctx: RunContext) -> int:
+        import coreframe
+
+        o = self.options
+        method = pick(self.name, ATTACH, o["attach"])
+        spec = coreframe.open(self.object_path())
+        spec.rodata.targ_tgid = o["pid"] or 0
+        spec.rodata.targ_uid = 2**32 - 1 if o["uid"] is None else o["uid"]
+        spec.rodata.filter_dport = bool(o["port"])
+        spec.rodata.targ_dports = port_array(o["port"])
+        spec.rodata.do_count = bool(o["count"])
+        spec.rodata.count_sport = bool(o["source_port"])
+        load_only(spec, method, PROGRAMS)
+        emit = ctx.emit
+        unpack = _EVENT.unpack_from
+
+        def handle(rec: memoryview) -> None:
+            (ts, rtt, pid, uid, established, _pad, family, sport, dport, _p, saddr, daddr,
+             raw_comm) = unpack(rec)
+            emit({"ts": ts, "pid": pid, "uid": uid, "comm": comm(raw_comm),
+                  "ip": 4 if family == AF_INET else 6, "saddr": addr(family, saddr),
+                  "daddr": addr(family, daddr), "sport": sport, "dport": dport,
+                  "established": bool(established), "rtt_ns": rtt})
+
+        with spec.load() as obj:
+            obj.attach()
+            ctx.status(f"Tracing connect()s ({method})... Ctrl-C to end.")
+            if o["count"]:
+                while not ctx.should_stop():
+                    ctx.sleep(3600)
+                self._print_counts(ctx, obj)
+            else:
+                stream(ctx, obj.maps.events, handle)
+            dropped = int(obj.bss.dropped)
+            ctx.lost(dropped, message=f"Lost {dropped} connects (buffer or map full).")
+        return 0
+
+    def _print_counts(self, ctx: RunContext, obj: object) -> None:
+        counts = getattr(obj.maps.counts, "raw", obj.maps.counts)  # type: ignore[attr-defined]
+        with_sport = bool(self.options["source_port"])
+        cols = [Col("LADDR", "laddr", -25), Col("RADDR", "raddr", -25)]
+        if with_sport:
+            cols.append(Col("LPORT", "lport", -20))
+        cols += [Col("RPORT", "rport", -20), Col("CONNECTS", "connects", -10)]
+        table = ctx.table(cols)
+        if not table.as_json:
+            ctx.out.write("\n" + table.header())
+        rows = []
+        for key, value in counts.items():
+            family, sport, dport, _p, saddr, daddr = _KEY.unpack_from(bytes(key))
+            rows.append({"laddr": addr(family, saddr), "raddr": addr(family, daddr),
+                         "lport": sport, "rport": dport,
+                         "connects": int.from_bytes(bytes(value), "little")})
+        rows.sort(key=lambda r: (":" in r["laddr"], r["laddr"], r["raddr"], r["rport"]))
+        for row in rows:
+            ctx.out.write(table.format(row))
+        ctx.out.flush()
