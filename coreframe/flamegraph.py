@@ -74,6 +74,8 @@ def _colour(name: str, kind: str) -> str:
     for ch in name:
         h = (h * 31 + ord(ch)) & 0xFFFFFFFF
     v1, v2, v3 = (h % 1000) / 1000, ((h // 1000) % 1000) / 1000, ((h // 10**6) % 1000) / 1000
+    if kind in ("comm", "delim"):
+        v1 = v2 = v3  # shades of grey
     rb, rs, gb, gs, bb, bs = _PALETTES.get(kind, _PALETTES["user"])
     return f"rgb({rb + int(rs * v3)},{gb + int(gs * v1)},{bb + int(bs * v2)})"
 
@@ -260,6 +262,7 @@ _SCRIPT = r"""
       layout(0, total, 0); reset.classList.add("hide"); clearSearch();
     }
   });
+  svg.setAttribute("data-ready", "1");
   // for scripts and tests: flamegraph.search("regex"), flamegraph.zoom("name")
   window.flamegraph = {
     search: doSearch, clear: clearSearch,

@@ -44,7 +44,7 @@ __attribute__((noinline)) void burn_b(unsigned long n)
 		x += i;
 }
 
-__attribute__((noinline)) void read_zero(int fd, char *buf, size_t len)
+__attribute__((noinline)) void zero_reader(int fd, char *buf, size_t len)
 {
 	if (read(fd, buf, len) < 0)
 		exit(3);
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return 1;
 		while (now() < end)
-			read_zero(fd, buf, sizeof(buf));
+			zero_reader(fd, buf, sizeof(buf));
 	}
 	return 0;
 }
