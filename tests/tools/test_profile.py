@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tool_proc import COREFRAME, ROOT
+from tool_proc import COREFRAME
 
 HERE = Path(__file__).resolve().parent
 BURN_C = HERE / "profile_burn.c"
