@@ -40,6 +40,8 @@ _DEBUG_ROOT = "/usr/lib/debug/.build-id"
 _CODE_TYPES = ("STT_FUNC", "STT_LOOS", "STT_GNU_IFUNC")
 # kallsyms types of text symbols: code in the kernel and in modules, weak code
 _KALLSYMS_TEXT = frozenset("tTwW")
+# Files kept open between remember() and load_pending(), at most (fds are a process limit)
+MAX_PENDING_FDS = 256
 
 
 class KernelSymbols:
@@ -288,9 +290,10 @@ class Symbolizer:
         self.proc = proc
         self._kernel: KernelSymbols | None = None
         self._want_kernel = kernel
-        self._maps: dict[int, ProcessMaps | None] = {}
+        self._maps: dict[tuple[int, bytes | str], ProcessMaps | None] = {}
         # binaries by (device, inode) and by path: each read (and cached) once
         self._elves: dict[Any, ElfSymbols | None] = {}
+        self._pending: dict[tuple[int, int], int] = {}  # files opened by remember()
         self.errors: dict[str, str] = {}    # binaries that could not be read, and why
 
     @property
@@ -299,20 +302,64 @@ class Symbolizer:
             self._kernel = KernelSymbols(f"{self.proc}/kallsyms")
         return self._kernel
 
-    def remember(self, pid: int) -> None:
-        """Read ``pid``'s mappings now, if not already (call as soon as a pid shows up)."""
-        if pid not in self._maps:
-            self._maps[pid] = ProcessMaps.read(pid, self.proc)
+    def remember(self, pid: int, comm: bytes | str = "") -> None:
+        """Read ``pid``'s mappings now, if not already (call as soon as a pid shows up).
+
+        Mappings are kept per (pid, comm): a process that exec()s keeps its pid but maps
+        another program, and usually changes its comm (a forked child sampled before its
+        exec() shows its parent's comm and mappings).
+
+        Each file it maps (not seen before) is also opened through the process
+        (``/proc/PID/map_files``) while it is alive, and kept open until
+        :meth:`load_pending` reads its symbols: a binary deleted or replaced after the
+        process exits is still symbolized. Cheap: one read and a few opens per process.
+        """
+        if (pid, comm) in self._maps:
+            return
+        maps = self._maps[pid, comm] = ProcessMaps.read(pid, self.proc)
+        if maps is None:
+            return
+        for m in maps.mappings:
+            key = m.ident
+            if key is None or key in self._elves or key in self._pending:
+                continue
+            if len(self._pending) >= MAX_PENDING_FDS:
+                break
+            lo, hi = f"{m.start:x}", f"{m.end:x}"
+            try:
+                self._pending[key] = os.open(f"{self.proc}/{pid}/map_files/{lo}-{hi}",
+                                             os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass  # gone already, or no map_files here: read by path later
+
+    def load_pending(self) -> None:
+        """Read the symbols of the files :meth:`remember` opened (each once)."""
+        while self._pending:
+            key, fd = self._pending.popitem()
+            try:
+                if key not in self._elves:
+                    try:
+                        self._elves[key] = ElfSymbols.read(f"/proc/self/fd/{fd}")
+                    except (OSError, ValueError):
+                        pass  # _elf() tries the paths again, and records why
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        for fd in self._pending.values():
+            os.close(fd)
+        self._pending.clear()
 
     def kernel_stack(self, addrs: Sequence[int]) -> list[str]:
         """Names, leaf first."""
         look = self.kernel.lookup
         return [look(a if i == 0 else a - 1) for i, a in enumerate(addrs)]
 
-    def user_stack(self, pid: int, addrs: Sequence[int]) -> list[str]:
+    def user_stack(self, pid: int, addrs: Sequence[int], comm: bytes | str = "") -> list[str]:
         """Names, leaf first; ``[unknown]`` for what no mapping or symbol covers."""
-        self.remember(pid)
-        maps = self._maps.get(pid)
+        self.remember(pid, comm)
+        self.load_pending()
+        maps = self._maps.get((pid, comm))
         out = []
         for i, addr in enumerate(addrs):
             a = addr if i == 0 else addr - 1
@@ -337,11 +384,13 @@ class Symbolizer:
         if key in self._elves:
             return self._elves[key]
         elf = None
-        for path in (m.open_path, m.path):
+        for path in dict.fromkeys((m.open_path, m.path)):
             try:
                 elf = ElfSymbols.read(path)
                 break
             except (OSError, ValueError) as exc:
-                self.errors[m.path] = str(exc)
+                why = str(exc)
+        else:
+            self.errors[m.path] = why
         self._elves[key] = elf
         return elf

@@ -40,6 +40,12 @@ EEXIST = 17
 NOT_COLLECTED = -1  # what the program stores for the half -U/-K leave out
 
 DEFAULT_FREQUENCY = 99
+# Unique stacks the stack-trace map holds. bcc's default, not libbpf-tools' 1024: a
+# stack's bucket is a hash of its addresses and stays taken by the first stack that
+# lands in it, so a map near full loses most new stacks (-EEXIST), and every address
+# inside a hot loop is a stack of its own. 16k entries of 127 frames are 16 MiB of
+# kernel memory, charged to the memory cgroup.
+STACK_STORAGE_SIZE = 16384
 # How often the tool looks for processes it has not seen yet, to read their mappings
 # while they still exist (a process sampled and gone before the end would otherwise
 # have nothing to symbolize its user stack with).
@@ -170,8 +176,8 @@ class Profile(Tool):
                    help="Folded output, one line per stack (for flame graphs)."),
             Option("-C", "--cpu", type=IntRange(min=0), default=None,
                    help="Sample this CPU only."),
-            Option("--stack-storage-size", type=IntRange(min=1, max=1 << 20), default=1024,
-                   show_default=True,
+            Option("--stack-storage-size", type=IntRange(min=1, max=1 << 20),
+                   default=STACK_STORAGE_SIZE, show_default=True,
                    help="The number of unique stack traces that can be stored."),
             Option("--perf-max-stack-depth", type=IntRange(min=1, max=PERF_MAX_STACK_DEPTH),
                    default=PERF_MAX_STACK_DEPTH, show_default=True,
@@ -230,47 +236,70 @@ class Profile(Tool):
                                        f"{_ranges(cpus)})")
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-        from coreframe.links import attach_perf_event
+        """Check the options, load, sample until stopped, then symbolize and report."""
         from coreframe.symbolize import Symbolizer
 
         self._check_usage(ctx)
+        symbolizer = Symbolizer()
+        try:
+            if not self.options["user_stacks_only"]:
+                symbolizer.kernel  # noqa: B018 - read kallsyms now: an error before sampling
+            with self._load() as obj:
+                rate = self._sample(ctx, obj, symbolizer)
+                stacks, missing, collision = self._collect(obj, symbolizer)
+                dropped = _sum_percpu(obj.maps.dropped)
+        finally:
+            symbolizer.close()
+        self._report(ctx, stacks, rate, missing, collision, dropped)
+        return 0
+
+    def _load(self) -> Any:
+        """The object, loaded with the options in its globals and map sizes."""
+        import coreframe
+
         o = self.options
-        kernel_only = bool(o["kernel_stacks_only"])
-        user_only = bool(o["user_stacks_only"])
-        depth = o["perf_max_stack_depth"]
         spec = coreframe.open(self.object_path())
-        spec.rodata.kernel_stacks_only = kernel_only
-        spec.rodata.user_stacks_only = user_only
+        spec.rodata.kernel_stacks_only = bool(o["kernel_stacks_only"])
+        spec.rodata.user_stacks_only = bool(o["user_stacks_only"])
         spec.rodata.include_idle = bool(o["include_idle"])
         spec.rodata.filter_by_pid = bool(o["pid"])
         spec.rodata.filter_by_tid = bool(o["tid"])
         spec.maps.stackmap.max_entries = o["stack_storage_size"]
-        spec.maps.stackmap.value_size = 8 * depth
-        symbolizer = Symbolizer()
-        if not user_only:
-            symbolizer.kernel  # noqa: B018 - read kallsyms now: a clear error before sampling
-        with spec.load() as obj:
+        spec.maps.stackmap.value_size = 8 * o["perf_max_stack_depth"]
+        obj = spec.load()
+        try:
             for name, ids in (("pids", o["pid"]), ("tids", o["tid"])):
                 target = getattr(obj.maps[name], "raw", obj.maps[name])
                 for i in ids or ():
                     target.update(i.to_bytes(4, "little"), b"\x01")
-            prog = obj.programs.do_perf_event
-            period = o["period"]
-            rate = {"period": period} if period else {
-                "frequency": o["frequency"] or DEFAULT_FREQUENCY}
-            link = attach_perf_event(prog, cpus=None if o["cpu"] is None else [o["cpu"]],
-                                     **rate)
-            try:
-                ctx.status(self._banner(rate, ctx.duration))
-                counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
-                while not ctx.should_stop():
-                    ctx.sleep(SCAN_INTERVAL_S)
-                    self._remember_new(counts, symbolizer)
-            finally:
-                link.close()  # stop sampling before reading, so counts stop moving
-            stacks, missing, collision = self._collect(obj, symbolizer, depth)
-            dropped = _sum_percpu(obj.maps.dropped)
+        except BaseException:
+            obj.close()
+            raise
+        return obj
+
+    def _sample(self, ctx: RunContext, obj: Any, symbolizer: Any) -> dict[str, int]:
+        """Attach to a perf event per CPU and sample until stopped; returns the rate."""
+        from coreframe.links import attach_perf_event
+
+        o = self.options
+        period = o["period"]
+        rate = {"period": period} if period else {
+            "frequency": o["frequency"] or DEFAULT_FREQUENCY}
+        link = attach_perf_event(obj.programs.do_perf_event,
+                                 cpus=None if o["cpu"] is None else [o["cpu"]], **rate)
+        try:
+            ctx.status(self._banner(rate, ctx.duration))
+            counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
+            while not ctx.should_stop():
+                ctx.sleep(SCAN_INTERVAL_S)
+                self._remember_new(counts, symbolizer)
+        finally:
+            link.close()  # stop sampling before reading, so counts stop moving
+        return rate
+
+    def _report(self, ctx: RunContext, stacks: list[Stack], rate: dict[str, int],
+                missing: int, collision: bool, dropped: int) -> None:
+        o = self.options
         self._print(ctx, stacks)
         if o["flamegraph"]:
             self._write_flamegraph(ctx, stacks, rate)
@@ -282,7 +311,6 @@ class Profile(Tool):
             ctx.lost(dropped, "samples", event="dropped",
                      message=f"WARNING: {dropped} samples not counted: the table of stacks "
                              "is full; use -p, -C or a shorter duration")
-        return 0
 
     def _banner(self, rate: dict[str, int], duration: float | None) -> str:
         o = self.options
@@ -304,14 +332,17 @@ class Profile(Tool):
 
     @staticmethod
     def _remember_new(counts: Any, symbolizer: Any) -> None:
-        """Read the mappings of processes seen sampling for the first time."""
+        """Read the mappings of processes seen sampling for the first time (all of
+        them first: reading the files' symbols takes longer, and processes exit)."""
         for raw in counts.keys():
-            symbolizer.remember(int.from_bytes(bytes(raw)[:4], "little"))
+            pid, _, _, comm = _KEY.unpack(bytes(raw)[:_KEY.size])
+            symbolizer.remember(pid, comm)
+        symbolizer.load_pending()
 
-    def _collect(self, obj: Any, symbolizer: Any, depth: int
-                 ) -> tuple[list[Stack], int, bool]:
+    def _collect(self, obj: Any, symbolizer: Any) -> tuple[list[Stack], int, bool]:
         """Every counted stack, symbolized, most samples first; and how many were missed."""
         o = self.options
+        depth = o["perf_max_stack_depth"]
         counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
         stackmap = getattr(obj.maps.stackmap, "raw", obj.maps.stackmap)
         frames_of: dict[int, tuple[int, ...] | None] = {}
@@ -352,7 +383,7 @@ class Profile(Tool):
                 continue
             kernel = half(kid, o["user_stacks_only"], MISSED_KERNEL, symbolizer.kernel_stack)
             user = half(uid, o["kernel_stacks_only"], MISSED_USER,
-                        lambda ips, pid=pid: symbolizer.user_stack(pid, ips))
+                        lambda ips, pid=pid, comm=comm: symbolizer.user_stack(pid, ips, comm))
             name = comm.partition(b"\0")[0].decode("utf-8", "replace")
             key = (pid, name, None if kernel is None else tuple(kernel),
                    None if user is None else tuple(user))

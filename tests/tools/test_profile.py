@@ -251,6 +251,39 @@ def test_html_flamegraph_search_and_zoom_in_chromium(syscall_run: dict[str, obje
     assert not _errors(console), console
 
 
+def test_exited_process_with_deleted_binary_is_symbolized(tmp_path: Path) -> None:
+    """A process that ran, exited and whose binary was deleted before sampling ended
+    still has named frames: its mappings and symbols were read while it lived."""
+    _need_root()
+    exe = build_burn(tmp_path / "short_burner")
+    proc = subprocess.Popen([COREFRAME, "run", "profile", "-U", "-F", FREQ, "--duration",
+                             "7", "-f", "--stack-storage-size", "32768"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("Sampling at"), "profile did not start"
+        work = Workload(exe, "burn", 3)
+        work.proc.wait(timeout=30)
+        exe.unlink()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    mine = [(f, c) for f, c in parse_folded(out) if f[0] == "short_burner"]
+    named = sum(c for f, c in mine if "burn_a" in f or "burn_b" in f)
+    # stacks the kernel could not store (a full stack map on a busy machine) have no
+    # addresses to symbolize: not what this test is about
+    missed = sum(c for f, c in mine if "[Missed User Stack]" in f)
+    total = sum(c for _, c in mine)
+    print(f"\nshort-lived process: {total} samples, {missed} without a stored stack, "
+          f"{named} in burn_a/burn_b")
+    assert total - missed >= 20, (total, missed, err)
+    unnamed = [s for s in mine if "burn_a" not in s[0] and "burn_b" not in s[0]]
+    assert named >= 0.8 * (total - missed), unnamed
+
+
 @pytest.mark.parametrize("args, says", [
     (["-U", "-K"], "-U and -K cannot be used together"),
     (["-p", "999999999"], "no such process"),
