@@ -251,6 +251,52 @@ def test_html_flamegraph_search_and_zoom_in_chromium(syscall_run: dict[str, obje
     assert not _errors(console), console
 
 
+def _bpftrace_leaves(text: str) -> dict[str, int]:
+    """Samples per leaf function from bpftrace's `@[ustack] = count()` map."""
+    leaves: dict[str, int] = {}
+    for block in re.findall(r"@\[\n(.*?)\n\]: (\d+)", text, re.S):
+        frames = [f.strip() for f in block[0].splitlines() if f.strip()]
+        leaf = frames[0].partition("+")[0] if frames else "[none]"
+        leaves[leaf] = leaves.get(leaf, 0) + int(block[1])
+    return leaves
+
+
+def test_same_profile_as_bpftrace(tmp_path: Path) -> None:
+    """bpftrace (Debian's; libbpf-tools 0.26 in Debian 12 has no profile) samples the
+    same workload at the same rate at the same time: both must find the same leaf
+    functions, burn_a's share within 0.08 of each other, and about as many samples
+    (within 25%: the two start and stop a moment apart)."""
+    _need_root()
+    bpftrace = shutil.which("bpftrace")
+    if bpftrace is None:
+        pytest.skip("bpftrace is not installed (setup.sh --dev installs it)")
+    exe = build_burn(tmp_path / "profile_burn")
+    work = Workload(exe, "burn", 40)
+    try:
+        bt = subprocess.Popen(
+            [bpftrace, "-e", f"profile:hz:{FREQ} /pid == {work.pid}/ {{ @[ustack] = count(); }}"
+             " interval:s:6 { exit(); }"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        ours = run_profile("-p", str(work.pid), "-U", "-F", FREQ, "--duration", "6", "-f")
+        bt_out, bt_err = bt.communicate(timeout=120)
+    finally:
+        work.stop()
+    assert ours.returncode == 0, ours.stderr
+    assert bt.returncode == 0, bt_err
+    theirs = _bpftrace_leaves(bt_out)
+    mine: dict[str, int] = {}
+    for frames, count in parse_folded(ours.stdout):
+        mine[frames[-1]] = mine.get(frames[-1], 0) + count
+    print(f"\ncoreframe: {mine}\nbpftrace:  {theirs}")
+    big = {k for k, v in mine.items() if v >= 5} | {k for k, v in theirs.items() if v >= 5}
+    assert big == {"burn_a", "burn_b"}, (mine, theirs)
+    share = {name: d["burn_a"] / (d["burn_a"] + d["burn_b"])
+             for name, d in (("coreframe", mine), ("bpftrace", theirs))}
+    assert abs(share["coreframe"] - share["bpftrace"]) <= 0.08, share
+    n_ours, n_theirs = sum(mine.values()), sum(theirs.values())
+    assert 0.75 <= n_ours / n_theirs <= 1.33, (n_ours, n_theirs)
+
+
 def test_exited_process_with_deleted_binary_is_symbolized(tmp_path: Path) -> None:
     """A process that ran, exited and whose binary was deleted before sampling ended
     still has named frames: its mappings and symbols were read while it lived."""
