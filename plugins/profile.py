@@ -292,7 +292,7 @@ class Profile(Tool):
             counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
             while not ctx.should_stop():
                 ctx.sleep(SCAN_INTERVAL_S)
-                self._remember_new(counts, symbolizer)
+                self._remember_new(counts, symbolizer, ctx)
         finally:
             link.close()  # stop sampling before reading, so counts stop moving
         return rate
@@ -331,13 +331,14 @@ class Profile(Tool):
         return text + "... Hit Ctrl-C to end."
 
     @staticmethod
-    def _remember_new(counts: Any, symbolizer: Any) -> None:
+    def _remember_new(counts: Any, symbolizer: Any, ctx: RunContext) -> None:
         """Read the mappings of processes seen sampling for the first time (all of
-        them first: reading the files' symbols takes longer, and processes exit)."""
+        them first: reading the files' symbols takes longer, and processes exit), then
+        symbols until the next scan is due: sampling never runs past --duration for it."""
         for raw in counts.keys():
             pid, _, _, comm = _KEY.unpack(bytes(raw)[:_KEY.size])
             symbolizer.remember(pid, comm)
-        symbolizer.load_pending()
+        symbolizer.load_pending(until=time.monotonic() + ctx.poll_timeout(SCAN_INTERVAL_S))
 
     def _collect(self, obj: Any, symbolizer: Any) -> tuple[list[Stack], int, bool]:
         """Every counted stack, symbolized, most samples first; and how many were missed."""
