@@ -106,9 +106,10 @@ def tool_cost(runs: int) -> dict[str, float]:
                                 str(d), "-f"])
             pts.append((cpu, folded_samples(out)))
         (c1, n1), (c2, n2) = pts
-        res["short"].append(1000 * c1 / max(n1, 1))
-        res["long"].append(1000 * c2 / max(n2, 1))
-        res["marginal"].append(1000 * (c2 - c1) / max(n2 - n1, 1))
+        # CPU seconds per sample, times 1e6: ms per 1000 samples
+        res["short"].append(1e6 * c1 / max(n1, 1))
+        res["long"].append(1e6 * c2 / max(n2, 1))
+        res["marginal"].append(1e6 * (c2 - c1) / max(n2 - n1, 1))
         res["samples"].append(n2)
     return {k: statistics.median(v) for k, v in res.items()}
 
@@ -124,7 +125,7 @@ def bpftrace_cost(runs: int) -> dict[str, float] | None:
         prog = (f"profile:hz:{FREQ} {{ @[kstack, ustack, pid, comm] = count(); }} "
                 f"interval:ms:{int(D_LONG * 1000)} {{ exit(); }}")
         cpu, out = run_cpu([bt, "-e", prog])
-        res.append(1000 * cpu / max(bpftrace_samples(out), 1))
+        res.append(1e6 * cpu / max(bpftrace_samples(out), 1))
     return {"long": statistics.median(res)}
 
 

@@ -335,7 +335,8 @@ class Profile(Tool):
         """Read the mappings of processes seen sampling for the first time (all of
         them first: reading the files' symbols takes longer, and processes exit), then
         symbols until the next scan is due: sampling never runs past --duration for it."""
-        for raw in counts.keys():
+        # batches: one system call per 4096 entries, not one per key
+        for raw, _ in counts.items_batch(4096):
             pid, _, _, comm = _KEY.unpack(bytes(raw)[:_KEY.size])
             symbolizer.remember(pid, comm)
         symbolizer.load_pending(until=time.monotonic() + ctx.poll_timeout(SCAN_INTERVAL_S))
@@ -377,7 +378,7 @@ class Profile(Tool):
         # Stacks that differ only in addresses within the same functions (a loop's
         # every instruction is its own stack id) are one stack once symbolized.
         merged: dict[tuple[Any, ...], Stack] = {}
-        for raw_key, raw_value in counts.items_batch():
+        for raw_key, raw_value in counts.items_batch(4096):
             pid, kid, uid, comm = _KEY.unpack(bytes(raw_key)[:_KEY.size])
             count = int.from_bytes(bytes(raw_value)[:8], "little")
             if not count:
