@@ -94,7 +94,8 @@ def folded_samples(text: str) -> int:
 def bpftrace_samples(text: str) -> int:
     import re
 
-    return sum(int(n) for n in re.findall(r"^\]: (\d+)$", text, re.M))
+    # each map entry ends "...]: COUNT" (its key spans several lines)
+    return sum(int(n) for n in re.findall(r"\]: (\d+)$", text, re.M))
 
 
 def tool_cost(runs: int) -> dict[str, float]:

@@ -214,8 +214,7 @@ class Profile(Tool):
             if ctx.duration is not None:
                 raise click.UsageError("duration given twice (DURATION and --duration); "
                                        "give one")
-            ctx.duration = o["duration_arg"]
-            ctx.deadline = ctx.started + ctx.duration
+            ctx.duration = o["duration_arg"]  # counted from attach, in _sample
         fg = o["flamegraph"]
         if fg is not None:
             if not fg.lower().endswith((".svg", ".html", ".htm")):
@@ -288,6 +287,10 @@ class Profile(Tool):
         link = attach_perf_event(obj.programs.do_perf_event,
                                  cpus=None if o["cpu"] is None else [o["cpu"]], **rate)
         try:
+            if ctx.duration is not None:
+                # DURATION is how long to sample, as libbpf-tools' profile sleeps it after
+                # attaching: on a loaded machine the load alone can take longer than that
+                ctx.deadline = time.monotonic() + ctx.duration
             ctx.status(self._banner(rate, ctx.duration))
             counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
             while not ctx.should_stop():
