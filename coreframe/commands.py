@@ -364,6 +364,14 @@ def new_cmd(name: str, directory: str | None) -> None:
         fail(str(exc), 2)
     for path in files:
         click.echo(f"  wrote {path}")
+    from .registry import entry_point_claims
+
+    taken = sorted({dist for dist, _ in entry_point_claims(name)})
+    if taken:
+        # not an error (the package is written), but `coreframe run NAME` will not pick it
+        click.echo(f"note: a tool named {name!r} is already installed (from "
+                   f"{', '.join(taken)}); yours will be shadowed: rename it, or run it as "
+                   f"coreframe-{name.replace('_', '-')}:{name}", err=True)
     click.echo(f"Next: cd {root} && make && pip install . && sudo coreframe run {name}")
 
 

@@ -40,6 +40,8 @@ def map_flag_names(flags: int) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "to_dict"):  # a struct typed from BTF (coreframe.btf.values)
+        return value.to_dict()
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, list):

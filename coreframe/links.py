@@ -362,21 +362,29 @@ def _next_probe_name(prefix: str, target: str) -> str:
     return f"{prefix}_{os.getpid()}_{_probe_seq}_{clean}"
 
 
+def _append(path: str, text: str) -> None:
+    """One write(2) to a tracefs control file opened O_APPEND; Python's "a" mode would
+    also lseek(SEEK_END), which kprobe_events/uprobe_events refuse with EINVAL."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def _legacy_probe(kind: str, definition_fmt: str, target: str) -> tuple[int, Callable[[], None]]:
     """Create a tracefs kprobe/uprobe event; returns (tracepoint id, remover)."""
     events_file = tracefs.tracefs_file(f"{kind}_events")
     name = _next_probe_name("cf", target)
     try:
-        with open(events_file, "a") as f:
-            f.write(definition_fmt.format(name=name) + "\n")
+        _append(events_file, definition_fmt.format(name=name) + "\n")
     except OSError as e:
         raise AttachError(f"creating {kind} event for {target}: {e.strerror}") from None
     group = "kprobes" if kind == "kprobe" else "uprobes"
 
     def remove() -> None:
         try:
-            with open(events_file, "a") as f:
-                f.write(f"-:{group}/{name}\n")
+            _append(events_file, f"-:{group}/{name}\n")
         except OSError:
             pass
 
@@ -463,8 +471,10 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
         has_events = False
     if not has_events:
         raise FeatureMissing("uprobes", "kernel built without CONFIG_UPROBE_EVENTS")
+    # uprobe_events takes the reference counter (USDT semaphore) as PATH:OFFSET(REF_CTR)
+    ref = f"({ref_ctr_offset:#x})" if ref_ctr_offset else ""
     tp_id, remove = _legacy_probe(
-        "uprobe", f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}", what)
+        "uprobe", f"{'r' if retprobe else 'p'}:uprobes/{{name}} {real}:{off:#x}{ref}", what)
     attr2 = PerfEventAttr(type=C.PERF_TYPE_TRACEPOINT, config=tp_id)
     attr2.sample_period = 1
     try:
@@ -473,6 +483,15 @@ def attach_uprobe(prog: Any, path: str, symbol: str | None = None, offset: int =
         remove()
         raise
     return _attach_perf_fd(prog, pfd, "uprobe", what, cookie, extra=[remove])
+
+
+def attach_usdt(prog: Any, path: str, provider: str, name: str, pid: int = -1,
+                cookie: int = 0) -> Link:
+    """Attach a program built with <bpf/usdt.bpf.h> to USDT ``provider:name`` in
+    ``path`` (see ``coreframe.usdt``); ``pid`` -1 traces every process."""
+    from . import usdt
+
+    return usdt.attach_usdt(prog, path, provider, name, pid=pid, cookie=cookie)
 
 
 # ---- perf event sampling ------------------------------------------------------------
@@ -690,6 +709,13 @@ def attach_program(prog: Any) -> Link:
 
         path, sym, off = uprobes.parse_target(target)
         return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
+    if kind == "usdt":
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
+                              "attach_usdt(prog, path, provider, name)")
+        from . import usdt
+
+        return attach_usdt(prog, *usdt.parse_sec_target(target))
     if kind == "xdp":
         raise AttachError(f"program {name}: XDP programs need an interface; call "
                           "attach_xdp(prog, ifname)")

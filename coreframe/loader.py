@@ -273,6 +273,7 @@ class Loader:
                 if p.autoload:
                     self._load_program(p)
             self._init_slots()
+            self._usdt_manager()
             save = getattr(self._relocator, "save", None)
             if save is not None:
                 save()
@@ -312,6 +313,19 @@ class Loader:
             data = cached_bytes("sanitized-btf", key, fix)
         self.obj.btf_fd = load_object_btf(data)
 
+    # ---- USDT ----------------------------------------------------------------------------
+
+    def _usdt_manager(self) -> None:
+        """Give the programs of an object built with <bpf/usdt.bpf.h> the spec-id
+        bookkeeping their USDT attachments share (libbpf's per-object usdt_manager)."""
+        from .usdt import SPECS_MAP, Manager
+
+        if SPECS_MAP not in self.obj.maps:
+            return
+        man = Manager.for_object(self.spec, self.obj.maps)
+        for p in self.obj.programs.values():
+            p.usdt = man
+
     # ---- kconfig -------------------------------------------------------------------------
 
     def _resolve_kconfig(self) -> None:
@@ -328,7 +342,9 @@ class Loader:
             if e.name == "LINUX_KERNEL_VERSION":
                 value: Any = _linux_kernel_version()
             elif e.name == "LINUX_HAS_BPF_COOKIE":
-                value = 1
+                from .features import has_bpf_cookie
+
+                value = int(has_bpf_cookie())
             elif e.name == "LINUX_HAS_SYSCALL_WRAPPER":
                 value = int(os.uname().machine in _KSYSCALL_WRAPPER_ARCHES)
             elif e.name.startswith("CONFIG_"):
@@ -391,6 +407,7 @@ class Loader:
                 except BaseException:
                     m.close()
                     raise
+                m.use_btf(self.spec.btf, ms.key_type_id, ms.value_type_id)
                 return m
         inner = None
         try:
@@ -413,6 +430,8 @@ class Loader:
             if inner is not None:
                 inner.close()
         m.name = ms.name
+        # keys/values typed from the object's BTF (codecs are built on first use)
+        m.use_btf(self.spec.btf, ms.key_type_id, ms.value_type_id)
         try:
             if ms.data is not None:
                 m.update(0, bytes(ms.data))
@@ -737,9 +756,14 @@ class Loader:
         from .programs import load_program
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
+        attach_type = prog.expected_attach_type
+        if not attach_type and prog.section_def is not None and prog.section_def.usdt:
+            from .usdt import load_attach_type
+
+            attach_type = load_attach_type(prog.section_def)
         p = load_program(
             _prog_kernel_name(prog.name), prog.prog_type, bytes(insns), prog.license,
-            expected_attach_type=prog.expected_attach_type,
+            expected_attach_type=attach_type,
             attach_prog_fd=prog.attach_prog_fd or 0, kern_version=prog.kern_version,
             prog_flags=prog.prog_flags, log_level=prog.log_level,
             prog_btf_fd=self.obj.btf_fd if with_btf else None,

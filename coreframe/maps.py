@@ -41,9 +41,26 @@ from .sys.fd import FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+    # What a key or value can be given as: raw bytes, an int (little-endian), a value
+    # typed from BTF (a StructValue, or a dict/tuple of its fields, a str for a char
+    # array, a list for an array), a ctypes instance, or for fd arrays a Map/Program.
+    from ctypes import _CData
     from types import TracebackType
-    from typing import Any, NoReturn
+    from typing import Any, NoReturn, TypeAlias
+
+    from .btf.types import BTF
+    from .btf.values import Codec, StructValue, Value
+    from .perf import PerfBuffer
+    from .programs import Program
+    from .ringbuf import RecordType, RingBuffer
+
+    Input: TypeAlias = ("int | bytes | bytearray | memoryview | str | StructValue "
+                        "| dict[str, object] | tuple[object, ...] | list[object] | _CData "
+                        "| Map | Program")
+    # What comes back: a value typed from BTF (or bytes), a list of them per CPU
+    Output: TypeAlias = "Value | list[Value]"
 
 PERCPU_TYPES = frozenset({
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_PERCPU_HASH,
@@ -154,11 +171,16 @@ def _round8(n: int) -> int:
 class Map:
     """A BPF map: an owned fd plus its definition.
 
-    Keys and values go in as int, bytes-like or ctypes instances and come back as
-    bytes, or as ``key_type``/``value_type`` instances when those are set (a ctypes
-    type, or ``int`` for little-endian unsigned integers). Array-like maps return int
-    keys by default. Per-CPU maps take and return a list with one value per possible
-    CPU.
+    Keys and values come back typed from BTF when the map has BTF key/value types
+    (every map of a loaded object whose definition names them): ints, ``str`` for
+    char arrays, ``bytes`` for ``__u8`` arrays, lists, and structs as
+    :class:`coreframe.btf.values.StructValue` instances (see docs/typed-data.md).
+    They go in as int, bytes-like, ctypes instances, or the typed forms (an
+    instance, a dict or tuple of fields, a str, a list). ``key_type``/``value_type``
+    (a ctypes type, or ``int`` for little-endian unsigned integers) override the
+    BTF types when set. Without types values are bytes and keys bytes (int for
+    array-like maps); ``m.raw`` is that untyped view of any map. Per-CPU maps take
+    and return a list with one value per possible CPU.
     """
 
     def __init__(
@@ -192,6 +214,13 @@ class Map:
         self._mmap: _mmap.mmap | None = None
         self._ncpus = possible_cpus() if type in PERCPU_TYPES else 1
         self._slot = _round8(value_size) if type in PERCPU_TYPES else value_size
+        # BTF types of keys/values (use_btf), their codecs built on first use
+        self.btf: BTF | None = None
+        self._btf_key_id = 0
+        self._btf_value_id = 0
+        self._typed = True
+        self._codecs: tuple[Codec | None, Codec | None] | None = None
+        self._kernel_btf_id = 0  # from_fd: the map's BTF in the kernel, not yet read
 
     # --- construction -------------------------------------------------------------
 
@@ -244,12 +273,16 @@ class Map:
         except OSError as e:
             fd.close()
             raise MapError(f"fd is not a BPF map: {describe(e)}") from e
-        return cls(
+        m = cls(
             fd, name=name if name is not None else info.name, type=info.type,
             key_size=info.key_size, value_size=info.value_size, max_entries=info.max_entries,
             flags=info.map_flags, btf_key_type_id=info.btf_key_type_id,
             btf_value_type_id=info.btf_value_type_id, map_extra=info.map_extra,
         )
+        # typed from the BTF the kernel keeps for it, fetched on the first typed use
+        m._kernel_btf_id = info.btf_id if (info.btf_key_type_id
+                                           or info.btf_value_type_id) else 0
+        return m
 
     @classmethod
     def from_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> Map:
@@ -339,9 +372,65 @@ class Map:
     def ncpus(self) -> int:
         return self._ncpus
 
+    # --- typed values (coreframe.btf.values) ------------------------------------------
+
+    def use_btf(self, btf: BTF | None, key_type_id: int = 0, value_type_id: int = 0) -> None:
+        """Type keys and values from these BTF types (the loader calls this per map)."""
+        self.btf = btf
+        self._btf_key_id = key_type_id if btf is not None else 0
+        self._btf_value_id = value_type_id if btf is not None else 0
+        self._codecs = None
+
+    @property
+    def typed(self) -> bool:
+        """Whether keys/values are decoded from BTF (True by default; see ``raw``)."""
+        return self._typed
+
+    @typed.setter
+    def typed(self, on: bool) -> None:
+        self._typed = bool(on)
+        self._codecs = None
+
+    @property
+    def raw(self) -> Map:
+        """This map without types: values as bytes, keys as bytes (int for arrays).
+
+        A view sharing this map's fd (closing either closes the map).
+        """
+        view = object.__new__(Map)
+        view.__dict__.update(self.__dict__)
+        view._typed = False
+        view._codecs = None
+        view.key_type = view.value_type = None
+        return view
+
+    def _typed_codecs(self) -> tuple[Codec | None, Codec | None]:
+        codecs = self._codecs
+        if codecs is None:
+            if self._kernel_btf_id and self.btf is None and self._typed:
+                btf_id, self._kernel_btf_id = self._kernel_btf_id, 0
+                btf = _kernel_btf(btf_id)
+                if btf is not None:
+                    self.use_btf(btf, self.btf_key_type_id, self.btf_value_type_id)
+            kc = vc = None
+            if self._typed and self.btf is not None:
+                from .btf.types import Kind
+                from .btf.values import codec
+
+                if self._btf_key_id and self.type not in KEYLESS_TYPES:
+                    kc = codec(self.btf, self._btf_key_id)
+                # A global data map's value (a DATASEC) stays its section image:
+                # obj.bss.X / obj.data.X are the typed views of its variables.
+                if (self._btf_value_id and self.type not in FD_VALUE_TYPES
+                        and self.btf.kind_of(self.btf.resolve(self._btf_value_id))
+                        != Kind.DATASEC):
+                    vc = codec(self.btf, self._btf_value_id)
+            codecs = self._codecs = (kc, vc)
+        return codecs
+
     # --- encoding -------------------------------------------------------------------
 
-    def _encode(self, what: str, obj: Any, size: int) -> bytes:
+    def _encode(self, what: str, obj: Input, size: int) -> bytes:
         if isinstance(obj, bool | int):
             try:
                 return int(obj).to_bytes(size, "little", signed=obj < 0)
@@ -356,19 +445,26 @@ class Map:
             data = bytes(obj)
         elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":
             return int(obj.fd).to_bytes(4, "little")
+        elif (c := self._typed_codecs()[what == "value"]) is not None:
+            from .btf.values import EncodeError
+
+            try:
+                return c.encode(obj)
+            except EncodeError as e:
+                raise MapError(f"map {self.name!r}: {what} as {c.name}: {e}") from None
         else:
             raise MapError(
-                f"map {self.name!r}: {what} must be int, bytes or a ctypes instance, "
-                f"got {type(obj).__name__}"
+                f"map {self.name!r}: {what} must be int, bytes or a ctypes instance "
+                f"(this map has no BTF {what} type), got {type(obj).__name__}"
             )
         if len(data) != size:
             raise MapError(f"map {self.name!r}: {what} is {len(data)} bytes, expected {size}")
         return data
 
-    def _key(self, key: Any) -> bytes:
+    def _key(self, key: Input) -> bytes:
         return self._encode("key", key, self.key_size)
 
-    def _value(self, value: Any) -> bytes:
+    def _value(self, value: Input) -> bytes:
         if self.type not in PERCPU_TYPES:
             return self._encode("value", value, self.value_size)
         pad = b"\0" * (self._slot - self.value_size)
@@ -378,26 +474,38 @@ class Map:
                     f"map {self.name!r}: per-CPU value needs {self._ncpus} entries, "
                     f"got {len(value)}"
                 )
-            return b"".join(self._encode("value", v, self.value_size) + pad for v in value)
+            return b"".join(self._encode("value", v, self.value_size)  # type: ignore[arg-type]
+                            + pad for v in value)
         return (self._encode("value", value, self.value_size) + pad) * self._ncpus
 
-    def _decode_key(self, raw: bytes) -> Any:
+    def _decode_key(self, raw: bytes) -> Value:
         kt = self.key_type
         if kt is None:
+            kc = self._typed_codecs()[0]
+            if kc is not None:
+                return kc.decode(raw)
             if self.type in ARRAY_TYPES:
                 return int.from_bytes(raw, "little")
             return raw
         return _decode(kt, raw)
 
-    def _decode_value(self, raw: bytes) -> Any:
+    def _decode_value(self, raw: bytes) -> Value | list[Value]:
         if self.type in PERCPU_TYPES:
             s, n = self._slot, self.value_size
+            if self.value_type is None:
+                vc = self._typed_codecs()[1]
+                if vc is not None:
+                    dec = vc.decode
+                    return [dec(raw, i * s) for i in range(self._ncpus)]
             return [self._decode_one(raw[i * s:i * s + n]) for i in range(self._ncpus)]
         return self._decode_one(raw)
 
-    def _decode_one(self, raw: bytes) -> Any:
+    def _decode_one(self, raw: bytes) -> Value:
         vt = self.value_type
-        return raw if vt is None else _decode(vt, raw)
+        if vt is None:
+            vc = self._typed_codecs()[1]
+            return raw if vc is None else vc.decode(raw)
+        return _decode(vt, raw)
 
     @property
     def _value_buf_size(self) -> int:
@@ -408,7 +516,7 @@ class Map:
 
     # --- element operations ---------------------------------------------------------
 
-    def lookup(self, key: Any, default: Any = None, *, flags: int = 0) -> Any:
+    def lookup(self, key: Input, default: Output = None, *, flags: int = 0) -> Output:
         """Value for ``key``, or ``default`` (None) when absent."""
         kb = self._key(key)
         try:
@@ -417,7 +525,11 @@ class Map:
             self._fail(e, "lookup")
         return default if raw is None else self._decode_value(raw)
 
-    def __getitem__(self, key: Any) -> Any:
+    def get(self, key: Input, default: Output = None) -> Output:
+        """Value for ``key``, or ``default`` (None) when absent (like dict.get)."""
+        return self.lookup(key, default)
+
+    def __getitem__(self, key: Input) -> Output:
         kb = self._key(key)
         try:
             raw = _bpf.map_lookup_elem(self.fd, kb, self._value_buf_size)
@@ -427,10 +539,10 @@ class Map:
             raise KeyError(key)
         return self._decode_value(raw)
 
-    def __contains__(self, key: Any) -> bool:
+    def __contains__(self, key: Input) -> bool:
         return self.lookup(key) is not None
 
-    def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+    def update(self, key: Input, value: Input, flags: int = BPF_ANY) -> None:
         """Insert or replace (BPF_ANY), insert only (BPF_NOEXIST), replace only (BPF_EXIST)."""
         kb, vb = self._key(key), self._value(value)
         try:
@@ -451,10 +563,10 @@ class Map:
                 raise MapError(f"map {self.name!r}: frozen, read-only from user space") from None
             self._fail(e, "update")
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: Input, value: Input) -> None:
         self.update(key, value)
 
-    def delete(self, key: Any) -> bool:
+    def delete(self, key: Input) -> bool:
         """Remove ``key``; False when it was absent."""
         kb = self._key(key)
         try:
@@ -465,7 +577,7 @@ class Map:
                                ) from None
             self._fail(e, "delete")
 
-    def lookup_and_delete(self, key: Any, default: Any = None) -> Any:
+    def lookup_and_delete(self, key: Input, default: Output = None) -> Output:
         """Atomically read and remove ``key`` (hash maps, 5.14+); ``default`` when absent."""
         kb = self._key(key)
         try:
@@ -477,7 +589,7 @@ class Map:
             self._fail(e, "lookup and delete")
         return default if raw is None else self._decode_value(raw)
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: Input) -> None:
         if not self.delete(key):
             raise KeyError(key)
 
@@ -505,13 +617,13 @@ class Map:
             seen.add(nxt)
             yield nxt
 
-    def keys(self) -> Iterator[Any]:
+    def keys(self) -> Iterator[Value]:
         for raw in self._raw_keys():
             yield self._decode_key(raw)
 
     __iter__ = keys
 
-    def items(self) -> Iterator[tuple[Any, Any]]:
+    def items(self) -> Iterator[tuple[Value, Output]]:
         """(key, value) pairs; entries deleted while iterating are skipped."""
         size = self._value_buf_size
         for raw in self._raw_keys():
@@ -522,9 +634,22 @@ class Map:
             if val is not None:
                 yield self._decode_key(raw), self._decode_value(val)
 
-    def values(self) -> Iterator[Any]:
+    def values(self) -> Iterator[Output]:
         for _, v in self.items():
             yield v
+
+    def __len__(self) -> int:
+        """Entries: max_entries for arrays (every slot exists), else the keys counted now."""
+        if self.type in ARRAY_TYPES:
+            return self.max_entries
+        if self.type in KEYLESS_TYPES or self.type == BPF_MAP_TYPE_RINGBUF:
+            raise TypeError(f"map {self.name!r}: a {map_type_name(self.type)} cannot count "
+                            "its entries without consuming them")
+        return sum(1 for _ in self._raw_keys())
+
+    def __bool__(self) -> bool:
+        # a Map is an object, not a container to test for emptiness (len() may walk it)
+        return True
 
     def clear(self) -> None:
         """Delete every key (not possible for array maps: the kernel keeps their slots)."""
@@ -536,7 +661,7 @@ class Map:
     # --- batch operations -------------------------------------------------------------
 
     def lookup_batch(self, count: int = 256, in_batch: bytes | None = None, *,
-                     delete: bool = False) -> tuple[list[tuple[Any, Any]], bytes | None]:
+                     delete: bool = False) -> tuple[list[tuple[Value, Output]], bytes | None]:
         """One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH call: (entries, token for the next call).
 
         The token is None when the map is exhausted. FeatureMissing when the kernel
@@ -566,7 +691,7 @@ class Map:
         ]
         return entries, res.next_batch
 
-    def items_batch(self, batch_size: int = 256) -> Iterator[tuple[Any, Any]]:
+    def items_batch(self, batch_size: int = 256) -> Iterator[tuple[Value, Output]]:
         """All entries, fetched with batch lookups where supported, else via items()."""
         token: bytes | None = None
         first = True
@@ -583,7 +708,7 @@ class Map:
             if token is None:
                 return
 
-    def update_batch(self, items: Iterable[tuple[Any, Any]], flags: int = BPF_ANY) -> int:
+    def update_batch(self, items: Iterable[tuple[Input, Input]], flags: int = BPF_ANY) -> int:
         """Write many entries in one BPF_MAP_UPDATE_BATCH; returns the number written."""
         pairs = list(items)
         if not pairs:
@@ -597,7 +722,7 @@ class Map:
                 raise FeatureMissing(f"batch operations on {map_type_name(self.type)}") from e
             self._fail(e, "update batch")
 
-    def delete_batch(self, keys: Iterable[Any]) -> int:
+    def delete_batch(self, keys: Iterable[Input]) -> int:
         """Delete many keys in one BPF_MAP_DELETE_BATCH; returns how many were deleted."""
         ks = [self._key(k) for k in keys]
         if not ks:
@@ -614,7 +739,7 @@ class Map:
             raise MapError(f"map {self.name!r}: {op} needs a queue or stack map, "
                            f"not {map_type_name(self.type)}")
 
-    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+    def push(self, value: Input, flags: int = BPF_ANY) -> None:
         """Queue/stack push; with BPF_EXIST the oldest element is dropped when full."""
         self._need_keyless("push")
         try:
@@ -625,7 +750,7 @@ class Map:
                                ) from None
             self._fail(e, "push")
 
-    def pop(self) -> Any:
+    def pop(self) -> Value:
         """Queue/stack pop; None when empty."""
         self._need_keyless("pop")
         try:
@@ -634,7 +759,7 @@ class Map:
             self._fail(e, "pop")
         return None if raw is None else self._decode_one(raw)
 
-    def peek(self) -> Any:
+    def peek(self) -> Value:
         """Queue/stack peek; None when empty."""
         self._need_keyless("peek")
         try:
@@ -692,8 +817,14 @@ class Map:
                 ) from e
             self._fail(e, f"pin at {os.fspath(path)!r}")
 
-    def reader(self, ctype: type | None = None, callback: Any = None, **kwargs: Any) -> Any:
-        """A RingBuffer (ringbuf maps) or PerfBuffer (perf event arrays) reading this map."""
+    def reader(self, ctype: RecordType | None = None,
+               callback: Callable[..., object] | None = None,
+               **kwargs: Any) -> RingBuffer | PerfBuffer:
+        """A RingBuffer (ringbuf maps) or PerfBuffer (perf event arrays) reading this map.
+
+        ``ctype`` types the records: a struct named in this map's object's BTF
+        (``"struct event"``), a ctypes type, or a Codec/StructValue class.
+        """
         if self.type == BPF_MAP_TYPE_RINGBUF:
             from .ringbuf import RingBuffer
 
@@ -703,6 +834,25 @@ class Map:
 
             return PerfBuffer(self, callback=callback, ctype=ctype, **kwargs)
         raise MapError(f"map {self.name!r}: {map_type_name(self.type)} has no reader")
+
+
+def _kernel_btf(btf_id: int) -> BTF | None:
+    """The BTF object ``btf_id`` as the kernel holds it (the loader's sanitized copy of
+    an object's BTF), or None when it cannot be read (then the map stays untyped)."""
+    from .btf.types import BTF
+    from .sys import attr as A
+
+    try:
+        with _bpf.btf_get_fd_by_id(btf_id) as fd:
+            size = _bpf.btf_info(fd).btf_size
+            buf = cdata.create_string_buffer(size)
+            info = A.BpfBtfInfo(btf=A.addr(buf), btf_size=size)
+            _bpf.obj_get_info_by_fd(fd, info)
+            if info.kernel_btf:  # vmlinux or a module: not a map's own types
+                return None
+            return BTF.from_bytes(buf.raw[:info.btf_size])
+    except (OSError, Error):
+        return None
 
 
 def _decode(tp: Any, raw: bytes) -> Any:

@@ -49,6 +49,18 @@ def cstr(raw: bytes | bytearray | memoryview) -> str:
     return bytes(raw).partition(b"\0")[0].decode("utf-8", "replace")
 
 
+def printable(text: str) -> str:
+    """``text`` with the bytes that were not UTF-8 as U+FFFD.
+
+    Typed records (coreframe.btf.values) decode char arrays with
+    ``surrogateescape`` so the bytes survive; a lone surrogate cannot be written
+    to a UTF-8 stream, so output shows them as the replacement character.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _float(v: float) -> str:
     if v != v:
         return "NaN"
@@ -96,7 +108,7 @@ def encode_json(value: Any) -> str:
     if tp is JSONText:
         return value
     if tp is str:
-        return _enc_str(value)
+        return _enc_str(value if value.isascii() else printable(value))
     if tp is int:
         return int.__repr__(value)
     if tp is float:
@@ -113,7 +125,7 @@ def encode_json(value: Any) -> str:
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, str):
-        return _enc_str(value)
+        return _enc_str(printable(value))
     return encode_json(to_plain(value))
 
 
@@ -316,13 +328,11 @@ class Table:
             kind = cols[j].kind
             if kind is int:
                 parts.append("%d")
-            elif kind is float:
-                parts.append("%r")
             elif kind is JSONText:
                 parts.append("%s")
             else:
                 parts.append("%s")
-                convs.append((j, {str: _enc_str, bool: _json_bool}.get(kind, encode_json)))  # type: ignore[arg-type]
+                convs.append((j, _KIND_ENCODER.get(kind, encode_json)))  # type: ignore[arg-type]
         template = "".join(parts) + "}\n"
         at = self._time_at
         wall = self.mono_to_wall
@@ -401,18 +411,22 @@ def _json_bool(v: Any) -> str:
     return "true" if v else "false"
 
 
+# what the JSON writer calls for a column of a declared kind (int needs nothing: %d)
+_KIND_ENCODER = {str: _enc_str, bool: _json_bool, float: lambda v: _float(float(v))}
+
+
 def _text_value(v: Any) -> Any:
     """What a text column shows for a field value: C strings decoded, None as '-'."""
-    if type(v) in (int, str, float):
+    if type(v) is str:
+        return v if v.isascii() else printable(v)
+    if type(v) in (int, float):
         return v
     if v is None:
         return "-"
     if isinstance(v, (bytes, bytearray)):
         return cstr(v)
-    if hasattr(v, "_length_") and getattr(v, "_type_", None) is not None:
-        raw = bytes(v) if not isinstance(v, (list, tuple)) else v
-        return cstr(raw) if isinstance(raw, bytes) else raw
-    return v
+    plain = to_plain(v)
+    return plain if isinstance(plain, (int, float, str)) else str(plain)
 
 
 # -- lost and dropped records ---------------------------------------------------------------
@@ -472,9 +486,9 @@ class Output:
             doc.update(detail or {})
             json_line(doc, self.out)
 
-    def hist(self, vals: Sequence[int], unit: str = "value", *, linear: tuple[int, int] | None
-             = None, numbering: str = "libbpf", labels: dict[str, Any] | None = None,
-             title: str | None = None) -> None:
+    def hist(self, vals: Sequence[int], unit: str = "value", *,
+             linear: tuple[int, int] | None = None, numbering: str = "libbpf",
+             labels: dict[str, Any] | None = None, title: str | None = None) -> None:
         """Print a histogram (text like libbpf-tools) or one JSON record with its rows."""
         h = Histogram(vals, unit, linear=linear, numbering=numbering)
         if self.as_json:
@@ -635,50 +649,42 @@ def format_log2_hist(slots: Sequence[int], unit: str = "value", width: int = 40)
 # -- reading records ------------------------------------------------------------------------
 
 
-def _record_ctype(record_type: Any, btf: Any) -> Any:
-    if record_type is None or not isinstance(record_type, str):
-        return record_type
-    if btf is None:
+def _record_maker(record_type: Any, btf: Any) -> Any:
+    """``make(buf, off, n)`` for ``record_type`` (coreframe.btf.values), or None for bytes."""
+    if record_type is None:
+        return None
+    if isinstance(record_type, str) and btf is None:
         from .errors import ToolError
 
         raise ToolError(f"records({record_type!r}): a type given by name needs the object's "
                         "BTF: ctx.records(obj.maps.events, 'struct event', btf=obj.btf)")
-    return btf.ctype(record_type)
+    from .btf.values import record_maker
+
+    return record_maker(record_type, btf)
 
 
 def records(ctx: Any, source: Any, record_type: Any = None, *, btf: Any = None,
             cap: float = 0.1) -> Any:
     """The generator behind ``RunContext.records`` (see there)."""
     if btf is None:
-        btf = getattr(source, "btf", None)  # maps that know their object's BTF
-    ctype = _record_ctype(record_type, btf)
+        btf = getattr(source, "btf", None)  # a map knows its object's BTF
+    make = _record_maker(record_type, btf)
     if hasattr(source, "poll_records"):
         reader, owned = source, False
     else:
         reader, owned = source.reader(), True
     if ctx.tool is not None and getattr(ctx.tool, "columns", None) is not None:
         ctx.header()
-    size = 0
-    if ctype is not None:
-        from .sys.cdata import sizeof
-
-        size = sizeof(ctype)
-    short = [0]
     flush = ctx.out.flush
 
     def batch(timeout: float) -> Any:
+        # Every record is passed on: one of another size than its type (a
+        # variable-length record) decodes its complete fields and keeps the rest
+        # in .tail (coreframe.btf.values), so decoding never drops one.
         got = False
         for rec in reader.poll_records(timeout):
             got = True
-            if ctype is None:
-                yield bytes(rec)
-            elif len(rec) < size:
-                # A record shorter than its struct (a variable-length one): the
-                # fixed part cannot be decoded as that type, so it is counted and
-                # reported, never passed on half-filled.
-                short[0] += 1
-            else:
-                yield ctype.from_buffer_copy(rec)
+            yield bytes(rec) if make is None else make(rec, 0, len(rec))
         if got:
             flush()
 
@@ -694,7 +700,3 @@ def records(ctx: Any, source: Any, record_type: Any = None, *, btf: Any = None,
         if lost:
             ctx.lost(lost, "events", detail={"perf buffer": lost},
                      message=f"Lost {lost} events (perf buffer full).")
-        if short[0]:
-            name = getattr(ctype, "__name__", "the record type")
-            ctx.lost(short[0], "records", event="undecoded",
-                     message=f"{short[0]} records were shorter than {name} and not decoded.")

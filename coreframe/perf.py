@@ -17,7 +17,7 @@ import select
 import struct
 
 from .errors import FeatureMissing, MapError, PermissionDenied
-from .ringbuf import map_fd, map_info
+from .ringbuf import map_btf, map_fd, map_info, record_maker
 from .sys import cdata
 from .sys.consts import (
     BPF_ANY,
@@ -36,10 +36,14 @@ from .sys.consts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, TypeAlias
 
-    SampleCallback = Callable[..., Any]
-    LostCallback = Callable[[int, int], Any]
+    from .btf.types import BTF
+    from .ringbuf import MapLike, Record, RecordType
+
+    # callback(record) or, with with_cpu, callback(cpu, record)
+    SampleCallback: TypeAlias = "Callable[..., object]"
+    LostCallback: TypeAlias = "Callable[[int, int], object]"
 
 _HEAD_IDX = 1024 // 8
 _TAIL_IDX = 1032 // 8
@@ -108,8 +112,11 @@ class _CpuBuf:
 class PerfBuffer:
     """Per-CPU reader of a perf event array map.
 
-    ``callback(data)`` gets a memoryview valid only during the call (or a ``ctype``
-    instance), the same shape as RingBuffer's so a tool can switch buffers;
+    ``callback(data)`` gets a memoryview valid only during the call (or a record
+    decoded as ``ctype``: a struct name from the map's BTF, a Codec/StructValue
+    class or a ctypes type, as for RingBuffer; a sample's length is padded by the
+    kernel to 8 bytes with its header, and the padding lands in the record's
+    ``.tail``), the same shape as RingBuffer's so a tool can switch buffers;
     ``with_cpu=True`` makes it ``callback(cpu, data)`` like libbpf's sample_cb.
     ``lost_callback(cpu, count)`` hears about dropped samples, whose running total
     is ``.lost``. ``page_cnt`` data pages per CPU (power of 2). Wake up after
@@ -117,10 +124,10 @@ class PerfBuffer:
     cheaper at high rates).
     """
 
-    def __init__(self, map: Any, callback: SampleCallback | None = None,
+    def __init__(self, map: MapLike, callback: SampleCallback | None = None,
                  lost_callback: LostCallback | None = None, page_cnt: int = 64, *,
                  wakeup_events: int = 1, watermark: int | None = None,
-                 ctype: type | None = None, cpus: list[int] | None = None,
+                 ctype: RecordType | None = None, cpus: list[int] | None = None,
                  with_cpu: bool = False) -> None:
         from .sys.attr import PerfEventAttr
         from .sys.syscall import perf_event_open
@@ -136,6 +143,8 @@ class PerfBuffer:
         self.with_cpu = with_cpu
         self.lost_callback = lost_callback
         self.ctype = ctype
+        self._btf: BTF | None = map_btf(map)
+        self._make = record_maker(ctype, self._btf)
         self.page_cnt = page_cnt
         self.current_cpu = -1
         self._map_fd = mfd
@@ -268,7 +277,7 @@ class PerfBuffer:
         head = words[_HEAD_IDX]
         if tail >= head:
             return 0
-        ctype = self.ctype
+        make = self._make
         with_cpu = self.with_cpu
         cpu = buf.cpu
         data, data_q, size, chunk = buf.data, buf.data_q, buf.size, buf.chunk
@@ -292,8 +301,8 @@ class PerfBuffer:
                                 if off < 0:  # corrupt header: resynchronise at the producer
                                     off = start + (head - tail)
                                 continue
-                        if ctype is not None:
-                            rec = ctype.from_buffer_copy(rec)
+                        if make is not None:
+                            rec = make(rec, 0, len(rec))
                         count += 1
                         if with_cpu:
                             cb(cpu, rec)
@@ -404,13 +413,16 @@ class PerfBuffer:
             self.current_cpu = buf.cpu
             yield from self._records(buf)
 
-    def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
-        """Like poll_records(), decoding each sample into a ``ctype`` copy."""
-        need = cdata.sizeof(ctype)
+    def read(self, ctype: RecordType, timeout: float | None = None) -> Iterator[Record]:
+        """Like poll_records(), decoding each sample (a copy) as ``ctype``.
+
+        No sample is dropped: one shorter than the type decodes its complete
+        fields and keeps the rest in ``.tail``.
+        """
+        make = record_maker(ctype, self._btf)
+        assert make is not None
         for rec in self.poll_records(timeout):
-            if len(rec) < need:
-                raise MapError(f"sample of {len(rec)} bytes is shorter than {ctype.__name__}")
-            yield ctype.from_buffer_copy(rec)
+            yield make(rec, 0, len(rec))
 
     def __del__(self) -> None:
         # garbage collected without close(): unmap and close epoll now, not at exit

@@ -116,6 +116,7 @@ class Program:
         self.section: str = ""
         self.section_def: Any = None  # set by the object loader (SEC() parse) for attach
         self.spec: Any = None
+        self.usdt: Any = None  # coreframe.usdt.Manager of objects built with usdt.bpf.h
 
     @classmethod
     def from_fd(cls, fd: FD, name: str | None = None) -> Program:
@@ -195,6 +196,15 @@ class Program:
         from .links import attach_program
 
         return attach_program(self, *args, **kwargs)
+
+    def attach_usdt(self, path: str, provider: str, name: str, pid: int | None = None,
+                    cookie: int = 0) -> Any:
+        """Attach to USDT probe ``provider:name`` in ``path`` (executable or library;
+        ``pid`` limits it to one process); ``bpf_usdt_cookie()`` returns ``cookie``."""
+        from .links import attach_usdt
+
+        return attach_usdt(self, path, provider, name, pid=-1 if pid is None else pid,
+                           cookie=cookie)
 
     def close(self) -> None:
         self._fd.close()

@@ -28,15 +28,44 @@ from .sys.consts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from ctypes import _CData
+    from typing import TypeAlias
 
-    Callback = Callable[[Any], Any]
+    from .btf.types import BTF
+    from .btf.values import Codec, StructValue, Value
+    from .maps import Map
+    from .sys.fd import FD
+
+    # How records are typed: a C type name in the map's BTF ("struct event"), a
+    # Codec or StructValue class from coreframe.btf.values, or a ctypes type.
+    RecordType: TypeAlias = "str | Codec | type[StructValue] | type"
+    # A record as handed out: a memoryview without a type, else the decoded value
+    # (a StructValue, another value typed from BTF, or a ctypes instance).
+    Record: TypeAlias = "memoryview | Value | _CData"
+    Callback: TypeAlias = "Callable[[Record], object]"
+    # Record maker: (buffer, offset, length) -> record
+    Maker: TypeAlias = "Callable[[memoryview, int, int], Value | _CData]"
+    MapLike: TypeAlias = "Map | FD | int"
 
 _FLAG_BITS = BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT
 _LEN_MASK = ~_FLAG_BITS & 0xFFFFFFFF
 
 
-def map_fd(map: Any) -> int:
+def record_maker(rtype: RecordType | None, btf: BTF | None) -> Maker | None:
+    """The decoder of records of type ``rtype`` (None: records stay memoryviews)."""
+    if rtype is None:
+        return None
+    from .btf.values import record_maker as make
+
+    return make(rtype, btf)
+
+
+def map_btf(map: MapLike) -> BTF | None:
+    """The BTF a Map's records are typed from (None for a bare fd)."""
+    return getattr(map, "btf", None)
+
+
+def map_fd(map: MapLike) -> int:
     """The fd number of a Map, FD or int (buffer readers accept all three)."""
     fd = getattr(map, "fd", map)
     fd = getattr(fd, "fd", fd)
@@ -45,7 +74,7 @@ def map_fd(map: Any) -> int:
     return fd
 
 
-def map_info(map: Any) -> tuple[int, int, int, int]:
+def map_info(map: MapLike) -> tuple[int, int, int, int]:
     """(type, key_size, value_size, max_entries) of a map, asked from the kernel by fd."""
     from .sys.attr import BpfMapInfo, InfoAttr
     from .sys.syscall import bpf
@@ -66,13 +95,13 @@ class _Ring:
     __slots__ = ("fd", "size", "mask", "callback", "ctype", "_cons_mm", "_prod_mm",
                  "cons", "prod", "data", "hdr", "body", "state", "__weakref__")
 
-    def __init__(self, fd: int, size: int, callback: Callback | None, ctype: type | None) -> None:
+    def __init__(self, fd: int, size: int, callback: Callback | None, make: Maker | None) -> None:
         page = mmap.PAGESIZE
         self.fd = fd
         self.size = size
         self.mask = size - 1
         self.callback = callback
-        self.ctype = ctype
+        self.ctype = make
         try:
             self._cons_mm = mmap.mmap(fd, page, mmap.MAP_SHARED,
                                       mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
@@ -91,7 +120,6 @@ class _Ring:
         self.hdr = self.data.cast("I")
         # body[off:off + n] is the n-byte record whose header sits at data offset off
         self.body = self.data[8:]
-        make = None if ctype is None else ctype.from_buffer_copy
         # everything _consume_ring needs, unpacked in one step per call
         self.state = (self.cons, self.prod, self.hdr, self.body, self.mask,
                       max(size >> 4, mmap.PAGESIZE), callback, make)
@@ -115,31 +143,40 @@ class RingBuffer:
     """Reader for one or more BPF ring buffer maps.
 
     ``callback(record)`` gets a memoryview into the ring that is valid only during
-    the call (copy it to keep it), or a ctypes instance when the ring was added with
-    ``ctype``. A callback returning a negative int stops the current poll.
+    the call (copy it to keep it), or a decoded record when the ring was added with
+    ``ctype``: a struct name from the map's BTF (``"struct event"``, decoded to a
+    StructValue), a Codec/StructValue class, or a ctypes type. Records shorter or
+    longer than the type are decoded too, the rest kept as ``.tail``
+    (docs/typed-data.md). A callback returning a negative int stops the current poll.
     """
 
-    def __init__(self, map: Any = None, callback: Callback | None = None, *,
-                 ctype: type | None = None) -> None:
+    def __init__(self, map: MapLike | None = None, callback: Callback | None = None, *,
+                 ctype: RecordType | None = None) -> None:
         self._rings: list[_Ring] = []
         self._by_fd: dict[int, _Ring] = {}
         self._epoll: select.epoll | None = select.epoll()
         # epoll.poll() allocates room for maxevents events per call (1023 by default)
         self._maxevents = 1
+        self._btf: BTF | None = None  # of the first ring added from a Map with BTF
         if map is not None:
             self.add(map, callback, ctype=ctype)
 
-    def add(self, map: Any, callback: Callback | None = None, *, ctype: type | None = None) -> None:
+    def add(self, map: MapLike, callback: Callback | None = None, *,
+            ctype: RecordType | None = None) -> None:
         """Serve another ring buffer map from this reader (like ring_buffer__add)."""
         if self._epoll is None:
             raise MapError("ring buffer reader is closed")
         fd = map_fd(map)
+        btf = map_btf(map)
+        make = record_maker(ctype, btf)
+        if self._btf is None:
+            self._btf = btf
         mtype, _ks, _vs, size = map_info(map)
         if mtype != BPF_MAP_TYPE_RINGBUF:
             raise MapError(f"map fd {fd} is not a BPF_MAP_TYPE_RINGBUF map (type {mtype})")
         if size <= 0 or size & (size - 1) or size % mmap.PAGESIZE:
             raise MapError(f"ring buffer size {size} is not a power-of-2 multiple of the page size")
-        ring = _Ring(fd, size, callback, ctype)
+        ring = _Ring(fd, size, callback, make)
         try:
             self._epoll.register(fd, select.EPOLLIN)
         except OSError as e:
@@ -207,12 +244,18 @@ class RingBuffer:
         for ring in list(self._rings):
             yield from self._iter_ring(ring)
 
-    def read(self, ctype: type, timeout: float | None = None) -> Iterator[Any]:
-        """Like poll_records(), decoding each record into a ``ctype`` copy."""
+    def read(self, ctype: RecordType, timeout: float | None = None) -> Iterator[Record]:
+        """Like poll_records(), decoding each record (a copy) as ``ctype``.
+
+        ``ctype`` as for the constructor; a name is looked up in the BTF of the
+        first ring added from a loaded object's map. No record is dropped: one
+        shorter than the type decodes its complete fields and keeps the rest in
+        ``.tail``.
+        """
+        make = record_maker(ctype, self._btf)
+        assert make is not None
         for rec in self.poll_records(timeout):
-            if len(rec) < _ctypes_sizeof(ctype):
-                raise MapError(f"record of {len(rec)} bytes is shorter than {ctype.__name__}")
-            yield ctype.from_buffer_copy(rec)
+            yield make(rec, 0, len(rec))
 
     def _iter_ring(self, ring: _Ring) -> Iterator[memoryview]:
         cons_v, prod_v, hdr, data, mask = ring.cons, ring.prod, ring.hdr, ring.data, ring.mask
@@ -281,6 +324,7 @@ def _consume_ring(ring: _Ring) -> int:
     record: cheap, yet a long backlog frees space for the producer as it goes.
     """
     cons_v, prod_v, hdr, body, mask, chunk, cb, make = ring.state
+    rec: Record
     if cb is None:
         raise MapError("ring buffer has no callback; use poll_records() or read()")
     cons = cons_v[0]
@@ -316,7 +360,7 @@ def _consume_ring(ring: _Ring) -> int:
                             return count
                         off += ((length & _LEN_MASK) + 15) & -8
                         continue
-                    rec = make(body, off)
+                    rec = make(body, off, length)
                     off += (length + 15) & -8
                     count += 1
                     rc = cb(rec)
@@ -339,6 +383,3 @@ def _close_all(rings: list[_Ring], ep: select.epoll | None) -> None:
     if ep is not None:
         ep.close()
 
-
-def _ctypes_sizeof(ctype: type) -> int:
-    return cdata.sizeof(ctype)

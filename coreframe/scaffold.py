@@ -139,7 +139,7 @@ class @CLASS@(Tool):
         with spec.load() as obj:
             obj.attach()
             ctx.status("Tracing exec()... Ctrl-C to end.")
-            for event in ctx.records(obj.maps.events, "struct event", btf=obj.btf):
+            for event in ctx.records(obj.maps.events, "struct event"):
                 ctx.emit(event)
             dropped = obj.bss.dropped
             ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")

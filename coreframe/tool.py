@@ -179,12 +179,13 @@ class RunContext:
         """Yield each record of a ring buffer / perf buffer until the run should stop.
 
         ``source`` is a ringbuf or perf-event-array map (a reader is opened and
-        closed here) or an open reader. ``record_type`` is a ctypes type, a BTF
-        type name such as ``"struct event"`` (with ``btf=obj.btf``) or None for
-        bytes. Prints the tool's header first, waits at most ``cap`` seconds per
-        poll (never past ``--duration``), flushes ``ctx.out`` after each batch,
-        drains what is left once stopping, and reports records the kernel lost
-        (perf buffer) or that were too short to decode, on stderr.
+        closed here) or an open reader. ``record_type`` is a BTF type name such as
+        ``"struct event"`` (looked up in the map's BTF, or in ``btf=``), a ctypes
+        type, or None for bytes; a record of another size than its type keeps its
+        complete fields and ``.tail`` (coreframe.btf.values), never dropped.
+        Prints the tool's header first, waits at most ``cap`` seconds per poll
+        (never past ``--duration``), flushes ``ctx.out`` after each batch, drains
+        what is left once stopping, and reports what the perf buffer lost.
         """
         from .output import records
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .btf.types import BTF
+    from .btf.values import Value
     from .object import MapSpec, ObjectSpec
 
 
@@ -108,12 +109,24 @@ class DataSection:
         assert self._map.data is not None
         self._map.data[offset:offset + len(raw)] = raw
 
-    def get(self, name: str) -> Any:
-        """Current value of a variable as a Python object."""
+    def get(self, name: str) -> Value:
+        """Current value of a variable as a Python object.
+
+        Scalars are ints/bools/floats; structs, unions and arrays are typed from BTF
+        like map values (``coreframe.btf.values``): a StructValue, a ``str`` for a
+        char array, ``bytes`` for a ``__u8`` array, else a list.
+        """
         v = self.variable(name)
-        assert self._btf is not None
-        buf = self._read()
-        return _decode(self._btf, v.type_id, bytes(buf[v.offset:v.offset + v.size]))
+        btf = self._btf
+        assert btf is not None
+        from .btf.types import Kind
+
+        raw = bytes(self._read()[v.offset:v.offset + v.size])
+        if btf.kind_of(btf.resolve(v.type_id)) in (Kind.STRUCT, Kind.UNION, Kind.ARRAY):
+            from .btf.values import codec
+
+            return codec(btf, v.type_id).decode(raw)
+        return _decode(btf, v.type_id, raw)
 
     def set(self, name: str, value: Any) -> None:
         """Check ``value`` against the variable's type, then write it into the image."""
@@ -173,7 +186,7 @@ class LiveDataSection(DataSection):
         object.__setattr__(self, "_live", live)
 
     def _read(self) -> bytes | bytearray:
-        raw = self._live.lookup(0)
+        raw = self._live.raw.lookup(0)
         if raw is None:
             raise ObjectError(f"{self.label}: map has no value")
         return raw
@@ -186,7 +199,7 @@ class LiveDataSection(DataSection):
                                 "on the ObjectSpec before load()")
         image = bytearray(self._read())
         image[offset:offset + len(raw)] = raw
-        self._live.update(0, bytes(image))
+        self._live.raw.update(0, bytes(image))
 
 
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
@@ -275,7 +288,8 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
         esize = btf.size_of(t.elem_type)
         et = btf[elem]
         if et.kind == Kind.INT and esize == 1 and isinstance(value, (str, bytes, bytearray)):
-            raw = value.encode() if isinstance(value, str) else bytes(value)
+            raw = (value.encode("utf-8", "surrogateescape") if isinstance(value, str)
+                   else bytes(value))
             if len(raw) + 1 > t.nelems:
                 raise _Bad(f"{value!r} is {len(raw)} bytes, but only {t.nelems - 1} fit "
                            "with the terminating NUL")
@@ -296,6 +310,8 @@ def _encode(btf: BTF, type_id: int, value: Any, old: bytes) -> bytes:
         out[start:end] = bytes(max(0, end - start))
         return bytes(out)
     if k in (Kind.STRUCT, Kind.UNION):
+        if not isinstance(value, dict) and hasattr(value, "_asdict"):
+            value = value._asdict()  # a StructValue read from BTF (btf.values)
         if not isinstance(value, dict):
             raise _Bad(f"{value!r} is not a dict of field values")
         members = {m.name: m for m in t.members if m.name}

@@ -234,8 +234,7 @@ class ExecSnoop(Tool):
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         drops = [0, 0]
         for i in range(2):
-            # bytes per CPU: the raw view where maps decode values from BTF
-            per_cpu = getattr(obj.maps.drops, "raw", obj.maps.drops).lookup(i) or []
+            per_cpu = obj.maps.drops.raw.lookup(i) or []  # bytes per CPU
             drops[i] = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
         lost = self._lost + sum(drops)
         ctx.lost(lost, detail={"exec": drops[0], "exit": drops[1], "perf": self._lost},

@@ -271,8 +271,7 @@ class ReadHist(Tool):
 
     def _report_drops(self, ctx: RunContext, obj: Any) -> None:
         """Say when reads went uncounted because the per-process table was full."""
-        dropped = obj.maps.dropped
-        per_cpu = getattr(dropped, "raw", dropped).lookup(0) or []
+        per_cpu = obj.maps.dropped.raw.lookup(0) or []
         total = sum(int.from_bytes(bytes(v)[:8], "little") for v in per_cpu)
         new = total - self._dropped
         if new <= 0:
@@ -284,9 +283,8 @@ class ReadHist(Tool):
 
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
-        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h):
-        # the raw view where maps decode them from BTF
-        hists_map = getattr(obj.maps.hists, "raw", obj.maps.hists)
+        # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h)
+        hists_map = obj.maps.hists.raw
         items = list(hists_map.items())
         rows = decode_entries(items)
         if not o["cumulative"]:

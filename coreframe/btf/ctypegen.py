@@ -189,7 +189,9 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     elif cursor < size:
         fields.append((f"_pad{npad}", ctypes.c_uint8 * (size - cursor)))
     base = ctypes.Union if is_union else ctypes.Structure
-    ns: dict[str, Any] = {"_pack_": 1, "_btf_id": t.id}
+    shown = [n for n, _ in fields if not n.startswith(("_pad", "_anon")) and n != "_size"]
+    shown += list(props)
+    ns: dict[str, Any] = {"_pack_": 1, "_btf_id": t.id, "__repr__": _repr_fields(shown)}
     if anonymous:
         fields, anonymous = _unclash(fields, anonymous)
         ns["_anonymous_"] = anonymous
@@ -199,6 +201,21 @@ def _composite(btf: BTF, t: Any, depth: int) -> Any:
     if ctypes.sizeof(cls) != size:  # pragma: no cover - padding above guarantees it
         raise ObjectError(f"BTF: cannot lay out {t.kind.name.lower()} {t.name} [{t.id}]")
     return cls
+
+
+def _repr_fields(names: list[str]) -> Any:
+    """``count_key(pid=1, cpu=0)`` rather than ``<...count_key object at 0x...>``."""
+
+    def __repr__(self: Any) -> str:
+        parts = []
+        for n in names:
+            v = getattr(self, n)
+            if isinstance(v, ctypes.Array):
+                v = bytes(v) if v._type_ in (ctypes.c_char, ctypes.c_uint8) else list(v)
+            parts.append(f"{n}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    return __repr__
 
 
 def _unclash(fields: list[tuple[str, Any]],
@@ -284,7 +301,28 @@ def find_type(btf: BTF, name: str) -> int:
         for tid in ids:
             if btf.kind_of(tid) == kind:
                 return tid
-    raise ObjectError(f"BTF: no type {name!r}")
+    raise ObjectError(_missing_type(btf, name, words[0] if len(words) == 2 else "", kinds))
+
+
+def _missing_type(btf: BTF, name: str, prefix: str, kinds: tuple[Kind, ...]) -> str:
+    """'no type' with what puts a type in an object's BTF, and the closest names."""
+    import difflib  # error path only
+
+    spelled = []
+    for tid in btf.ids_of_kinds(*kinds):
+        own = btf.name_of(tid)
+        if own:
+            spelled.append(f"{prefix} {own}" if prefix else own)
+    close = difflib.get_close_matches(name, spelled, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    why = ""
+    if prefix in ("struct", "union"):
+        bare = name.split()[1]
+        why = (f" (clang writes a {prefix} into the object's BTF only when it is referenced "
+               "from a global variable or a map (or a function's signature), not when it is "
+               f"only used for a local or sent through a buffer: declare e.g. `{prefix} "
+               f"{bare} *unused_{bare} __attribute__((unused));` in the BPF program)")
+    return f"BTF: no type {name!r}{why}{hint}"
 
 
 def ctype_by_name(btf: BTF, name: str) -> Any:

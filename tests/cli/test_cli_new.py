@@ -143,3 +143,14 @@ def test_new_make_pip_install_run(tmp_path: Path) -> None:
                               str(root / "tests")], capture_output=True, text=True, env=env,
                              cwd=root)
     assert shipped.returncode == 0, shipped.stdout[-2000:]
+
+
+def test_a_name_already_installed_is_flagged(tmp_path: Path) -> None:
+    proc = subprocess.run([COREFRAME, "new", "execsnoop", str(tmp_path / "p")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "already installed (from coreframe)" in proc.stderr
+    assert "coreframe-execsnoop:execsnoop" in proc.stderr
+    proc = subprocess.run([COREFRAME, "new", "cf_unused_name", str(tmp_path / "q")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -65,7 +65,7 @@ def _run(methods: list[str]) -> str:
         os.close(w)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        rows = decode_entries(obj.maps.hists.items())
+        rows = decode_entries(obj.maps.hists.raw.items())  # raw: decode_entries takes bytes
     finally:
         obj.close()
     assert [h.pid for h in rows] == [pid]

@@ -227,3 +227,14 @@ def test_context_emit_uses_the_tool_columns() -> None:
     ctx.header()
     ctx.emit({"pid": 1, "comm": "c", "lat": 2.0, "path": "/x"})
     assert out.getvalue().splitlines()[1] == "%7d %-16s %8.3f %s" % (1, "c", 2.0, "/x")
+
+
+def test_undecodable_bytes_show_as_replacement_characters() -> None:
+    """Typed records keep non-UTF-8 bytes as surrogates; output must still be UTF-8."""
+    path = b"/tmp/caf\xc3\xa9-\xff".decode("utf-8", "surrogateescape")
+    for as_json in (False, True):
+        table, out = _table({"as_json": as_json})
+        table.emit({"pid": 1, "comm": "a", "lat": 0.0, "path": path})
+        line = out.getvalue().splitlines()[-1]
+        line.encode("utf-8")  # strict: no lone surrogates left
+        assert "/tmp/caf\u00e9-\ufffd" in (json.loads(line)["path"] if as_json else line)

@@ -47,7 +47,10 @@ def _load(path: str, use_perf: int, per_hit: int):
 
 
 def _stat(obj, idx: int) -> int:
-    return int.from_bytes(bytes(obj.maps["stats"].lookup(idx)), "little")
+    # stats has BTF types (__u32 -> __u64): lookups return ints
+    value = obj.maps["stats"].lookup(idx)
+    assert isinstance(value, int)
+    return value
 
 
 @pytest.mark.parametrize("use_perf", [0, 1], ids=["ringbuf", "perf"])

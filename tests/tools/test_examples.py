@@ -137,7 +137,7 @@ def test_syslat_counts_every_call(site: Path, helper: subprocess.Popen[str],
 
 
 def test_syscount_with_click_options_still_runs(site: Path) -> None:
-    """The example written before the output layer: click options, map bytes, json_line."""
+    """The example written before the output layer: click options, its own json_line rows."""
     with ToolProcess(["syscount", "--json", "-i", "0.3", "--top", "50"],
                      env=_env(site)) as tool:
         assert tool.wait_stdout(lambda ls: len(ls) > 0, timeout=30)
@@ -198,3 +198,28 @@ def test_tool_written_against_the_old_api(tmp_path: Path, helper: subprocess.Pop
     assert f"{helper.pid} 2 /nonexistent-cf-example/marker" in lines
     assert f"{helper.pid} 0 /etc/hostname" in lines
     assert COREFRAME  # the console script the other tests drive
+
+
+@pytest.mark.parametrize("name", ["coreframe-opensnoop", "coreframe-syslat"])
+def test_example_builds_with_its_own_makefile(name: str, tmp_path: Path) -> None:
+    """As its author would: `make` in a copy, vmlinux.h from `coreframe btf dump --format c`
+    and the object from `coreframe cflags`; the object then loads in the kernel."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to read kernel BTF and load BPF programs")
+    for tool in ("make", "clang", "llvm-strip"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"building needs {tool}")
+    src = EXAMPLES / name
+    dst = tmp_path / name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.bpf.o", "vmlinux.h",
+                                                             "__pycache__", "*.egg-info"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    build = subprocess.run(["make"], cwd=dst, capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "coreframe btf dump" in build.stdout and "llvm-strip -g" in build.stdout
+    (obj_path,) = dst.glob("*/objects/*.bpf.o")
+    import coreframe
+
+    with coreframe.open(str(obj_path)).load() as obj:
+        assert obj.programs

@@ -36,7 +36,7 @@ class OpenSnoop(Tool):
         with spec.load() as obj:
             obj.attach()
             ctx.status("Tracing open()s... Ctrl-C to end.")
-            for event in ctx.records(obj.maps.events, "struct event", btf=obj.btf):
+            for event in ctx.records(obj.maps.events, "struct event"):
                 ctx.emit(event)
             ctx.lost(obj.bss.dropped, message=f"Lost {obj.bss.dropped} events.")
         return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import time
 from typing import Any
 
@@ -10,10 +9,6 @@ import click
 
 from coreframe.output import json_line
 from coreframe.tool import RunContext, Tool
-
-
-class Counter(ctypes.Structure):
-    _fields_ = [("calls", ctypes.c_uint64), ("comm", ctypes.c_char * 16)]
 
 
 class SysCount(Tool):
@@ -46,11 +41,11 @@ class SysCount(Tool):
             while not ctx.should_stop():
                 ctx.sleep(opts["interval"])
                 rows = []
-                for key, value in counts.items():
-                    c = Counter.from_buffer_copy(value)
-                    rows.append((int.from_bytes(key, "little"), c.comm.decode(errors="replace"),
-                                 c.calls))
-                    counts.delete(key)
+                # keys and values come typed from the object's BTF: an int pid and a
+                # `struct counter` with .calls and .comm (a str)
+                for pid, c in counts.items():
+                    rows.append((pid, c.comm, c.calls))
+                    counts.delete(pid)
                 rows.sort(key=lambda r: r[2], reverse=True)
                 self._print(ctx, rows[: opts["top"]], opts["as_json"])
         return 0

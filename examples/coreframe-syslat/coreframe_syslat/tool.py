@@ -31,14 +31,15 @@ class SysLat(Tool):
         spec.rodata.targ_nr = -1 if o["syscall"] is None else o["syscall"]
         with spec.load() as obj:
             obj.attach()
-            hists = obj.maps.hists
-            hists.value_type = obj.btf.ctype("struct hist")
+            hists = obj.maps.hists   # values typed from BTF: struct hist, .slots a list
             ctx.status("Tracing system calls... Ctrl-C to end.")
             intervals = 0
-            while not (ctx.should_stop() or intervals == o["count"]):
-                ctx.sleep(o["interval"])   # Ctrl-C ends it early: the part is printed
+            while True:  # a report per interval, and one for the part Ctrl-C cut short
+                ctx.sleep(o["interval"])
                 slots = list(hists.lookup(0).slots)
                 hists.update(0, bytes(hists.value_size))   # the next interval starts empty
                 ctx.hist(slots, "usecs", title=time.strftime("%H:%M:%S"))
                 intervals += 1
+                if ctx.should_stop() or intervals == o["count"]:
+                    break
         return 0
