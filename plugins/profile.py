@@ -120,12 +120,12 @@ def attach_method() -> tuple[bool, str]:
     if sw:
         return False, f"cannot open a cpu-clock perf event ({sw})"
     hw = probe_perf_event(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES)
-    pmu = ("a hardware PMU is present, but cpu-clock samples time on CPU, as "
-           "libbpf-tools' profile does" if not hw else
-           f"no hardware PMU here (cpu-cycles: {hw})")
-    return True, ("perf_event program on software cpu-clock events, one per CPU "
-                  f"(hrtimer sampling; {pmu}); attached by BPF perf link, or "
-                  "PERF_EVENT_IOC_SET_BPF where the kernel has no perf links")
+    pmu = ("a hardware PMU is present; cpu-clock is used anyway: it samples time on CPU, "
+           "as libbpf-tools' profile does" if not hw else
+           f"there is no hardware PMU here: perf_event_open of cpu-cycles gave {hw}")
+    return True, ("perf_event program on the software cpu-clock event, one per CPU, "
+                  f"sampled from an hrtimer; {pmu}; attached by a BPF perf link, or by "
+                  "PERF_EVENT_IOC_SET_BPF on kernels without perf links")
 
 
 class Stack:
