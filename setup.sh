@@ -2,7 +2,10 @@
 # Set up coreframe in ./.venv on a Debian machine (run as root).
 #   ./setup.sh          what running tools needs: Python venv + runtime deps
 #   ./setup.sh --dev    also clang/llvm (rebuild objects), bpftool + libbpf-tools (test
-#                       oracles), gcc, iproute2, and the test dependencies
+#                       oracles), gcc, iproute2, prometheus + promtool (a real server
+#                       scrapes `coreframe serve` in tests/serve), chromium (opens
+#                       profile's flame graphs in tests), systemd-analyze (the unit in
+#                       docs/deploy.md is verified), and the test dependencies
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,7 +15,7 @@ dev=0
 pkgs=(python3 python3-venv python3-pip)
 if [ "$dev" = 1 ]; then
   pkgs+=(clang llvm libbpf-dev linux-libc-dev bpftool libbpf-tools gcc libc6-dev make
-         iproute2 util-linux procps bpftrace)
+         iproute2 util-linux procps bpftrace prometheus systemd chromium)
 fi
 
 missing=()

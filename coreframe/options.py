@@ -86,6 +86,66 @@ class Directory:
         return click.Path(exists=True, file_okay=False)
 
 
+class _ClickAdapter:
+    """A click.ParamType built (on first use) from a ``convert`` whose ValueError
+    message says what is wrong: click then prints it as a usage error (exit 2)."""
+
+    _click_type: Any = None
+
+    def to_click(self, click: Any) -> Any:
+        outer = self
+
+        class _Type(click.ParamType):
+            name = outer.metavar
+
+            def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+                try:
+                    return outer.convert(value)
+                except ValueError as exc:
+                    self.fail(str(exc), param, ctx)
+
+        return _Type()
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as (host, port); ValueError naming the fix."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT: give the address to listen on too, "
+                         f"e.g. 127.0.0.1:{port or text} (or 0.0.0.0:{port or text} for "
+                         "every interface)")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+class HostPort(_ClickAdapter):
+    """An address to listen on, ``HOST:PORT``; a bare port is refused (which interface
+    to expose metrics on is the user's choice, not ours)."""
+
+    metavar = "HOST:PORT"
+
+    def convert(self, text: str) -> str:
+        split_host_port(text)
+        return str(text)
+
+
+class Url(_ClickAdapter):
+    """An ``http://`` or ``https://`` URL (an OTLP/HTTP endpoint)."""
+
+    metavar = "URL"
+
+    def convert(self, text: str) -> str:
+        text = str(text)
+        scheme, sep, rest = text.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest.strip("/"):
+            raise ValueError(f"{text!r} is not an http:// or https:// URL "
+                             "(e.g. http://127.0.0.1:4318)")
+        return text
+
+
 class Text:
     """Any string (click's default type)."""
 

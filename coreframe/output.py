@@ -452,6 +452,7 @@ class Output:
         self.options = dict(options or {})
         self.as_json = bool(self.options.get("as_json"))
         self.counts: dict[str, int] = {}
+        self.metrics: Any = None  # the run's coreframe.metrics.MetricSet, when exported
         self._columns = columns
         self._time_field = time_field
         self._table: Table | None = None
@@ -482,6 +483,8 @@ class Output:
         self.counts[event] = self.counts.get(event, 0) + count
         if count <= 0:
             return
+        if self.metrics is not None:
+            self.metrics.inc("coreframe_lost_records", (event,), count)
         if message is None:
             extra = ", ".join(f"{k}: {v}" for k, v in (detail or {}).items())
             message = f"Lost {count} {what}" + (f" ({extra})" if extra else "") + "."

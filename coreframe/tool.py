@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any, ClassVar, TextIO
 
+    from .metrics import Metric, MetricSet
     from .output import Col, Output, Table
 
 
@@ -101,6 +102,10 @@ class RunContext:
         self._gc_paused = gc_paused
         self.tool: Tool | None = None
         self._output: Output | None = None
+        # The run's coreframe.metrics.MetricSet when something exports metrics
+        # (--prometheus, --otlp, coreframe serve); None otherwise, so a plain run
+        # counts nothing.
+        self.metrics: MetricSet | None = None
 
     def _started_up(self) -> None:
         """Start-up is over: turn the cyclic GC back on (see :func:`run_tool`)."""
@@ -158,6 +163,7 @@ class RunContext:
             self._output = Output(self.out, self.err, getattr(tool, "options", None),
                                   getattr(tool, "columns", None),
                                   getattr(tool, "time_field", None))
+            self._output.metrics = self.metrics
         return self._output
 
     def table(self, columns: tuple[Col, ...] | list[Col] | None = None, **kwargs: Any) -> Table:
@@ -230,6 +236,9 @@ class Tool:
     # The tool's attach methods, best first, as rows for choose_attach(): readiness
     # then also says which one this kernel offers (coreframe info shows why).
     attach_choices: ClassVar[Any] = ()
+    # Metrics (coreframe.metrics, docs/metrics.md): the families the tool fills when a
+    # run exports them (ctx.metrics); declaring any adds --prometheus and --otlp.
+    metrics: ClassVar[tuple[Metric, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -242,6 +251,10 @@ class Tool:
         command line without importing click; click.Parameter objects work too.
         """
         return []
+
+    def metric_families(self) -> tuple[Metric, ...]:
+        """The metric families of this run (``metrics``, unless options change them)."""
+        return tuple(self.metrics)
 
     @classmethod
     def readiness(cls) -> Readiness:
@@ -289,27 +302,63 @@ def run_params(cls: type[Tool]) -> list[Any]:
 
     params = list(cls.params())
     extra = []
+    taken = set()
+    for p in params:
+        taken.update(getattr(p, "opts", ()) or ())
+        taken.add(getattr(p, "name", None))
+    wanted = []
     if cls.columns is not None or cls.time_columns:
-        taken = set()
-        for p in params:
-            taken.update(getattr(p, "opts", ()) or ())
-            taken.add(getattr(p, "name", None))
-        wanted = [Option("--json", "as_json", is_flag=True,
-                         help="One JSON object per line (docs/output.md).")]
+        wanted.append(Option("--json", "as_json", is_flag=True,
+                             help="One JSON object per line (docs/output.md)."))
         if cls.time_columns:
             wanted[:0] = [
                 Option("-T", "--time", is_flag=True, help="Include a time column (HH:MM:SS)."),
                 Option("-t", "--timestamp", is_flag=True,
                        help="Include seconds since tracing started."),
             ]
-        for option in wanted:
-            if option.name in taken or taken & set(option.opts):
-                continue
-            extra.append(option)
+    wanted += export_options(_exportable(cls))
+    for option in wanted:
+        if option.name in taken or taken & set(option.opts):
+            continue
+        extra.append(option)
     return params + extra + [
         Option("--duration", type=FloatRange(min=0), metavar="SECONDS",
                help="Stop by itself after SECONDS."),
     ]
+
+
+def _exportable(cls: type[Tool]) -> tuple[str, ...]:
+    """``prometheus`` for tools with metrics; ``otlp`` for those and for tools on the
+    output layer (their --json events become OTLP log records)."""
+    if cls.metrics:
+        return ("prometheus", "otlp")
+    if cls.columns is not None:
+        return ("otlp",)
+    return ()
+
+
+def export_options(which: tuple[str, ...] = ("prometheus", "otlp")) -> list[Any]:
+    """``--prometheus`` and ``--otlp`` (docs/metrics.md)."""
+    from .options import HostPort, Option, Url
+
+    options = {
+        "prometheus": Option("--prometheus", type=HostPort(), metavar="HOST:PORT",
+                             help="Serve the tool's metrics for Prometheus at "
+                                  "http://HOST:PORT/metrics."),
+        "otlp": Option("--otlp", type=Url(), metavar="URL",
+                       help="Export metrics (and with --json, events as log records) over "
+                            "OTLP/HTTP to URL, e.g. http://127.0.0.1:4318."),
+    }
+    return [options[n] for n in which]
+
+
+def _export_names(cls: type[Tool]) -> list[str]:
+    """Which of --prometheus/--otlp run_params added (a tool may declare its own)."""
+    which = _exportable(cls)
+    if not which:
+        return []
+    own = {getattr(p, "name", None) for p in cls.params()}
+    return [n for n in which if n not in own]
 
 
 GC_PAUSE_MAX_S = 2.0
@@ -336,11 +385,19 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     if gc_paused:
         start_new_thread(_end_gc_pause, (ctx,))
     ctx.install_signal_handlers()
+    exports = None
     try:
+        wanted = {n: options.pop(n, None) for n in _export_names(cls)}
         tool = cls(**options)
         ctx.tool = tool
+        if any(wanted.values()):
+            from .export.run import RunExports
+
+            exports = RunExports(tool, ctx, wanted.get("prometheus"), wanted.get("otlp"))
         return tool.run(ctx) or 0
     finally:
+        if exports is not None:
+            exports.close()
         if ctx._gc_paused:
             ctx._started_up()
 

@@ -19,6 +19,7 @@ import struct
 import time
 
 from coreframe.errors import ToolError
+from coreframe.metrics import Counter, Histogram
 from coreframe.options import Choice, Directory, IntRange, Option
 from coreframe.output import TIME, Col, Field, JSONText, Table, json_string_encoder
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
@@ -59,6 +60,24 @@ EXIT_COLUMNS = (Field("event", kind=JSONText), TIME, *_TEXT_HEAD,
                 Field("signal", kind=int), Field("core_dumped", kind=bool),
                 Col("RET", "ret", 3, key=None), Col("ARGS", "detail", key=None))
 
+# Metrics (docs/metrics.md), counted from the events as they are read. A run that
+# exports metrics has the kernel report failed exec()s and exits even without -x/-e
+# (so the counts are complete); only the printing follows -x/-e.
+EXECS = Counter("coreframe_execsnoop_execs", "Successful exec() calls, by new program name",
+                ("comm",))
+EXEC_FAILURES = Counter("coreframe_execsnoop_exec_failures",
+                        "exec() calls that failed, by caller and errno", ("comm", "errno"))
+EXITS = Counter("coreframe_execsnoop_exits",
+                "Exits of processes whose exec() was seen, by program name", ("comm",))
+EXIT_CODES = Counter("coreframe_execsnoop_exit_codes",
+                     "Exit status of those processes (exit(code), or a signal's name)",
+                     ("code",))
+LIFETIME = Histogram("coreframe_execsnoop_lifetime_seconds",
+                     "Process lifetime from exec() to exit (log2 slots of nanoseconds)",
+                     numbering="bcc", slots=64, scale=1e-9)
+LOST_EVENTS = Counter("coreframe_execsnoop_lost_events",
+                      "Events the kernel could not send (buffer or table full)", ("event",))
+
 # After a batch that came hot on the heels of the previous one, wait this long
 # before reading again: under an exec() storm the reader then wakes about once
 # per LINGER_S instead of once per event (the wake-up, not the decoding, is
@@ -85,6 +104,7 @@ class ExecSnoop(Tool):
     _callback: Handler
     columns = EXEC_COLUMNS
     time_field = "ts"
+    metrics = (EXECS, EXEC_FAILURES, EXITS, EXIT_CODES, LIFETIME, LOST_EVENTS)
     name = "execsnoop"
     summary = "Trace exec() calls and process lifetimes"
     object_file = "execsnoop.bpf.o"
@@ -133,13 +153,16 @@ class ExecSnoop(Tool):
         from coreframe import features
 
         o = self.options
-        exits = bool(o["exits"])
+        metered = ctx.metrics is not None
+        exits = bool(o["exits"]) or metered
         if exits:
             ok, why = check_requirement("tracepoint:sched/sched_process_exit")
             if not ok:
-                raise ToolError(f"--exits {why}")
+                if o["exits"]:
+                    raise ToolError(f"--exits {why}")
+                exits = False
         spec = coreframe.open(self.object_path())
-        spec.rodata.ignore_failed = not o["fails"]
+        spec.rodata.ignore_failed = not (o["fails"] or metered)
         spec.rodata.max_args = o["max_args"]
         spec.rodata.trace_exits = exits
         if not exits:
@@ -170,6 +193,8 @@ class ExecSnoop(Tool):
         out = ctx.out
         self._callback = self._handler(out.write, time.time() - time.monotonic(),
                                        time.monotonic_ns())
+        if ctx.metrics is not None:
+            self._callback = self._metered(ctx.metrics, self._callback)
         cgroup_fd = (os.open(o["cgroup"], os.O_RDONLY | os.O_DIRECTORY) if o["cgroup"]
                      else None)
         try:
@@ -181,9 +206,13 @@ class ExecSnoop(Tool):
                 with self._open_reader(obj, use_perf) as reader:
                     obj.attach()
                     self._print_header(ctx)
-                    what = "exec() and exit" if exits else "exec()"
+                    what = "exec() and exit" if o["exits"] else "exec()"
                     ctx.status(f"Tracing {what} calls... Ctrl-C to end.")
-                    _read_loop(ctx, reader.poll, linger_max_batch)
+                    if ctx.metrics is None:
+                        _read_loop(ctx, reader.poll, linger_max_batch)
+                    else:
+                        with ctx.metrics.collecting(lambda ms: self._collect(ms, obj)):
+                            _read_loop(ctx, reader.poll, linger_max_batch)
                     reader.consume()
                     out.flush()
                     self._report_drops(ctx, obj)
@@ -209,10 +238,81 @@ class ExecSnoop(Tool):
     def _on_lost(self, cpu: int, count: int) -> None:
         self._lost += count
 
-    def _report_drops(self, ctx: RunContext, obj: Any) -> None:
+    @staticmethod
+    def _drops(obj: Any) -> list[int]:
         drops = [0, 0]
         for i in range(2):
             drops[i] = obj.maps.drops.percpu_sum(i)
+        return drops
+
+    def _collect(self, ms: Any, obj: Any) -> None:
+        """At each scrape/export: the kernel's drop counters (and the perf buffer's)."""
+        drops = self._drops(obj)
+        ms.set("coreframe_execsnoop_lost_events", ("exec",), drops[0])
+        ms.set("coreframe_execsnoop_lost_events", ("exit",), drops[1])
+        ms.set("coreframe_execsnoop_lost_events", ("perf",), self._lost)
+
+    def _metered(self, ms: Any, show: Handler) -> Handler:
+        """Count every record into the metrics, then print it if the options say so."""
+        import errno
+        import signal
+
+        o = self.options
+        fails = bool(o["fails"])
+        exits = bool(o["exits"])
+        unpack_exec = _EXEC.unpack_from
+        unpack_exit = _EXIT.unpack_from
+        execs = ms.values["coreframe_execsnoop_execs"]
+        inc = ms.inc
+        observe = ms.observe
+        errnames: dict[int, str] = {}
+        codes: dict[tuple[int, int], str] = {}
+
+        def code_of(exit_code: int, sig: int) -> str:
+            name = codes.get((exit_code, sig))
+            if name is None:
+                if sig:
+                    try:
+                        name = signal.Signals(sig).name
+                    except ValueError:
+                        name = f"signal {sig}"
+                else:
+                    name = str(exit_code)
+                codes[(exit_code, sig)] = name
+            return name
+
+        def on_record(rec: memoryview) -> None:
+            kind = rec[0]
+            if kind == EVENT_EXEC:
+                (_, _pid, _tgid, _ppid, _uid, retval, _ts, _argc, _flags, _flen, _asz,
+                 comm) = unpack_exec(rec)
+                key = (comm.partition(b"\0")[0].decode("utf-8", "replace"),)
+                if retval < 0:
+                    err = errnames.get(retval)
+                    if err is None:
+                        err = errnames[retval] = errno.errorcode.get(-retval, str(-retval))
+                    inc("coreframe_execsnoop_exec_failures", (key[0], err))
+                    if not fails:
+                        return
+                elif key in execs:
+                    execs[key] += 1
+                else:
+                    inc("coreframe_execsnoop_execs", key)
+            elif kind == EVENT_EXIT:
+                (_, _pid, _tgid, _ppid, _uid, exit_code, duration_ns, sig, _flags, _ts,
+                 comm) = unpack_exit(rec)
+                inc("coreframe_execsnoop_exits",
+                    (comm.partition(b"\0")[0].decode("utf-8", "replace"),))
+                inc("coreframe_execsnoop_exit_codes", (code_of(exit_code, sig),))
+                observe("coreframe_execsnoop_lifetime_seconds", (), duration_ns)
+                if not exits:
+                    return
+            show(rec)
+
+        return on_record
+
+    def _report_drops(self, ctx: RunContext, obj: Any) -> None:
+        drops = self._drops(obj)
         lost = self._lost + sum(drops)
         ctx.lost(lost, detail={"exec": drops[0], "exit": drops[1], "perf": self._lost},
                  message=f"Lost {lost} events (exec: {drops[0]}, exit: {drops[1]}, "

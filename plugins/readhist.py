@@ -16,8 +16,10 @@ import time
 from collections.abc import Iterable
 
 from coreframe.errors import FeatureMissing, ToolError
+from coreframe.metrics import Counter
+from coreframe.metrics import Histogram as HistogramMetric
 from coreframe.options import Choice, FloatRange, IntRange, Option
-from coreframe.output import TIME, Field, Histogram, log2_bounds
+from coreframe.output import TIME, Field, Histogram
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
@@ -122,10 +124,20 @@ COLUMNS = (TIME, Field("pid"), Field("comm"), Field("reads", kind=int),
            Field("bytes", kind=int), Field("errors", kind=int), Field("hist"))
 
 
+# Metrics (docs/metrics.md): the same slots as the text and JSON, as a classic
+# Prometheus histogram whose buckets are bcc's log2 slots; by comm (and pid with
+# --prometheus-pid), read from the map whenever an exporter asks.
+READ_BYTES = HistogramMetric("coreframe_vfs_read_bytes", "Bytes returned by vfs_read() per call",
+                             ("comm",), numbering="bcc", slots=MAX_SLOTS)
+READ_ERRORS = Counter("coreframe_vfs_read_errors", "vfs_read() calls that returned an error",
+                      ("comm",))
+
+
 class ReadHist(Tool):
     """Histogram of vfs_read() return sizes per process, with optional Prometheus export."""
 
     columns = COLUMNS
+    metrics = (READ_BYTES, READ_ERRORS)
     name = "readhist"
     summary = "Histogram of vfs_read() sizes per process"
     object_file = "readhist.bpf.o"
@@ -151,15 +163,18 @@ class ReadHist(Tool):
                    help="Do not clear the histograms between intervals."),
             Option("--json", "as_json", is_flag=True,
                    help="One JSON object per process per interval."),
-            Option("--prometheus", default=None, metavar="HOST:PORT",
-                   help="Serve the histograms as Prometheus metrics."),
             Option("--prometheus-pid", is_flag=True,
-                   help="Label Prometheus series by pid as well as comm."),
+                   help="Label metric series by pid as well as comm."),
             Option("--max-entries", type=IntRange(min=1), default=None,
                    help="Size of the in-kernel per-process table (default 10240)."),
             Option("--method", type=Choice(("auto",) + METHODS), default="auto",
                    show_default=True, help="Attach method (auto: best this kernel has)."),
         ]
+
+    def metric_families(self) -> tuple[Any, ...]:
+        if self.options.get("prometheus_pid"):
+            return tuple(m.with_labels(("comm", "pid")) for m in self.metrics)
+        return self.metrics
 
     @classmethod
     def readiness(cls) -> Readiness:
@@ -175,37 +190,74 @@ class ReadHist(Tool):
         o = self.options
         methods = probe_methods() if o["method"] == "auto" else [o["method"]]
         obj, method = self._load(methods)
-        exporter = None
         try:
             note = METHOD_MISSES[method]
-            ctx.status(f"Tracing vfs_read() sizes with {METHOD_DESCRIPTION[method]}"
-                       + (f" ({note})" if note else "") + "... Ctrl-C to end.")
             totals: dict[tuple[int, str], Hist] = {}
             self._last: dict[bytes, Hist] = {}
+            self._mlast: dict[bytes, Hist] = {}
             self._dropped = 0
-            if o["prometheus"]:
-                exporter = _start_exporter(o["prometheus"], totals, o["prometheus_pid"])
-            interval = o["interval"]
-            if interval is None and o["prometheus"]:
-                interval = 5.0
-            done = 0
-            while True:
-                ctx.sleep(interval if interval is not None else 3600)
-                if ctx.should_stop():
-                    # Ctrl-C, SIGTERM or --duration: what was counted since the last report.
-                    self._report(ctx, obj, totals)
-                    break
-                if interval is None:
-                    continue
-                self._report(ctx, obj, totals)
-                done += 1
-                if o["count"] and done >= o["count"]:
-                    break
+            if ctx.metrics is None:
+                self._trace(ctx, obj, totals, method, note)
+            else:
+                # read the map at every scrape / export while it is open
+                with ctx.metrics.collecting(lambda ms: self._collect(ms, obj)):
+                    self._trace(ctx, obj, totals, method, note)
         finally:
-            if exporter is not None:
-                exporter.shutdown()
             obj.close()
         return 0
+
+    def _trace(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist],
+               method: str, note: str) -> None:
+        o = self.options
+        ctx.status(f"Tracing vfs_read() sizes with {METHOD_DESCRIPTION[method]}"
+                   + (f" ({note})" if note else "") + "... Ctrl-C to end.")
+        interval = o["interval"]
+        done = 0
+        while True:
+            ctx.sleep(interval if interval is not None else 3600)
+            if ctx.should_stop():
+                # Ctrl-C, SIGTERM or --duration: what was counted since the last report.
+                self._report(ctx, obj, totals)
+                break
+            if interval is None:
+                continue
+            self._report(ctx, obj, totals)
+            done += 1
+            if o["count"] and done >= o["count"]:
+                break
+
+    def _collect(self, ms: Any, obj: Any) -> None:
+        """Add what the map counted since the last collection to the metric families.
+
+        Runs under the MetricSet's lock (scrapes, exports, and :meth:`_report` before
+        it deletes entries of exited processes, so no read is lost to a deletion).
+        A key whose counts went down is a new process that reused a pid: all new.
+        """
+        o = self.options
+        hists_map = obj.maps.hists.raw  # bytes: decode_entries reads bpf/readhist.h's layout
+        items = list(hists_map.items())
+        by_pid = bool(o.get("prometheus_pid"))
+        last = self._mlast
+        seen: dict[bytes, Hist] = {}
+        for (key, _), h in zip(items, decode_entries(items), strict=True):
+            raw = bytes(key)
+            seen[raw] = h
+            if o["comm"] and h.comm != o["comm"]:
+                continue
+            before = last.get(raw)
+            if before is not None and h.reads >= before.reads and h.errors >= before.errors:
+                slots = [a - b for a, b in zip(h.slots, before.slots, strict=True)]
+                nbytes, errors = h.bytes - before.bytes, h.errors - before.errors
+            else:
+                slots, nbytes, errors = h.slots, h.bytes, h.errors
+            labels = (h.comm, str(h.pid)) if by_pid else (h.comm,)
+            if any(slots) or nbytes:
+                ms.add_hist("coreframe_vfs_read_bytes", labels, slots, nbytes)
+            elif labels not in ms.values["coreframe_vfs_read_bytes"]:
+                ms.add_hist("coreframe_vfs_read_bytes", labels, (), 0)
+            if errors or labels not in ms.values["coreframe_vfs_read_errors"]:
+                ms.inc("coreframe_vfs_read_errors", labels, errors)
+        self._mlast = seen
 
     def _load(self, methods: list[str]) -> tuple[Any, str]:
         """Load with the first method the kernel accepts; the others' programs stay unloaded."""
@@ -282,6 +334,8 @@ class ReadHist(Tool):
 
     def _report(self, ctx: RunContext, obj: Any, totals: dict[tuple[int, str], Hist]) -> None:
         o = self.options
+        if ctx.metrics is not None:
+            ctx.metrics.refresh()  # count what the entries deleted below still hold
         # keys and values as bytes (decode_entries reads the layout of bpf/readhist.h)
         hists_map = obj.maps.hists.raw
         items = list(hists_map.items())
@@ -319,50 +373,3 @@ class ReadHist(Tool):
             if text:
                 print(text, file=out)
         out.flush()
-
-
-def _start_exporter(address: str, totals: dict[tuple[int, str], Hist], by_pid: bool) -> Any:
-    """Serve ``totals`` as a Prometheus histogram; needs the optional prometheus-client."""
-    try:
-        from prometheus_client import CollectorRegistry, start_http_server
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-    except ImportError:
-        raise ToolError("--prometheus needs the prometheus-client package: "
-                        "pip install 'coreframe[prometheus]'") from None
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ToolError(f"--prometheus takes HOST:PORT, got {address!r}")
-
-    class Collector:
-        def collect(self) -> Iterable[Any]:
-            labels = ["comm", "pid"] if by_pid else ["comm"]
-            hist = HistogramMetricFamily("coreframe_vfs_read_bytes",
-                                         "Bytes returned by vfs_read() per call", labels=labels)
-            errors = CounterMetricFamily("coreframe_vfs_read_errors",
-                                         "vfs_read() calls that returned an error", labels=labels)
-            groups: dict[tuple[str, ...], Hist] = {}
-            for h in list(totals.values()):
-                key = (h.comm, str(h.pid)) if by_pid else (h.comm,)
-                if key in groups:
-                    groups[key].add(h)
-                else:
-                    groups[key] = Hist(h.pid, h.comm, list(h.slots), h.reads, h.bytes, h.errors)
-            for key, h in sorted(groups.items()):
-                buckets = []
-                running = 0
-                for i in range(MAX_SLOTS):
-                    running += h.slots[i]
-                    buckets.append((str(float(log2_bounds(i)[1])), running))
-                buckets.append(("+Inf", h.reads))
-                hist.add_metric(list(key), buckets, sum_value=h.bytes)
-                errors.add_metric(list(key), h.errors)
-            yield hist
-            yield errors
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Collector())
-    try:
-        server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-    except OSError as exc:
-        raise ToolError(f"--prometheus {address}: {exc.strerror or exc}") from None
-    return server

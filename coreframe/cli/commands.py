@@ -223,6 +223,17 @@ def run() -> None:
     """
 
 
+@cli.command("serve")
+@click.argument("config", metavar="CONFIG")
+@click.option("--check", is_flag=True, help="Check the config file and exit (0: fine, 2: not).")
+def serve_cmd(config: str, check: bool) -> None:
+    """Run several tools as one agent from a TOML file (docs/serve.md): one /metrics with
+    a tool label, events as JSON lines, health endpoints; SIGHUP reloads, SIGTERM stops."""
+    from .serve import main as serve_main
+
+    sys.exit(serve_main(config, check=check, debug=_State.debug))
+
+
 # -- objects --------------------------------------------------------------------------------
 
 

@@ -216,7 +216,7 @@ class _Plain(Tool):
 
 def test_declared_columns_add_json_and_time_options() -> None:
     names = [p.name for p in run_params(_Cols)]
-    assert names == ["time", "timestamp", "as_json", "duration"]
+    assert names == ["time", "timestamp", "as_json", "otlp", "duration"]  # --otlp: events
     assert [p.name for p in run_params(_Plain)] == ["duration"]
 
 
