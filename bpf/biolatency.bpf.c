@@ -6,6 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup.h"
 #include "hist.h"
 #include "blk.h"
 
@@ -15,9 +16,7 @@ const volatile bool targ_queued = false;
 const volatile bool targ_ms = false;
 const volatile bool filter_dev = false;
 const volatile __u32 targ_dev = 0;
-const volatile bool filter_cg = false;
 
-const struct hist *unused_hist __attribute__((unused));
 const struct hist_key *unused_hist_key __attribute__((unused));
 
 struct {
@@ -34,20 +33,11 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
-__u64 dropped = 0;
-
 static __always_inline int rq_start(struct request *rq, bool issue)
 {
 	__u64 ts;
 
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	/* with -Q the insertion started the clock, when there is a scheduler to insert in */
 	if (issue && targ_queued && BPF_CORE_READ(rq, q, elevator))
@@ -61,13 +51,12 @@ static __always_inline int rq_start(struct request *rq, bool issue)
 
 static __always_inline int rq_complete(struct request *rq)
 {
-	static const struct hist zero;
 	struct hist_key key = {};
 	__u64 *tsp, ts = bpf_ktime_get_ns();
 	struct hist *h;
 	__s64 delta;
 
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	tsp = bpf_map_lookup_elem(&start, &rq);
 	if (!tsp)
@@ -79,17 +68,9 @@ static __always_inline int rq_complete(struct request *rq)
 		key.dev = rq_dev(rq);
 	if (targ_per_flag)
 		key.flags = rq_flags(rq);
-	h = bpf_map_lookup_elem(&hists, &key);
-	if (!h) {
-		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h) {
-			__sync_fetch_and_add(&dropped, 1);
-			goto cleanup;
-		}
-	}
-	delta /= targ_ms ? 1000000 : 1000;
-	__sync_fetch_and_add(&h->slots[hist_slot(delta)], 1);
+	h = hist_of(&hists, &key, NULL);
+	if (h)
+		hist_add(h, delta / (targ_ms ? 1000000 : 1000));
 cleanup:
 	bpf_map_delete_elem(&start, &rq);
 	return 0;

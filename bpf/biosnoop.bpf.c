@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup.h"
 #include "blk.h"
 
 #define TASK_COMM_LEN 16
@@ -17,7 +18,6 @@
 const volatile bool targ_queued = false;
 const volatile bool filter_dev = false;
 const volatile __u32 targ_dev = 0;
-const volatile bool filter_cg = false;
 
 struct event {
 	__u64 ts;		/* completion */
@@ -55,13 +55,6 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
 static __always_inline struct stage *stage_of(struct request *rq)
 {
 	static const struct stage zero;
@@ -69,7 +62,7 @@ static __always_inline struct stage *stage_of(struct request *rq)
 
 	if (s)
 		return s;
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return NULL;
 	if (filter_dev && rq_dev(rq) != targ_dev)
 		return NULL;

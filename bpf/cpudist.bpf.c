@@ -6,39 +6,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include "hist.h"
+#include "cgroup.h"
+#include "schedhist.h"
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool targ_per_process = false;
 const volatile bool targ_per_thread = false;
 const volatile bool targ_offcpu = false;
 const volatile bool targ_ms = false;
-const volatile bool filter_cg = false;
-
-const struct hist *unused_hist __attribute__((unused));
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);		/* tid */
-	__type(value, __u64);		/* when it went on (off, with targ_offcpu) the CPU */
-} start SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct hist);
-} hists SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
-__u64 dropped = 0;
 
 static __always_inline void store_start(struct task_struct *t, __u64 ts)
 {
@@ -51,7 +26,6 @@ static __always_inline void store_start(struct task_struct *t, __u64 ts)
 
 static __always_inline void update_hist(struct task_struct *t, __u64 ts)
 {
-	static const struct hist zero;
 	__u32 tid = BPF_CORE_READ(t, pid), key;
 	__u64 *tsp, delta;
 	struct hist *h;
@@ -66,25 +40,16 @@ static __always_inline void update_hist(struct task_struct *t, __u64 ts)
 		key = tid;
 	else
 		key = (__u32)-1;
-	h = bpf_map_lookup_elem(&hists, &key);
-	if (!h) {
-		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h) {
-			__sync_fetch_and_add(&dropped, 1);
-			return;
-		}
-		bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), t->comm);
-	}
-	delta /= targ_ms ? 1000000 : 1000;
-	__sync_fetch_and_add(&h->slots[hist_slot(delta)], 1);
+	h = hist_of(&hists, &key, t);
+	if (h)
+		hist_add(h, delta / (targ_ms ? 1000000 : 1000));
 }
 
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
 {
 	__u64 ts = bpf_ktime_get_ns();
 
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	if (targ_offcpu) {
 		store_start(prev, ts);

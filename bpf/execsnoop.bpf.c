@@ -13,13 +13,13 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup.h"
 #include "execsnoop.h"
 
 /* Set by the loader before load; read-only afterwards. */
 const volatile __s64 targ_uid = -1;        /* -1 = every uid */
 const volatile bool ignore_failed = true;  /* drop exec() calls that returned < 0 */
 const volatile int max_args = DEFAULT_MAX_ARGS; /* capped at TOTAL_MAX_ARGS */
-const volatile bool filter_cg = false;     /* only tasks under cgroup_map[0] */
 const volatile bool use_perfbuf = false;   /* send through events_perf, not events */
 /*
  * Record exec() start times for handle_exit. A loader that wants no exit
@@ -76,14 +76,6 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-/* Slot 0 holds the cgroup directory fd to filter on when filter_cg is set. */
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
 /* Keeps struct exit_event in the object's BTF for readers that decode by name. */
 const volatile struct exit_event *const volatile exit_event_type = 0;
 
@@ -104,7 +96,7 @@ static __always_inline long emit(void *ctx, void *data, __u64 size)
 
 static __always_inline bool task_filtered_out(__u32 uid)
 {
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return true;
 	if (targ_uid >= 0 && (__s64)uid != targ_uid)
 		return true;

@@ -8,12 +8,12 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup.h"
 #include "exitsnoop.h"
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool failed_only = false;
 const volatile bool by_thread = false;
-const volatile bool filter_cg = false;
 
 __u64 dropped = 0;
 
@@ -24,13 +24,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
 static __always_inline int on_exit(struct task_struct *task)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -38,7 +31,7 @@ static __always_inline int on_exit(struct task_struct *task)
 	struct event *e;
 	int status;
 
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	if (targ_tgid && tgid != targ_tgid)
 		return 0;

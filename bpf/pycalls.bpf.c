@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "pycalls.h"
+#include "log2.h"
 
 const volatile __u32 targ_pid = 0; /* tgid to trace; 0 = every process */
 
@@ -82,37 +83,6 @@ static __always_inline void bump(__u32 idx)
 
 	if (c)
 		*c += 1;
-}
-
-static __always_inline __u64 log2_u32(__u32 v)
-{
-	__u32 shift, r;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-/* bcc's slot: 0 for 0, floor(log2(v)) + 1 otherwise */
-static __always_inline __u64 slot_of(__u64 v)
-{
-	__u32 hi = v >> 32;
-
-	if (!v)
-		return 0;
-	if (hi)
-		return log2_u32(hi) + 32 + 1;
-	return log2_u32((__u32)v) + 1;
 }
 
 static __always_inline void add_sample(struct py_stat *s, __u64 ns)

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "readhist.h"
+#include "log2.h"
 
 /* Set by the loader before load; read-only afterwards. */
 const volatile pid_t targ_pid = -1;        /* tgid to trace; -1 or 0 = all */
@@ -37,37 +38,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } dropped SEC(".maps");
-
-static __always_inline __u64 log2_u32(__u32 v)
-{
-	__u32 shift, r;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-/* bcc's slot: 0 for 0, floor(log2(v)) + 1 otherwise. */
-static __always_inline __u64 slot_of(__u64 v)
-{
-	__u32 hi = v >> 32;
-
-	if (!v)
-		return 0;
-	if (hi)
-		return log2_u32(hi) + 32 + 1;
-	return log2_u32((__u32)v) + 1;
-}
 
 static __always_inline int record(long ret)
 {

@@ -7,7 +7,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include "hist.h"
+#include "cgroup.h"
+#include "schedhist.h"
 
 #define TASK_RUNNING 0
 
@@ -16,32 +17,6 @@ const volatile bool targ_per_process = false;
 const volatile bool targ_per_thread = false;
 const volatile bool targ_per_pidns = false;
 const volatile bool targ_ms = false;
-const volatile bool filter_cg = false;
-
-const struct hist *unused_hist __attribute__((unused));
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);		/* tid */
-	__type(value, __u64);		/* when it became runnable */
-} start SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct hist);
-} hists SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
-__u64 dropped = 0;
 
 /* kernels before 5.14 call it state */
 struct task_struct___o {
@@ -79,7 +54,7 @@ static __always_inline void enqueue(struct task_struct *t)
 
 static __always_inline int on_wakeup(struct task_struct *p)
 {
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	enqueue(p);
 	return 0;
@@ -87,12 +62,11 @@ static __always_inline int on_wakeup(struct task_struct *p)
 
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
 {
-	static const struct hist zero;
 	struct hist *h;
 	__u64 *tsp, delta;
 	__u32 tid, key;
 
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return 0;
 	/* preempted while runnable: it waits in the run queue from now */
 	if (task_state(prev) == TASK_RUNNING)
@@ -113,19 +87,10 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		key = pidns_of(next);
 	else
 		key = 0;
-	h = bpf_map_lookup_elem(&hists, &key);
-	if (!h) {
-		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h) {
-			__sync_fetch_and_add(&dropped, 1);
-			return 0;
-		}
-		if (targ_per_process || targ_per_thread)
-			bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), next->comm);
-	}
-	delta /= targ_ms ? 1000000 : 1000;
-	__sync_fetch_and_add(&h->slots[hist_slot(delta)], 1);
+	h = hist_of(&hists, &key, targ_per_process || targ_per_thread ? next : NULL);
+	if (!h)
+		return 0;
+	hist_add(h, delta / (targ_ms ? 1000000 : 1000));
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup.h"
 #include "syscount.h"
 
 #ifndef __TARGET_ARCH_x86
@@ -20,7 +21,6 @@ const volatile bool filter_failed = false;
 const volatile __s32 filter_errno = 0;
 const volatile bool measure_latency = false;
 const volatile bool count_by_process = false;
-const volatile bool filter_cg = false;
 
 const struct data *unused_data __attribute__((unused));
 
@@ -38,19 +38,12 @@ struct {
 	__type(value, __u64);		/* entry time */
 } start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_map SEC(".maps");
-
 /* counts that found the map full */
 __u64 dropped = 0;
 
 static __always_inline bool skip(__u64 id)
 {
-	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+	if (cgroup_excluded())
 		return true;
 	return targ_tgid && (id >> 32) != targ_tgid;
 }

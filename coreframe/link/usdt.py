@@ -35,6 +35,18 @@ import os
 import struct
 
 from ..errors import AttachError, ObjectError
+from ..sys.uapi_elf import (
+    EHDR,
+    EM_X86_64,
+    ET_DYN,
+    ET_EXEC,
+    NHDR,
+    PF_X,
+    PHDR,
+    PT_LOAD,
+    SHDR,
+    SHT_NOTE,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,17 +67,6 @@ NOTE_OWNER = b"stapsdt"
 NT_STAPSDT = 3
 MAX_ARGS = 12  # BPF_USDT_MAX_ARG_CNT in usdt.bpf.h
 
-# ELF (elf.h names) for the host binaries probes live in.
-ET_EXEC = 2
-ET_DYN = 3
-PT_LOAD = 1
-PF_X = 1
-SHT_NOTE = 7
-EM_X86_64 = 62
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_PHDR = struct.Struct("<IIQQQQQQ")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
-_NHDR = struct.Struct("<III")
 
 # enum __bpf_usdt_arg_type (usdt.bpf.h)
 ARG_CONST = 0
@@ -161,13 +162,13 @@ def read_binary(path: str) -> Binary:
 
 
 def _read_binary(fd: int, path: str) -> Binary:
-    ehdr = os.pread(fd, _EHDR.size, 0)
-    if len(ehdr) < _EHDR.size or ehdr[:4] != b"\x7fELF":
+    ehdr = os.pread(fd, EHDR.size, 0)
+    if len(ehdr) < EHDR.size or ehdr[:4] != b"\x7fELF":
         raise AttachError(f"{path} is not an ELF file")
     if ehdr[4] != 2 or ehdr[5] != 1:
         raise AttachError(f"{path}: only 64-bit little-endian ELF files are supported")
     (_, e_type, machine, _, entry, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum,
-     shstrndx) = _EHDR.unpack(ehdr)
+     shstrndx) = EHDR.unpack(ehdr)
     if e_type not in (ET_EXEC, ET_DYN):
         raise AttachError(f"{path}: ELF type {e_type} is neither an executable nor a shared "
                           "object")
@@ -175,7 +176,7 @@ def _read_binary(fd: int, path: str) -> Binary:
     if phnum:
         raw = os.pread(fd, phentsize * phnum, phoff)
         for i in range(phnum):
-            p_type, flags, offset, vaddr, _, _, memsz, _ = _PHDR.unpack_from(raw, i * phentsize)
+            p_type, flags, offset, vaddr, _, _, memsz, _ = PHDR.unpack_from(raw, i * phentsize)
             if p_type == PT_LOAD:
                 segments.append((vaddr, memsz, offset, bool(flags & PF_X)))
     segments.sort()
@@ -183,9 +184,9 @@ def _read_binary(fd: int, path: str) -> Binary:
     base_addr = 0
     if shoff and shentsize:
         if shnum == 0:  # more than SHN_LORESERVE sections: the count is in section 0
-            shnum = _SHDR.unpack(os.pread(fd, _SHDR.size, shoff))[5]
+            shnum = SHDR.unpack(os.pread(fd, SHDR.size, shoff))[5]
         raw = os.pread(fd, shentsize * shnum, shoff)
-        shdrs = [_SHDR.unpack_from(raw, i * shentsize) for i in range(shnum)]
+        shdrs = [SHDR.unpack_from(raw, i * shentsize) for i in range(shnum)]
         if shstrndx == 0xFFFF:  # SHN_XINDEX: the index is in section 0's sh_link
             shstrndx = shdrs[0][6]
         strtab = os.pread(fd, shdrs[shstrndx][5], shdrs[shstrndx][4])
@@ -202,9 +203,9 @@ def _read_binary(fd: int, path: str) -> Binary:
 def _parse_notes(data: bytes, path: str) -> list[Note]:
     out = []
     off = 0
-    while off + _NHDR.size <= len(data):
-        namesz, descsz, ntype = _NHDR.unpack_from(data, off)
-        name_off = off + _NHDR.size
+    while off + NHDR.size <= len(data):
+        namesz, descsz, ntype = NHDR.unpack_from(data, off)
+        name_off = off + NHDR.size
         desc_off = name_off + ((namesz + 3) & ~3)
         off = desc_off + ((descsz + 3) & ~3)
         if off > len(data) + 3:

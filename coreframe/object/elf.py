@@ -15,13 +15,13 @@ import struct
 
 from ..errors import ObjectError
 from ..runtime.records import Record
+from ..sys.uapi_elf import EM_BPF, EM_X86_64, ET_REL, SHDR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-EM_BPF = 247
 
 # Section header types and flags (elf.h names).
 SHT_PROGBITS = 1
@@ -56,12 +56,10 @@ R_BPF_64_NODYLD32 = 4
 R_BPF_64_32 = 10
 
 _MACHINE_NAMES = {
-    3: "x86 (i386)", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V",
+    3: "x86 (i386)", EM_X86_64: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V",
     8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "s390", 2: "SPARC",
 }
 
-# Elf64_Shdr: name, type, flags, addr, offset, size, link, info, addralign, entsize
-_SHDR = struct.Struct("<IIQQQQIIQQ")
 SHN_XINDEX = 0xFFFF
 _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
@@ -176,7 +174,7 @@ class ElfFile:
             what = _MACHINE_NAMES.get(machine, f"e_machine {machine}")
             raise ObjectError(f"{self.name}: not a BPF object: machine is {what}")
         e_type = struct.unpack_from("<H", d, 16)[0]
-        if e_type != 1:
+        if e_type != ET_REL:
             raise ObjectError(f"{self.name}: not a relocatable BPF object (ELF type {e_type})")
 
     def _section_headers(self) -> tuple[list[tuple[int, ...]], bytes]:
@@ -186,21 +184,21 @@ class ElfFile:
         e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", d, 58)
         if e_shoff == 0:
             return [], b""
-        if e_shentsize != _SHDR.size:
+        if e_shentsize != SHDR.size:
             raise ObjectError(f"{self.name}: section header size is {e_shentsize}, "
-                              f"expected {_SHDR.size}")
-        if e_shoff + _SHDR.size > len(d):
+                              f"expected {SHDR.size}")
+        if e_shoff + SHDR.size > len(d):
             raise ObjectError(f"{self.name}: section header table lies past the end of file")
-        first = _SHDR.unpack_from(d, e_shoff)
+        first = SHDR.unpack_from(d, e_shoff)
         if e_shnum == 0:  # extended numbering: the count is section 0's sh_size
             e_shnum = first[5]
         if e_shstrndx == SHN_XINDEX:  # and the name table index its sh_link
             e_shstrndx = first[6]
-        end = e_shoff + e_shnum * _SHDR.size
+        end = e_shoff + e_shnum * SHDR.size
         if end > len(d):
             raise ObjectError(f"{self.name}: section header table ({e_shnum} entries) "
                               "extends past end of file")
-        headers = list(_SHDR.iter_unpack(d[e_shoff:end]))
+        headers = list(SHDR.iter_unpack(d[e_shoff:end]))
         if not 0 < e_shstrndx < e_shnum:
             raise ObjectError(f"{self.name}: section name table index {e_shstrndx} "
                               "is out of range")
