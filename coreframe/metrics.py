@@ -113,8 +113,12 @@ class Histogram(Metric):
         from .output import libbpf_log2_bounds, log2_bounds
 
         bounds = libbpf_log2_bounds if self.numbering == "libbpf" else log2_bounds
-        return [float(bounds(i)[1]) * self.scale if self.scale != 1.0 else float(bounds(i)[1])
-                for i in range(self.slots)]
+        per = 1 / self.scale
+        if per == round(per):
+            # divide by the whole number of units per exported unit (1e6 us in a second):
+            # 15 / 1e6 is the double nearest 1.5e-05, 15 * 1e-6 is not
+            return [float(bounds(i)[1]) / per for i in range(self.slots)]
+        return [float(bounds(i)[1]) * self.scale for i in range(self.slots)]
 
 
 # Every run's own metrics: what ctx.lost() reported (docs/output.md's lost records).

@@ -19,7 +19,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 
@@ -220,6 +220,67 @@ class Option:
             return click.Option(list(self.decls), is_flag=True, **kwargs)
         return click.Option(list(self.decls), type=self.type.to_click(click),
                             default=self.default, **kwargs)
+
+
+class Exclusive:
+    """Options of a tool that cannot be given together, and what to do instead.
+
+    ``Exclusive("per_process", "per_thread", fix="pick one grouping")`` names the
+    options by their keyword names (``Option.name``; ``duration`` for the
+    ``--duration`` every tool has). A tool lists them in ``Tool.conflicts``;
+    ``coreframe run`` refuses a command line that gives more than one of a group
+    as a usage error (exit 2) before anything is loaded, ``coreframe serve`` as a
+    configuration error.
+    """
+
+    def __init__(self, *names: str, fix: str = "") -> None:
+        if len(names) < 2:
+            raise TypeError(f"Exclusive{names!r}: name at least two options")
+        self.names = names
+        self.fix = fix or "give one of them"
+
+    def __repr__(self) -> str:
+        return f"Exclusive{self.names!r}"
+
+
+def _given(param: Any, value: Any) -> bool:
+    """Whether an option was set on the command line (or in a config): not its default."""
+    if value is None or value is False:
+        return False
+    return value != getattr(param, "default", None)
+
+
+def _label(param: Any, name: str) -> str:
+    """How the user spells an option: its first declaration (``-P``), or an argument's
+    metavar (``[DURATION]`` without brackets)."""
+    opts = list(getattr(param, "opts", ()) or ())
+    if getattr(param, "param_type_name", "") == "argument":
+        return (getattr(param, "metavar", None) or name.upper()).strip("[]")
+    return opts[0] if opts else name
+
+
+def conflict_error(params: Sequence[Any], conflicts: Sequence[Exclusive],
+                   values: dict[str, Any], spell: Callable[[str], str] | None = None) -> str:
+    """The first conflict among ``values`` ("" when none): ``"-P and -L cannot be used
+    together: pick one grouping"``. ``params`` are the options the values were
+    parsed with (``coreframe.tool.run_params``), for how each is spelt on a command
+    line; ``spell(name)`` spells them otherwise (a config file's keys)."""
+    by_name = {getattr(p, "name", None): p for p in params}
+    for group in conflicts:
+        given = [n for n in group.names if _given(by_name.get(n), values.get(n))]
+        if len(given) < 2:
+            continue
+        labels = [spell(n) if spell else _label(by_name.get(n), n) for n in given]
+        listed = ", ".join(labels[:-1]) + " and " + labels[-1]
+        return f"{listed} cannot be used together: {group.fix}"
+    return ""
+
+
+def unknown_conflict_names(params: Sequence[Any], conflicts: Sequence[Exclusive]) -> str:
+    """Names in ``conflicts`` that are no option of the tool ("" when all are)."""
+    known = {getattr(p, "name", None) for p in params}
+    bad = [n for group in conflicts for n in group.names if n not in known]
+    return ", ".join(repr(n) for n in bad)
 
 
 def to_click_params(params: Sequence[Any], click: Any) -> list[Any]:

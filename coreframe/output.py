@@ -473,18 +473,21 @@ class Output:
         return Table(columns, self.out, self.options, **kwargs)
 
     def lost(self, count: int, what: str = "events", *, detail: dict[str, int] | None = None,
-             message: str | None = None, event: str = "lost", stamp: bool = False) -> None:
+             message: str | None = None, event: str = "lost", stamp: bool = False,
+             counted: int = 0) -> None:
         """Report ``count`` records lost (or dropped) on stderr, and with --json as a record.
 
         Nothing is printed for a count of 0. The stderr line is ``message`` or
         ``Lost N <what> (k: v, ...).``; the JSON record is ``{"event": <event>,
-        "count": N, **detail}`` (with ``"time"`` first when ``stamp``).
+        "count": N, **detail}`` (with ``"time"`` first when ``stamp``). ``counted``:
+        how many of them the run's metrics already hold (a collect hook that followed
+        the kernel's counter while the run went on), so none is counted twice.
         """
         self.counts[event] = self.counts.get(event, 0) + count
         if count <= 0:
             return
-        if self.metrics is not None:
-            self.metrics.inc("coreframe_lost_records", (event,), count)
+        if self.metrics is not None and count > counted:
+            self.metrics.inc("coreframe_lost_records", (event,), count - counted)
         if message is None:
             extra = ", ".join(f"{k}: {v}" for k, v in (detail or {}).items())
             message = f"Lost {count} {what}" + (f" ({extra})" if extra else "") + "."

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar, TextIO
 
     from .metrics import Metric, MetricSet
+    from .options import Exclusive
     from .output import Col, Output, Table
 
 
@@ -239,6 +240,9 @@ class Tool:
     # Metrics (coreframe.metrics, docs/metrics.md): the families the tool fills when a
     # run exports them (ctx.metrics); declaring any adds --prometheus and --otlp.
     metrics: ClassVar[tuple[Metric, ...]] = ()
+    # Options that cannot be given together (coreframe.options.Exclusive): a command
+    # line giving two of a group is a usage error, exit 2, before anything is loaded.
+    conflicts: ClassVar[tuple[Exclusive, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -327,6 +331,16 @@ def run_params(cls: type[Tool]) -> list[Any]:
     ]
 
 
+def usage_error(cls: type[Tool], options: dict[str, Any]) -> str:
+    """Why these parsed options cannot run together ("" when they can): the first of
+    the tool's ``conflicts`` that ``options`` breaks, with its fix."""
+    if not cls.conflicts:
+        return ""
+    from .options import conflict_error
+
+    return conflict_error(run_params(cls), cls.conflicts, options)
+
+
 def _exportable(cls: type[Tool]) -> tuple[str, ...]:
     """``prometheus`` for tools with metrics; ``otlp`` for those and for tools on the
     output layer (their --json events become OTLP log records)."""
@@ -381,6 +395,9 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     does once attached, at the latest after ``GC_PAUSE_MAX_S``, and when ``run``
     returns.
     """
+    problem = usage_error(cls, options)
+    if problem:  # coreframe run refuses these before calling here (exit 2)
+        raise ToolError(f"{cls.name}: {problem}")
     ctx = RunContext(duration=options.pop("duration", None), gc_paused=gc_paused)
     if gc_paused:
         start_new_thread(_end_gc_pause, (ctx,))

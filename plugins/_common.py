@@ -1,4 +1,5 @@
-"""What several first-party tools share: record reading by struct layout, cgroup checks.
+"""What several first-party tools share: the run's prologue and tail, record reading,
+cgroup checks.
 
 Kept free of heavy imports: ``coreframe list`` imports every tool's module.
 """
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from coreframe.tool import RunContext
+    from coreframe import ObjectSpec
+    from coreframe.tool import RunContext, Tool
 
 
 def comm(raw: bytes) -> str:
@@ -85,3 +87,69 @@ def attach_option(programs: Any) -> Any:
     return Option("--attach", type=Choice(["auto", *programs]), default="auto",
                   show_default=True,
                   help="Attach method (auto: the first this kernel offers, see info).")
+
+
+def open_object(tool: Tool, programs: dict[str, str | tuple[str, ...]] | None = None,
+                **rodata: Any) -> tuple[ObjectSpec, str | None]:
+    """The run's prologue: the tool's object opened with ``rodata`` set, and its attach
+    method.
+
+    With ``programs`` (attach method -> program names), the method is picked among
+    ``tool.attach_choices`` (limited by ``--attach``) and only its programs stay
+    autoloaded; without, the method is None."""
+    import coreframe
+
+    method = None
+    if programs is not None:
+        method = pick(tool.name, tool.attach_choices, tool.options.get("attach", "auto"))
+    spec = coreframe.open(tool.object_path())
+    for name, value in rodata.items():
+        setattr(spec.rodata, name, value)
+    if method is not None:
+        load_only(spec, method, programs)  # type: ignore[arg-type]
+    return spec, method
+
+
+def trace(ctx: RunContext, spec: ObjectSpec, status: str, *,
+          handle: Callable[[memoryview], None] | None = None,
+          read: Callable[[Any], None] | None = None, cgroup: str | None = None,
+          lost: str = "events (ring buffer full)") -> int:
+    """The run's tail: load, fill the cgroup filter (``-c``), attach, say ``status``,
+    then ``read(obj)`` until the run stops (default: stream the ``events`` ring to
+    ``handle``), and report what the programs counted in ``dropped`` as ``lost``.
+
+    The cgroup directory is checked and opened before anything is loaded. While the
+    run exports metrics, the kernel's drop count is in ``coreframe_lost_records`` at
+    every scrape, not only at the end."""
+    from coreframe.metrics import LOST
+
+    cg = cgroup_fd(cgroup) if cgroup else None
+    seen = [0]
+
+    def count_drops(ms: Any, bss: Any) -> None:
+        now = int(bss.dropped)
+        if now > seen[0]:
+            ms.inc(LOST.name, ("lost",), now - seen[0])
+            seen[0] = now
+
+    try:
+        with spec.load() as obj:
+            if cg is not None:
+                obj.maps.cgroup_map.update(0, cg)
+            obj.attach()
+            ctx.status(status)
+            if read is None:
+                def read(o: Any) -> None:
+                    stream(ctx, o.maps.events, handle)  # type: ignore[arg-type]
+            if ctx.metrics is not None:
+                bss = obj.bss
+                with ctx.metrics.collecting(lambda ms: count_drops(ms, bss)):
+                    read(obj)
+            else:
+                read(obj)
+            dropped = int(obj.bss.dropped)
+            ctx.lost(dropped, message=f"Lost {dropped} {lost}.", counted=seen[0])
+    finally:
+        if cg is not None:
+            os.close(cg)
+    return 0

@@ -9,12 +9,13 @@ complete as tp_btf or raw_tp.
 
 from __future__ import annotations
 
+from coreframe.metrics import Histogram
 from coreframe.options import Directory, Option
 from coreframe.tool import RunContext, Tool
 
 from ._blk import dev_of, disks, flags_text
-from ._common import attach_option, cgroup_fd, load_only, pick
-from ._hist import interval_options, run_intervals
+from ._common import attach_option, open_object, trace
+from ._hist import LOST_SAMPLES, hist_metric, interval_options, run_intervals
 
 ATTACH = (
     ("tp_btf", ("tp_btf:block_rq_issue", "tp_btf:block_rq_complete",
@@ -22,6 +23,8 @@ ATTACH = (
     ("raw_tp", ("raw_tp:block_rq_issue", "raw_tp:block_rq_complete",
                 "raw_tp:block_rq_insert"), "the request pointer, read with CO-RE"),
 )
+LATENCY = "coreframe_biolatency_seconds"
+LATENCY_HELP = "Block I/O latency: issue (or, with -Q, insertion) to completion"
 PROGRAMS = {"tp_btf": ("insert_btf", "issue_btf", "complete_btf"),
             "raw_tp": ("insert_raw", "issue_raw", "complete_raw")}
 
@@ -35,6 +38,7 @@ class BioLatency(Tool):
     requires = ("bpf", "btf")
     attach_choices = ATTACH
     columns = ()
+    metrics = (hist_metric(LATENCY, LATENCY_HELP, {}),)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -51,26 +55,22 @@ class BioLatency(Tool):
             attach_option(PROGRAMS),
         ]
 
+    def metric_families(self) -> tuple[Histogram, ...]:
+        o = self.options
+        labels = ("disk",) * bool(o.get("per_disk")) + ("flags",) * bool(o.get("per_flag"))
+        return (hist_metric(LATENCY, LATENCY_HELP, o, labels),)
+
     def run(self, ctx: RunContext) -> int:
-        import os
-
-        import coreframe
-
         o = self.options
         targ_dev = dev_of(o["disk"]) if o["disk"] else None
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_per_disk = bool(o["per_disk"])
-        spec.rodata.targ_per_flag = bool(o["per_flag"])
-        spec.rodata.targ_queued = bool(o["queued"])
-        spec.rodata.targ_ms = bool(o["milliseconds"])
-        spec.rodata.filter_dev = targ_dev is not None
-        spec.rodata.targ_dev = targ_dev or 0
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
+        spec, method = open_object(
+            self, PROGRAMS, targ_per_disk=bool(o["per_disk"]),
+            targ_per_flag=bool(o["per_flag"]), targ_queued=bool(o["queued"]),
+            targ_ms=bool(o["milliseconds"]), filter_dev=targ_dev is not None,
+            targ_dev=targ_dev or 0, filter_cg=bool(o["cgroup"]))
+        assert method is not None
         if not o["queued"]:
             spec.programs[PROGRAMS[method][0]].autoload = False
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
         unit = "msecs" if o["milliseconds"] else "usecs"
         names = disks()
 
@@ -86,16 +86,6 @@ class BioLatency(Tool):
                 labels["flags"] = flags_text(flags)
             return title, labels
 
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                ctx.status(f"Tracing block device I/O ({method})... Hit Ctrl-C to end.")
-                run_intervals(ctx, o, obj.maps.hists, unit, label)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} samples (histogram map full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        return trace(ctx, spec, f"Tracing block device I/O ({method})... Hit Ctrl-C to end.",
+                     read=lambda obj: run_intervals(ctx, o, obj.maps.hists, unit, label, LATENCY),
+                     cgroup=o["cgroup"], lost=LOST_SAMPLES)

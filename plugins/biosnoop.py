@@ -16,7 +16,7 @@ from coreframe.output import Col, Field
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement, choose_attach
 
 from ._blk import dev_of, disks, flags_text, rwbs
-from ._common import attach_option, cgroup_fd, comm, load_only, pick, stream
+from ._common import attach_option, comm, open_object, trace
 
 _EVENT = struct.Struct("<QQqQIIII16s")       # struct event, bpf/biosnoop.bpf.c
 ATTACH = (
@@ -36,6 +36,7 @@ class BioSnoop(Tool):
     summary = "Block I/O requests with their latency, one line each"
     object_file = "biosnoop.bpf.o"
     requires = ("bpf", "btf", "ringbuf")
+    attach_choices = ATTACH
     columns = (Col("TIME(s)", "since", -11, ".6f", key=None), Col("COMM", "comm", -14),
                Col("PID", "pid", -7), Col("DISK", "disk", -7), Col("T", "rwbs", -4),
                Field("flags"), Col("SECTOR", "sector", -10), Col("BYTES", "bytes", -7),
@@ -65,22 +66,14 @@ class BioSnoop(Tool):
         return Readiness(choice.method is not None, f"{choice.detail}; {who}")
 
     def run(self, ctx: RunContext) -> int:
-        import os
-
-        import coreframe
-
         o = self.options
         targ_dev = dev_of(o["disk"]) if o["disk"] else None
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_queued = bool(o["queued"])
-        spec.rodata.filter_dev = targ_dev is not None
-        spec.rodata.targ_dev = targ_dev or 0
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
+        spec, method = open_object(self, PROGRAMS, targ_queued=bool(o["queued"]),
+                                   filter_dev=targ_dev is not None, targ_dev=targ_dev or 0,
+                                   filter_cg=bool(o["cgroup"]))
+        assert method is not None
         if not _has_io_start(method):
             spec.programs[PROGRAMS[method][0]].autoload = False
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
         names = disks()
         emit = ctx.emit
         unpack = _EVENT.unpack_from
@@ -101,19 +94,8 @@ class BioSnoop(Tool):
                   "queue_ns": qdelta if qdelta >= 0 else None,
                   "lat_ms": delta / 1e6, "latency_ns": delta})
 
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                ctx.status(f"Tracing block I/O ({method})... Hit Ctrl-C to end.")
-                stream(ctx, obj.maps.events, handle)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        return trace(ctx, spec, f"Tracing block I/O ({method})... Hit Ctrl-C to end.",
+                     handle=handle, cgroup=o["cgroup"])
 
 
 def _has_io_start(method: str | None) -> bool:

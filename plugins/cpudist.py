@@ -9,17 +9,21 @@ The kernel side is sched_switch as tp_btf or raw_tp.
 
 from __future__ import annotations
 
-from coreframe.errors import ToolError
-from coreframe.options import Directory, IntRange, Option
+from coreframe.metrics import Histogram
+from coreframe.options import Directory, Exclusive, IntRange, Option
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, cgroup_fd, load_only, pick
-from ._hist import interval_options, run_intervals
+from ._common import attach_option, open_object, trace
+from ._hist import LOST_SAMPLES, hist_metric, interval_options, run_intervals
 
 ATTACH = (
     ("tp_btf", ("tp_btf:sched_switch",), "the tasks as typed arguments"),
     ("raw_tp", ("raw_tp:sched_switch",), "the task pointers, read with CO-RE"),
 )
+ON_CPU = "coreframe_cpudist_on_cpu_seconds"
+OFF_CPU = "coreframe_cpudist_off_cpu_seconds"
+HELP = {ON_CPU: "Time on a CPU per scheduling slice",
+        OFF_CPU: "Time off the CPU between scheduling slices (-O)"}
 PROGRAMS = {"tp_btf": "switch_btf", "raw_tp": "switch_raw"}
 
 
@@ -31,7 +35,9 @@ class CpuDist(Tool):
     object_file = "cpudist.bpf.o"
     requires = ("bpf", "btf")
     attach_choices = ATTACH
+    conflicts = (Exclusive("per_process", "per_thread", fix="pick one grouping"),)
     columns = ()
+    metrics = (hist_metric(ON_CPU, HELP[ON_CPU], {}), hist_metric(OFF_CPU, HELP[OFF_CPU], {}))
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -49,24 +55,20 @@ class CpuDist(Tool):
             attach_option(PROGRAMS),
         ]
 
-    def run(self, ctx: RunContext) -> int:
-        import os
-
-        import coreframe
-
+    def metric_families(self) -> tuple[Histogram, ...]:
         o = self.options
-        if o["per_process"] and o["per_thread"]:
-            raise ToolError("-P and -L cannot be used together: pick one grouping")
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_per_process = bool(o["per_process"])
-        spec.rodata.targ_per_thread = bool(o["per_thread"])
-        spec.rodata.targ_offcpu = bool(o["offcpu"])
-        spec.rodata.targ_ms = bool(o["milliseconds"])
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
+        name = OFF_CPU if o.get("offcpu") else ON_CPU
+        labels = (("pid", "comm") if o.get("per_process") else
+                  ("tid", "comm") if o.get("per_thread") else ())
+        return (hist_metric(name, HELP[name], o, labels),)
+
+    def run(self, ctx: RunContext) -> int:
+        o = self.options
+        spec, method = open_object(
+            self, PROGRAMS, targ_per_process=bool(o["per_process"]),
+            targ_per_thread=bool(o["per_thread"]), targ_offcpu=bool(o["offcpu"]),
+            targ_ms=bool(o["milliseconds"]), targ_tgid=o["pid"] or 0,
+            filter_cg=bool(o["cgroup"]))
         unit = "msecs" if o["milliseconds"] else "usecs"
 
         def label(key: int, comm: str) -> tuple[str | None, dict]:
@@ -76,17 +78,8 @@ class CpuDist(Tool):
                 return f"\ntid = {key} {comm}", {"tid": key, "comm": comm}
             return None, {}
 
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                what = "off-CPU" if o["offcpu"] else "on-CPU"
-                ctx.status(f"Tracing {what} time ({method})... Hit Ctrl-C to end.")
-                run_intervals(ctx, o, obj.maps.hists, unit, label)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} samples (histogram map full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        what = "off-CPU" if o["offcpu"] else "on-CPU"
+        return trace(ctx, spec, f"Tracing {what} time ({method})... Hit Ctrl-C to end.",
+                     read=lambda obj: run_intervals(ctx, o, obj.maps.hists, unit, label,
+                                                   self.metric_families()[0].name),
+                     cgroup=o["cgroup"], lost=LOST_SAMPLES)

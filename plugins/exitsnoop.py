@@ -13,7 +13,7 @@ from coreframe.options import Directory, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, cgroup_fd, comm, load_only, pick, stream
+from ._common import attach_option, comm, open_object, trace
 
 _EVENT = struct.Struct("<QQIIII16s")     # struct event, bpf/exitsnoop.h
 
@@ -71,19 +71,11 @@ class ExitSnoop(Tool):
         ]
 
     def run(self, ctx: RunContext) -> int:
-        import os
-
-        import coreframe
-
         o = self.options
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.failed_only = bool(o["failed"])
-        spec.rodata.by_thread = bool(o["threaded"])
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
+        spec, method = open_object(self, PROGRAMS, targ_tgid=o["pid"] or 0,
+                                   failed_only=bool(o["failed"]),
+                                   by_thread=bool(o["threaded"]),
+                                   filter_cg=bool(o["cgroup"]))
         emit = ctx.emit
         unpack = _EVENT.unpack_from
 
@@ -94,16 +86,5 @@ class ExitSnoop(Tool):
                   "exit_code": (status >> 8) & 0xFF, "signal": status & 0x7F,
                   "core_dumped": bool(status & 0x80)})
 
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                ctx.status(f"Tracing process exits ({method})... Ctrl-C to end.")
-                stream(ctx, obj.maps.events, handle)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        return trace(ctx, spec, f"Tracing process exits ({method})... Ctrl-C to end.",
+                     handle=handle, cgroup=o["cgroup"])

@@ -13,7 +13,7 @@ from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import comm, stream
+from ._common import comm, open_object, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,14 +95,10 @@ class KillSnoop(Tool):
         ]
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-
         o = self.options
         o["time"] = True        # libbpf-tools' killsnoop always starts with TIME
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.targ_signals = o["signals"]
-        spec.rodata.failed_only = bool(o["failed"])
+        spec, _ = open_object(self, targ_tgid=o["pid"] or 0, targ_signals=o["signals"],
+                              failed_only=bool(o["failed"]))
         names = bool(o["signal_names"])
         emit = ctx.emit
         unpack = _EVENT.unpack_from
@@ -113,10 +109,4 @@ class KillSnoop(Tool):
                   "sig_text": _signal_name(sig) if names else sig, "tpid": tpid,
                   "tgid": tgid, "syscall": CALLS[call] if call < 3 else call, "ret": ret})
 
-        with spec.load() as obj:
-            obj.attach()
-            ctx.status("Tracing kill()s... Ctrl-C to end.")
-            stream(ctx, obj.maps.events, handle)
-            dropped = int(obj.bss.dropped)
-            ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
-        return 0
+        return trace(ctx, spec, "Tracing kill()s... Ctrl-C to end.", handle=handle)

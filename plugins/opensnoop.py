@@ -15,7 +15,7 @@ from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import Readiness, RunContext, Tool, choose_attach
 
-from ._common import comm, stream
+from ._common import comm, open_object, trace
 
 # struct event / struct full_event, bpf/opensnoop.h
 _EVENT = struct.Struct("<QIIIiIIII16s256s")
@@ -86,15 +86,10 @@ class OpenSnoop(Tool):
                          f"{pick.detail}; tracing {', '.join(there)}")
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-
         o = self.options
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.targ_tid = o["tid"] or 0
-        spec.rodata.targ_uid = 2**32 - 1 if o["uid"] is None else o["uid"]
-        spec.rodata.targ_failed = bool(o["failed"])
-        spec.rodata.full_path = bool(o["full_path"])
+        spec, _ = open_object(self, targ_tgid=o["pid"] or 0, targ_tid=o["tid"] or 0,
+                              targ_uid=2**32 - 1 if o["uid"] is None else o["uid"],
+                              targ_failed=bool(o["failed"]), full_path=bool(o["full_path"]))
         # Room for bursts: the reader decodes several times slower than open() runs
         # (13k records; -f records grow from 312 bytes to 6.4 KiB, 2.6k of them).
         spec.maps.events.max_entries = FULL_PATH_RINGBUF if o["full_path"] else RINGBUF
@@ -123,13 +118,7 @@ class OpenSnoop(Tool):
                   "flags": flags, "mode": mode, "mode_text": _mode_text(flags, mode),
                   "path": path})
 
-        with spec.load() as obj:
-            obj.attach()
-            ctx.status("Tracing open()s... Ctrl-C to end.")
-            stream(ctx, obj.maps.events, handle)
-            dropped = int(obj.bss.dropped)
-            ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
-        return 0
+        return trace(ctx, spec, "Tracing open()s... Ctrl-C to end.", handle=handle)
 
 
 def _full_path(rec: memoryview, base: int, depth: int, ev_flags: int, path: str) -> str:

@@ -22,7 +22,7 @@ import struct
 import time
 
 from coreframe.errors import ToolError
-from coreframe.options import IntRange, Option
+from coreframe.options import Exclusive, IntRange, Option
 from coreframe.tool import Readiness, RunContext, Tool
 
 TYPE_CHECKING = False
@@ -149,6 +149,12 @@ class Profile(Tool):
     summary = "Sample on-CPU stacks (kernel and user); folded output and flame graphs"
     object_file = "profile.bpf.o"
     requires = ("bpf", "perfmon")
+    conflicts = (
+        Exclusive("user_stacks_only", "kernel_stacks_only",
+                  fix="each leaves out the other's stacks; give at most one"),
+        Exclusive("frequency", "period", fix="both set the sampling rate; give one"),
+        Exclusive("duration_arg", "duration", fix="the duration is given twice; give one"),
+    )
 
     @classmethod
     def params(cls) -> list[Any]:
@@ -205,15 +211,7 @@ class Profile(Tool):
         import click
 
         o = self.options
-        if o["user_stacks_only"] and o["kernel_stacks_only"]:
-            raise click.UsageError("-U and -K cannot be used together (each leaves out "
-                                   "the other's stacks); give at most one")
-        if o["frequency"] is not None and o["period"] is not None:
-            raise click.UsageError("-F and -c both set the sampling rate; give one")
         if o["duration_arg"] is not None:
-            if ctx.duration is not None:
-                raise click.UsageError("duration given twice (DURATION and --duration); "
-                                       "give one")
             ctx.duration = o["duration_arg"]  # counted from attach, in _sample
         fg = o["flamegraph"]
         if fg is not None:

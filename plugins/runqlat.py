@@ -7,12 +7,12 @@ runs on sched_wakeup, sched_wakeup_new and sched_switch as tp_btf or raw_tp.
 
 from __future__ import annotations
 
-from coreframe.errors import ToolError
-from coreframe.options import Directory, IntRange, Option
+from coreframe.metrics import Histogram
+from coreframe.options import Directory, Exclusive, IntRange, Option
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, cgroup_fd, load_only, pick
-from ._hist import interval_options, run_intervals
+from ._common import attach_option, open_object, trace
+from ._hist import LOST_SAMPLES, hist_metric, interval_options, run_intervals
 
 ATTACH = (
     ("tp_btf", ("tp_btf:sched_switch", "tp_btf:sched_wakeup", "tp_btf:sched_wakeup_new"),
@@ -20,6 +20,11 @@ ATTACH = (
     ("raw_tp", ("raw_tp:sched_switch", "raw_tp:sched_wakeup", "raw_tp:sched_wakeup_new"),
      "the task pointers, read with CO-RE"),
 )
+LATENCY = "coreframe_runqlat_latency_seconds"
+LATENCY_HELP = "Run-queue latency: from wakeup (or preemption) to running on a CPU"
+# the histogram's labels for each grouping option, in label()'s order
+GROUP_LABELS = (("per_process", ("pid", "comm")), ("per_thread", ("tid", "comm")),
+                ("per_pidns", ("pidns",)))
 PROGRAMS = {"tp_btf": ("wakeup_btf", "wakeup_new_btf", "switch_btf"),
             "raw_tp": ("wakeup_raw", "wakeup_new_raw", "switch_raw")}
 
@@ -32,7 +37,10 @@ class RunqLat(Tool):
     object_file = "runqlat.bpf.o"
     requires = ("bpf", "btf")
     attach_choices = ATTACH
+    conflicts = (Exclusive("per_process", "per_thread", "per_pidns",
+                           fix="pick one grouping"),)
     columns = ()
+    metrics = (hist_metric(LATENCY, LATENCY_HELP, {}),)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -51,23 +59,16 @@ class RunqLat(Tool):
             attach_option(PROGRAMS),
         ]
 
+    def metric_families(self) -> tuple[Histogram, ...]:
+        labels = next((names for k, names in GROUP_LABELS if self.options.get(k)), ())
+        return (hist_metric(LATENCY, LATENCY_HELP, self.options, labels),)
+
     def run(self, ctx: RunContext) -> int:
-        import os
-
-        import coreframe
-
         o = self.options
-        if sum(bool(o[k]) for k in ("per_process", "per_thread", "per_pidns")) > 1:
-            raise ToolError("-P, -L and --pidnss cannot be used together: pick one grouping")
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        for k in ("per_process", "per_thread", "per_pidns"):
-            setattr(spec.rodata, f"targ_{k}", bool(o[k]))
-        spec.rodata.targ_ms = bool(o["milliseconds"])
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
+        spec, method = open_object(
+            self, PROGRAMS, targ_ms=bool(o["milliseconds"]), targ_tgid=o["pid"] or 0,
+            filter_cg=bool(o["cgroup"]),
+            **{f"targ_{k}": bool(o[k]) for k in ("per_process", "per_thread", "per_pidns")})
         unit = "msecs" if o["milliseconds"] else "usecs"
 
         def label(key: int, comm: str) -> tuple[str | None, dict]:
@@ -79,16 +80,6 @@ class RunqLat(Tool):
                 return f"\npidns = {key} {comm}", {"pidns": key}
             return None, {}
 
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                ctx.status(f"Tracing run queue latency ({method})... Hit Ctrl-C to end.")
-                run_intervals(ctx, o, obj.maps.hists, unit, label)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} samples (histogram map full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        return trace(ctx, spec, f"Tracing run queue latency ({method})... Hit Ctrl-C to end.",
+                     read=lambda obj: run_intervals(ctx, o, obj.maps.hists, unit, label, LATENCY),
+                     cgroup=o["cgroup"], lost=LOST_SAMPLES)

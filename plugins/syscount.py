@@ -15,11 +15,11 @@ import os
 import struct
 import time
 
-from coreframe.options import Directory, IntRange, Option
+from coreframe.options import Directory, Exclusive, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, cgroup_fd, comm, load_only, pick
+from ._common import attach_option, comm, open_object, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class SysCount(Tool):
     object_file = "syscount.bpf.o"
     requires = ("bpf", "btf")
     attach_choices = ATTACH
+    conflicts = (Exclusive("total", "duration", fix="give the total duration once"),)
     columns = ()
 
     @classmethod
@@ -149,8 +150,6 @@ class SysCount(Tool):
         ]
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-
         o = self.options
         names = syscall_names()
         if o["list_syscalls"]:
@@ -166,34 +165,18 @@ class SysCount(Tool):
                        "linux-libc-dev): syscalls print as numbers")
         if o["total"]:
             ctx.deadline = ctx.started + o["total"]
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.filter_failed = bool(o["failures"])
-        spec.rodata.filter_errno = o["errno"] or 0
-        spec.rodata.measure_latency = bool(o["latency"])
-        spec.rodata.count_by_process = bool(o["process"])
-        spec.rodata.filter_cg = bool(o["cgroup"])
-        load_only(spec, method, PROGRAMS)
+        spec, method = open_object(
+            self, PROGRAMS, targ_tgid=o["pid"] or 0, filter_failed=bool(o["failures"]),
+            filter_errno=o["errno"] or 0, measure_latency=bool(o["latency"]),
+            count_by_process=bool(o["process"]), filter_cg=bool(o["cgroup"]))
+        assert method is not None
         if not o["latency"]:
             spec.programs[PROGRAMS[method][0]].autoload = False
             spec.maps.start.max_entries = 1
-        cg = cgroup_fd(o["cgroup"]) if o["cgroup"] else None
-        try:
-            with spec.load() as obj:
-                if cg is not None:
-                    obj.maps.cgroup_map.update(0, cg)
-                obj.attach()
-                ctx.status(f"Tracing syscalls, printing top {o['top']}... Ctrl+C to quit.")
-                self._loop(ctx, obj, names)
-                dropped = int(obj.bss.dropped)
-                ctx.lost(dropped, message=f"Lost {dropped} counts (the map of "
-                                          f"{'processes' if o['process'] else 'syscalls'} "
-                                          "was full).")
-        finally:
-            if cg is not None:
-                os.close(cg)
-        return 0
+        return trace(ctx, spec, f"Tracing syscalls, printing top {o['top']}... Ctrl+C to quit.",
+                     read=lambda obj: self._loop(ctx, obj, names), cgroup=o["cgroup"],
+                     lost=f"counts (the map of {'processes' if o['process'] else 'syscalls'} "
+                          "was full)")
 
     def _loop(self, ctx: RunContext, obj: Any, names: dict[int, str]) -> None:
         o = self.options

@@ -15,7 +15,7 @@ from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, load_only, pick, stream
+from ._common import attach_option, comm, open_object, trace
 from ._net import AF_INET, IDENT, PortList, addr, port_array
 
 _EVENT = struct.Struct("<QQIIII" + IDENT + "16s")     # struct event, bpf/tcpconnect.bpf.c
@@ -62,18 +62,13 @@ class TcpConnect(Tool):
         ]
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-
         o = self.options
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.targ_uid = 2**32 - 1 if o["uid"] is None else o["uid"]
-        spec.rodata.filter_dport = bool(o["port"])
-        spec.rodata.targ_dports = port_array(o["port"])
-        spec.rodata.do_count = bool(o["count"])
-        spec.rodata.count_sport = bool(o["source_port"])
-        load_only(spec, method, PROGRAMS)
+        spec, method = open_object(self, PROGRAMS, targ_tgid=o["pid"] or 0,
+                                   targ_uid=2**32 - 1 if o["uid"] is None else o["uid"],
+                                   filter_dport=bool(o["port"]),
+                                   targ_dports=port_array(o["port"]),
+                                   do_count=bool(o["count"]),
+                                   count_sport=bool(o["source_port"]))
         emit = ctx.emit
         unpack = _EVENT.unpack_from
 
@@ -85,18 +80,14 @@ class TcpConnect(Tool):
                   "daddr": addr(family, daddr), "sport": sport, "dport": dport,
                   "established": bool(established), "rtt_ns": rtt})
 
-        with spec.load() as obj:
-            obj.attach()
-            ctx.status(f"Tracing connect()s ({method})... Ctrl-C to end.")
-            if o["count"]:
-                while not ctx.should_stop():
-                    ctx.sleep(3600)
-                self._print_counts(ctx, obj)
-            else:
-                stream(ctx, obj.maps.events, handle)
-            dropped = int(obj.bss.dropped)
-            ctx.lost(dropped, message=f"Lost {dropped} connects (buffer or map full).")
-        return 0
+        def count(obj: object) -> None:
+            while not ctx.should_stop():
+                ctx.sleep(3600)
+            self._print_counts(ctx, obj)
+
+        return trace(ctx, spec, f"Tracing connect()s ({method})... Ctrl-C to end.",
+                     handle=handle, read=count if o["count"] else None,
+                     lost="connects (buffer or map full)")
 
     def _print_counts(self, ctx: RunContext, obj: object) -> None:
         counts = getattr(obj.maps.counts, "raw", obj.maps.counts)  # type: ignore[attr-defined]

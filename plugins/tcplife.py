@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 
-from coreframe.options import IntRange, Option
+from coreframe.options import Exclusive, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, load_only, pick, stream
+from ._common import attach_option, comm, open_object, trace
 from ._net import AF_INET, AF_INET6, IDENT, PortList, addr, port_array
 
 _EVENT = struct.Struct("<QQQQII" + IDENT + "16s")     # struct event, bpf/tcplife.bpf.c
@@ -45,6 +45,7 @@ class TcpLife(Tool):
     object_file = "tcplife.bpf.o"
     requires = ("bpf", "btf", "ringbuf")
     attach_choices = ATTACH
+    conflicts = (Exclusive("ipv4", "ipv6", fix="leave both out for both families"),)
     columns = _columns(15)
     time_field = "ts"
 
@@ -62,21 +63,12 @@ class TcpLife(Tool):
         ]
 
     def run(self, ctx: RunContext) -> int:
-        import coreframe
-        from coreframe.errors import ToolError
-
         o = self.options
-        if o["ipv4"] and o["ipv6"]:
-            raise ToolError("-4 and -6 cannot be used together: leave both out for both")
-        method = pick(self.name, ATTACH, o["attach"])
-        spec = coreframe.open(self.object_path())
-        spec.rodata.targ_tgid = o["pid"] or 0
-        spec.rodata.targ_family = AF_INET if o["ipv4"] else AF_INET6 if o["ipv6"] else 0
-        spec.rodata.filter_sport = bool(o["localport"])
-        spec.rodata.filter_dport = bool(o["remoteport"])
-        spec.rodata.targ_sports = port_array(o["localport"])
-        spec.rodata.targ_dports = port_array(o["remoteport"])
-        load_only(spec, method, PROGRAMS)
+        spec, method = open_object(
+            self, PROGRAMS, targ_tgid=o["pid"] or 0,
+            targ_family=AF_INET if o["ipv4"] else AF_INET6 if o["ipv6"] else 0,
+            filter_sport=bool(o["localport"]), filter_dport=bool(o["remoteport"]),
+            targ_sports=port_array(o["localport"]), targ_dports=port_array(o["remoteport"]))
         if o["wide"]:
             ctx.output._columns = _columns(39)
         emit = ctx.emit
@@ -92,10 +84,5 @@ class TcpLife(Tool):
                   "rx_kb": rx / 1024, "ms": span // 1000 / 1000, "tx_bytes": tx,
                   "rx_bytes": rx, "span_ns": span})
 
-        with spec.load() as obj:
-            obj.attach()
-            ctx.status(f"Tracing TCP sessions ({method})... Ctrl-C to end.")
-            stream(ctx, obj.maps.events, handle)
-            dropped = int(obj.bss.dropped)
-            ctx.lost(dropped, message=f"Lost {dropped} events (ring buffer full).")
-        return 0
+        return trace(ctx, spec, f"Tracing TCP sessions ({method})... Ctrl-C to end.",
+                     handle=handle)

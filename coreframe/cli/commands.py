@@ -139,9 +139,12 @@ def _name_notes(entries: Any) -> list[str]:
 def _tool_command(name: str, cls: Any) -> click.Command:
     """The click command ``coreframe run NAME`` parses with (also what ``info`` shows)."""
     from ..options import to_click_params
-    from ..tool import run_params, run_tool
+    from ..tool import run_params, run_tool, usage_error
 
     def callback(**options: Any) -> None:
+        problem = usage_error(cls, options)
+        if problem:  # before the tool is made: nothing is loaded
+            raise click.UsageError(problem, click.get_current_context())
         sys.exit(run_tool(cls, options))
 
     params = to_click_params(run_params(cls), click)

@@ -26,7 +26,7 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     if len(args) < 2 or args[0] != "run" or args[1].startswith("-"):
         return None
     from ..options import parse
-    from ..tool import run_params, run_tool
+    from ..tool import run_params, run_tool, usage_error
     from .registry import find_tool_direct
 
     entry = find_tool_direct(args[1])
@@ -39,8 +39,8 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
         # `run NAME --debug`: main() already saw it; the tool's own options do not include it
         tool_args = [a for a in tool_args if a != "--debug"]
     options = parse(params, tool_args)
-    if options is None:
-        return None
+    if options is None or usage_error(cls, options):
+        return None  # click reports usage errors (exit 2, with the usage line)
     return lambda: run_tool(cls, options, gc_paused=gc_paused)
 
 

@@ -129,13 +129,19 @@ def tool_problem(cls: type[Tool]) -> str:
     options ``coreframe run`` adds) would make click warn on every ``--help`` and
     silently let one declaration win, so such a tool is listed as broken instead.
     """
-    from ..options import option_conflicts
+    from ..options import option_conflicts, unknown_conflict_names
+    from ..tool import run_params
 
     try:
         params = cls.params()
     except Exception as exc:  # a plugin's params() failing must not break the listing
         return f"{cls.__name__}.params() failed: {type(exc).__name__}: {exc}"
-    return option_conflicts(params)
+    problem = option_conflicts(params)
+    if not problem and getattr(cls, "conflicts", ()):
+        bad = unknown_conflict_names(run_params(cls), cls.conflicts)
+        if bad:
+            problem = f"{cls.__name__}.conflicts names no option of the tool: {bad}"
+    return problem
 
 
 def _load(names: list[str] | None) -> list[ToolEntry]:

@@ -343,6 +343,14 @@ def _check_tools(cfg: Config, tools: dict[str, Any]) -> None:
             except (ValueError, OverflowError, TypeError):
                 raise ConfigError(where, f"[{tname}] {key} = {value!r}: want "
                                   f"{_option_text(opt)}") from None
+        if cls.conflicts:
+            from ..options import conflict_error
+
+            problem = conflict_error(run_params(cls), cls.conflicts, options,
+                                     spell=lambda n: n.replace("_", "-"))
+            if problem:
+                raise ConfigError(cfg.where(tname, None) or cfg.where(None, "tools"),
+                                  f"[{tname}] {problem}")
         if enabled:
             cfg.tools[name] = ToolSpec(name, cls, options, dict(table))
 

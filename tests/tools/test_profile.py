@@ -336,7 +336,7 @@ def test_exited_process_with_deleted_binary_is_symbolized(tmp_path: Path) -> Non
     (["-p", "1,x"], "comma-separated"),
     (["--flamegraph", "out.png"], "name a .svg or .html file"),
     (["-F", "99", "-c", "1000000"], "-F and -c"),
-    (["1", "--duration", "1"], "duration given twice"),
+    (["1", "--duration", "1"], "DURATION and --duration cannot be used together"),
 ])
 def test_usage_errors(args: list[str], says: str) -> None:
     _need_root()

@@ -54,4 +54,4 @@ def test_json_and_grouping_conflict(need_root: None) -> None:
     from tool_proc import COREFRAME
     bad = subprocess.run([COREFRAME, "run", "runqlat", "-P", "-L"], capture_output=True,
                          text=True)
-    assert bad.returncode == 1 and "cannot be used together" in bad.stderr
+    assert bad.returncode == 2 and "-P and -L cannot be used together" in bad.stderr
