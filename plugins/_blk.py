@@ -21,10 +21,15 @@ def _op_names() -> dict[int, str]:
             35: "DrvOut"}
 
 
+def op_text(flags: int) -> str:
+    """The request's operation: Read, Write, Flush, ... ("Unknown" for another op)."""
+    return _op_names().get(flags & REQ_OP_MASK, "Unknown")
+
+
 def flags_text(flags: int) -> str:
     """libbpf-tools' "Sync-Write"-style text for op | CF_REQ_* bits."""
     text = "".join(name for i, name in enumerate(FLAG_NAMES) if flags & (1 << (8 + i)))
-    return text + _op_names().get(flags & REQ_OP_MASK, "Unknown")
+    return text + op_text(flags)
 
 
 def disks() -> dict[int, str]:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from coreframe import ObjectSpec
+    from coreframe.metrics import MetricSet
     from coreframe.tool import RunContext, Tool
 
 
@@ -39,6 +40,29 @@ def stream(ctx: RunContext, ring: Any, handle: Callable[[memoryview], None]) -> 
             out.flush()
         rb.consume()
         out.flush()
+
+
+def metered(ctx: RunContext, count: Callable[[MetricSet, dict[str, Any]], None]
+            ) -> Callable[[dict[str, Any]], None]:
+    """``ctx.emit``, counting each record into the run's metrics first when it exports
+    them (``count(metric_set, record)``); plain ``ctx.emit`` otherwise."""
+    emit = ctx.emit
+    ms = ctx.metrics
+    if ms is None:
+        return emit
+
+    def emit_counted(record: dict[str, Any]) -> None:
+        count(ms, record)
+        emit(record)
+
+    return emit_counted
+
+
+def errno_name(number: int) -> str:
+    """``ENOENT`` for 2: a bounded label value (the number when it has no name)."""
+    import errno
+
+    return errno.errorcode.get(number, str(number))
 
 
 def lookup_sum(m: Any, key: Any) -> int:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter, Histogram
 from coreframe.options import Directory, Option
 from coreframe.output import Col, Field
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement, choose_attach
 
-from ._blk import dev_of, disks, flags_text, rwbs
-from ._common import attach_option, comm, open_object, trace
+from ._blk import dev_of, disks, flags_text, op_text, rwbs
+from ._common import attach_option, comm, metered, open_object, trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from coreframe.metrics import MetricSet
+
 
 _EVENT = struct.Struct("<QQqQIIII16s")       # struct event, bpf/biosnoop.bpf.c
 ATTACH = (
@@ -25,6 +33,12 @@ ATTACH = (
     ("raw_tp", ("raw_tp:block_rq_issue", "raw_tp:block_rq_complete",
                 "raw_tp:block_rq_insert"), "the request pointer, read with CO-RE"),
 )
+REQUESTS = Counter("coreframe_biosnoop_requests", "Completed block I/O requests, by disk and "
+                   "operation (Read, Write, Flush, Discard, ...)", ("disk", "op"))
+BYTES = Counter("coreframe_biosnoop_bytes", "Bytes of the completed requests", ("disk", "op"))
+LATENCY = Histogram("coreframe_biosnoop_latency_seconds",
+                    "Issue-to-completion latency of each request (log2 buckets)", ("disk",),
+                    scale=1e-9)
 PROGRAMS = {"tp_btf": ("start_btf", "insert_btf", "issue_btf", "complete_btf"),
             "raw_tp": ("start_raw", "insert_raw", "issue_raw", "complete_raw")}
 
@@ -44,6 +58,7 @@ class BioSnoop(Tool):
                Field("queue_ns", when="queued"), Col("LAT(ms)", "lat_ms", 7, ".3f", key=None),
                Field("latency_ns"))
     time_field = "ts"
+    metrics = (REQUESTS, BYTES, LATENCY)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -75,7 +90,7 @@ class BioSnoop(Tool):
         if not _has_io_start(method):
             spec.programs[PROGRAMS[method][0]].autoload = False
         names = disks()
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
         first: list[int] = []
 
@@ -92,10 +107,17 @@ class BioSnoop(Tool):
                   "sector": sector, "bytes": length,
                   "que_ms": qdelta / 1e6 if qdelta >= 0 else -1.0,
                   "queue_ns": qdelta if qdelta >= 0 else None,
-                  "lat_ms": delta / 1e6, "latency_ns": delta})
+                  "lat_ms": delta / 1e6, "latency_ns": delta, "op": op_text(flags)})
 
         return trace(ctx, spec, f"Tracing block I/O ({method})... Hit Ctrl-C to end.",
                      handle=handle, cgroup=o["cgroup"])
+
+
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    labels = (r["disk"], r["op"])
+    ms.inc(REQUESTS.name, labels)
+    ms.inc(BYTES.name, labels, r["bytes"])
+    ms.observe(LATENCY.name, (r["disk"],), r["latency_ns"])
 
 
 def _has_io_start(method: str | None) -> bool:

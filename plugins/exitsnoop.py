@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter, Histogram
 from coreframe.options import Directory, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, open_object, trace
+from ._common import attach_option, comm, metered, open_object, trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from coreframe.metrics import MetricSet
+
 
 _EVENT = struct.Struct("<QQIIII16s")     # struct event, bpf/exitsnoop.h
 
@@ -24,6 +32,13 @@ ATTACH = (
     ("tracepoint", ("tracepoint:sched/sched_process_exit",),
      "the perf-event tracepoint (kernels without raw tracepoint programs)"),
 )
+EXITS = Counter("coreframe_exitsnoop_exits", "Process (or, with -T, thread) exits, by program",
+                ("comm",))
+EXIT_CODES = Counter("coreframe_exitsnoop_exit_codes",
+                     "Exits by exit code, or by the signal that ended them (SIGKILL, ...)",
+                     ("code",))
+LIFETIME = Histogram("coreframe_exitsnoop_lifetime_seconds",
+                     "Lifetime of the exiting processes (log2 buckets)", scale=1e-9)
 PROGRAMS = {"tp_btf": "exit_btf", "raw_tp": "exit_raw", "tracepoint": "exit_tp"}
 
 
@@ -42,6 +57,22 @@ def _describe(status: int) -> str:
     return text
 
 
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    ms.inc(EXITS.name, (r["comm"],))
+    sig = r["signal"]
+    ms.inc(EXIT_CODES.name, (_signal_name(sig) if sig else str(r["exit_code"]),))
+    ms.observe(LIFETIME.name, (), r["age_ns"])
+
+
+def _signal_name(sig: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
 class ExitSnoop(Tool):
     """One line per process exit: name, ids, age and how it ended."""
 
@@ -56,6 +87,7 @@ class ExitSnoop(Tool):
                Field("core_dumped"))
     time_field = "ts"
     time_columns = False
+    metrics = (EXITS, EXIT_CODES, LIFETIME)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -76,13 +108,13 @@ class ExitSnoop(Tool):
                                    failed_only=bool(o["failed"]),
                                    by_thread=bool(o["threaded"]),
                                    filter_cg=bool(o["cgroup"]))
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
 
         def handle(rec: memoryview) -> None:
             start, end, pid, tid, ppid, status, raw_comm = unpack(rec)
             emit({"ts": end, "comm": comm(raw_comm), "pid": pid, "ppid": ppid, "tid": tid,
-                  "age": (end - start) / 1e9, "text": _describe(status),
+                  "age": (end - start) / 1e9, "age_ns": end - start, "text": _describe(status),
                   "exit_code": (status >> 8) & 0xFF, "signal": status & 0x7F,
                   "core_dumped": bool(status & 0x80)})
 

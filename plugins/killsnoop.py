@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter
 from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import comm, open_object, trace
+from ._common import comm, errno_name, metered, open_object, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 _EVENT = struct.Struct("<QIIiiiiII16s")      # struct event, bpf/killsnoop.h
 CALLS = ("kill", "tkill", "tgkill")
@@ -26,6 +29,11 @@ ATTACH = (("tracepoint", tuple(f"tracepoint:syscalls/sys_{d}_{c}" for c in CALLS
            "per-syscall syscalls/sys_{enter,exit}_{kill,tkill,tgkill}: only these calls "
            "run the programs"),)
 SIGRTMIN = 34
+SIGNALS = Counter("coreframe_killsnoop_signals",
+                  "Signals sent by kill(), tkill() and tgkill(), by signal and system call",
+                  ("signal", "syscall"))
+FAILURES = Counter("coreframe_killsnoop_failures", "Calls that failed, by signal and errno",
+                   ("signal", "errno"))
 
 
 def _signal_name(sig: int) -> str:
@@ -70,6 +78,13 @@ class SignalSet:
         return SignalsType()
 
 
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    sig = _signal_name(r["sig"])
+    ms.inc(SIGNALS.name, (sig, str(r["syscall"])))
+    if r["ret"] < 0:
+        ms.inc(FAILURES.name, (sig, errno_name(-r["ret"])))
+
+
 class KillSnoop(Tool):
     """One line per kill()/tkill()/tgkill(): sender, signal, target and result."""
 
@@ -82,6 +97,7 @@ class KillSnoop(Tool):
                key=None), Field("sig"), Col("TPID", "tpid", -7), Field("tgid"),
                Field("syscall"), Col("RESULT", "ret", -6))
     time_field = "ts"
+    metrics = (SIGNALS, FAILURES)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -100,7 +116,7 @@ class KillSnoop(Tool):
         spec, _ = open_object(self, targ_tgid=o["pid"] or 0, targ_signals=o["signals"],
                               failed_only=bool(o["failed"]))
         names = bool(o["signal_names"])
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
 
         def handle(rec: memoryview) -> None:

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter
 from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import Readiness, RunContext, Tool, choose_attach
 
-from ._common import comm, open_object, trace
+from ._common import comm, errno_name, metered, open_object, trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 # struct event / struct full_event, bpf/opensnoop.h
 _EVENT = struct.Struct("<QIIIiIIII16s256s")
@@ -28,6 +35,11 @@ EV_F_DIRS_UNKNOWN = 2
 O_CREAT = 0o100
 O_TMPFILE = 0o20200000
 SYSCALLS = ("open", "openat", "openat2")
+
+OPENS = Counter("coreframe_opensnoop_opens", "open(), openat() and openat2() calls, by program",
+                ("comm",))
+ERRORS = Counter("coreframe_opensnoop_errors", "Failed opens, by program and errno",
+                 ("comm", "errno"))
 
 # The syscall-entry and -exit tracepoints of each open flavour; raw_syscalls would run
 # a program on every system call of the machine to find the few opens.
@@ -59,6 +71,7 @@ class OpenSnoop(Tool):
                Field("flags"), Field("mode"), Col("PATH", "path"))
     time_field = "ts"
     time_columns = True     # -T; -t is the TID filter, as in libbpf-tools
+    metrics = (OPENS, ERRORS)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -100,7 +113,7 @@ class OpenSnoop(Tool):
                 spec.programs[f"exit_{s}"].autoload = False
         name = o["name"]
         full = bool(o["full_path"])
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
         size = _EVENT.size
 
@@ -119,6 +132,12 @@ class OpenSnoop(Tool):
                   "path": path})
 
         return trace(ctx, spec, "Tracing open()s... Ctrl-C to end.", handle=handle)
+
+
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    ms.inc(OPENS.name, (r["comm"],))
+    if r["err"]:
+        ms.inc(ERRORS.name, (r["comm"], errno_name(r["err"])))
 
 
 def _full_path(rec: memoryview, base: int, depth: int, ev_flags: int, path: str) -> str:

@@ -22,12 +22,15 @@ import struct
 import time
 
 from coreframe.errors import ToolError
+from coreframe.metrics import Counter
 from coreframe.options import Exclusive, IntRange, Option
 from coreframe.tool import Readiness, RunContext, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 # Layout of bpf/profile.h.
 TASK_COMM_LEN = 16
@@ -50,6 +53,9 @@ STACK_STORAGE_SIZE = 16384
 # while they still exist (a process sampled and gone before the end would otherwise
 # have nothing to symbolize its user stack with).
 SCAN_INTERVAL_S = 1.0
+
+SAMPLES = Counter("coreframe_profile_samples", "CPU samples taken, by the program on the CPU",
+                  ("comm",))
 
 MISSED_USER = "[Missed User Stack]"
 MISSED_KERNEL = "[Missed Kernel Stack]"
@@ -142,6 +148,17 @@ class Stack:
         self.user = user
 
 
+def _count_samples(ms: MetricSet, counts: Any) -> None:
+    """The samples counted so far in the kernel's map, per program name."""
+    per_comm: dict[str, int] = {}
+    for raw_key, raw_value in counts.items_batch(4096):
+        name = bytes(raw_key)[_KEY.size - TASK_COMM_LEN:_KEY.size].partition(b"\0")[0]
+        comm = name.decode("utf-8", "replace")
+        per_comm[comm] = per_comm.get(comm, 0) + int.from_bytes(bytes(raw_value)[:8], "little")
+    for comm, n in per_comm.items():
+        ms.set(SAMPLES.name, (comm,), n)
+
+
 class Profile(Tool):
     """Profile CPU usage by sampling stack traces at a timed interval."""
 
@@ -149,6 +166,7 @@ class Profile(Tool):
     summary = "Sample on-CPU stacks (kernel and user); folded output and flame graphs"
     object_file = "profile.bpf.o"
     requires = ("bpf", "perfmon")
+    metrics = (SAMPLES,)
     conflicts = (
         Exclusive("user_stacks_only", "kernel_stacks_only",
                   fix="each leaves out the other's stacks; give at most one"),
@@ -291,9 +309,11 @@ class Profile(Tool):
                 ctx.deadline = time.monotonic() + ctx.duration
             ctx.status(self._banner(rate, ctx.duration))
             counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
-            while not ctx.should_stop():
-                ctx.sleep(SCAN_INTERVAL_S)
-                self._remember_new(counts, symbolizer, ctx)
+            if ctx.metrics is not None:
+                with ctx.metrics.collecting(lambda ms: _count_samples(ms, counts)):
+                    self._scan(ctx, counts, symbolizer)
+            else:
+                self._scan(ctx, counts, symbolizer)
         finally:
             link.close()  # stop sampling before reading, so counts stop moving
         return rate
@@ -330,6 +350,11 @@ class Profile(Tool):
         if duration is not None:
             return text + f" for {duration:g} secs."
         return text + "... Hit Ctrl-C to end."
+
+    def _scan(self, ctx: RunContext, counts: Any, symbolizer: Any) -> None:
+        while not ctx.should_stop():
+            ctx.sleep(SCAN_INTERVAL_S)
+            self._remember_new(counts, symbolizer, ctx)
 
     @staticmethod
     def _remember_new(counts: Any, symbolizer: Any, ctx: RunContext) -> None:

@@ -11,10 +11,12 @@ the kernel build exports it (the UAPI ``asm/unistd_64.h`` generated from it);
 
 from __future__ import annotations
 
+import _thread
 import os
 import struct
 import time
 
+from coreframe.metrics import Counter
 from coreframe.options import Directory, Exclusive, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
@@ -23,7 +25,10 @@ from ._common import attach_option, comm, open_object, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 _DATA = struct.Struct("<QQ16s")       # struct data, bpf/syscount.h
 ATTACH = (
@@ -34,6 +39,11 @@ ATTACH = (
     ("tracepoint", ("tracepoint:raw_syscalls/sys_exit", "tracepoint:raw_syscalls/sys_enter"),
      "the perf-event raw_syscalls tracepoints"),
 )
+SYSCALLS = Counter("coreframe_syscount_syscalls",
+                   "System calls, by name (with -P: by process)", ("syscall",))
+SECONDS = Counter("coreframe_syscount_seconds",
+                  "Time spent in system calls (with -L), by name (with -P: by process)",
+                  ("syscall",))
 PROGRAMS = {"tp_btf": ("enter_btf", "exit_btf"), "raw_tp": ("enter_raw", "exit_raw"),
             "tracepoint": ("enter_tp", "exit_tp")}
 # Where the kernel's syscall table reaches user space: the UAPI header its build
@@ -114,6 +124,47 @@ class Errno:
         return ErrnoType()
 
 
+class _Counts:
+    """The counts taken out of the kernel's map and not printed yet.
+
+    Each key is read and deleted in one step, so a count that lands meanwhile goes
+    to the next take; when the run exports metrics, a scrape takes too and counts
+    what it took into them, under the same lock as the printer's takes."""
+
+    def __init__(self, counts: Any, names: dict[int, str], by_process: bool,
+                 latency: bool) -> None:
+        self.map = getattr(counts, "raw", counts)
+        self.names = names
+        self.by_process = by_process
+        self.latency = latency
+        self.rows: dict[int, tuple[int, int, bytes]] = {}
+        self.lock = _thread.allocate_lock()
+
+    def take(self, ms: MetricSet | None = None) -> None:
+        with self.lock:
+            for key in list(self.map.keys()):
+                raw = self.map.lookup_and_delete(key)
+                if raw is None:
+                    continue
+                n, total_ns, raw_comm = _DATA.unpack_from(bytes(raw))
+                nr = int.from_bytes(bytes(key), "little")
+                if ms is not None:
+                    labels = ((str(nr), comm(raw_comm)) if self.by_process
+                              else (self.names.get(nr, f"[unknown: {nr}]"),))
+                    ms.inc(SYSCALLS.name, labels, n)
+                    if self.latency:
+                        ms.inc(SECONDS.name, labels, total_ns / 1e9)
+                have = self.rows.get(nr)
+                if have is not None:
+                    n, total_ns = n + have[0], total_ns + have[1]
+                self.rows[nr] = (n, total_ns, raw_comm)
+
+    def pop(self) -> list[tuple[int, int, int, bytes]]:
+        with self.lock:
+            rows, self.rows = self.rows, {}
+        return [(k, *v) for k, v in rows.items()]
+
+
 class SysCount(Tool):
     """Count system calls (per syscall, or per process with -P), with their latency (-L)."""
 
@@ -124,6 +175,7 @@ class SysCount(Tool):
     attach_choices = ATTACH
     conflicts = (Exclusive("total", "duration", fix="give the total duration once"),)
     columns = ()
+    metrics = (SYSCALLS, SECONDS)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -178,25 +230,37 @@ class SysCount(Tool):
                      lost=f"counts (the map of {'processes' if o['process'] else 'syscalls'} "
                           "was full)")
 
+    def metric_families(self) -> tuple[Counter, ...]:
+        labels = ("pid", "comm") if self.options.get("process") else ("syscall",)
+        families = [SYSCALLS.with_labels(labels)]
+        if self.options.get("latency"):
+            families.append(SECONDS.with_labels(labels))
+        return tuple(families)
+
     def _loop(self, ctx: RunContext, obj: Any, names: dict[int, str]) -> None:
         o = self.options
         interval = o["interval"]
-        counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
-        while not ctx.should_stop():
-            ctx.sleep(interval or 3600)
-            if interval and not ctx.should_stop():
-                self._print(ctx, counts, names)
-        self._print(ctx, counts, names)
+        counts = _Counts(obj.maps.counts, names, bool(o["process"]), bool(o["latency"]))
 
-    def _print(self, ctx: RunContext, counts: Any, names: dict[int, str]) -> None:
+        def print_loop(take: Callable[[], None]) -> None:
+            while not ctx.should_stop():
+                ctx.sleep(interval or 3600)
+                if interval and not ctx.should_stop():
+                    take()
+                    self._print(ctx, counts.pop(), names)
+            take()
+            self._print(ctx, counts.pop(), names)
+
+        if ctx.metrics is None:
+            print_loop(counts.take)
+        else:
+            # a scrape takes from the map (and exports it); printing shows what it took
+            with ctx.metrics.collecting(counts.take):
+                print_loop(ctx.metrics.refresh)
+
+    def _print(self, ctx: RunContext, rows: list[tuple[int, int, int, bytes]],
+               names: dict[int, str]) -> None:
         o = self.options
-        rows = []
-        for key in list(counts.keys()):
-            raw = counts.lookup_and_delete(key)
-            if raw is None:
-                continue
-            n, total_ns, raw_comm = _DATA.unpack_from(bytes(raw))
-            rows.append((int.from_bytes(bytes(key), "little"), n, total_ns, raw_comm))
         if not rows:
             return
         rows.sort(key=lambda r: r[2] if o["latency"] else r[1], reverse=True)

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter
 from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, open_object, trace
+from ._common import attach_option, comm, metered, open_object, trace
 from ._net import AF_INET, IDENT, PortList, addr, port_array
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 _EVENT = struct.Struct("<QQIIII" + IDENT + "16s")     # struct event, bpf/tcpconnect.bpf.c
 _KEY = struct.Struct("<" + IDENT)                      # struct conn_key
@@ -26,7 +33,32 @@ ATTACH = (
     ("tracepoint", ("tracepoint:sock/inet_sock_set_state",),
      "the perf-event tracepoint (kernels without raw tracepoint programs)"),
 )
+CONNECTS = Counter("coreframe_tcpconnect_connects",
+                   "TCP connect()s by program, destination port and result (established, "
+                   "failed: the attempt closed before ESTABLISHED)", ("comm", "dport", "result"))
+# with -c the kernel counts connects per address and port; the metric follows its map
+COUNTED = CONNECTS.with_labels(("dport",))
 PROGRAMS = {"tp_btf": "state_btf", "raw_tp": "state_raw", "tracepoint": "state_tp"}
+
+
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    ms.inc(CONNECTS.name, (r["comm"], str(r["dport"]),
+                           "established" if r["established"] else "failed"))
+
+
+def _collect_counts(ms: MetricSet, obj: Any) -> None:
+    """-c: the connects the kernel counted so far, summed per destination port."""
+    per_port: dict[int, int] = {}
+    for key, value in _counts(obj):
+        dport = _KEY.unpack_from(key)[2]
+        per_port[dport] = per_port.get(dport, 0) + value
+    for dport, n in per_port.items():
+        ms.set(COUNTED.name, (str(dport),), n)
+
+
+def _counts(obj: Any) -> list[tuple[bytes, int]]:
+    counts = getattr(obj.maps.counts, "raw", obj.maps.counts)
+    return [(bytes(k), int.from_bytes(bytes(v), "little")) for k, v in counts.items()]
 
 
 class TcpConnect(Tool):
@@ -45,6 +77,10 @@ class TcpConnect(Tool):
                Col("DPORT", "dport", -5), Field("established"), Field("rtt_ns"))
     time_field = "ts"
     time_columns = True
+    metrics = (CONNECTS,)
+
+    def metric_families(self) -> tuple[Counter, ...]:
+        return (COUNTED,) if self.options.get("count") else (CONNECTS,)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -69,7 +105,7 @@ class TcpConnect(Tool):
                                    targ_dports=port_array(o["port"]),
                                    do_count=bool(o["count"]),
                                    count_sport=bool(o["source_port"]))
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
 
         def handle(rec: memoryview) -> None:
@@ -81,8 +117,13 @@ class TcpConnect(Tool):
                   "established": bool(established), "rtt_ns": rtt})
 
         def count(obj: object) -> None:
-            while not ctx.should_stop():
-                ctx.sleep(3600)
+            if ctx.metrics is not None:
+                with ctx.metrics.collecting(lambda ms: _collect_counts(ms, obj)):
+                    while not ctx.should_stop():
+                        ctx.sleep(3600)
+            else:
+                while not ctx.should_stop():
+                    ctx.sleep(3600)
             self._print_counts(ctx, obj)
 
         return trace(ctx, spec, f"Tracing connect()s ({method})... Ctrl-C to end.",
@@ -90,7 +131,6 @@ class TcpConnect(Tool):
                      lost="connects (buffer or map full)")
 
     def _print_counts(self, ctx: RunContext, obj: object) -> None:
-        counts = getattr(obj.maps.counts, "raw", obj.maps.counts)  # type: ignore[attr-defined]
         with_sport = bool(self.options["source_port"])
         cols = [Col("LADDR", "laddr", -25), Col("RADDR", "raddr", -25)]
         if with_sport:
@@ -100,11 +140,10 @@ class TcpConnect(Tool):
         if not table.as_json:
             ctx.out.write("\n" + table.header())
         rows = []
-        for key, value in counts.items():
-            family, sport, dport, _p, saddr, daddr = _KEY.unpack_from(bytes(key))
+        for key, value in _counts(obj):
+            family, sport, dport, _p, saddr, daddr = _KEY.unpack_from(key)
             rows.append({"laddr": addr(family, saddr), "raddr": addr(family, daddr),
-                         "lport": sport, "rport": dport,
-                         "connects": int.from_bytes(bytes(value), "little")})
+                         "lport": sport, "rport": dport, "connects": value})
         rows.sort(key=lambda r: (":" in r["laddr"], r["laddr"], r["raddr"], r["rport"]))
         for row in rows:
             ctx.out.write(table.format(row))

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import struct
 
+from coreframe.metrics import Counter, Histogram
 from coreframe.options import Exclusive, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, open_object, trace
+from ._common import attach_option, comm, metered, open_object, trace
 from ._net import AF_INET, AF_INET6, IDENT, PortList, addr, port_array
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from coreframe.metrics import MetricSet
 
 _EVENT = struct.Struct("<QQQQII" + IDENT + "16s")     # struct event, bpf/tcplife.bpf.c
 ATTACH = (
@@ -24,6 +31,14 @@ ATTACH = (
     ("tracepoint", ("tracepoint:sock/inet_sock_set_state",),
      "the perf-event tracepoint (kernels without raw tracepoint programs)"),
 )
+SESSIONS = Counter("coreframe_tcplife_sessions", "TCP sessions closed, by program and family",
+                   ("comm", "family"))
+TX_BYTES = Counter("coreframe_tcplife_tx_bytes", "Bytes sent over the closed sessions",
+                   ("comm",))
+RX_BYTES = Counter("coreframe_tcplife_rx_bytes", "Bytes received over the closed sessions",
+                   ("comm",))
+DURATION = Histogram("coreframe_tcplife_duration_seconds",
+                     "Lifetime of the closed sessions (log2 buckets)", scale=1e-9)
 PROGRAMS = {"tp_btf": "state_btf", "raw_tp": "state_raw", "tracepoint": "state_tp"}
 
 
@@ -37,6 +52,13 @@ def _columns(width: int) -> tuple[Col, ...]:
             Field("span_ns"))
 
 
+def _count(ms: MetricSet, r: dict[str, Any]) -> None:
+    ms.inc(SESSIONS.name, (r["comm"], r["family"]))
+    ms.inc(TX_BYTES.name, (r["comm"],), r["tx_bytes"])
+    ms.inc(RX_BYTES.name, (r["comm"],), r["rx_bytes"])
+    ms.observe(DURATION.name, (), r["span_ns"])
+
+
 class TcpLife(Tool):
     """Trace TCP sessions and summarize each when it closes."""
 
@@ -48,6 +70,7 @@ class TcpLife(Tool):
     conflicts = (Exclusive("ipv4", "ipv6", fix="leave both out for both families"),)
     columns = _columns(15)
     time_field = "ts"
+    metrics = (SESSIONS, TX_BYTES, RX_BYTES, DURATION)
 
     @classmethod
     def params(cls) -> list[Option]:
@@ -71,7 +94,7 @@ class TcpLife(Tool):
             targ_sports=port_array(o["localport"]), targ_dports=port_array(o["remoteport"]))
         if o["wide"]:
             ctx.output._columns = _columns(39)
-        emit = ctx.emit
+        emit = metered(ctx, _count)
         unpack = _EVENT.unpack_from
 
         def handle(rec: memoryview) -> None:

@@ -42,6 +42,9 @@ CASES = [
     ("no-tools", '[serve]\nevents = "-"\n', None, ["no tools to run"]),
     ("bad-otlp-url", '[serve]\notlp = "127.0.0.1:4318"\n\n' + GOOD, 2,
      ["is not an http:// or https:// URL"]),
+    ("conflicting-options", GOOD + '\n[tools.rq]\ntool = "runqlat"\nper_process = true\n'
+     "per_thread = true\n", 4,
+     ["[tools.rq] per-process and per-thread cannot be used together", "pick one grouping"]),
 ]
 
 
