@@ -65,6 +65,19 @@ def errno_name(number: int) -> str:
     return errno.errorcode.get(number, str(number))
 
 
+def signal_name(sig: int) -> str:
+    """SIGKILL, SIGRTMIN+3, ...; the number when it names no signal."""
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        low, high = signal.SIGRTMIN, signal.SIGRTMAX
+        if low <= sig <= high:
+            return f"SIGRTMIN+{sig - low}" if sig > low else "SIGRTMIN"
+        return str(sig)
+
+
 def lookup_sum(m: Any, key: Any) -> int:
     """A map value as an int, whatever view the maps layer gives (bytes or typed)."""
     raw = getattr(m, "raw", m)

@@ -14,7 +14,7 @@ from coreframe.options import Directory, IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import attach_option, comm, metered, open_object, trace
+from ._common import attach_option, comm, metered, open_object, signal_name, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,17 +60,8 @@ def _describe(status: int) -> str:
 def _count(ms: MetricSet, r: dict[str, Any]) -> None:
     ms.inc(EXITS.name, (r["comm"],))
     sig = r["signal"]
-    ms.inc(EXIT_CODES.name, (_signal_name(sig) if sig else str(r["exit_code"]),))
+    ms.inc(EXIT_CODES.name, (signal_name(sig) if sig else str(r["exit_code"]),))
     ms.observe(LIFETIME.name, (), r["age_ns"])
-
-
-def _signal_name(sig: int) -> str:
-    import signal
-
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
 
 
 class ExitSnoop(Tool):

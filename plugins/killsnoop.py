@@ -14,7 +14,7 @@ from coreframe.options import IntRange, Option
 from coreframe.output import Col, Field
 from coreframe.tool import RunContext, Tool
 
-from ._common import comm, errno_name, metered, open_object, trace
+from ._common import comm, errno_name, metered, open_object, signal_name, trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,24 +28,11 @@ ATTACH = (("tracepoint", tuple(f"tracepoint:syscalls/sys_{d}_{c}" for c in CALLS
                                for d in ("enter", "exit")),
            "per-syscall syscalls/sys_{enter,exit}_{kill,tkill,tgkill}: only these calls "
            "run the programs"),)
-SIGRTMIN = 34
 SIGNALS = Counter("coreframe_killsnoop_signals",
                   "Signals sent by kill(), tkill() and tgkill(), by signal and system call",
                   ("signal", "syscall"))
 FAILURES = Counter("coreframe_killsnoop_failures", "Calls that failed, by signal and errno",
                    ("signal", "errno"))
-
-
-def _signal_name(sig: int) -> str:
-    """SIGKILL, SIGRTMIN+3, ...; the number when it names no signal."""
-    import signal
-
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        if SIGRTMIN <= sig <= 64:
-            return f"SIGRTMIN+{sig - SIGRTMIN}" if sig > SIGRTMIN else "SIGRTMIN"
-        return str(sig)
 
 
 class SignalSet:
@@ -79,7 +66,7 @@ class SignalSet:
 
 
 def _count(ms: MetricSet, r: dict[str, Any]) -> None:
-    sig = _signal_name(r["sig"])
+    sig = signal_name(r["sig"])
     ms.inc(SIGNALS.name, (sig, str(r["syscall"])))
     if r["ret"] < 0:
         ms.inc(FAILURES.name, (sig, errno_name(-r["ret"])))
@@ -122,7 +109,7 @@ class KillSnoop(Tool):
         def handle(rec: memoryview) -> None:
             ts, pid, _tid, tpid, tgid, sig, ret, call, _pad, raw_comm = unpack(rec)
             emit({"ts": ts, "pid": pid, "comm": comm(raw_comm), "sig": sig,
-                  "sig_text": _signal_name(sig) if names else sig, "tpid": tpid,
+                  "sig_text": signal_name(sig) if names else sig, "tpid": tpid,
                   "tgid": tgid, "syscall": CALLS[call] if call < 3 else call, "ret": ret})
 
         return trace(ctx, spec, "Tracing kill()s... Ctrl-C to end.", handle=handle)

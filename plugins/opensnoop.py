@@ -9,6 +9,7 @@ the call returns). PID, TID, UID and failed-only filters run in the kernel;
 
 from __future__ import annotations
 
+import os
 import struct
 
 from coreframe.metrics import Counter
@@ -32,8 +33,6 @@ RINGBUF = 4 << 20
 FULL_PATH_RINGBUF = 16 << 20
 EV_F_DIRS_TRUNCATED = 1
 EV_F_DIRS_UNKNOWN = 2
-O_CREAT = 0o100
-O_TMPFILE = 0o20200000
 SYSCALLS = ("open", "openat", "openat2")
 
 OPENS = Counter("coreframe_opensnoop_opens", "open(), openat() and openat2() calls, by program",
@@ -50,7 +49,7 @@ ATTACH = (("tracepoint", ("tracepoint:syscalls/sys_enter_openat",
 
 def _mode_text(flags: int, mode: int) -> str:
     # as libbpf-tools: a mode only means something when the call may create a file
-    if mode == 0 and not flags & O_CREAT and (flags & O_TMPFILE) != O_TMPFILE:
+    if mode == 0 and not flags & os.O_CREAT and (flags & os.O_TMPFILE) != os.O_TMPFILE:
         return "n/a "
     return f"{mode:04o}"
 

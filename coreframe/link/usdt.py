@@ -35,6 +35,7 @@ import os
 import struct
 
 from ..errors import AttachError, ObjectError
+from ..runtime.records import Record
 from ..sys.uapi_elf import (
     EHDR,
     EM_X86_64,
@@ -364,22 +365,20 @@ def find_in_process(pid: int, provider: str, name: str) -> str:
 # ---- argument specs -----------------------------------------------------------------------
 
 
-class ArgSpec:
+class ArgSpec(Record, fields="text size signed kind val_off reg_off idx_reg_off scale_shift",
+              defaults=(0, 0, 0, 0)):
     """How ``bpf_usdt_arg()`` fetches one argument (struct __bpf_usdt_arg_spec)."""
 
-    __slots__ = ("text", "size", "signed", "kind", "val_off", "reg_off", "idx_reg_off",
-                 "scale_shift")
+    __slots__ = ()
 
-    def __init__(self, text: str, size: int, signed: bool, kind: int, val_off: int = 0,
-                 reg_off: int = 0, idx_reg_off: int = 0, scale_shift: int = 0) -> None:
-        self.text = text
-        self.size = size
-        self.signed = signed
-        self.kind = kind
-        self.val_off = val_off
-        self.reg_off = reg_off
-        self.idx_reg_off = idx_reg_off
-        self.scale_shift = scale_shift
+    text: str
+    size: int
+    signed: bool
+    kind: int
+    val_off: int
+    reg_off: int
+    idx_reg_off: int
+    scale_shift: int
 
     @property
     def bitshift(self) -> int:
@@ -466,23 +465,24 @@ class _Field:
         self.byte, self.bit, self.bits = byte, bit, bits
 
 
-class SpecLayout:
+class SpecLayout(Record, fields="size args_off arg_size cookie_off cnt_off fields has_sib"):
     """The byte layout of ``struct __bpf_usdt_spec`` as the object was compiled.
 
     Read from the object's BTF (the layout is libbpf's implementation detail and
     has changed once, when scale-index-base arguments arrived); objects without
-    BTF get the layout of libbpf 1.0-1.4's usdt.bpf.h.
+    BTF get the layout of libbpf 1.0-1.4's usdt.bpf.h. ``fields``: each member of
+    ``struct __bpf_usdt_arg_spec`` by name.
     """
 
-    def __init__(self, size: int, args_off: int, arg_size: int, cookie_off: int,
-                 cnt_off: int, arg_fields: dict[str, _Field], has_sib: bool) -> None:
-        self.size = size
-        self.args_off = args_off
-        self.arg_size = arg_size
-        self.cookie_off = cookie_off
-        self.cnt_off = cnt_off
-        self.fields = arg_fields
-        self.has_sib = has_sib
+    __slots__ = ()
+
+    size: int
+    args_off: int
+    arg_size: int
+    cookie_off: int
+    cnt_off: int
+    fields: dict[str, _Field]
+    has_sib: bool
 
     @classmethod
     def default(cls) -> SpecLayout:
