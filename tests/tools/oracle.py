@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,18 @@ def oracle(name: str, *args: str, header: str | None = None) -> Iterator[ToolPro
                 f"{name} printed no header; stderr: {p.stderr}"
         time.sleep(ORACLE_SETTLE_S)
         yield p
+
+
+# A helper that sleeps 300 times for 1 ms once told to go: each sleep leaves the CPU
+# and comes back through the run queue (runqlat, cpudist).
+SLEEPER = textwrap.dedent("""
+    import sys, time
+    sys.stdin.readline()
+    for _ in range(300):
+        time.sleep(0.001)
+    print("done", flush=True)
+    sys.stdin.readline()
+""")
 
 
 class Helper:

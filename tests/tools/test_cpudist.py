@@ -4,20 +4,9 @@ where libbpf-tools' counts only the slices that ended in a preemption."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-from oracle import assert_same_samples, helper, oracle, parse_hists
+from oracle import SLEEPER, assert_same_samples, helper, oracle, parse_hists
 from tool_proc import ToolProcess
-
-SLEEPER = textwrap.dedent("""
-    import sys, time
-    sys.stdin.readline()
-    for _ in range(300):
-        time.sleep(0.001)
-    print("done", flush=True)
-    sys.stdin.readline()
-""")
 
 
 def _both(args: list[str], attach: str = "auto") -> tuple[dict, dict, int]:

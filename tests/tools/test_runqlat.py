@@ -4,20 +4,9 @@ both trace it by PID and must see the same samples."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-from oracle import assert_same_samples, helper, oracle, parse_hists
+from oracle import SLEEPER, assert_same_samples, helper, oracle, parse_hists
 from tool_proc import ToolProcess
-
-SLEEPER = textwrap.dedent("""
-    import sys, time
-    sys.stdin.readline()
-    for _ in range(300):
-        time.sleep(0.001)
-    print("done", flush=True)
-    sys.stdin.readline()
-""")
 
 
 @pytest.mark.parametrize("attach,args", [("auto", []), ("raw_tp", []), ("auto", ["-P"]),

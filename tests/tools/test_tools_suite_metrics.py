@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from oracle import DIRECT_IO, helper, loop_device
+from oracle import DIRECT_IO, SLEEPER, helper, loop_device
 from tool_proc import ToolProcess
 
 from coreframe.metrics import Histogram
@@ -175,16 +175,6 @@ def test_biolatency_histogram_is_the_requests(need_root: None, tmp_path: Path) -
     for row in doc["hist"]:
         running += row["count"]
         assert buckets[row["hi"] / 1e6] == running, (row, buckets)
-
-
-SLEEPER = textwrap.dedent("""
-    import sys, time
-    sys.stdin.readline()
-    for _ in range(300):
-        time.sleep(0.001)
-    print("done", flush=True)
-    sys.stdin.readline()
-""")
 
 
 def test_runqlat_per_process_histogram(need_root: None) -> None:
