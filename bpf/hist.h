@@ -22,13 +22,6 @@ const struct hist *unused_hist __attribute__((unused));
 /* values not counted because the map of histograms was full */
 __u64 dropped = 0;
 
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 hi = v >> 32;
-
-	return hi ? log2_u32(hi) + 32 : log2_u32((__u32)v);
-}
-
 static __always_inline __u32 hist_slot(__u64 v)
 {
 	__u32 slot = log2_u64(v);

@@ -24,6 +24,21 @@ static __always_inline __u64 log2_u32(__u32 v)
 	return r;
 }
 
+/* floor(log2(v)) for v > 0 (0 for 0), as one chain of halvings: the 6.1 verifier
+ * loses the bound of log2_u32(v >> 32) + 32 and rejects it as a histogram index */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
 /* bcc's slot: 0 for 0, floor(log2(v)) + 1 otherwise */
 static __always_inline __u64 slot_of(__u64 v)
 {
