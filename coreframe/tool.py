@@ -317,6 +317,7 @@ def run_params(cls: type[Tool]) -> list[Any]:
                        help="Include seconds since tracing started."),
             ]
     wanted += export_options(_exportable(cls))
+    wanted.append(btf_option())
     for option in wanted:
         if option.name in taken or taken & set(option.opts):
             continue
@@ -325,6 +326,36 @@ def run_params(cls: type[Tool]) -> list[Any]:
         Option("--duration", type=FloatRange(min=0), metavar="SECONDS",
                help="Stop by itself after SECONDS."),
     ]
+
+
+def btf_option() -> Any:
+    """``--btf FILE``: the BTF CO-RE relocates against (docs/no-btf.md); a tool that
+    declares its own ``--btf`` keeps it, and ``coreframe run --btf FILE NAME`` still
+    reaches this one."""
+    from .options import File, Option
+
+    return Option("--btf", "core_btf", type=File(), metavar="FILE",
+                  help="Relocate against this BTF (raw, BTFHub's .btf.tar.xz, or an ELF "
+                       "with .BTF) instead of the kernel's: for kernels without BTF.")
+
+
+def _kit_btf(cls: type[Tool]) -> bool:
+    """Whether ``--btf`` is coreframe's (run_params added it) rather than the tool's."""
+    return not any(getattr(p, "name", None) == "core_btf" or "--btf" in
+                   (getattr(p, "opts", None) or ()) for p in cls.params())
+
+
+def use_tool_btf(cls: type[Tool], path: str | None = None) -> None:
+    """Point CO-RE at ``path`` (``--btf``) and search the tool package's ``btf/``
+    directory for per-kernel BTFs (btf.locate); costs no file access."""
+    from .btf import locate
+
+    if path is not None:
+        locate.set_default(path, "--btf")
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None)
+    if where:
+        locate.add_search_dir(os.path.join(os.path.dirname(where), "btf"))
 
 
 def _exportable(cls: type[Tool]) -> tuple[str, ...]:
@@ -388,6 +419,7 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     exports = None
     try:
         wanted = {n: options.pop(n, None) for n in _export_names(cls)}
+        use_tool_btf(cls, options.pop("core_btf", None) if _kit_btf(cls) else None)
         tool = cls(**options)
         ctx.tool = tool
         if any(wanted.values()):

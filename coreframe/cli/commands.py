@@ -212,11 +212,22 @@ class _RunGroup(_Group):
         return _tool_command(name, entry.cls)
 
 
+def _set_btf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        from ..btf.locate import set_default
+
+        set_default(value, "--btf")
+
+
 @cli.group("run", cls=_RunGroup)
 @click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
               help=DEBUG_HELP)
+@click.option("--btf", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              expose_value=False, callback=_set_btf,
+              help="Relocate against this BTF instead of the kernel's (for every tool, "
+                   "even one with its own --btf option; docs/no-btf.md).")
 def run() -> None:
-    """Run a tool: coreframe run NAME [tool options] (NAME --help for them).
+    """Run a tool: coreframe run [--btf FILE] NAME [tool options] (NAME --help for them).
 
     NAME may be DIST:NAME (see `coreframe list`) to run one distribution's tool
     when two claim the same name.
