@@ -130,7 +130,8 @@ class ObjectSpec(NamedDataSections):
         :func:`open`, else ``$COREFRAME_BTF``, the running kernel's, or a file on the
         BTF search path (:mod:`coreframe.btf.locate`, docs/no-btf.md), and with none
         of them ``FeatureMissing`` before anything is created; ``pin_root`` is where
-        LIBBPF_PIN_BY_NAME maps live (default /sys/fs/bpf). On any failure everything created so far is closed.
+        LIBBPF_PIN_BY_NAME maps live (default /sys/fs/bpf). On any failure everything
+        created so far is closed.
         """
         from .loader import Loader
 
