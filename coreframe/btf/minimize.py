@@ -111,7 +111,7 @@ class Minimizer:
 
         relocator = CoreRelocator(local, self.target, on_match=self._on_match)
         outcomes = relocator.resolve_all(ext.core_relos)
-        self.relocations += len(outcomes)
+        self.relocations += sum(len(relos) for relos in ext.core_relos.values())
         self.objects += 1
         return dict(outcomes)
 
