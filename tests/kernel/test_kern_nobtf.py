@@ -289,5 +289,34 @@ def test_loader_results_equal_full_btf(plugins_btf: Path,
         loaded.append(Path(path).name)
     assert "execsnoop.bpf.o" in loaded, full[str(EXECSNOOP)]
     assert compared >= 100, f"only {compared} relocations compared ({loaded})"
+    record_property("plugins_min_btf_bytes", plugins_btf.stat().st_size)
     record_property("nobtf_relos", compared)
     record_property("nobtf_objects", ",".join(loaded))
+
+
+def test_every_tool_ready_from_min_btf(plugins_btf: Path) -> None:
+    """Each tool ready here is ready with the kernel's BTF hidden and the plugins'
+    minimal BTF given (attach methods that need the kernel's own BTF, tp_btf, give way
+    to raw tracepoints and tracepoints); without it, each tool that relocates says how
+    to get a BTF."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("COREFRAME_BTF", "COREFRAME_BTF_PATH")}
+
+    def ready(prefix: list[str], extra: dict[str, str]) -> dict[str, dict[str, object]]:
+        proc = subprocess.run([*prefix, *CLI, "list", "--json"], capture_output=True,
+                              text=True, env={**env, **extra}, timeout=READY_WAIT,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        return {row["name"]: row for row in json.loads(proc.stdout)}
+
+    full = ready([], {})
+    hidden = ready(_hidden([]), {"COREFRAME_BTF": str(plugins_btf)})
+    bare = ready(_hidden([]), {})
+    for name, row in full.items():
+        if row["distribution"] != "coreframe" or not row["ready"]:
+            continue
+        assert hidden[name]["ready"], (name, hidden[name]["reason"])
+        if name in ("execsnoop", "biolatency", "runqlat", "tcplife"):  # requires "btf"
+            assert not bare[name]["ready"]
+            assert "COREFRAME_BTF_PATH" in str(bare[name]["reason"])
+    assert full["execsnoop"]["ready"] and full["biolatency"]["ready"]
