@@ -320,3 +320,18 @@ def test_every_tool_ready_from_min_btf(plugins_btf: Path) -> None:
             assert not bare[name]["ready"]
             assert "COREFRAME_BTF_PATH" in str(bare[name]["reason"])
     assert full["execsnoop"]["ready"] and full["biolatency"]["ready"]
+
+
+def test_raw_tp_tool_runs_from_min_btf(plugins_btf: Path) -> None:
+    """cpudist, whose programs read the scheduler's task pointers with CO-RE, attaches
+    by raw tracepoint with the kernel's BTF hidden and counts real context switches."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("COREFRAME_BTF", "COREFRAME_BTF_PATH")}
+    proc = subprocess.run(_hidden([*CLI, "run", "cpudist", "--btf", str(plugins_btf),
+                                   "--duration", "3", "--json"]),
+                          capture_output=True, text=True, env=env, timeout=READY_WAIT,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "(raw_tp)" in proc.stderr, proc.stderr
+    hist = json.loads(proc.stdout.strip().splitlines()[-1])["hist"]
+    assert sum(slot["count"] for slot in hist) > 0, proc.stdout
