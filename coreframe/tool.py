@@ -321,6 +321,7 @@ def run_params(cls: type[Tool]) -> list[Any]:
                        help="Include seconds since tracing started."),
             ]
     wanted += export_options(_exportable(cls))
+    wanted.append(btf_option())
     for option in wanted:
         if option.name in taken or taken & set(option.opts):
             continue
@@ -339,6 +340,36 @@ def usage_error(cls: type[Tool], options: dict[str, Any]) -> str:
     from .options import conflict_error
 
     return conflict_error(run_params(cls), cls.conflicts, options)
+
+
+def btf_option() -> Any:
+    """``--btf FILE``: the BTF CO-RE relocates against (docs/no-btf.md); a tool that
+    declares its own ``--btf`` keeps it, and ``coreframe run --btf FILE NAME`` still
+    reaches this one."""
+    from .options import File, Option
+
+    return Option("--btf", "core_btf", type=File(), metavar="FILE",
+                  help="Relocate against this BTF (raw, BTFHub's .btf.tar.xz, or an ELF "
+                       "with .BTF) instead of the kernel's: for kernels without BTF.")
+
+
+def _kit_btf(cls: type[Tool]) -> bool:
+    """Whether ``--btf`` is coreframe's (run_params added it) rather than the tool's."""
+    return not any(getattr(p, "name", None) == "core_btf" or "--btf" in
+                   (getattr(p, "opts", None) or ()) for p in cls.params())
+
+
+def use_tool_btf(cls: type[Tool], path: str | None = None) -> None:
+    """Point CO-RE at ``path`` (``--btf``) and search the tool package's ``btf/``
+    directory for per-kernel BTFs (btf.locate); costs no file access."""
+    from .btf import locate
+
+    if path is not None:
+        locate.set_default(path, "--btf")
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None)
+    if where:
+        locate.add_search_dir(os.path.join(os.path.dirname(where), "btf"))
 
 
 def _exportable(cls: type[Tool]) -> tuple[str, ...]:
@@ -405,6 +436,7 @@ def run_tool(cls: type[Tool], options: dict[str, Any], *, gc_paused: bool = Fals
     exports = None
     try:
         wanted = {n: options.pop(n, None) for n in _export_names(cls)}
+        use_tool_btf(cls, options.pop("core_btf", None) if _kit_btf(cls) else None)
         tool = cls(**options)
         ctx.tool = tool
         if any(wanted.values()):
@@ -439,9 +471,16 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
             return True, ""
         return False, "needs CAP_PERFMON (run as root)"
     if requirement == "btf":
-        if os.path.exists(host.VMLINUX_BTF):
-            return True, ""
-        return False, "needs kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)"
+        # CO-RE's target: the kernel's BTF, or a file standing in for it (btf.locate)
+        from .btf.locate import KernelBTFMissing, find
+
+        try:
+            target = find()
+        except KernelBTFMissing:
+            return False, ("needs kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF) "
+                           "or a BTF file: --btf, COREFRAME_BTF, COREFRAME_BTF_PATH "
+                           "(docs/no-btf.md)")
+        return True, "" if target.is_kernel else f"CO-RE against {target.path}"
     if requirement.startswith("tracepoint:"):
         event = requirement.split(":", 1)[1]
         root = tracefs.find_root()
@@ -476,8 +515,8 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
 _VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 
-def _kernel_btf_has_name(name: str) -> bool:
-    """Whether the kernel's BTF string section holds ``name`` (a whole string)."""
+def _kernel_btf_bytes() -> bytes:
+    """The kernel's BTF, read once; empty when it has none (or it is hidden)."""
     global _kernel_btf
     if _kernel_btf is None:
         try:
@@ -485,7 +524,12 @@ def _kernel_btf_has_name(name: str) -> bool:
                 _kernel_btf = f.read()
         except OSError:
             _kernel_btf = b""
-    return _kernel_btf.find(b"\0" + name.encode() + b"\0") >= 0
+    return _kernel_btf
+
+
+def _kernel_btf_has_name(name: str) -> bool:
+    """Whether the kernel's BTF string section holds ``name`` (a whole string)."""
+    return _kernel_btf_bytes().find(b"\0" + name.encode() + b"\0") >= 0
 
 
 _kernel_btf: bytes | None = None
@@ -505,9 +549,30 @@ def _check_btf_tracepoint(kind: str, event: str) -> tuple[bool, str]:
             return False, f"{kind} programs do not load on this kernel"
     except Exception as exc:  # no privilege: cannot tell, so do not promise
         return False, f"cannot probe {kind} programs: {exc}"
+    if kind == "raw_tp" and not _kernel_btf_bytes():
+        # a kernel without BTF still has raw tracepoints (they need none): one exists
+        # when a tracepoint of that name does
+        if _tracefs_has_event(event):
+            return True, ""
+        return False, f"no tracepoint {event} in tracefs (and no kernel BTF to look in)"
     if not _kernel_btf_has_name("btf_trace_" + event):
         return False, f"the kernel's BTF has no raw tracepoint {event}"
     return True, ""
+
+
+def _tracefs_has_event(event: str) -> bool:
+    """Whether some tracefs category has an event called ``event``."""
+    from .link import tracefs
+
+    root = tracefs.find_root()
+    if root is None:
+        return False
+    events = os.path.join(root, "events")
+    try:
+        categories = os.listdir(events)
+    except OSError:
+        return False
+    return any(os.path.isdir(os.path.join(events, c, event)) for c in categories)
 
 
 class AttachChoice(Record, fields="method detail", defaults=("",)):

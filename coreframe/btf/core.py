@@ -66,7 +66,7 @@ from coreframe.sys.uapi_btf import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from coreframe.btf.ext import CoreRelo
@@ -155,10 +155,15 @@ class CoreRelocator:
     only for local types that have no candidate in ``target`` itself.
     """
 
-    def __init__(self, local: BTF, target: BTF, modules: Sequence[BTF] = ()) -> None:
+    def __init__(self, local: BTF, target: BTF, modules: Sequence[BTF] = (), *,
+                 on_match: Callable[[CoreRelo, BTF, int, tuple[int, ...]], None] | None = None
+                 ) -> None:
         self.local = local
         self.target = target
         self.modules = tuple(modules)
+        # told (relo, target BTF, candidate root type id, its raw access indexes) for
+        # every candidate that matches: what btf.minimize keeps of the target
+        self.on_match = on_match
         self._cands: dict[int, list[tuple[Any, int]]] = {}
         self._done: dict[CoreRelo, CoreResult | RelocationError] = {}
 
@@ -244,6 +249,8 @@ class CoreRelocator:
             if not ok:
                 reasons.append(why)
                 continue
+            if self.on_match is not None:  # before the ambiguity checks: keep every match
+                self.on_match(relo, tb, cand_id, tuple(cand_spec.raw))
             res = self._calc(relo, local_spec, cand_spec)
             if best is None:
                 best, best_spec = res, cand_spec

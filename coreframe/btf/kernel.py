@@ -255,9 +255,12 @@ def vmlinux() -> BTF:
     try:
         data = _read_sysfs(VMLINUX_PATH)
     except FileNotFoundError:
+        data = b""
+    if not len(data):  # absent, or hidden under an empty file
         raise FeatureMissing(
             "kernel BTF (/sys/kernel/btf/vmlinux)",
-            "needs CONFIG_DEBUG_INFO_BTF=y, or pass a target BTF file",
+            "needs CONFIG_DEBUG_INFO_BTF=y; for CO-RE alone, a target BTF file will do "
+            "(--btf FILE, docs/no-btf.md)",
         ) from None
     return load_indexed(data, boot_constant=True)
 
@@ -300,22 +303,32 @@ def _elf_btf_section(data: bytes, path: str) -> bytes:
 
 
 def load_target(path: str | None = None) -> BTF:
-    """Target BTF for CO-RE: the running kernel's, or a custom file (raw BTF or ELF)."""
-    if path is None:
+    """Target BTF for CO-RE: a file (raw BTF, BTFHub's ``.btf.tar.xz``, or an ELF
+    object's ``.BTF``), or with None the one :func:`coreframe.btf.locate.find` picks
+    (``COREFRAME_BTF``, the running kernel's, the BTF search path)."""
+    from . import locate
+
+    target = locate.find(path)
+    if target.is_kernel:
         return vmlinux()
-    if os.path.realpath(path) == VMLINUX_PATH:
-        return vmlinux()
+    path = target.path
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(6)
     except OSError as e:
         raise BTFError(f"cannot read {path}: {e.strerror}") from e
-    if head == b"\x7fELF":
+    if head == b"\xfd7zXZ\x00":  # xz: BTFHub's RELEASE.btf.tar.xz
+        return load_indexed(locate.read(path))
+    if head[:4] == b"\x7fELF":
         return btf_from_path(path)
     try:
-        return load_indexed(_read_sysfs(path))
+        data = _read_sysfs(path)
     except FileNotFoundError:
         raise BTFError(f"cannot read {path}: no such file") from None
+    if data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):  # BTF magic, either byte order
+        raise BTFError(f"{path}: not BTF (neither raw BTF with magic 0xeb9f, BTFHub's "
+                       ".btf.tar.xz, nor an ELF object with a .BTF section)")
+    return load_indexed(data)
 
 
 def module_names() -> list[str]:

@@ -215,11 +215,22 @@ class _RunGroup(_Group):
         return _tool_command(name, entry.cls)
 
 
+def _set_btf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        from ..btf.locate import set_default
+
+        set_default(value, "--btf")
+
+
 @cli.group("run", cls=_RunGroup)
 @click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
               help=DEBUG_HELP)
+@click.option("--btf", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              expose_value=False, callback=_set_btf,
+              help="Relocate against this BTF instead of the kernel's (for every tool, "
+                   "even one with its own --btf option; docs/no-btf.md).")
 def run() -> None:
-    """Run a tool: coreframe run NAME [tool options] (NAME --help for them).
+    """Run a tool: coreframe run [--btf FILE] NAME [tool options] (NAME --help for them).
 
     NAME may be DIST:NAME (see `coreframe list`) to run one distribution's tool
     when two claim the same name.
@@ -348,6 +359,52 @@ def btf_dump(path: str, fmt: str) -> None:
     from ..btf.dump import dump_btf_file
 
     dump_btf_file(path, fmt)
+
+
+@btf_group.command("min")
+@click.argument("objects", nargs=-1, required=True, metavar="OBJECT...",
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("--btf", "btf_path", type=click.Path(exists=True, dir_okay=False),
+              metavar="VMLINUX",
+              help="The full BTF to cut down (default: the running kernel's).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              metavar="OUT", help="Where to write the minimal BTF (raw BTF).")
+def btf_min(objects: tuple[str, ...], btf_path: str | None, output: str) -> None:
+    """Write the minimal BTF the CO-RE relocations of OBJECTs need (like `bpftool gen
+    min_core_btf`): ship it for a kernel without BTF, use it with --btf."""
+    import os
+
+    from ..btf.locate import find
+    from ..btf.minimize import Minimizer
+    from ..object import open as open_object
+
+    target_file = find(btf_path)
+    full = _target_btf(target_file.path)
+    specs = [(path, open_object(path)) for path in objects]
+    minimizer = Minimizer(full)
+    failed = 0
+    for path, spec in specs:
+        if spec.btf is None or spec.btf_ext is None:
+            raise Error(f"{path}: no .BTF/.BTF.ext, so no CO-RE relocations to keep types "
+                        "for (build it with clang -g)")
+        outcomes = minimizer.add(spec.btf, spec.btf_ext)
+        failed += sum(isinstance(v, Error) for v in outcomes.values())
+    result = minimizer.build()
+    try:
+        with open(output, "wb") as f:
+            f.write(result.data)
+    except OSError as e:
+        raise Error(f"cannot write {output}: {e.strerror or e}") from None
+    full_size = os.path.getsize(target_file.path) if not target_file.path.endswith(
+        ".tar.xz") else len(full.to_bytes())
+    share = 100.0 * len(result.data) / full_size if full_size else 0.0
+    click.echo(f"wrote {output}: {len(result.data)} bytes, {len(result.ids)} types for "
+               f"{result.relocations} CO-RE relocations in {result.objects} object(s); "
+               f"full BTF {target_file.path}: {full_size} bytes, {len(full) - 1} types "
+               f"({share:.3f}%)")
+    if failed:
+        click.echo(f"note: {failed} relocation(s) fail against the full BTF too (they are "
+                   "poisoned or refused the same way with the minimal one)", err=True)
 
 
 @cli.command("cflags")

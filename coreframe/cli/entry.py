@@ -44,6 +44,27 @@ def _fast_run(args: list[str], gc_paused: bool) -> Callable[[], Any] | None:
     return lambda: run_tool(cls, options, gc_paused=gc_paused)
 
 
+def _run_btf(args: list[str]) -> list[str]:
+    """``run --btf FILE NAME ...``: point CO-RE at FILE (btf.locate) and return the
+    command line without it; unchanged unless FILE exists (click then says why)."""
+    import os
+
+    if len(args) < 3 or args[0] != "run":
+        return args
+    if args[1] == "--btf":
+        path, rest = args[2], args[3:]
+    elif args[1].startswith("--btf="):
+        path, rest = args[1].partition("=")[2], args[2:]
+    else:
+        return args
+    if not os.path.isfile(path):
+        return args
+    from ..btf.locate import set_default
+
+    set_default(path, "--btf")
+    return ["run", *rest]
+
+
 def _fast_btf_dump(args: list[str]) -> Callable[[], Any] | None:
     """``btf dump FILE [--format raw|json|c]`` with an existing file, or None for click."""
     import os
@@ -89,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             _debug_logging()
         rest = args[1:] if args[:1] == ["--debug"] else args
-        run = _fast_run(rest, gc_was_enabled) or _fast_btf_dump(rest)
+        run = _fast_run(_run_btf(rest), gc_was_enabled) or _fast_btf_dump(rest)
         if run is not None:
             sys.exit(run())
         resume_gc(gc_was_enabled)
@@ -110,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
 
             traceback.print_exc()
         if isinstance(exc, Error):
-            fail(str(exc))
+            # a kernel without BTF is fixed by an argument (--btf): exit 2, like usage
+            fail(str(exc), getattr(exc, "exit_code", 1))
         # a bug, not a user error: still one line unless --debug
         if not debug:
             fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")

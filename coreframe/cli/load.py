@@ -76,6 +76,8 @@ def load_command(path: str, *, sets: tuple[str, ...], btf_path: BTF | str | None
     try:
         obj = spec.load(target_btf=target)
     except Error as whole_error:
+        if getattr(whole_error, "exit_code", 1) == 2:
+            raise  # no target BTF (btf.locate): said once, before anything was loaded
         rows = []
         # Lacking a privilege is never one program's fault: trying each alone
         # would only repeat the same refusal once per program.

@@ -308,6 +308,7 @@ def _check_tools(cfg: Config, tools: dict[str, Any]) -> None:
             pname = getattr(p, "name", None)
             if pname:
                 params[pname] = p
+        params.pop("core_btf", None)  # one target BTF per process: COREFRAME_BTF
         options: dict[str, Any] = {}
         for pname, p in params.items():
             if pname in ("prometheus", "otlp"):

@@ -116,10 +116,13 @@ def _core(spec: ObjectSpec, target_btf: BTF | None) -> tuple[list[dict[str, Any]
     desc = "given BTF"
     try:
         if target_btf is None:
-            from ..btf.kernel import vmlinux
+            from ..btf.kernel import load_target
+            from ..btf.locate import find
 
-            target_btf = vmlinux()
-            desc = "running kernel (/sys/kernel/btf/vmlinux)"
+            target = find()
+            target_btf = load_target(target.path)
+            desc = ("running kernel (/sys/kernel/btf/vmlinux)" if target.is_kernel
+                    else f"{target.path} ({target.origin})")
         from ..btf.core import KIND_NAMES, CoreRelocator
 
         relocator: Any = CoreRelocator(spec.btf, target_btf)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from ..btf.core import CoreRelocator
     from ..btf.ext import BTFExt, CoreRelo, LineInfo
+    from ..btf.locate import Target
+    from ..btf.relo import CoreResult
     from ..btf.replay import CachedRelocator
     from ..btf.types import BTF
     from ..link.base import Link
@@ -66,6 +68,11 @@ class Object(NamedDataSections):
         self.programs: ProgramDict = ProgramDict()
         self.links: list[Link] = []
         self.pinned: list[str] = []
+        # What CO-RE relocated against (None: the object needed no CO-RE, or the
+        # caller passed a parsed BTF) and every result it applied, in order:
+        # (program, instruction index, CoreRelo, CoreResult)
+        self.core_target: Target | None = None
+        self.core_results: list[tuple[str, int, CoreRelo, CoreResult]] = []
 
     def datasec(self, section: str) -> DataSection:
         """Live typed variables of a global data map (``obj.bss.counter`` reads the kernel)."""
@@ -241,11 +248,12 @@ class _Job:
 class Loader:
     """The steps of bpf_object__load for one ObjectSpec."""
 
-    def __init__(self, spec: ObjectSpec, target_btf: BTF | str | None,
+    def __init__(self, spec: ObjectSpec, target_btf: BTF | str | os.PathLike[str] | None,
                  pin_root: str | None) -> None:
         self.spec = spec
         self._target = target_btf
         self._target_loaded: BTF | None = None
+        self._target_file: Target | None = None
         self.pin_root = pin_root if pin_root is not None else host.BPFFS_ROOT
         self.obj = Object(spec)
         self._kernel_btf: BTF | None = None
@@ -258,7 +266,9 @@ class Loader:
         if self._target_loaded is None:
             from ..btf import kernel
 
-            if self._target is None or isinstance(self._target, str):
+            if self._target_file is not None:
+                self._target_loaded = kernel.load_target(self._target_file.path)
+            elif self._target is None or isinstance(self._target, (str, os.PathLike)):
                 self._target_loaded = kernel.load_target(self._target)
             else:
                 self._target_loaded = self._target
@@ -272,6 +282,7 @@ class Loader:
         return self._kernel_btf
 
     def run(self) -> Object:
+        self._choose_core_target()
         try:
             self._load_btf()
             self._resolve_kconfig()
@@ -292,6 +303,21 @@ class Loader:
         return self.obj
 
     # ---- BTF -----------------------------------------------------------------------------
+
+    def _choose_core_target(self) -> None:
+        """Find the file CO-RE will relocate against (btf.locate: the named one,
+        COREFRAME_BTF, the kernel's, the BTF search path) before anything is created,
+        so a kernel without BTF fails here with the one line that says how to get one.
+        Only its path is found now; it is read when a relocation first needs it."""
+        target = self._target
+        if target is not None and not isinstance(target, (str, os.PathLike)):
+            return  # a parsed BTF: the caller's choice
+        ext = self.spec.btf_ext
+        if ext is None or not any(ext.core_relos.values()):
+            return
+        from ..btf.locate import find
+
+        self._target_file = self.obj.core_target = find(target)
 
     def _load_btf(self) -> None:
         """Sanitize the object's BTF for this kernel and load it (None if refused, like libbpf)."""
@@ -646,21 +672,21 @@ class Loader:
         if self._relocator is None:
             assert self.spec.btf is not None
             self._relocator = self._core_relocator(self.spec.btf)
+        results = self.obj.core_results
         for idx, relo in relos:
             try:
                 res = self._relocator.resolve(relo)
                 self._relocator.apply(insns, idx, relo, res)
             except RelocationError as e:
                 raise RelocationError(f"program {prog.name!r} insn {idx}: {e}") from None
+            results.append((prog.name, idx, relo, res))
             if res.poison:
                 poisoned[idx] = res.explanation
         return poisoned
 
     def _core_relocator(self, local: BTF) -> CoreRelocator | CachedRelocator:
         """The running kernel's results come through the on-disk result cache."""
-        target = self._target
-        if target is None or (isinstance(target, str)
-                              and os.path.realpath(target) == host.VMLINUX_BTF):
+        if self._target_file is not None and self._target_file.is_kernel:
             from ..btf.replay import CachedRelocator
 
             return CachedRelocator(local, self.target_btf)

@@ -35,7 +35,8 @@ class ObjectSpec(NamedDataSections):
     # rebuilt on first use rather than stored by the spec cache (see the elf property)
     _codec_transient = ("_elf",)
 
-    def __init__(self, elf: ElfFile, name: str, target_btf: BTF | None = None) -> None:
+    def __init__(self, elf: ElfFile, name: str,
+                 target_btf: BTF | str | os.PathLike[str] | None = None) -> None:
         self._elf: ElfFile | None = elf
         self.elf_data = elf.data
         self.elf_name = elf.name
@@ -120,12 +121,17 @@ class ObjectSpec(NamedDataSections):
         found[0].set_from_string(name, text)
 
     @gc_paused
-    def load(self, target_btf: BTF | str | None = None, pin_root: str | None = None) -> Object:
+    def load(self, target_btf: BTF | str | os.PathLike[str] | None = None,
+             pin_root: str | None = None) -> Object:
         """Create maps, relocate and load every autoload program (libbpf's bpf_object__load).
 
-        ``target_btf`` (a BTF or a path) is what CO-RE relocates against, by default
-        the running kernel's; ``pin_root`` is where LIBBPF_PIN_BY_NAME maps live
-        (default /sys/fs/bpf). On any failure everything created so far is closed.
+        ``target_btf`` (a BTF, or a path to raw BTF, BTFHub's ``.btf.tar.xz`` or an ELF
+        with ``.BTF``) is what CO-RE relocates against; by default the one given to
+        :func:`open`, else ``$COREFRAME_BTF``, the running kernel's, or a file on the
+        BTF search path (:mod:`coreframe.btf.locate`, docs/no-btf.md), and with none
+        of them ``FeatureMissing`` before anything is created; ``pin_root`` is where
+        LIBBPF_PIN_BY_NAME maps live (default /sys/fs/bpf). On any failure everything
+        created so far is closed.
         """
         from .loader import Loader
 
@@ -145,11 +151,13 @@ def object_name(path: str) -> str:
 
 
 @gc_paused
-def open(source: Any, btf: BTF | None = None, *, name: str | None = None) -> ObjectSpec:  # noqa: A001
+def open(source: Any, btf: BTF | str | os.PathLike[str] | None = None, *,  # noqa: A001
+         name: str | None = None) -> ObjectSpec:
     """Parse a BPF ELF object (path or bytes) into an :class:`ObjectSpec`.
 
-    ``btf`` is the target BTF used later for CO-RE (default: the running
-    kernel's); ``name`` overrides the object name used for data map names.
+    ``btf`` is the target BTF used later for CO-RE, parsed or a file (see
+    :meth:`ObjectSpec.load`; default: ``$COREFRAME_BTF``, the running kernel's, the
+    BTF search path); ``name`` overrides the object name used for data map names.
     An object opened by path is parsed once: later opens of the same bytes at
     the same path rebuild the spec from the user cache (see :class:`SpecCache`).
     """

@@ -216,8 +216,9 @@ class _Plain(Tool):
 
 def test_declared_columns_add_json_and_time_options() -> None:
     names = [p.name for p in run_params(_Cols)]
-    assert names == ["time", "timestamp", "as_json", "otlp", "duration"]  # --otlp: events
-    assert [p.name for p in run_params(_Plain)] == ["duration"]
+    assert names == ["time", "timestamp", "as_json", "otlp", "core_btf",  # --otlp: events
+                     "duration"]
+    assert [p.name for p in run_params(_Plain)] == ["core_btf", "duration"]  # --btf: all
 
 
 def test_context_emit_uses_the_tool_columns() -> None:
