@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-kernels.sh -- run the kernel-facing test subset on every kernel of the matrix.
 #
-# For each series in CF_KERNELS (default "6.1 6.12"): fetch.sh resolves and
+# For each series in CF_KERNELS (default "5.10 6.1 6.12"): fetch.sh resolves and
 # caches the newest Debian kernel of that series, initramfs.sh builds its boot
 # image, run.sh boots it under QEMU (TCG) and runs pytest on tests/kernel/ with
 # the committed BPF objects, from this checkout and its .venv. Prints one summary
@@ -66,7 +66,7 @@ summary+=("$(printf '%-22s %-19s %-4s  %s  (%ss)' "$(uname -r)" host "$verdict" 
 summary+=("$( { .venv/bin/python kernels/report.py oracles "$outroot/host/junit.xml" || true; } \
   | sed 's/^/    /')")
 
-for series in ${CF_KERNELS:-6.1 6.12}; do
+for series in ${CF_KERNELS:-5.10 6.1 6.12}; do
   echo "=== kernel $series"
   start=$(date +%s)
   if ! kdir=$("$here/fetch.sh" "$series") || ! "$here/initramfs.sh" "$kdir" >/dev/null; then
