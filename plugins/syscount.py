@@ -208,10 +208,7 @@ class SysCount(Tool):
     def _print(self, ctx: RunContext, counts: Any, names: dict[int, str]) -> None:
         o = self.options
         rows = []
-        for key in list(counts.keys()):
-            raw = counts.lookup_and_delete(key)
-            if raw is None:
-                continue
+        for key, raw in counts.take_all():
             n, total_ns, raw_comm = _DATA.unpack_from(bytes(raw))
             rows.append((int.from_bytes(bytes(key), "little"), n, total_ns, raw_comm))
         if not rows:
