@@ -366,8 +366,10 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
     if helper is not None:
         where = (f" at insn {insn}" if insn is not None else "") + (f" ({source})" if source
                                                                    else "")
+        from .sys.consts import short_name
+
         missing = FeatureMissing(
-            f"helper {helper} for {prog_type_name(prog_type)} programs",
+            f"helper {helper} in {short_name('BPF_PROG_TYPE_', prog_type)} programs",
             f"program {name!r} calls it{where}; this kernel's verifier does not offer it")
         missing.log = log  # type: ignore[attr-defined]
         raise missing.with_cause(code, op) from err
@@ -391,7 +393,7 @@ def missing_helper(reason: str) -> str | None:
         known = kernel_name("BPF_FUNC_", int(num))
         if known is not None:
             return "bpf_" + known[len("BPF_FUNC_"):]
-        return text if text.startswith("bpf_") else f"helper #{num}"
+        return text if text.startswith("bpf_") else f"#{num}"
     return None
 
 

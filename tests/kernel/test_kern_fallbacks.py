@@ -102,4 +102,4 @@ def test_unknown_helper_is_feature_missing(expect_feature: Expect) -> None:
     with pytest.raises(FeatureMissing, match="bpf_get_func_ip") as e:
         load_program("cf_func_ip", C.BPF_PROG_TYPE_KPROBE, insns)
     assert "\n" not in str(e.value)
-    assert "kprobe" in str(e.value)
+    assert "helper bpf_get_func_ip in kprobe programs" in str(e.value)

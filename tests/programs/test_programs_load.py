@@ -181,3 +181,25 @@ def test_log_buffer_grows_past_one_mib() -> None:
     with load_program("biglog", C.BPF_PROG_TYPE_SOCKET_FILTER, insns, log_level=2) as prog:
         assert len(prog.verifier_log) > 1 << 20
         assert "processed 60001 insns" in prog.verifier_log
+
+
+def test_helper_the_kernel_lacks_is_feature_missing() -> None:
+    """A call to a helper id no kernel has fails as the verifier of an older kernel fails
+    a newer helper ("invalid func unknown#N"): one FeatureMissing line, not a log dump."""
+    insns = asm.call(9999) + asm.mov64_imm(asm.R0, 0) + asm.exit_()
+    with pytest.raises(FeatureMissing) as e:
+        load_program("cf_nohelper", C.BPF_PROG_TYPE_TRACEPOINT, insns)
+    assert str(e.value).startswith("kernel feature missing: helper #9999 in tracepoint programs")
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("reason,helper", [
+    ("invalid func unknown#173", "bpf_get_func_ip"),
+    ("unknown func bpf_ringbuf_output#130", "bpf_ringbuf_output"),
+    ("program of this type cannot use helper bpf_probe_write_user#36", "bpf_probe_write_user"),
+    ("R1 invalid mem access 'scalar'", None),
+])
+def test_missing_helper_reads_the_verifier_reason(reason: str, helper: str | None) -> None:
+    from coreframe.programs import missing_helper
+
+    assert missing_helper(reason) == helper
