@@ -7,6 +7,8 @@ the one-line FeatureMissing for what has no fallback.
   recorded as a fallback; a BPF cookie on a perf event needs the link.
 - reading and deleting hash map entries: BPF_MAP_LOOKUP_AND_DELETE_ELEM (5.14+) or,
   before it, BPF_MAP_LOOKUP_AND_DELETE_BATCH (5.6+).
+- BTF kinds newer than the kernel (FLOAT 5.13, DECL_TAG 5.16, TYPE_TAG 5.17): the
+  object's BTF is sanitized for it (``features.btf_kinds``) and still loads.
 - a helper the kernel does not know (bpf_get_func_ip, 5.15+) has no fallback: the
   load fails with FeatureMissing naming the helper, not a verifier dump.
 
@@ -25,6 +27,7 @@ from kernkit import OBJECTS, Expect
 
 import coreframe
 from coreframe import asm, features
+from coreframe.btf.kinds import Kind
 from coreframe.errors import FeatureMissing
 from coreframe.link import attach_tracepoint
 from coreframe.link.perf_event import IOCTL_FALLBACK
@@ -103,3 +106,28 @@ def test_unknown_helper_is_feature_missing(expect_feature: Expect) -> None:
         load_program("cf_func_ip", C.BPF_PROG_TYPE_KPROBE, insns)
     assert "\n" not in str(e.value)
     assert "helper bpf_get_func_ip in kprobe programs" in str(e.value)
+
+
+def test_newer_btf_kinds_are_sanitized_and_load() -> None:
+    """kern_btfkinds' map value holds a float, a type tag and a decl tag: the object's
+    BTF loads (sanitized where the kernel lacks those kinds), the map is typed by it, and
+    the program counts every getpgid() of this process."""
+    spec = coreframe.open(str(OBJECTS / "kern_btfkinds.bpf.o"))
+    assert spec.btf is not None
+    for kind in (Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG):
+        assert spec.btf.ids_of_kinds(kind), f"the object lost its {kind.name} type"
+    spec.rodata.targ_tgid = os.getpid()
+    with spec.load() as obj:
+        assert obj.btf_fd is not None, "the kernel refused the object's (sanitized) BTF"
+        obj.attach()
+        for seq in SEQS:
+            try:
+                os.getpgid(seq)
+            except ProcessLookupError:
+                pass
+        value = obj.maps.counts.raw.lookup(0)
+    assert int.from_bytes(bytes(value)[16:24], "little") == len(SEQS)
+    lacking = [k for k in ("float", "decl_tag", "type_tag") if not features.btf_kinds()[k]]
+    if lacking:
+        assert any(n.startswith("object BTF sanitized: ") and all(k in n for k in lacking)
+                   for n in features.fallbacks_taken())
