@@ -393,7 +393,9 @@ def missing_helper(reason: str) -> str | None:
         known = kernel_name("BPF_FUNC_", int(num))
         if known is not None:
             return "bpf_" + known[len("BPF_FUNC_"):]
-        return text if text.startswith("bpf_") else f"#{num}"
+        # an id no kernel we know has (e.g. the loader's CO-RE poison call) is the
+        # program's own fault, not a missing feature: the verifier's reason stands
+        return text if text.startswith("bpf_") else None
     return None
 
 
