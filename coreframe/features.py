@@ -50,6 +50,29 @@ def _probe(operation: str, fn: Callable[[], Any]) -> bool:
     return True
 
 
+# --- fallbacks taken -------------------------------------------------------------------
+
+# What this process did another way because a probe said the kernel lacks the
+# preferred way: name -> [why, times]. Bounded by the handful of fallbacks there are.
+_FALLBACKS: dict[str, list[Any]] = {}
+
+
+def note_fallback(name: str, why: str) -> None:
+    """Remember that ``name`` (what was done instead, e.g. ``"perf-event attach by
+    PERF_EVENT_IOC_SET_BPF"``) was chosen because of ``why`` (the missing feature and the
+    probe that found it missing); ``coreframe`` callers and the kernel matrix read it."""
+    entry = _FALLBACKS.get(name)
+    if entry is None:
+        _FALLBACKS[name] = [why, 1]
+    else:
+        entry[1] += 1
+
+
+def fallbacks_taken() -> dict[str, tuple[str, int]]:
+    """``name -> (why, times)`` of every fallback this process has taken so far."""
+    return {name: (why, n) for name, (why, n) in _FALLBACKS.items()}
+
+
 # --- BTF blobs ------------------------------------------------------------------------
 
 def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
@@ -265,6 +288,18 @@ def has_mmapable_maps() -> bool:
 
 
 @memoize
+def has_lookup_and_delete(map_type: int = C.BPF_MAP_TYPE_HASH) -> bool:
+    """BPF_MAP_LOOKUP_AND_DELETE_ELEM on a map of ``map_type`` (hash maps: 5.14+;
+    queues and stacks always). An empty map answers ENOENT where the command is
+    implemented, ENOTSUPP/EINVAL where it is not."""
+    def run() -> None:
+        with _bpf.map_create(map_type, 4, 4, 1) as m:
+            _bpf.map_lookup_and_delete_elem(m, b"\0" * 4, 4)
+
+    return _probe("lookup and delete", run)
+
+
+@memoize
 def has_batch_ops() -> bool:
     """BPF_MAP_LOOKUP_BATCH on hash maps (5.6+)."""
     def run() -> None:
@@ -400,15 +435,23 @@ def has_uprobe_multi() -> bool:
 
 @memoize
 def has_kprobe_multi() -> bool:
-    """kprobe_multi links: needs fprobe support; this probe attaches nothing."""
+    """kprobe_multi links (5.18+, with fprobe): a symbol no kernel has gives ESRCH.
+
+    Kernels before 5.18 load a kprobe program whatever its expected_attach_type and
+    refuse the unknown link attach type with EINVAL, as a 5.18+ kernel refuses an
+    empty target list: only the failed symbol lookup (ESRCH, from the kallsyms
+    search that runs once the link type is known and fprobe exists) proves support.
+    Without fprobe the kernel says EOPNOTSUPP before looking at the symbols.
+    """
     if not has_attach_type(C.BPF_PROG_TYPE_KPROBE, C.BPF_TRACE_KPROBE_MULTI):
         return False
     with _load(C.BPF_PROG_TYPE_KPROBE, _TRIVIAL,
                expected_attach_type=C.BPF_TRACE_KPROBE_MULTI) as prog:
         try:
-            _bpf.link_create(prog, 0, C.BPF_TRACE_KPROBE_MULTI, kprobe_addrs=[]).close()
+            _bpf.link_create(prog, 0, C.BPF_TRACE_KPROBE_MULTI,
+                             kprobe_syms=["coreframe_feature_probe_no_such_function"]).close()
         except OSError as e:
-            return e.errno == errno.EINVAL  # empty list refused after the feature check
+            return e.errno in (errno.ESRCH, errno.ENOENT)
     return True
 
 

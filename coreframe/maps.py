@@ -550,6 +550,42 @@ class Map(FDOwner):
             self._fail(e, "lookup and delete")
         return default if raw is None else self._decode_value(raw)
 
+    def take_all(self, batch_size: int = 256) -> list[tuple[Value, Output]]:
+        """Read and remove every entry, each read and removed in one step: an update
+        that lands meanwhile is either returned or left for the next call, never lost.
+
+        Per key with BPF_MAP_LOOKUP_AND_DELETE_ELEM where the kernel has it for this
+        map type (hash maps: 5.14+); else in batches with BPF_MAP_LOOKUP_AND_DELETE_BATCH
+        (5.6+; the kernel copies and deletes each bucket's entries under its lock),
+        recorded as a fallback; else FeatureMissing. Both are chosen by probing
+        (:func:`coreframe.features.has_lookup_and_delete`, ``has_batch_ops``).
+        """
+        from .features import has_batch_ops, has_lookup_and_delete, note_fallback
+
+        if has_lookup_and_delete(self.type):
+            out = []
+            for raw in list(self._raw_keys()):
+                value = self.lookup_and_delete(raw)
+                if value is not None:
+                    out.append((self._decode_key(raw), value))
+            return out
+        if not has_batch_ops():
+            raise FeatureMissing(
+                f"read-and-delete on {map_type_name(self.type)}",
+                "needs BPF_MAP_LOOKUP_AND_DELETE_ELEM (hash maps: Linux 5.14+) or "
+                "BPF_MAP_LOOKUP_AND_DELETE_BATCH (Linux 5.6+)")
+        note_fallback(f"read-and-delete of {map_type_name(self.type)} entries by "
+                      "BPF_MAP_LOOKUP_AND_DELETE_BATCH",
+                      "no BPF_MAP_LOOKUP_AND_DELETE_ELEM for this map type (hash maps: "
+                      "Linux 5.14+; probe: features.has_lookup_and_delete)")
+        entries: list[tuple[Value, Output]] = []
+        token: bytes | None = None
+        while True:
+            batch, token = self.lookup_batch(batch_size, token, delete=True)
+            entries += batch
+            if token is None:
+                return entries
+
     def __delitem__(self, key: Input) -> None:
         if not self.delete(key):
             raise KeyError(key)

@@ -362,7 +362,41 @@ def _explain(name: str, prog_type: int, err: OSError, log: str,
         raise ProgramError(f"{op}: {describe(err)}").with_cause(code, op) from err
     reason, insn, log_source = parse_verifier_log(log)
     source = source_line_for(insn, records) or log_source
+    helper = missing_helper(reason)
+    if helper is not None:
+        where = (f" at insn {insn}" if insn is not None else "") + (f" ({source})" if source
+                                                                   else "")
+        from .sys.consts import short_name
+
+        missing = FeatureMissing(
+            f"helper {helper} in {short_name('BPF_PROG_TYPE_', prog_type)} programs",
+            f"program {name!r} calls it{where}; this kernel's verifier does not offer it")
+        missing.log = log  # type: ignore[attr-defined]
+        raise missing.with_cause(code, op) from err
     raise VerifierError(name, reason, log, insn, source).with_cause(code, op) from err
+
+
+def missing_helper(reason: str) -> str | None:
+    """``"bpf_get_func_ip"`` when a verifier's reason says the program calls a helper
+    the kernel does not know ("invalid func unknown#173": newer than this kernel) or
+    does not offer to this program type ("unknown func bpf_X#N", "program of this type
+    cannot use helper bpf_X#N"), else None."""
+    from .sys.consts import kernel_name
+
+    for marker in ("invalid func ", "unknown func ", "cannot use helper "):
+        at = reason.find(marker)
+        if at < 0:
+            continue
+        text, _, num = reason[at + len(marker):].split()[0].rpartition("#")
+        if not num.isdigit():
+            return None
+        known = kernel_name("BPF_FUNC_", int(num))
+        if known is not None:
+            return "bpf_" + known[len("BPF_FUNC_"):]
+        # an id no kernel we know has (e.g. the loader's CO-RE poison call) is the
+        # program's own fault, not a missing feature: the verifier's reason stands
+        return text if text.startswith("bpf_") else None
+    return None
 
 
 def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:

@@ -8,6 +8,9 @@
                                      kinds, xlated programs) and every skip with its
                                      reason; --guest exits 1 if the comparisons a guest
                                      must make are not all there
+    report.py paths FILE             the attach paths (link kinds) and tools that passed
+                                     and the fallbacks coreframe took (tests/kernel
+                                     records them: attach, tool, fallback)
 
 test-kernels.sh dumps the host's and every guest's feature table and prints the
 diff after the per-kernel summary, so a feature that differs is visible.
@@ -67,12 +70,58 @@ def junit(path: str) -> str:
             f"{n['skipped']} skipped")
     missing = Counter(p.get("value") for p in suite.iter("property")
                       if p.get("name") == "feature_missing")
+    lacking = Counter(p.get("value") for p in suite.iter("property")
+                      if p.get("name") == "feature_lacking_expected")
     if missing:
         line += "; FeatureMissing path: " + ", ".join(f"{k} x{v}" for k, v in
                                                       sorted(missing.items()))
-    elif passed:
+    elif passed and not lacking:
         line += "; every feature exercised"
+    if lacking:
+        line += ("; lacking, as listed for this series (tests took the missing-feature "
+                 "path): " + ", ".join(f"{k} x{v}" for k, v in sorted(lacking.items())))
     return line
+
+
+def _passed(case: ET.Element) -> bool:
+    return all(case.find(tag) is None for tag in ("failure", "error", "skipped"))
+
+
+def paths(path: str) -> list[str]:
+    """Lines: the link kinds made by passing tests (with how many tests made each), the
+    tools that passed and how they attached, and every fallback taken (with why)."""
+    suite = _suite(path)
+    if suite is None:
+        return ["no junit report"]
+    kinds: Counter[str] = Counter()
+    tools: dict[str, list[str]] = {}
+    fallbacks: Counter[str] = Counter()
+    for case in suite.iter("testcase"):
+        for f in _props(case, "fallback"):
+            fallbacks[f] += 1
+        if not _passed(case):
+            continue
+        for k in _props(case, "attach"):
+            kinds[k] += 1
+        for t in _props(case, "tool"):
+            name, _, how = t.partition(" ")
+            how = how.strip()
+            if how.startswith("(") and how.endswith(")"):
+                how = how[1:-1]
+            variants = tools.setdefault(name, [])
+            if how and how not in variants:
+                variants.append(how)
+    lines = ["attach paths passed (tests): " + (", ".join(
+        f"{k} x{n}" for k, n in sorted(kinds.items())) or "-")]
+    lines.append("tools passed: " + (", ".join(
+        f"{name} [{'; '.join(v)}]" if v else name for name, v in sorted(tools.items()))
+        or "-"))
+    if fallbacks:
+        lines.append("fallbacks taken:")
+        lines += [f"  {f} (in {n} tests)" for f, n in sorted(fallbacks.items())]
+    else:
+        lines.append("fallbacks taken: none")
+    return lines
 
 
 def _suite(path: str) -> ET.Element | None:
@@ -160,6 +209,9 @@ def main(argv: list[str]) -> int:
         for p in problems:
             print(f"PROBLEM: {p}")
         return 1 if problems else 0
+    if argv[:1] == ["paths"] and len(argv) == 2:
+        print("\n".join(paths(argv[1])))
+        return 0
     if argv[:1] == ["features"]:
         json.dump(flat(), sys.stdout, indent=1, sort_keys=True, default=str)
         print()

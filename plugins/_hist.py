@@ -56,10 +56,7 @@ def drain(hists: Any) -> list[tuple[int, list[int], str, int]]:
     key as an int (little-endian: a struct key's first member is its low bits)."""
     m = getattr(hists, "raw", hists)
     out = []
-    for key in list(m.keys()):
-        raw = m.lookup_and_delete(key)
-        if raw is None:
-            continue
+    for key, raw in m.take_all():
         *slots, raw_comm, total = _HIST.unpack_from(bytes(raw))
         out.append((int.from_bytes(bytes(key), "little"), slots, comm(raw_comm), total))
     out.sort(key=lambda h: h[0])

@@ -142,10 +142,7 @@ class _Counts:
 
     def take(self, ms: MetricSet | None = None) -> None:
         with self.lock:
-            for key in list(self.map.keys()):
-                raw = self.map.lookup_and_delete(key)
-                if raw is None:
-                    continue
+            for key, raw in self.map.take_all():
                 n, total_ns, raw_comm = _DATA.unpack_from(bytes(raw))
                 nr = int.from_bytes(bytes(key), "little")
                 if ms is not None:

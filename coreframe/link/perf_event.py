@@ -11,7 +11,6 @@ import os
 
 from ..errors import AttachError, FeatureMissing, PermissionDenied
 from ..sys import consts as C
-from ..sys.errors import ENOTSUPP
 from ..sys.fd import FD
 from ..sys.host import EVENT_SOURCES
 from .base import Link, attach_error, program_fd, program_name, release
@@ -55,42 +54,47 @@ def open_perf_event(attr: PerfEventAttr, pid: int, cpu: int, what: str) -> FD:
         raise AttachError(f"perf_event_open for {what}: {os.strerror(e.errno or 0)}") from None
 
 
-_perf_link_works: bool | None = None
+# What the ioctl fallback is recorded as (features.fallbacks_taken), and why.
+IOCTL_FALLBACK = "perf-event attach by PERF_EVENT_IOC_SET_BPF + PERF_EVENT_IOC_ENABLE"
+IOCTL_WHY = ("no BPF perf links (BPF_LINK_CREATE with BPF_PERF_EVENT, Linux 5.15+; "
+             "probe: features.has_bpf_link)")
 
 
 def attach_perf_fd(prog: Program, pfd: FD, kind: str, target: str, cookie: int = 0,
                     extra: list[Resource] | None = None) -> Link:
-    """Attach ``prog`` to an open perf event: perf link, else PERF_EVENT_IOC_SET_BPF."""
-    global _perf_link_works
+    """Attach ``prog`` to an open perf event: a BPF perf link where the kernel has them
+    (:func:`coreframe.features.has_bpf_link`), else the perf event's own ioctls, as
+    libbpf does on kernels before 5.15. The ioctl way has no link fd (nothing to pin or
+    query) and no BPF cookie: asking for a cookie there is FeatureMissing."""
+    from ..features import has_bpf_link, note_fallback
     from ..sys.bpf import link_create
     from ..sys.syscall import ioctl
 
     resources: list[Resource] = [pfd] + list(extra or [])
     what = f"attaching {program_name(prog)} to {kind} {target}"
-    link_err: OSError | None = None
-    if _perf_link_works is not False:
+    try:
+        links = has_bpf_link()
+    except BaseException:
+        release(resources)
+        raise
+    if links:
         try:
             lfd = link_create(program_fd(prog), pfd, C.BPF_PERF_EVENT, bpf_cookie=cookie)
         except OSError as e:
-            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP) or _perf_link_works:
-                release(resources)
-                raise attach_error(e, what) from None
-            link_err = e  # maybe no perf links on this kernel: try the ioctl below
-        else:
-            _perf_link_works = True
-            return Link(kind, target, lfd, resources=resources)
+            release(resources)
+            raise attach_error(e, what) from None
+        return Link(kind, target, lfd, resources=resources)
     if cookie:
         release(resources)
-        raise FeatureMissing("BPF perf links", "needed for a BPF cookie on perf events")
+        raise FeatureMissing("BPF perf links (Linux 5.15+)",
+                             f"{what}: a BPF cookie on a perf event needs one")
     try:
         ioctl(pfd.fd, C.PERF_EVENT_IOC_SET_BPF, program_fd(prog))
         ioctl(pfd.fd, C.PERF_EVENT_IOC_ENABLE, 0)
     except OSError as e:
         release(resources)
-        # Both ways failed: the program does not fit this event; report the first error.
-        raise attach_error(link_err or e, what) from None
-    if link_err is not None:
-        _perf_link_works = False  # the ioctl worked where the link did not: remember
+        raise attach_error(e, what) from None
+    note_fallback(IOCTL_FALLBACK, IOCTL_WHY)
     pfdnum = pfd.fd
 
     def disable() -> None:

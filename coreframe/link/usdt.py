@@ -711,6 +711,14 @@ def _attach_targets(prog: Any, path: str, targets: list[Target], spec_ids: list[
         for c in children:
             c.close()
         raise
+    from ..features import note_fallback
+
+    note_fallback("USDT by one uprobe per call site",
+                  "no uprobe_multi links (Linux 6.6+; probe: features.has_uprobe_multi)")
+    if not has_cookie:
+        note_fallback("USDT spec ids by call-site address (__bpf_usdt_ip_to_spec_id)",
+                      "no BPF cookies (bpf_get_attach_cookie, Linux 5.15+; probe: "
+                      "features.has_bpf_cookie)")
     return Link("usdt", what, None, resources=[undo], children=children)
 
 

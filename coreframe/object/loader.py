@@ -344,7 +344,23 @@ class Loader:
         else:
             key = (stamp, raw, tuple(sorted(sizes.items())), tuple(sorted(kinds.items())))
             data = cached_bytes("sanitized-btf", key, fix)
+        lacking = [k for k, ok in kinds.items() if not ok]
+        if lacking:
+            self._note_sanitized(btf, lacking)
         self.obj.btf_fd = load_object_btf(data)
+
+    def _note_sanitized(self, btf: BTF, lacking: list[str]) -> None:
+        """Record (features.note_fallback) which BTF kinds this object uses that the
+        kernel lacks, i.e. what the sanitizer rewrote for it."""
+        from ..btf.kinds import Kind
+        from ..features import note_fallback
+
+        names = {"func": Kind.FUNC, "datasec": Kind.DATASEC, "float": Kind.FLOAT,
+                 "decl_tag": Kind.DECL_TAG, "type_tag": Kind.TYPE_TAG, "enum64": Kind.ENUM64}
+        used = [k for k in lacking if k in names and btf.ids_of_kinds(names[k])]
+        if used:
+            note_fallback(f"object BTF sanitized: {', '.join(used)} rewritten as older kinds",
+                          "BPF_BTF_LOAD refuses these kinds (probe: features.btf_kinds)")
 
     # ---- USDT ----------------------------------------------------------------------------
 

@@ -250,7 +250,13 @@ def test_other_kernel_elf_matches_bpftool_and_compiles(vmlinux: Path | None,
     btf = btf_from_path(str(vmlinux))
     ours = dump_c_bytes(btf)
     differing = assert_same_as_bpftool(ours, bpftool_c(vmlinux))
-    assert set(differing) <= {"mode(byte)", "packed union"}
+    # mode(word): 5.10's BTF predates ENUM64 and gives 64-bit enums kind ENUM, size 8;
+    # bpftool 7.1 leaves a 4-byte enum there (the layout asserts below catch that)
+    assert set(differing) <= {"mode(byte)", "mode(word)", "packed union"}
+    if "mode(word)" in differing:
+        assert not btf.ids_of_kinds(Kind.ENUM64)
+        assert any(btf.kind_of(t) == Kind.ENUM and btf.size_of(t) == 8
+                   for t in range(1, len(btf)))
     compile_header(tmp_path, ours, btf)
 
 

@@ -14,6 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = ROOT / "tests" / "objects"
 IN_GUEST = os.environ.get("CF_GUEST") == "1"
+# The features this guest's kernel may lack (test-kernels.sh, per series, comma-separated):
+# a test that needs one skips (or asserts its FeatureMissing) instead of failing there.
+GUEST_MAY_LACK = frozenset(filter(None, (
+    f.strip() for f in os.environ.get("CF_GUEST_MAY_LACK", "").split(","))))
 
 # expect_feature(available, name) -> whether to exercise the feature
 Expect = Callable[[bool, str], bool]

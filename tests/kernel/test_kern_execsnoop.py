@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from coreframe_plugins.execsnoop import ExecSnoop
@@ -43,7 +44,8 @@ class _Status(io.StringIO):
 
 
 @pytest.mark.parametrize("buffer", ["ringbuf", "perf"])
-def test_execsnoop_reports_exec(buffer: str, expect_feature: Expect) -> None:
+def test_execsnoop_reports_exec(buffer: str, expect_feature: Expect,
+                                record_property: Callable[[str, object], None]) -> None:
     if buffer == "ringbuf" and not expect_feature(features.has_ringbuf(), "BPF ring buffer"):
         pytest.skip("no ring buffer on this kernel")
     opts = parse(ExecSnoop.params(), ["--json", "--buffer", buffer])
@@ -84,3 +86,4 @@ def test_execsnoop_reports_exec(buffer: str, expect_feature: Expect) -> None:
     assert found["filename"] == "/bin/echo"
     assert found["args"] == ["/bin/echo", marker]
     assert found["retval"] == 0
+    record_property("tool", f"execsnoop --buffer {buffer}")

@@ -10,6 +10,7 @@ it is allowed for but not required.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from coreframe_plugins.readhist import ReadHist, decode_entries, probe_methods
@@ -77,15 +78,19 @@ def _run(methods: list[str]) -> str:
     return method
 
 
-def test_readhist_auto_picks_best_method(expect_feature: Expect) -> None:
+def test_readhist_auto_picks_best_method(expect_feature: Expect,
+                                        record_property: Callable[[str, object], None]
+                                        ) -> None:
     best = probe_methods()[0]
     if expect_feature(features.has_trampoline(), "BPF trampolines"):
         assert best == "fexit"
     assert _run(probe_methods()) == best
+    record_property("tool", f"readhist (auto: {best})")
 
 
 @pytest.mark.parametrize("method", ["kretprobe", "tracepoint"])
-def test_readhist_without_fexit(method: str, expect_feature: Expect) -> None:
+def test_readhist_without_fexit(method: str, expect_feature: Expect,
+                                record_property: Callable[[str, object], None]) -> None:
     """With fexit disabled readhist falls back to kretprobe; tracepoints work everywhere."""
     methods = ["kretprobe", "tracepoint"] if method == "kretprobe" else ["tracepoint"]
     if method == "kretprobe" and not expect_feature(features.has_kprobe(), "kprobes"):
@@ -93,5 +98,7 @@ def test_readhist_without_fexit(method: str, expect_feature: Expect) -> None:
             _tool(os.getpid())._load(["kretprobe"])
         methods = ["kretprobe", "tracepoint"]
         assert _run(methods) == "tracepoint"
+        record_property("tool", "readhist (kretprobe unavailable: tracepoint)")
         return
     assert _run(methods) == method
+    record_property("tool", f"readhist --attach {method}")

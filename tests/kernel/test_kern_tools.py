@@ -182,6 +182,15 @@ def _direct_io(dev: str) -> Callable[[], str]:
 @pytest.mark.parametrize("tool,method", _cases())
 def test_tool_sees_events(tool: Any, method: str, request: Any) -> None:
     _usable(tool, method)
+    _check_tool(tool, method, request)
+    if method == "auto":
+        module = __import__(tool.__module__, fromlist=["ATTACH"])
+        picked = choose_attach(module.ATTACH).method if hasattr(module, "ATTACH") else None
+        method = f"auto: {picked}" if picked else "auto"
+    request.node.user_properties.append(("tool", f"{tool.name} ({method})"))
+
+
+def _check_tool(tool: Any, method: str, request: Any) -> None:
     attach = [] if tool in (OpenSnoop, KillSnoop) else ["--attach", method]
     me = str(os.getpid())
     if tool is OpenSnoop:

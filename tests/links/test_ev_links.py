@@ -13,6 +13,7 @@ from collections.abc import Callable
 import evkit as K
 import pytest
 
+from coreframe import features
 from coreframe import link as links
 from coreframe.errors import AttachError, FeatureMissing
 from coreframe.link import perf_event
@@ -75,8 +76,11 @@ def test_tracepoint_counts_and_detaches(counter):
 
 
 def test_tracepoint_ioctl_fallback(counter, monkeypatch):
-    """Kernels without perf links use PERF_EVENT_IOC_SET_BPF; force that path here."""
-    monkeypatch.setattr(perf_event, "_perf_link_works", False)
+    """Kernels without perf links (the probe says so) use PERF_EVENT_IOC_SET_BPF; force
+    that choice here: the ioctls themselves run against this kernel, and the fallback
+    is recorded for the kernel matrix's summary."""
+    monkeypatch.setattr(features, "has_bpf_link", lambda: False)
+    before = features.fallbacks_taken().get(perf_event.IOCTL_FALLBACK, ("", 0))[1]
     prog = _prog(C.BPF_PROG_TYPE_TRACEPOINT, K.counter_insns(counter, pid=os.getpid()))
     try:
         link = links.attach_tracepoint(prog, "syscalls", "sys_enter_getpid")
@@ -88,6 +92,8 @@ def test_tracepoint_ioctl_fallback(counter, monkeypatch):
         link.close()
         raw_getpid(9)
         assert K.lookup_u64(counter) == 9
+        assert features.fallbacks_taken()[perf_event.IOCTL_FALLBACK] == (
+            perf_event.IOCTL_WHY, before + 1)
         with pytest.raises(FeatureMissing, match="BPF perf links"):
             links.attach_tracepoint(prog, "syscalls", "sys_enter_getpid", cookie=7)
     finally:

@@ -48,6 +48,27 @@ def test_lookup_and_delete(hmap: Map) -> None:
     assert 4 not in hmap
 
 
+@pytest.mark.parametrize("per_key", [True, False], ids=["lookup_and_delete", "batch"])
+def test_take_all(hmap: Map, per_key: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """take_all empties the map either way; the batch way (kernels before 5.14 have no
+    per-key lookup-and-delete on hash maps) is chosen here by making the probe say
+    so, and runs against this kernel's BPF_MAP_LOOKUP_AND_DELETE_BATCH."""
+    from coreframe import features
+
+    if not per_key:
+        monkeypatch.setattr(features, "has_lookup_and_delete", lambda _t: False)
+    elif not features.has_lookup_and_delete(C.BPF_MAP_TYPE_HASH):
+        pytest.skip("kernel feature missing: lookup-and-delete on hash maps (5.14+)")
+    for k in range(40):
+        hmap[k] = k * 3
+    got = {int.from_bytes(k, "little"): int.from_bytes(v, "little") for k, v in hmap.take_all()}
+    assert got == {k: k * 3 for k in range(40)}
+    assert list(hmap.keys()) == []
+    assert hmap.take_all() == []
+    if not per_key:
+        assert any("LOOKUP_AND_DELETE_BATCH" in n for n in features.fallbacks_taken())
+
+
 def test_update_flags(hmap: Map) -> None:
     hmap.update(1, 1, C.BPF_NOEXIST)
     with pytest.raises(MapError, match="already exists"):

@@ -83,3 +83,34 @@ def test_guest_missing_comparisons_is_a_problem(report: ModuleType, tmp_path: Pa
 
 def test_no_report_is_a_problem(report: ModuleType, tmp_path: Path) -> None:
     assert report.oracles(str(tmp_path / "absent.xml"), guest=True)[1] == ["no junit report"]
+
+
+def test_paths_lists_what_passed_and_every_fallback(report: ModuleType, tmp_path: Path) -> None:
+    ioctl = "perf-event attach by ioctl [no BPF perf links]"
+    path = _junit(
+        tmp_path,
+        _case("a", [("attach", "kprobe (ioctl)"), ("fallback", ioctl),
+                    ("tool", "execsnoop --buffer perf")]),
+        _case("b", [("attach", "kprobe (ioctl)"), ("attach", "raw_tracepoint"),
+                    ("tool", "readhist (auto: fexit)"), ("tool", "execsnoop --buffer ringbuf")]),
+        _case("c", [("attach", "uprobe (ioctl)"), ("fallback", ioctl),
+                    ("tool", "syscount (raw_tp)")], skipped="no uprobes"),
+    )
+    lines = report.paths(path)
+    assert lines[0] == "attach paths passed (tests): kprobe (ioctl) x2, raw_tracepoint x1"
+    assert lines[1] == ("tools passed: execsnoop [--buffer perf; --buffer ringbuf], "
+                        "readhist [auto: fexit]")
+    # a fallback counts even in a test that then skipped: it was taken on this kernel
+    assert lines[2:] == ["fallbacks taken:", f"  {ioctl} (in 2 tests)"]
+    none = report.paths(_junit(tmp_path, _case("a", [("tool", "x")])))
+    assert none[-1] == "fallbacks taken: none"
+
+
+def test_junit_line_separates_listed_lacking_features(report: ModuleType,
+                                                      tmp_path: Path) -> None:
+    path = _junit(tmp_path, _case("a", [("feature_lacking_expected", "BPF perf links")]),
+                  _case("b", []))
+    line = report.junit(path)
+    assert "FeatureMissing" not in line  # test-kernels.sh fails a guest whose line says so
+    assert line.endswith("as listed for this series (tests took the missing-feature path): "
+                         "BPF perf links x1")

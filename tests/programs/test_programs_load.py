@@ -181,3 +181,34 @@ def test_log_buffer_grows_past_one_mib() -> None:
     with load_program("biglog", C.BPF_PROG_TYPE_SOCKET_FILTER, insns, log_level=2) as prog:
         assert len(prog.verifier_log) > 1 << 20
         assert "processed 60001 insns" in prog.verifier_log
+
+
+def test_helper_the_kernel_does_not_offer_is_feature_missing() -> None:
+    """A helper the kernel does not offer to this program type (as an older kernel lacks
+    a newer helper): one FeatureMissing line naming it, not a verifier log dump."""
+    insns = asm.call(C.BPF_FUNC_skb_load_bytes) + asm.mov64_imm(asm.R0, 0) + asm.exit_()
+    with pytest.raises(FeatureMissing) as e:
+        load_program("cf_nohelper", C.BPF_PROG_TYPE_TRACEPOINT, insns)
+    assert str(e.value).startswith(
+        "kernel feature missing: helper bpf_skb_load_bytes in tracepoint programs")
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_helper_id_stays_a_verifier_error() -> None:
+    """An id no kernel has (the CO-RE poison call is one) is the program's fault."""
+    insns = asm.call(0xBAD2310) + asm.mov64_imm(asm.R0, 0) + asm.exit_()
+    with pytest.raises(VerifierError, match="invalid func unknown#195896080"):
+        load_program("cf_poison", C.BPF_PROG_TYPE_TRACEPOINT, insns)
+
+
+@pytest.mark.parametrize("reason,helper", [
+    ("invalid func unknown#173", "bpf_get_func_ip"),
+    ("unknown func bpf_ringbuf_output#130", "bpf_ringbuf_output"),
+    ("program of this type cannot use helper bpf_probe_write_user#36", "bpf_probe_write_user"),
+    ("R1 invalid mem access 'scalar'", None),
+    ("invalid func unknown#195896080", None),
+])
+def test_missing_helper_reads_the_verifier_reason(reason: str, helper: str | None) -> None:
+    from coreframe.programs import missing_helper
+
+    assert missing_helper(reason) == helper
