@@ -763,11 +763,7 @@ class Loader:
         from ..programs import load_program
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
-        attach_type = prog.expected_attach_type
-        if not attach_type and prog.section_def is not None and prog.section_def.usdt:
-            from ..link.usdt import load_attach_type
-
-            attach_type = load_attach_type(prog.section_def)
+        attach_type = _load_attach_type(prog)
         p = load_program(
             _prog_kernel_name(prog.name), prog.prog_type, bytes(insns), prog.license,
             expected_attach_type=attach_type,
@@ -982,3 +978,28 @@ def _log() -> Logger:
     import logging
 
     return logging.getLogger(__name__)
+
+
+def _load_attach_type(prog: ProgramSpec) -> int:
+    """The expected_attach_type to load ``prog`` with. Programs that attach through a
+    multi-target link where the kernel has one (uprobe_multi for USDT, uprobe.multi,
+    kprobe.multi) and through perf events elsewhere are loaded for the one their
+    link module will use: the kernel accepts each program only one way."""
+    sd = prog.section_def
+    if sd is None:
+        return prog.expected_attach_type
+    if sd.usdt and not prog.expected_attach_type:
+        from ..link.usdt import load_attach_type
+
+        return load_attach_type(sd)
+    if prog.expected_attach_type != sd.expected_attach_type:
+        return prog.expected_attach_type  # set by the caller: theirs to choose
+    if sd.attach_kind == "kprobe_multi":
+        from ..link import kprobe_multi
+
+        return kprobe_multi.load_attach_type(sd)
+    if sd.attach_kind == "uprobe_multi":
+        from ..link import uprobe_multi
+
+        return uprobe_multi.load_attach_type(sd)
+    return prog.expected_attach_type
