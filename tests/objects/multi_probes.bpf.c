@@ -6,7 +6,8 @@
  * exact count per target whether one multi link or one probe per target carries
  * them. The uprobe programs count by argument and return value (the same in
  * both attach paths); the kprobe ones by function address (bpf_get_func_ip, whose
- * value the test maps to a kallsyms name), for this process only.
+ * value the test maps to a kallsyms name), for one thread only (the test's: the
+ * interpreter's other threads may make these syscalls too).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,7 +15,7 @@
 
 #define MAX_TARGETS 16
 
-const volatile __u32 targ_tgid = 0;
+const volatile __u32 targ_tid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -60,7 +61,7 @@ static __always_inline void count_ip(void *map, __u64 ip)
 {
 	__u64 one = 1, *v;
 
-	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid)
+	if ((__u32)bpf_get_current_pid_tgid() != targ_tid)
 		return;
 	v = bpf_map_lookup_elem(map, &ip);
 	if (v)

@@ -1,0 +1,116 @@
+"""kprobe.multi / kretprobe.multi attach and fire, with exact counts per function:
+through one kprobe_multi link where the kernel has it (5.18+, with fprobe), and
+through one perf-event kprobe per function when the link is disabled
+(COREFRAME_DISABLE_LINKS=kprobe_multi, the path kernels without it take).
+
+The programs (tests/objects/multi_probes.bpf.c, SEC("kprobe.multi/__x64_sys_getp*id"))
+count calls per function address (bpf_get_func_ip) made by this test's thread; the
+test makes getpid, getppid and getpgid calls through syscall(2) and maps each
+address to its kallsyms name.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import platform
+import struct
+import threading
+
+import pytest
+from kernkit import OBJECTS, Expect
+
+import coreframe
+from coreframe import features
+from coreframe.errors import FeatureMissing
+from coreframe.sys import consts as C
+
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(platform.machine() != "x86_64",
+                       reason="the test object names x86-64 syscall wrappers"),
+]
+
+OBJ = OBJECTS / "multi_probes.bpf.o"
+# x86-64 syscall numbers -> calls made; the pattern matches these three wrappers
+CALLS = {"__x64_sys_getpid": (39, 5), "__x64_sys_getppid": (110, 7),
+         "__x64_sys_getpgid": (121, 3)}
+PAIR = struct.Struct("<QQ")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _kallsyms() -> tuple[list[int], list[str]]:
+    rows = []
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            addr, typ, name = line.split()[:3]
+            if typ in "tT" and int(addr, 16):
+                rows.append((int(addr, 16), name))
+    rows.sort()
+    return [a for a, _ in rows], [n for _, n in rows]
+
+
+def _by_function(m: coreframe.maps.Map) -> dict[str, int]:
+    """Counts keyed by the kernel function whose code holds each address (the entry
+    address may sit past an ENDBR instruction, so the nearest symbol at or below)."""
+    addrs, names = _kallsyms()
+    out: dict[str, int] = {}
+    for key, value in m.raw.items():
+        ip = struct.unpack("<Q", key)[0]
+        i = bisect.bisect_right(addrs, ip) - 1
+        name = names[i] if i >= 0 else hex(ip)
+        out[name] = out.get(name, 0) + struct.unpack("<Q", value)[0]
+    return out
+
+
+def _make_calls() -> None:
+    for nr, count in CALLS.values():
+        for _ in range(count):
+            _libc.syscall(nr, 0)
+
+
+MODES = {"link": "", "kprobes": "kprobe_multi"}
+
+
+@pytest.mark.parametrize("prog", ["kmulti_entry", "kmulti_return"])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_kprobe_multi_counts_every_function(mode: str, prog: str, expect_feature: Expect,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    if MODES[mode]:
+        monkeypatch.setenv(features.DISABLE_LINKS_ENV, MODES[mode])
+        available, feature = features.has_kprobe(), "kprobes"
+    else:
+        available, feature = features.has_kprobe_multi(), "kprobe_multi links"
+    spec = coreframe.open(str(OBJ))
+    for name, p in spec.programs.items():
+        p.autoload = name == prog
+    spec.rodata.targ_tid = threading.get_native_id()
+    with spec.load() as obj:
+        loaded = obj.programs[prog]
+        if not expect_feature(available, feature):
+            if mode == "kprobes":
+                with pytest.raises(FeatureMissing):
+                    obj.attach()
+            else:
+                assert loaded.expected_attach_type == 0  # loaded for the fallback
+            return
+        want_type = C.BPF_TRACE_KPROBE_MULTI if mode == "link" else 0
+        assert loaded.expected_attach_type == want_type
+        (link,) = obj.attach()
+        kind = "kretprobe.multi" if prog == "kmulti_return" else "kprobe.multi"
+        info = link.info()
+        if mode == "link":
+            assert link.kind == kind
+            assert info["type"] == "BPF_LINK_TYPE_KPROBE_MULTI"
+        else:
+            assert link.kind == f"{kind} (kprobes)"
+            assert {c["type"] for c in info["links"]} == {"BPF_LINK_TYPE_PERF_EVENT"}
+            assert len(info["links"]) >= len(CALLS)
+        _make_calls()
+        m = obj.maps.kreturns if prog == "kmulti_return" else obj.maps.kentries
+        counts = _by_function(m)
+        link.close()
+        _make_calls()
+        after = _by_function(m)
+    assert counts == {name: n for name, (_nr, n) in CALLS.items()}
+    assert after == counts, "the probes still fired after the link was closed"
