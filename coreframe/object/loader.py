@@ -77,19 +77,34 @@ class Object(NamedDataSections):
             raise ObjectError(f"global data section {section!r} was not created")
         return LiveDataSection(self.spec, section, self.spec.maps[section], m)
 
-    def attach(self) -> list[Link]:
+    def attach(self, ifname: str | int | None = None) -> list[Link]:
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).
 
-        Programs whose section names no target (``SEC("kprobe")``, ``xdp``, ...)
-        are skipped; attach those explicitly through ``coreframe.link``.
+        Programs whose section names no target (``SEC("kprobe")``, ...) are skipped;
+        attach those explicitly through ``coreframe.link``. XDP and tc programs
+        (``SEC("xdp")``, ``"tc"``, ``"classifier"``, ``"tcx/ingress"``, ...) are
+        attached to interface ``ifname`` when one is given (``link.netdev``), and
+        skipped otherwise.
         """
         from ..link.auto import attach_program
 
         new = []
+        tc_filters: dict[str, int] = {}
         try:
             for prog in self.programs.values():
                 sd = prog.section_def
-                if sd is None or not sd.auto_attach:
+                if sd is None:
+                    continue
+                if ifname is not None and sd.attach_kind in ("xdp", "tc", "tcx"):
+                    from ..link.netdev import attach_netdev, netdev_direction
+
+                    where = netdev_direction(prog)
+                    if where is not None:
+                        # netlink tc filters of one direction need distinct priorities
+                        tc_filters[where] = tc_filters.get(where, 0) + 1
+                        new.append(attach_netdev(prog, ifname, priority=tc_filters[where]))
+                    continue
+                if not sd.auto_attach:
                     continue
                 new.append(attach_program(prog))
         except BaseException:

@@ -40,7 +40,7 @@ LIBBPF_REFUSES = {"obj_static_call.bpf.o": "libbpf refuses a static function in 
                   "(libbpf 1.3); tests/links/test_multi_probes.py checks these programs "
                   "by their counts",
                   "netdev_count.bpf.o": "Debian's libbpf 1.1 predates SEC(\"tcx/egress\") "
-                  "(libbpf 1.3); tests/cli/test_cli_netdev.py checks these programs by "
+                  "(libbpf 1.3); tests/links/test_netdev_cli.py checks these programs by "
                   "their counts"}
 NO_TRAMPOLINES = ("this kernel has no BPF trampolines (it refuses fentry/fexit even to root); "
                   "make test-kernels compares it with libbpf in the 6.1 and 6.12 guests "
