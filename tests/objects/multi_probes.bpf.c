@@ -2,7 +2,9 @@
 /*
  * Multi-target probes: uprobe.multi / uretprobe.multi on the functions of a test
  * binary (tests/links/multi_target.c: function i is called with, and returns, i),
- * and kprobe.multi / kretprobe.multi on the getp*id syscalls, so a test knows the
+ * and kprobe.multi / kretprobe.multi on the get*id syscall wrappers (the test calls
+ * those with arguments: wrappers of argument-less ones are not traceable on every
+ * kernel), so a test knows the
  * exact count per target whether one multi link or one probe per target carries
  * them. The uprobe programs count by argument and return value (the same in
  * both attach paths); the kprobe ones by function address (bpf_get_func_ip, whose
@@ -84,14 +86,14 @@ int BPF_KRETPROBE(umulti_return, int ret)
 	return 0;
 }
 
-SEC("kprobe.multi/__x64_sys_getp*id")
+SEC("kprobe.multi/__x64_sys_get*id")
 int kmulti_entry(struct pt_regs *ctx)
 {
 	count_ip(&kentries, bpf_get_func_ip(ctx));
 	return 0;
 }
 
-SEC("kretprobe.multi/__x64_sys_getp*id")
+SEC("kretprobe.multi/__x64_sys_get*id")
 int kmulti_return(struct pt_regs *ctx)
 {
 	count_ip(&kreturns, bpf_get_func_ip(ctx));
