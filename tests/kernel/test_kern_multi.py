@@ -1,7 +1,7 @@
-"""kprobe.multi / kretprobe.multi attach and fire, with exact counts per function:
-through one kprobe_multi link where the kernel has it (5.18+, with fprobe), and
-through one perf-event kprobe per function when the link is disabled
-(COREFRAME_DISABLE_LINKS=kprobe_multi, the path kernels without it take).
+"""kprobe.multi / kretprobe.multi (and uprobe.multi, at the end) attach and fire,
+with exact counts per function: through one kprobe_multi link where the kernel has
+it (5.18+, with CONFIG_FPROBE), through one perf-event kprobe per function where it
+has not (Debian's 6.1), and through that path when COREFRAME_DISABLE_LINKS forces it.
 
 The programs (tests/objects/multi_probes.bpf.c, SEC("kprobe.multi/__x64_sys_get*id"))
 count calls per function address (bpf_get_func_ip) made by this test's thread; the
@@ -16,9 +16,12 @@ from __future__ import annotations
 import bisect
 import ctypes
 import platform
+import shutil
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from kernkit import OBJECTS, Expect
@@ -35,6 +38,7 @@ pytestmark = [
 ]
 
 OBJ = OBJECTS / "multi_probes.bpf.o"
+TARGET_SRC = OBJECTS.parent / "links" / "multi_target.c"
 # x86-64 syscall numbers -> calls made; the pattern matches these wrappers (and more)
 CALLS = {"__x64_sys_getpgid": (121, 3), "__x64_sys_getsid": (124, 4),
          "__x64_sys_getresuid": (118, 5), "__x64_sys_getresgid": (120, 6)}
@@ -124,3 +128,38 @@ def test_kprobe_multi_counts_every_function(mode: str, prog: str, expect_feature
     assert {name: counts.get(name, 0) for name in CALLS} == {
         name: n for name, (_nr, n) in CALLS.items()}
     assert after == counts, "the probes still fired after the link was closed"
+
+
+@pytest.mark.parametrize("prog", ["umulti_entry", "umulti_return"])
+def test_uprobe_multi_follows_the_probe(prog: str, tmp_path: Path,
+                                        record_property: Callable[[str, object], None]
+                                        ) -> None:
+    """uprobe.multi on the eight functions of tests/links/multi_target.c: one
+    uprobe_multi link where the kernel has it (6.6+: 6.12 and the host), one uprobe
+    per function where not (6.1), chosen by the probe alone; every call counted."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build the uprobe target")
+    target = str(tmp_path / "multi_target")
+    subprocess.run([cc, "-O2", "-o", target, str(TARGET_SRC)], check=True)
+    use_link = features.has_uprobe_multi()
+    record_property("uprobe_multi_path", "link" if use_link else "uprobes")
+    spec = coreframe.open(str(OBJ))
+    for name, p in spec.programs.items():
+        p.autoload = name == prog
+    spec.programs[prog].attach_to = f"{target}:cf_multi_fn*"
+    with spec.load() as obj:
+        loaded = obj.programs[prog]
+        assert loaded.expected_attach_type == (C.BPF_TRACE_UPROBE_MULTI if use_link else 0)
+        (link,) = obj.attach()
+        kind = "uretprobe.multi" if prog == "umulti_return" else "uprobe.multi"
+        if use_link:
+            assert link.kind == kind
+            assert link.info()["type"] == "BPF_LINK_TYPE_UPROBE_MULTI"
+        else:
+            assert link.kind == f"{kind} (uprobes)"
+            assert len(link.children) == 8
+        subprocess.run([target, "3"], check=True)
+        m = obj.maps.returns if prog == "umulti_return" else obj.maps.entries
+        counts = [struct.unpack("<Q", m.raw.lookup(i))[0] for i in range(9)]
+    assert counts == [3 * (i + 1) for i in range(8)] + [0]
