@@ -4,14 +4,19 @@
  * binary (tests/links/multi_target.c: function i is called with, and returns, i),
  * and kprobe.multi / kretprobe.multi on the get*id syscall wrappers (the test calls
  * those with arguments: wrappers of argument-less ones are not traceable on every
- * kernel), so a test knows the
- * exact count per target whether one multi link or one probe per target carries
- * them. The uprobe programs count by argument and return value (the same in
- * both attach paths); the kprobe ones by function address (bpf_get_func_ip, whose
- * value the test maps to a kallsyms name), for one thread only (the test's: the
- * interpreter's other threads may make these syscalls too).
+ * kernel), so a test knows the exact count per target whether one multi link or
+ * one probe per target carries them. The uprobe programs count by argument and
+ * return value (the same in both attach paths); the kprobe ones by function
+ * address (bpf_get_func_ip, whose value the test maps to a kallsyms name), for
+ * one thread only (the test's: the interpreter's other threads may make these
+ * syscalls too).
+ *
+ * UAPI headers rather than vmlinux.h: struct pt_regs then carries no CO-RE access
+ * index, so the object has no CO-RE relocations and the libbpf 1.1 oracles, which
+ * cannot open an object with SEC("uprobe.multi"), have nothing of it to compare.
  */
-#include "vmlinux.h"
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
