@@ -455,6 +455,30 @@ def has_kprobe_multi() -> bool:
     return True
 
 
+# COREFRAME_DISABLE_LINKS: BPF link kinds to treat as missing, so the fallback a
+# kernel without them would take can be chosen (and tested) on one that has them.
+DISABLE_LINKS_ENV = "COREFRAME_DISABLE_LINKS"
+DISABLEABLE_LINKS = ("kprobe_multi", "uprobe_multi", "xdp", "tcx")
+
+
+def link_disabled(kind: str) -> bool:
+    """Whether ``$COREFRAME_DISABLE_LINKS`` (comma-separated kinds of
+    :data:`DISABLEABLE_LINKS`, or ``all``) asks not to use BPF links of ``kind``.
+
+    Read on every call (not memoized): tests and the CLI set it per run. The feature
+    probes still report what the kernel has; only the attach code consults this.
+    """
+    value = os.environ.get(DISABLE_LINKS_ENV, "")
+    if not value:
+        return False
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    unknown = names - set(DISABLEABLE_LINKS) - {"all"}
+    if unknown:
+        raise Error(f"{DISABLE_LINKS_ENV}: unknown link kind {sorted(unknown)[0]!r}; "
+                    f"use a comma-separated list of {', '.join(DISABLEABLE_LINKS)} or all")
+    return "all" in names or kind in names
+
+
 @memoize
 def has_kprobe() -> bool:
     """kprobes via the perf PMU or tracefs kprobe_events."""

@@ -316,6 +316,23 @@ def _target_btf(btf_path: str | None) -> Any:
                     f"section): {exc}") from None
 
 
+def _check_ifname(ifname: str, attach: bool) -> None:
+    """``--ifname`` names an interface of this network namespace: checked before
+    anything is loaded, a usage error (exit 2) otherwise."""
+    import socket
+
+    from .report import fail
+
+    if not attach:
+        fail(f"--ifname {ifname} needs --attach (it says where the XDP and tc programs "
+             "are attached)", 2)
+    try:
+        socket.if_nametoindex(ifname)
+    except (OSError, ValueError):
+        fail(f"--ifname {ifname}: no such network interface in this network namespace "
+             "(`ip link` lists them)", 2)
+
+
 @object_group.command("load")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", callback=_check_set,
@@ -326,19 +343,27 @@ def _target_btf(btf_path: str | None) -> Any:
 @click.option("--attach", is_flag=True, help="Attach every program by its SEC() and hold.")
 @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --attach: detach and exit after SECONDS (default: at Ctrl-C).")
+@click.option("--ifname", metavar="IF",
+              help="With --attach: attach the XDP and tc programs (SEC xdp, tc, classifier, "
+                   "tcx/ingress, tcx/egress) to interface IF; BPF links where the kernel has "
+                   "them, else netlink; detached on exit.")
 @click.option("--stats", is_flag=True, help="Report run counts/times (BPF_ENABLE_STATS).")
 @click.option("--json", "as_json", is_flag=True)
 def object_load(path: str, sets: tuple[str, ...], btf_path: str | None, attach: bool,
-                duration: float | None, stats: bool, as_json: bool) -> None:
+                duration: float | None, ifname: str | None, stats: bool,
+                as_json: bool) -> None:
     """Load every program of an object (like bpftool prog loadall) and report each."""
     from .load import load_command
 
     if duration is not None and not attach:
         raise click.UsageError("--duration needs --attach (it is how long the programs stay "
                                "attached; without --attach they are unloaded at once)")
+    if ifname is not None:
+        _check_ifname(ifname, attach)
     code = load_command(path, sets=sets, btf_path=_target_btf(btf_path), attach=attach,
                         duration=duration, stats=stats, as_json=as_json, apply_sets=_apply_sets,
-                        install_handlers=lambda ctx: ctx.install_signal_handlers())
+                        install_handlers=lambda ctx: ctx.install_signal_handlers(),
+                        ifname=ifname)
     sys.exit(code)
 
 

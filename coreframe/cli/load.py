@@ -63,10 +63,12 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 def load_command(path: str, *, sets: tuple[str, ...], btf_path: BTF | str | None, attach: bool,
                  duration: float | None, stats: bool, as_json: bool,
                  apply_sets: Callable[[Any, tuple[str, ...]], None],
-                 install_handlers: Callable[[RunContext], None]) -> int:
+                 install_handlers: Callable[[RunContext], None],
+                 ifname: str | None = None) -> int:
     """Returns the process exit code: 0 only when every autoload program loaded.
 
     ``btf_path``: the target BTF (already read, or a path) CO-RE relocates against.
+    ``ifname``: with ``attach``, the interface the XDP and tc programs go on.
     """
     from ..errors import PermissionDenied
 
@@ -100,7 +102,8 @@ def load_command(path: str, *, sets: tuple[str, ...], btf_path: BTF | str | None
         rows = [_report_row(obj.programs[p.name], p) for p in autoload]
         run_stats: list[dict[str, Any]] = []
         if attach:
-            run_stats = _attach_and_hold(obj, duration, stats, install_handlers, as_json, rows)
+            run_stats = _attach_and_hold(obj, duration, stats, install_handlers, as_json, rows,
+                                         ifname)
         _emit(rows, run_stats, as_json)
     return 0
 
@@ -129,7 +132,8 @@ def _fail_whole(autoload: list[Any], rows: list[dict[str, Any]], error: Error,
 
 def _attach_and_hold(obj: Any, duration: float | None, stats: bool,
                      install_handlers: Callable[[RunContext], None], as_json: bool,
-                     rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                     rows: list[dict[str, Any]], ifname: str | None = None
+                     ) -> list[dict[str, Any]]:
     from contextlib import ExitStack
 
     from ..programs import enable_stats
@@ -139,9 +143,10 @@ def _attach_and_hold(obj: Any, duration: float | None, stats: bool,
     with ExitStack() as stack:
         if stats:
             stack.enter_context(enable_stats())
-        links = obj.attach()
+        links = obj.attach(ifname)
         if not as_json:
             _print_rows(rows, as_json=False)
+            sys.stdout.flush()  # the program ids, readable while attached
             rows.clear()
         what = ", ".join(f"{link.kind} {link.target}" for link in links) or "nothing"
         ctx.status(f"Attached {len(links)} programs ({what}). Ctrl-C to detach.")

@@ -2,7 +2,8 @@
 
 ``base`` (the :class:`Link` that owns an attachment), ``perf_event`` (perf events and
 sampling), ``tracepoint`` (tracepoints, raw tracepoints), ``tracing`` (tp_btf, fentry,
-fexit, fmod_ret, lsm, iter), ``probe`` (kprobes, uprobes), ``usdt`` (USDT probes:
+fexit, fmod_ret, lsm, iter), ``probe`` (kprobes, uprobes), ``kprobe_multi`` and
+``uprobe_multi`` (one link for many functions, or one probe each), ``usdt`` (USDT probes:
 discovery from ELF notes and libbpf's usdt.bpf.h contract), ``netdev`` (XDP, tc) and
 ``auto`` (attach as SEC() says); ``tracefs``, ``symbols`` (uprobe targets), ``netns``
 and ``netlink`` (XDP/tc without BPF links) serve them. Names below are importable from
@@ -21,6 +22,7 @@ _EXPORTS = {
     "attach_tracepoint": "tracepoint", "attach_raw_tracepoint": "tracepoint",
     "attach_tracing": "tracing",
     "attach_kprobe": "probe", "attach_uprobe": "probe", "attach_usdt": "usdt",
+    "attach_kprobe_multi": "kprobe_multi", "attach_uprobe_multi": "uprobe_multi",
     "attach_xdp": "netdev", "attach_tc": "netdev",
     "in_netns": "netns",
     "attach_program": "auto",

@@ -66,6 +66,21 @@ def attach_program(prog: Program) -> Link:
 
         path, sym, off = symbols.parse_target(target)
         return attach_uprobe(prog, path, sym, off, retprobe=bool(sd.is_return))
+    if kind == "kprobe_multi":
+        from .kprobe_multi import attach_kprobe_multi
+
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no function pattern; "
+                              "call attach_kprobe_multi(prog, pattern)")
+        return attach_kprobe_multi(prog, target, retprobe=bool(sd.is_return))
+    if kind == "uprobe_multi":
+        from .uprobe_multi import attach_uprobe_multi, parse_sec_target
+
+        if not target:
+            raise AttachError(f"program {name}: SEC('{sec}') has no target; call "
+                              "attach_uprobe_multi(prog, path, pattern)")
+        path, pattern = parse_sec_target(target)
+        return attach_uprobe_multi(prog, path, pattern, retprobe=bool(sd.is_return))
     if kind == "usdt":
         if not target:
             raise AttachError(f"program {name}: SEC('{sec}') has no target; call "

@@ -176,3 +176,19 @@ def attach_error(e: OSError, what: str, *, feature: str | None = None,
     else:
         exc = AttachError(f"{what}: {text}")
     return exc.with_cause(code, what)
+
+
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test for names matching ``pattern`` as libbpf's glob_match does for the multi
+    probes: ``*`` any run of characters, ``?`` any one character, nothing else special
+    (no ``[...]`` classes, unlike fnmatch)."""
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.__eq__
+    import re
+
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.DOTALL).fullmatch  # type: ignore[return-value]
+
+
+def has_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern

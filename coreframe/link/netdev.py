@@ -1,5 +1,7 @@
 """Network devices: XDP and tc programs on an interface, through a BPF link (XDP
-link, tcx) where the kernel has one and through netlink (:mod:`.netlink`) otherwise."""
+link, tcx) where the kernel has one and through netlink (:mod:`.netlink`) otherwise
+(or where ``COREFRAME_DISABLE_LINKS`` names ``xdp`` / ``tcx``).
+:func:`attach_netdev` attaches a program the way its SEC() name says."""
 
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ from .netns import in_netns
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..programs import Program
+
+
+def _use_link(kind: str, use_link: bool | None) -> bool:
+    if use_link is not None:
+        return use_link
+    from ..features import link_disabled
+
+    return not link_disabled(kind)
 
 
 def _ifindex(iface: str | int, netns: str | None) -> int:
@@ -34,11 +44,13 @@ _XDP_MODES = {None: 0, "skb": C.XDP_FLAGS_SKB_MODE, "generic": C.XDP_FLAGS_SKB_M
 
 
 def attach_xdp(prog: Program, iface: str | int, netns: str | None = None,
-               mode: str | None = None, *, use_link: bool = True) -> Link:
+               mode: str | None = None, *, use_link: bool | None = None) -> Link:
     """Attach an XDP program to ``iface`` (name or ifindex), optionally inside ``netns``.
 
     ``mode``: None (kernel picks), ``"skb"``/``"generic"``, ``"native"``, ``"hw"``.
     Uses an XDP BPF link; falls back to netlink IFLA_XDP (removed on close).
+    ``use_link`` False goes to netlink at once (None: unless COREFRAME_DISABLE_LINKS
+    names ``xdp``).
     """
     from ..sys.bpf import link_create
 
@@ -48,7 +60,7 @@ def attach_xdp(prog: Program, iface: str | int, netns: str | None = None,
     with in_netns(netns):
         idx = _ifindex(iface, netns)
         target = f"{iface}" + (f" (netns {netns})" if netns else "")
-        if use_link:
+        if _use_link("xdp", use_link):
             try:
                 lfd = link_create(program_fd(prog), idx, C.BPF_XDP, flags=flags)
                 return Link("xdp", target, lfd)
@@ -63,12 +75,14 @@ def attach_xdp(prog: Program, iface: str | int, netns: str | None = None,
 
 
 def attach_tc(prog: Program, iface: str | int, direction: str = "ingress",
-              netns: str | None = None, *, use_link: bool = True, priority: int = 1,
+              netns: str | None = None, *, use_link: bool | None = None, priority: int = 1,
               handle: int = 1) -> Link:
     """Attach a tc (sched_cls) program to ``iface`` ingress or egress.
 
     Uses a tcx link where the kernel has one (6.6+); otherwise a clsact qdisc and a
     direct-action bpf filter at ``priority``/``handle``, removed on close.
+    ``use_link`` False goes to netlink at once (None: unless COREFRAME_DISABLE_LINKS
+    names ``tcx``).
     """
     from ..sys.bpf import link_create
 
@@ -78,7 +92,7 @@ def attach_tc(prog: Program, iface: str | int, direction: str = "ingress",
     with in_netns(netns):
         idx = _ifindex(iface, netns)
         target = f"{iface} {direction}" + (f" (netns {netns})" if netns else "")
-        if use_link:
+        if _use_link("tcx", use_link):
             try:
                 lfd = link_create(program_fd(prog), idx, at)
                 return Link("tcx", target, lfd)
@@ -91,3 +105,34 @@ def attach_tc(prog: Program, iface: str | int, direction: str = "ingress",
         undo = netlink.tc_attach(program_fd(prog), idx, direction, netns, priority=priority,
                                 handle=handle, name=program_name(prog))
     return Link("tc (netlink)", target, None, resources=[undo])
+
+
+def netdev_direction(prog: Program) -> str | None:
+    """Where a program goes on an interface by its SEC() name: ``"xdp"``, ``"ingress"``,
+    ``"egress"``, or None when it is no interface program (``xdp/devmap`` and
+    ``xdp/cpumap`` run from maps, not on a device). ``SEC("tc")`` and
+    ``SEC("classifier")`` name no direction: ingress."""
+    from .base import section_def_of
+
+    sd = section_def_of(prog)
+    if sd is None:
+        return None
+    if sd.attach_kind == "xdp":
+        return "xdp" if sd.expected_attach_type == C.BPF_XDP else None
+    if sd.attach_kind == "tcx":
+        return "egress" if sd.expected_attach_type == C.BPF_TCX_EGRESS else "ingress"
+    if sd.attach_kind == "tc":
+        return "ingress"
+    return None
+
+
+def attach_netdev(prog: Program, iface: str | int, netns: str | None = None, *,
+                  priority: int = 1) -> Link:
+    """Attach an XDP or tc program to ``iface`` as its SEC() name says (see
+    :func:`netdev_direction`); ``priority`` is the tc filter's where netlink is used."""
+    where = netdev_direction(prog)
+    if where is None:
+        raise AttachError(f"program {program_name(prog)} is not an XDP or tc program")
+    if where == "xdp":
+        return attach_xdp(prog, iface, netns)
+    return attach_tc(prog, iface, where, netns, priority=priority, handle=priority)

@@ -187,3 +187,66 @@ def resolve(path: str, symbol: str | None, offset: int = 0, pid: int = -1) -> tu
     if symbol is None:
         return real, offset
     return real, symbol_offset(real, symbol) + offset
+
+
+def function_offsets(path: str, pattern: str) -> list[tuple[str, int]]:
+    """(name, file offset) of every function symbol of ELF ``path`` whose name matches
+    the glob ``pattern`` (``*``, ``?``), for uprobe.multi.
+
+    As libbpf does: defined STT_FUNC symbols of ``.symtab``, or of ``.dynsym`` when
+    ``.symtab`` has none that match (so a symbol in both is found once). Aliases at
+    one address give one target, under the first name: two uprobes on one
+    instruction would run the program twice per call.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    from .base import glob_matcher
+
+    match = glob_matcher(pattern)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, ELFFile reads lazily
+    except OSError as e:
+        raise AttachError(f"cannot open uprobe target {path}: {e.strerror}") from None
+    with f:
+        try:
+            elf = ELFFile(f)
+            found: dict[int, str] = {}
+            for secname in (".symtab", ".dynsym"):
+                sec = elf.get_section_by_name(secname)
+                if not isinstance(sec, SymbolTableSection):
+                    continue
+                for name, vaddr in _function_symbols(elf, sec):
+                    if match(name):
+                        found.setdefault(vaddr, name)
+                if found:
+                    break
+            return [(name, _vaddr_to_offset(elf, vaddr, path, name))
+                    for vaddr, name in found.items()]
+        except ELFError as e:
+            raise AttachError(f"{path} is not a valid ELF file: {e}") from None
+
+
+_STT_FUNC = 2
+_SHN_UNDEF = 0
+
+
+def _function_symbols(elf: object, sec: object) -> list[tuple[str, int]]:
+    """(name, address) of the defined STT_FUNC symbols of a symbol table section: one
+    ``struct.iter_unpack`` over the raw table for 64-bit little-endian files (a libc
+    has thousands of symbols, pyelftools builds an object per symbol), pyelftools
+    otherwise."""
+    if elf.elfclass == 64 and elf.little_endian:  # type: ignore[attr-defined]
+        strtab = elf.get_section(sec["sh_link"]).data()  # type: ignore[attr-defined]
+        out = []
+        for st_name, info, _other, shndx, value, _size in struct.iter_unpack(
+                "<IBBHQQ", sec.data()):  # type: ignore[attr-defined]
+            if info & 0xF != _STT_FUNC or shndx == _SHN_UNDEF or not value:
+                continue
+            end = strtab.find(b"\0", st_name)
+            out.append((strtab[st_name:end].decode(errors="replace"), value))
+        return out
+    return [(sym.name, sym["st_value"]) for sym in sec.iter_symbols()  # type: ignore[attr-defined]
+            if sym["st_info"]["type"] == "STT_FUNC" and sym["st_shndx"] != "SHN_UNDEF"
+            and sym["st_value"]]

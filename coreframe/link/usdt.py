@@ -574,10 +574,10 @@ def object_has_cookie(spec: ObjectSpec) -> bool | None:
 def load_attach_type(section_def: Any) -> int:
     """expected_attach_type for a SEC("usdt") program: uprobe_multi where the kernel
     has it (a program loaded for it attaches only that way), else 0 (perf uprobes)."""
-    from .. import features
     from ..sys import consts as C
+    from .uprobe_multi import use_multi_link
 
-    return C.BPF_TRACE_UPROBE_MULTI if features.has_uprobe_multi() else 0
+    return C.BPF_TRACE_UPROBE_MULTI if use_multi_link() else 0
 
 
 class Manager:

@@ -84,19 +84,34 @@ class Object(NamedDataSections):
             raise ObjectError(f"global data section {section!r} was not created")
         return LiveDataSection(self.spec, section, self.spec.maps[section], m)
 
-    def attach(self) -> list[Link]:
+    def attach(self, ifname: str | int | None = None) -> list[Link]:
         """Attach every loaded program whose SEC() says how (libbpf's auto-attach).
 
-        Programs whose section names no target (``SEC("kprobe")``, ``xdp``, ...)
-        are skipped; attach those explicitly through ``coreframe.link``.
+        Programs whose section names no target (``SEC("kprobe")``, ...) are skipped;
+        attach those explicitly through ``coreframe.link``. XDP and tc programs
+        (``SEC("xdp")``, ``"tc"``, ``"classifier"``, ``"tcx/ingress"``, ...) are
+        attached to interface ``ifname`` when one is given (``link.netdev``), and
+        skipped otherwise.
         """
         from ..link.auto import attach_program
 
         new = []
+        tc_filters: dict[str, int] = {}
         try:
             for prog in self.programs.values():
                 sd = prog.section_def
-                if sd is None or not sd.auto_attach:
+                if sd is None:
+                    continue
+                if ifname is not None and sd.attach_kind in ("xdp", "tc", "tcx"):
+                    from ..link.netdev import attach_netdev, netdev_direction
+
+                    where = netdev_direction(prog)
+                    if where is not None:
+                        # netlink tc filters of one direction need distinct priorities
+                        tc_filters[where] = tc_filters.get(where, 0) + 1
+                        new.append(attach_netdev(prog, ifname, priority=tc_filters[where]))
+                    continue
+                if not sd.auto_attach:
                     continue
                 new.append(attach_program(prog))
         except BaseException:
@@ -805,11 +820,7 @@ class Loader:
         from ..programs import load_program
 
         with_btf = bool(func_info) and self.obj.btf_fd is not None
-        attach_type = prog.expected_attach_type
-        if not attach_type and prog.section_def is not None and prog.section_def.usdt:
-            from ..link.usdt import load_attach_type
-
-            attach_type = load_attach_type(prog.section_def)
+        attach_type = _load_attach_type(prog)
         p = load_program(
             _prog_kernel_name(prog.name), prog.prog_type, bytes(insns), prog.license,
             expected_attach_type=attach_type,
@@ -1024,3 +1035,28 @@ def _log() -> Logger:
     import logging
 
     return logging.getLogger(__name__)
+
+
+def _load_attach_type(prog: ProgramSpec) -> int:
+    """The expected_attach_type to load ``prog`` with. Programs that attach through a
+    multi-target link where the kernel has one (uprobe_multi for USDT, uprobe.multi,
+    kprobe.multi) and through perf events elsewhere are loaded for the one their
+    link module will use: the kernel accepts each program only one way."""
+    sd = prog.section_def
+    if sd is None:
+        return prog.expected_attach_type
+    if sd.usdt and not prog.expected_attach_type:
+        from ..link.usdt import load_attach_type
+
+        return load_attach_type(sd)
+    if prog.expected_attach_type != sd.expected_attach_type:
+        return prog.expected_attach_type  # set by the caller: theirs to choose
+    if sd.attach_kind == "kprobe_multi":
+        from ..link import kprobe_multi
+
+        return kprobe_multi.load_attach_type(sd)
+    if sd.attach_kind == "uprobe_multi":
+        from ..link import uprobe_multi
+
+        return uprobe_multi.load_attach_type(sd)
+    return prog.expected_attach_type

@@ -50,7 +50,11 @@ def _definition(fd: int) -> tuple[str, dict[str, object]]:
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 LIBBPF_REFUSES = {"obj_static_call.bpf.o": "libbpf refuses to open it (a static function "
-                  "in a program section): its maps are not compared"}
+                  "in a program section): its maps are not compared",
+                  "multi_probes.bpf.o": "Debian's libbpf 1.1 predates SEC(\"uprobe.multi\") "
+                  "and refuses to open it: its maps are not compared",
+                  "netdev_count.bpf.o": "Debian's libbpf 1.1 predates SEC(\"tcx/egress\") "
+                  "and refuses to open it: its maps are not compared"}
 
 
 def _refused(spec: coreframe.object.ObjectSpec) -> set[str]:
