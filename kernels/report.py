@@ -6,7 +6,7 @@
                                      FeatureMissing path (tests/kernel records it)
     report.py oracles FILE [--guest] what the oracles compared (CO-RE relocations and
                                      kinds, xlated programs, tools against
-                                     libbpf-tools') and every skip with its
+                                     libbpf-tools/bpftrace) and every skip with its
                                      reason; --guest exits 1 if the comparisons a guest
                                      must make are not all there
 
@@ -135,8 +135,9 @@ def oracles(path: str, guest: bool) -> tuple[list[str], list[str]]:
     lines.append(f"xlated vs libbpf: {len(xlated)} fentry/fexit/kprobe programs identical"
                  + (":" if xlated else ""))
     lines += [f"  {prog} ({kind}, {n} insns)" for prog, kind, n in xlated]
-    if tools:       # tests/kernel/test_kern_oracle_tools.py: tools vs libbpf-tools'
-        lines.append("tools vs libbpf-tools: " + "; ".join(tools))
+    if tools:       # tests/kernel/test_kern_oracle_tools.py
+        lines.append("tools vs libbpf-tools/bpftrace:")
+        lines += [f"  {t}" for t in tools]
     n_skips = sum(map(len, skips.values()))
     lines.append(f"skipped: {n_skips}" + (", by reason:" if skips else ""))
     for reason, tests in sorted(skips.items()):
