@@ -1,7 +1,8 @@
 """tcpconnect on connect()s over loopback (IPv4 and IPv6) in a network namespace the test
 creates and deletes: the helper reports each connection's ports, the tool must show
 exactly those. libbpf-tools' tcpconnect is no oracle on this kernel: it attaches
-kprobes (tcp_v4_connect), which this host does not have; run it on the guests."""
+kprobes (tcp_v4_connect), which this host does not have: the guests compare with it
+(tests/kernel/test_kern_oracle_tools.py)."""
 
 from __future__ import annotations
 
