@@ -100,6 +100,7 @@ class KernelTableReader:
         self.kcore = kcore
         self.table_addr = 0
         self.table_end = 0
+        self.via = ""                             # where read_entries read the table
         # entry-point address -> (name, weak) of each symbol there
         self.entries: dict[int, list[tuple[str, bool]]] = {}
 
@@ -107,7 +108,7 @@ class KernelTableReader:
         self.find_table()
         names, missing = self.name_entries(self.read_entries())
         return SyscallTable(names, missing, "kernel",
-                            f"the running kernel's {TABLE_SYMBOL}, read through {self.kcore}")
+                            f"the running kernel's {TABLE_SYMBOL}, read through {self.via}")
 
     def find_table(self) -> None:
         """The table's address and bound, and every entry point's address."""
@@ -146,9 +147,18 @@ class KernelTableReader:
                 (m.group(3).decode(), weak))
 
     def read_entries(self) -> list[int]:
-        """The table's pointers, from the kernel's memory (/proc/kcore)."""
-        data = read_kernel_memory(self.table_addr, self.table_end - self.table_addr,
-                                  self.kcore)
+        """The table's pointers, from the kernel's memory: /proc/kcore, else a BPF program
+        (bpf_probe_read_kernel) where the kernel has no kcore or refuses it."""
+        size = self.table_end - self.table_addr
+        try:
+            data = read_kernel_memory(self.table_addr, size, self.kcore)
+            self.via = self.kcore
+        except (FeatureMissing, PermissionDenied) as e:
+            try:
+                data = read_kernel_memory_bpf(self.table_addr, size)
+            except Error as bpf_error:
+                raise Error(f"{e}; and through BPF: {bpf_error}") from None
+            self.via = "a BPF program (bpf_probe_read_kernel)"
         return [v for (v,) in _PTR.iter_unpack(data[:len(data) // _PTR.size * _PTR.size])]
 
     def name_entries(self, pointers: list[int]) -> tuple[dict[int, str], set[int]]:
@@ -206,6 +216,62 @@ def read_kernel_memory(addr: int, size: int, kcore: str = KCORE) -> bytes:
     finally:
         os.close(fd)
     raise Error(f"reading kernel memory at {addr:#x}: no segment of {kcore} maps it")
+
+
+BPF_READ_CHUNK = 1 << 15        # bytes one run of the reader program copies, at most
+
+
+def read_kernel_memory_bpf(addr: int, size: int) -> bytes:
+    """``size`` bytes of kernel memory at ``addr``, copied by a raw_tracepoint program
+    run with BPF_PROG_RUN (never attached): ``bpf_probe_read_kernel(value, n, addr)``
+    into an array map's value, ``addr`` and ``n`` from the run's context."""
+    from . import asm
+    from .sys import bpf as _bpf
+    from .sys import consts as C
+    from .sys.errors import raise_for
+
+    ldx_dw = asm.BPF_LDX | asm.BPF_DW | asm.BPF_MEM
+    try:
+        value = _bpf.map_create(C.BPF_MAP_TYPE_ARRAY, 4, BPF_READ_CHUNK, 1, name="cf_kread")
+    except OSError as e:
+        raise_for(e, "creating the map of the kernel memory reader", capability="CAP_BPF")
+    with value:
+        insns = b"".join((
+            asm.mov64_reg(6, 1),                                   # r6 = ctx (u64 args[])
+            asm.encode(ldx_dw, 2, 6, 8),                           # r2 = args[1]: length
+            asm.encode(asm.BPF_JMP | asm.BPF_JGT | asm.BPF_K, 2, 0, 5, BPF_READ_CHUNK),
+            asm.encode(ldx_dw, 3, 6, 0),                           # r3 = args[0]: address
+            asm.ld_imm64(1, int(value), asm.BPF_PSEUDO_MAP_VALUE),  # r1 = &value[0]
+            asm.call(C.BPF_FUNC_probe_read_kernel),
+            asm.exit_(),
+            asm.mov64_imm(0, -22),                                 # longer than the value
+            asm.exit_(),
+        ))
+        try:
+            prog = _bpf.prog_load(C.BPF_PROG_TYPE_RAW_TRACEPOINT, insns, "GPL",
+                                  name="cf_kread")
+        except OSError as e:
+            raise_for(e, "loading the kernel memory reader (bpf_probe_read_kernel)",
+                      capability="CAP_PERFMON", feature="bpf_probe_read_kernel")
+        out = bytearray()
+        with prog:
+            while len(out) < size:
+                n = min(BPF_READ_CHUNK, size - len(out))
+                where = addr + len(out)
+                try:
+                    run = _bpf.prog_test_run(prog, ctx_in=struct.pack("<QQ", where, n),
+                                             repeat=0)
+                except OSError as e:
+                    raise_for(e, "running the kernel memory reader", capability="CAP_BPF",
+                              feature="BPF_PROG_RUN of raw_tracepoint programs")
+                if run.retval:
+                    code = -(run.retval - (1 << 32)) if run.retval >= 1 << 31 else -run.retval
+                    raise Error(f"reading kernel memory at {where:#x} through BPF: "
+                                f"{os.strerror(code)}")
+                raw = _bpf.map_lookup_elem(value, struct.pack("<I", 0), BPF_READ_CHUNK)
+                assert raw is not None              # an array's one element always exists
+                out += raw[:n]
+        return bytes(out)
 
 
 def kernel_table() -> SyscallTable:

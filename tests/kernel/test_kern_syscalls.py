@@ -78,6 +78,24 @@ def test_kernel_table_equals_header(record_property: Callable[[str, object], Non
         f"without a trace event: {', '.join(untraced) or '-'}"))
 
 
+def test_bpf_read_equals_kcore(record_property: Callable[[str, object], None]) -> None:
+    """The table's bytes as the BPF reader copies them (the fallback without kcore) are
+    the bytes /proc/kcore gives."""
+    reader = syscalls.KernelTableReader()
+    try:
+        reader.find_table()
+        size = reader.table_end - reader.table_addr
+        via_kcore = syscalls.read_kernel_memory(reader.table_addr, size)
+    except (FeatureMissing, PermissionDenied) as e:
+        if IN_GUEST:
+            pytest.fail(f"the guest kernel's syscall table cannot be read: {e}")
+        pytest.skip(f"the kernel's syscall table cannot be read here: {e}")
+    via_bpf = syscalls.read_kernel_memory_bpf(reader.table_addr, size)
+    assert via_bpf == via_kcore
+    record_property("tool_oracle", f"syscall table bytes: BPF reader = /proc/kcore "
+                                   f"({size} bytes at sys_call_table)")
+
+
 def _traced() -> set[str]:
     for root in ("/sys/kernel/tracing/events/syscalls",
                  "/sys/kernel/debug/tracing/events/syscalls"):
