@@ -23,7 +23,7 @@ The UAPI header ``asm/unistd_64.h`` (generated from the same ``syscall_64.tbl`` 
 headers were built, not necessarily for this kernel) is :func:`header_table`;
 :func:`syscall_table` uses it only as a fallback and says why (``SyscallTable.origin``).
 The kernel's names are its entry points' (``newuname``, ``umount``), which for a few
-calls differ from the header's (``uname``, ``umount2``): ``HEADER_ALIASES``.
+calls differ from the header's (``uname``, ``umount2``, ``sendfile``): ``HEADER_ALIASES``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ UNISTD = ("/usr/include/{triplet}/asm/unistd_64.h", "/usr/include/asm/unistd_64.
 # syscall_64.tbl entries whose entry point is not sys_<name>: header name -> kernel name
 # (the kernel's syscall trace events use the kernel name: sys_enter_newuname)
 HEADER_ALIASES = {"stat": "newstat", "fstat": "newfstat", "lstat": "newlstat",
-                  "uname": "newuname", "umount2": "umount"}
+                  "sendfile": "sendfile64", "uname": "newuname", "umount2": "umount"}
 MAX_SYSCALLS = 4096                      # bounds a read when kallsyms gives no end
 _PTR = struct.Struct("<Q")               # x86-64 and arm64: 8-byte little-endian pointers
 _ELF64_PHDR = struct.Struct("<IIQQQQQQ")
