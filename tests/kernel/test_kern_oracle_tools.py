@@ -225,7 +225,7 @@ def test_biosnoop_vs_oracles(tmp_path: Path,
                                                    _rows(theirs.stdout, "TIME")) >= n))
 
             _until(all_saw)
-            assert mine.stop() == 0
+            assert mine.stop() == 0, mine.stderr
             bt.stop()
             if theirs is not None:
                 theirs.stop()
@@ -258,7 +258,7 @@ def test_tcpconnect_vs_libbpf_tools(record_property: Callable[[str, object], Non
         truth = json.loads(h.step())
         _until(lambda: len(mine.stdout) >= len(truth) and
                len(_rows(theirs.stdout, "PID")) >= len(truth))
-        assert mine.stop() == 0
+        assert mine.stop() == 0, mine.stderr
         theirs.stop()
     rows = _rows(theirs.stdout, "PID")
     # libbpf-tools reports a connect() when tcp_v{4,6}_connect returned 0 (the SYN is

@@ -123,7 +123,7 @@ def test_syscount_names_from_the_table(record_property: Callable[[str, object], 
     nr_uname = next(nr for nr, name in syscalls.header_table().names.items() if name == "uname")
     with helper(UNAME_LOOP) as h, ToolProcess(["syscount", "-p", str(h.pid), "--json"]) as t:
         assert h.step() == "done"
-        assert t.stop() == 0
+        assert t.stop() == 0, t.stderr
     rows = {r["syscall"]: r for r in t.json_records()}
     name = table.name(nr_uname)
     assert name == ("newuname" if table.source == "kernel" else "uname")
