@@ -5,7 +5,8 @@
     report.py junit FILE             one line: pytest counts, and which tests took the
                                      FeatureMissing path (tests/kernel records it)
     report.py oracles FILE [--guest] what the oracles compared (CO-RE relocations and
-                                     kinds, xlated programs) and every skip with its
+                                     kinds, xlated programs, tools against
+                                     libbpf-tools/bpftrace) and every skip with its
                                      reason; --guest exits 1 if the comparisons a guest
                                      must make are not all there
     report.py paths FILE             the attach paths (link kinds) and tools that passed
@@ -153,6 +154,7 @@ def oracles(path: str, guest: bool) -> tuple[list[str], list[str]]:
     relos = objects = unsatisfied = 0
     kinds: set[str] = set()
     xlated: list[tuple[str, str, str]] = []
+    tools: list[str] = []
     skips: dict[str, list[str]] = {}
     for case in suite.iter("testcase"):
         counts = _props(case, "core_relos")
@@ -166,6 +168,7 @@ def oracles(path: str, guest: bool) -> tuple[list[str], list[str]]:
             fields = x.split()
             xlated.append((fields + ["?", "?"])[:3] if len(fields) != 3 else
                           (fields[0], fields[1], fields[2]))
+        tools += _props(case, "tool_oracle")
         skipped = case.find("skipped")
         if skipped is not None:
             reason = (skipped.get("message") or skipped.text or "?").strip()
@@ -181,6 +184,9 @@ def oracles(path: str, guest: bool) -> tuple[list[str], list[str]]:
     lines.append(f"xlated vs libbpf: {len(xlated)} fentry/fexit/kprobe programs identical"
                  + (":" if xlated else ""))
     lines += [f"  {prog} ({kind}, {n} insns)" for prog, kind, n in xlated]
+    if tools:       # tests/kernel/test_kern_oracle_tools.py
+        lines.append("tools vs libbpf-tools/bpftrace:")
+        lines += [f"  {t}" for t in tools]
     n_skips = sum(map(len, skips.values()))
     lines.append(f"skipped: {n_skips}" + (", by reason:" if skips else ""))
     for reason, tests in sorted(skips.items()):

@@ -3,10 +3,12 @@
 Options and output follow libbpf-tools' syscount (``-p -i -d -T -L -m -P -x -e -c
 -l``). Counting runs at syscall exit on sys_exit, attached as tp_btf, raw_tp or
 the raw_syscalls tracepoint (whichever this kernel offers first); ``-L`` adds
-sys_enter for the latency. Syscall names come from the kernel's syscall table as
-the kernel build exports it (the UAPI ``asm/unistd_64.h`` generated from it);
-``-l`` marks the ones the running kernel has no syscall trace event for. See
-:func:`syscall_names`.
+sys_enter for the latency. Syscall names come from the running kernel's own
+``sys_call_table`` (:mod:`coreframe.syscalls`), its entry points' names as its
+syscall trace events use them (``newuname``); where the kernel's table cannot be
+read, from the UAPI header ``asm/unistd_64.h``, and the tool says so (``coreframe
+info syscount``, and a line on stderr). ``-l`` marks the calls the running kernel
+has no syscall trace event for.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from coreframe.metrics import Counter
 from coreframe.options import Directory, Exclusive, IntRange, Option
 from coreframe.output import Col, Field
-from coreframe.tool import RunContext, Tool
+from coreframe.tool import Readiness, RunContext, Tool
 
 from ._common import attach_option, comm, open_object, trace
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from coreframe.metrics import MetricSet
+    from coreframe.syscalls import SyscallTable
 
 _DATA = struct.Struct("<QQ16s")       # struct data, bpf/syscount.h
 ATTACH = (
@@ -46,38 +49,8 @@ SECONDS = Counter("coreframe_syscount_seconds",
                   ("syscall",))
 PROGRAMS = {"tp_btf": ("enter_btf", "exit_btf"), "raw_tp": ("enter_raw", "exit_raw"),
             "tracepoint": ("enter_tp", "exit_tp")}
-# Where the kernel's syscall table reaches user space: the UAPI header its build
-# generates from it (arch/*/entry/syscalls/*.tbl), per multiarch triplet.
-UNISTD = ("/usr/include/{triplet}/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
 TRACEFS_SYSCALLS = ("/sys/kernel/tracing/events/syscalls",
                     "/sys/kernel/debug/tracing/events/syscalls")
-
-
-def syscall_names() -> dict[int, str]:
-    """Syscall number -> name for this machine.
-
-    The kernel keeps no number-to-name table where user space can read it on every
-    kernel (sys_call_table is a data symbol: absent from kallsyms without
-    CONFIG_KALLSYMS_ALL, and the syscall trace events name each call but do not
-    give its number), so the numbers come from the UAPI header generated from the
-    kernel's syscall table. Names the running kernel has no trace event for are
-    kept too (its syscall events may be compiled out), but a header entry never
-    invents a number: unknown numbers print as libbpf-tools prints them.
-    """
-    import platform
-    import re
-
-    triplet = f"{platform.machine()}-linux-gnu"
-    for pattern in UNISTD:
-        path = pattern.format(triplet=triplet)
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        return {int(nr): name for name, nr in
-                re.findall(r"^#define __NR_(\w+)\s+(\d+)\s*$", text, re.MULTILINE)}
-    return {}
 
 
 def kernel_syscalls() -> set[str]:
@@ -131,7 +104,7 @@ class _Counts:
     to the next take; when the run exports metrics, a scrape takes too and counts
     what it took into them, under the same lock as the printer's takes."""
 
-    def __init__(self, counts: Any, names: dict[int, str], by_process: bool,
+    def __init__(self, counts: Any, names: SyscallTable, by_process: bool,
                  latency: bool) -> None:
         self.map = getattr(counts, "raw", counts)
         self.names = names
@@ -147,7 +120,7 @@ class _Counts:
                 nr = int.from_bytes(bytes(key), "little")
                 if ms is not None:
                     labels = ((str(nr), comm(raw_comm)) if self.by_process
-                              else (self.names.get(nr, f"[unknown: {nr}]"),))
+                              else (self.names.name(nr),))
                     ms.inc(SYSCALLS.name, labels, n)
                     if self.latency:
                         ms.inc(SECONDS.name, labels, total_ns / 1e9)
@@ -198,20 +171,30 @@ class SysCount(Tool):
             attach_option(PROGRAMS),
         ]
 
+    @classmethod
+    def readiness(cls) -> Readiness:
+        base = super().readiness()
+        if not base.ready:
+            return base
+        from coreframe.syscalls import syscall_table
+
+        return Readiness(True, f"{base.detail}; syscall names: {syscall_table().origin}")
+
     def run(self, ctx: RunContext) -> int:
+        from coreframe.syscalls import syscall_table
+
         o = self.options
-        names = syscall_names()
+        table = syscall_table()
+        if table.source != "kernel":
+            ctx.status(f"syscount: syscall names from {table.origin}")
         if o["list_syscalls"]:
             traced = kernel_syscalls()
-            for nr in sorted(names):
-                name = names[nr]
+            for nr in sorted(table.names):
+                name = table.names[nr]
                 note = ("" if not traced or name in traced
                         else f"  (no syscalls/sys_enter_{name} event here)")
                 ctx.out.write(f"{nr:3d}: {name}{note}\n")
             return 0
-        if not names:
-            ctx.status("syscount: no syscall table header (asm/unistd_64.h; Debian: "
-                       "linux-libc-dev): syscalls print as numbers")
         if o["total"]:
             ctx.deadline = ctx.started + o["total"]
         spec, method = open_object(
@@ -223,7 +206,7 @@ class SysCount(Tool):
             spec.programs[PROGRAMS[method][0]].autoload = False
             spec.maps.start.max_entries = 1
         return trace(ctx, spec, f"Tracing syscalls, printing top {o['top']}... Ctrl+C to quit.",
-                     read=lambda obj: self._loop(ctx, obj, names), cgroup=o["cgroup"],
+                     read=lambda obj: self._loop(ctx, obj, table), cgroup=o["cgroup"],
                      lost=f"counts (the map of {'processes' if o['process'] else 'syscalls'} "
                           "was full)")
 
@@ -234,7 +217,7 @@ class SysCount(Tool):
             families.append(SECONDS.with_labels(labels))
         return tuple(families)
 
-    def _loop(self, ctx: RunContext, obj: Any, names: dict[int, str]) -> None:
+    def _loop(self, ctx: RunContext, obj: Any, names: SyscallTable) -> None:
         o = self.options
         interval = o["interval"]
         counts = _Counts(obj.maps.counts, names, bool(o["process"]), bool(o["latency"]))
@@ -256,7 +239,7 @@ class SysCount(Tool):
                 print_loop(ctx.metrics.refresh)
 
     def _print(self, ctx: RunContext, rows: list[tuple[int, int, int, bytes]],
-               names: dict[int, str]) -> None:
+               names: SyscallTable) -> None:
         o = self.options
         if not rows:
             return
@@ -277,7 +260,7 @@ class SysCount(Tool):
         for key, n, total_ns, raw_comm in rows:
             c = comm(raw_comm)
             row = {"pid": key, "comm": c, "who": f"{key:<6d} {c:<15s}", "nr": key,
-                   "syscall": names.get(key, f"[unknown: {key}]"), "count": n,
+                   "syscall": names.name(key), "count": n,
                    "total_ns": total_ns, "latency": total_ns / unit_div}
             ctx.out.write(table.format(row))
         if not table.as_json:

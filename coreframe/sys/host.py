@@ -12,6 +12,8 @@ VMLINUX_BTF = "/sys/kernel/btf/vmlinux"  # the kernel's BTF (CONFIG_DEBUG_INFO_B
 EVENT_SOURCES = "/sys/bus/event_source/devices"  # perf PMUs: kprobe/type, uprobe/type, ...
 TRACEFS_MOUNTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")  # preferred first
 BPFFS_ROOT = "/sys/fs/bpf"  # where LIBBPF_PIN_BY_NAME maps are pinned by default
+KALLSYMS = "/proc/kallsyms"  # kernel symbols (data ones only with CONFIG_KALLSYMS_ALL)
+KCORE = "/proc/kcore"  # kernel memory as an ELF core file (CONFIG_PROC_KCORE, root)
 CPU_ONLINE = "/sys/devices/system/cpu/online"
 CPU_POSSIBLE = "/sys/devices/system/cpu/possible"
 

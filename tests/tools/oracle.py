@@ -219,3 +219,33 @@ def assert_same_samples(mine: dict[int, int], want: dict[int, int]) -> None:
         below_m += mine.get(low, 0)
         below_w += want.get(low, 0)
         assert abs(below_m - below_w) <= max(3, total // 10), (low, mine, want)
+
+
+# TCP connect()s over loopback in the helper's netns: to a listener twice (established)
+# and to a closed port once (refused, from a bound port so it is known), per family;
+# then prints [[ip, sport, dport, established], ...] as JSON
+CONNECTOR = textwrap.dedent("""
+    import json, socket, sys
+    sys.stdin.readline()
+    seen = []
+    for family, host, ip in ((socket.AF_INET, "127.0.0.1", 4), (socket.AF_INET6, "::1", 6)):
+        srv = socket.socket(family)
+        srv.bind((host, 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        for _ in range(2):
+            c = socket.create_connection((host, port))
+            seen.append([ip, c.getsockname()[1], port, True])
+            c.close()
+        c = socket.socket(family)
+        c.bind((host, 0))                 # the port is known even when refused
+        try:
+            c.connect((host, port + 1))
+        except OSError:
+            pass
+        seen.append([ip, c.getsockname()[1], port + 1, False])
+        c.close()
+        srv.close()
+    print(json.dumps(seen), flush=True)
+    sys.stdin.readline()
+""")

@@ -1,7 +1,8 @@
 """biosnoop on O_DIRECT I/O of known sizes and offsets to a loop device the test sets up:
 one line per request with the submitter, disk, type, sector and size. libbpf-tools'
-biosnoop is no oracle on this kernel (it needs a kprobe on blk_account_io_start);
-the requests are checked against what the helper did instead."""
+biosnoop is no oracle on this kernel (it needs fentry on blk_account_io_start);
+the requests are checked against what the helper did instead, and against bpftrace
+and libbpf-tools in tests/kernel/test_kern_oracle_tools.py (also in the guests)."""
 
 from __future__ import annotations
 

@@ -1,44 +1,16 @@
 """tcpconnect on connect()s over loopback (IPv4 and IPv6) in a network namespace the test
 creates and deletes: the helper reports each connection's ports, the tool must show
 exactly those. libbpf-tools' tcpconnect is no oracle on this kernel: it attaches
-kprobes (tcp_v4_connect), which this host does not have; run it on the guests."""
+kprobes (tcp_v4_connect), which this host does not have: the guests compare with it
+(tests/kernel/test_kern_oracle_tools.py)."""
 
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
-from oracle import helper, netns
+from oracle import CONNECTOR, helper, netns
 from tool_proc import ToolProcess
-
-# connects to a listener twice (established) and to a closed port once (refused),
-# per family, then prints [[ip, sport, dport, established], ...] as JSON
-CONNECTOR = textwrap.dedent("""
-    import json, socket, sys
-    sys.stdin.readline()
-    seen = []
-    for family, host, ip in ((socket.AF_INET, "127.0.0.1", 4), (socket.AF_INET6, "::1", 6)):
-        srv = socket.socket(family)
-        srv.bind((host, 0))
-        srv.listen()
-        port = srv.getsockname()[1]
-        for _ in range(2):
-            c = socket.create_connection((host, port))
-            seen.append([ip, c.getsockname()[1], port, True])
-            c.close()
-        c = socket.socket(family)
-        c.bind((host, 0))                 # the port is known even when refused
-        try:
-            c.connect((host, port + 1))
-        except OSError:
-            pass
-        seen.append([ip, c.getsockname()[1], port + 1, False])
-        c.close()
-        srv.close()
-    print(json.dumps(seen), flush=True)
-    sys.stdin.readline()
-""")
 
 
 @pytest.mark.parametrize("attach", ["auto", "raw_tp", "tracepoint"])
