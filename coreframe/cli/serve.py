@@ -165,7 +165,15 @@ def _read(path: str) -> str:
 
 
 def _parse(path: str, text: str) -> dict[str, Any]:
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: tomli is the package 3.11 adopted as tomllib
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ConfigError(path, "reading TOML needs the tomli package on Python "
+                              f"{sys.version_info[0]}.{sys.version_info[1]} (tomllib is "
+                              "3.11+): pip install 'coreframe[serve]'") from None
 
     try:
         return tomllib.loads(text)
