@@ -17,29 +17,37 @@ if TYPE_CHECKING:
     from importlib.metadata import Distribution, EntryPoint
     from typing import Any
 
-__all__ = ["entry_points_in", "zip_strict"]
+__all__ = ["entry_points_in", "zip_strict", "zip_strict_39"]
+
+
+def zip_strict_39(*iterables: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+    """``zip(*iterables, strict=True)`` for 3.9: ValueError when the lengths differ.
+
+    Sized arguments (lists, tuples, bytes, dicts) are compared up front and zipped
+    by the C ``zip``; anything else goes item by item, as 3.10 does it, with 3.10's
+    messages.
+    """
+    try:
+        lengths = [len(it) for it in iterables]  # type: ignore[arg-type]
+    except TypeError:
+        return _zip_checked(iterables)
+    if lengths and min(lengths) != max(lengths):
+        # what 3.10 meets first: the first argument to run out, when one after the
+        # first does, else the first that is longer than the first
+        short = lengths.index(min(lengths))
+        if short:
+            raise ValueError(_zip_mismatch(short, "shorter"))
+        raise ValueError(_zip_mismatch(next(i for i, n in enumerate(lengths) if n > lengths[0]),
+                                       "longer"))
+    return zip(*iterables)
+
 
 if sys.version_info >= (3, 10):
     from _functools import partial
 
     zip_strict = partial(zip, strict=True)
-    """``zip(*iterables, strict=True)``: ValueError when the lengths differ."""
 else:
-
-    def zip_strict(*iterables: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
-        """``zip(*iterables, strict=True)``: ValueError when the lengths differ.
-
-        Sized arguments (lists, tuples, bytes, dicts) are compared up front and
-        zipped by the C ``zip``; anything else goes item by item, as 3.10 does it.
-        """
-        try:
-            lengths = [len(it) for it in iterables]  # type: ignore[arg-type]
-        except TypeError:
-            return _zip_checked(iterables)
-        for i, n in enumerate(lengths[1:], 1):
-            if n != lengths[0]:
-                raise ValueError(_zip_mismatch(i, "shorter" if n < lengths[0] else "longer"))
-        return zip(*iterables)
+    zip_strict = zip_strict_39
 
 
 def _zip_mismatch(i: int, which: str) -> str:
