@@ -102,20 +102,27 @@ def _make_session(version: str) -> None:
         env = {"COREFRAME_CACHE_DIR": _cache_dir(version)}
         args = session.posargs or []
         try:
-            session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        f"--junitxml={junit}", *args, env=env)
-        finally:
-            result: dict[str, object] = {"status": "ran", "python": info, "path": path,
-                                         "args": args}
-            if os.path.exists(junit):
-                result.update(counts(junit))
-            else:
-                result["status"] = "no junit XML (pytest did not get to run)"
-            _write(version, result)
-            session.log(_line(version, result))
+            ran = session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              f"--junitxml={junit}", *args, env=env)
+        except BaseException:  # failed tests, or pytest could not start
+            _record(session, version, info, path, args, junit)
+            raise
+        if ran is not None:  # None: nothing ran (--install-only)
+            _record(session, version, info, path, args, junit)
 
     tests.__doc__ = f"The suite under Python {version}" + (f" ({path})" if path else
                                                              f": skipped, {info}")
+
+
+def _record(session: nox.Session, version: str, info: str, path: str | None,
+            args: list[str], junit: str) -> None:
+    result: dict[str, object] = {"status": "ran", "python": info, "path": path, "args": args}
+    if os.path.exists(junit):
+        result.update(counts(junit))
+    else:
+        result["status"] = "no junit XML (pytest did not get to run)"
+    _write(version, result)
+    session.log(_line(version, result))
 
 
 for _v in pythons.SUPPORTED:
