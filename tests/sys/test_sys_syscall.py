@@ -231,6 +231,7 @@ def test_raise_for_mapping() -> None:
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
 
 
+@pytest.mark.unprivileged
 def test_unprivileged_map_create_names_cap_bpf() -> None:
     code = (
         "from coreframe.maps import Map\n"
