@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
+SYSTEM_DIRS = ("/usr/bin", "/usr/local/bin")
 
 _PROBE = ("import sys, ensurepip, venv; "
           "print('%d.%d' % sys.version_info[:2], sys.version.split()[0])")
@@ -48,7 +49,7 @@ def candidates(version: str) -> list[str]:
     found = shutil.which(f"python{version}", path=path)
     if found:
         out.append(found)
-    out += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    out += [os.path.join(d, f"python{version}") for d in SYSTEM_DIRS]
     seen: set[str] = set()
     return [p for p in out if os.path.isfile(p) and not (p in seen or seen.add(p))]
 
@@ -70,7 +71,7 @@ def find(version: str) -> tuple[str | None, str]:
         tried.append(f"{path}: {last if proc.returncode else 'is ' + proc.stdout.strip()}")
     if not tried:
         return None, (f"no Python {version} here (looked in {_pyenv_root()}/versions, "
-                      f"for python{version} on PATH, /usr/bin, /usr/local/bin)")
+                      f"for python{version} on PATH, in {', '.join(SYSTEM_DIRS) or '-'})")
     return None, f"no working Python {version}: " + "; ".join(tried)
 
 
