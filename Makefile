@@ -43,7 +43,7 @@ define build_bpf
 	mv -f $@.tmp $@
 endef
 
-.PHONY: all objects check-objects test lint bench vmlinux-h test-kernels mutants
+.PHONY: all objects check-objects test test-matrix lint bench vmlinux-h test-kernels mutants
 
 all: objects
 
@@ -76,6 +76,16 @@ check-objects:
 
 test:
 	$(PYTHON) -m pytest -q
+
+# The suite under each supported Python found here (noxfile.py: one venv each under .nox/,
+# interpreters from pyenv or pythonX.Y on PATH; a missing one is skipped and named), then
+# passed/skipped/failed per version. PY picks versions: make test-matrix PY="3.9 3.13";
+# PYTEST_ARGS goes to pytest (a subset: PYTEST_ARGS="tests/cli").
+NOX ?= .venv/bin/nox
+PY ?= 3.9 3.10 3.11 3.12 3.13
+test-matrix:
+	rm -f .nox/matrix/*.json
+	$(NOX) --no-color -s $(foreach v,$(PY),tests-$(v)) summary $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 lint:
 	$(RUFF) check .

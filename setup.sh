@@ -5,7 +5,8 @@
 #                       oracles), gcc, iproute2, prometheus + promtool (a real server
 #                       scrapes `coreframe serve` in tests/serve), chromium (opens
 #                       profile's flame graphs in tests), systemd-analyze (the unit in
-#                       docs/deploy.md is verified), and the test dependencies
+#                       docs/deploy.md is verified), the test dependencies and nox
+#                       (`make test-matrix`: the suite under each Python 3.9-3.13 here)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,7 +44,7 @@ fi
 # default editable mode installs an import hook that costs ~20 ms per start).
 # Strict mode links each file: after adding a new module, run ./setup.sh --dev again.
 if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' \
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,matrix]' \
     --config-settings editable_mode=strict
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check .

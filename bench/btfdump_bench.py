@@ -72,7 +72,7 @@ def main() -> None:
         _report("bpftool btf dump format c", [_timed(theirs_cmd) for _ in range(RUNS)])
         theirs = subprocess.run(theirs_cmd, capture_output=True, check=True).stdout
         a, b = header.splitlines(), theirs.splitlines()
-        same = sum(x == y for x, y in zip(a, b, strict=False))
+        same = sum(x == y for x, y in zip(a, b))
         print(f"lines identical to bpftool's: {same}/{max(len(a), len(b))} "
               f"({100 * same / max(len(a), len(b)):.3f}%)")
     else:

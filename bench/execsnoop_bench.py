@@ -133,7 +133,7 @@ class OutputCollector:
     def seen_at(self, text: str) -> float | None:
         """time.monotonic() when the first line containing ``text`` was read."""
         with self.cond:
-            for line, t in zip(self.lines, self.times, strict=True):
+            for line, t in zip(self.lines, self.times):
                 if text in line:
                     return t
         return None

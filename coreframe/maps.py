@@ -383,17 +383,16 @@ class Map(FDOwner):
     # --- encoding -------------------------------------------------------------------
 
     def _encode(self, what: str, obj: Input, size: int) -> bytes:
-        if isinstance(obj, bool | int):
+        if isinstance(obj, (bool, int)):
             try:
                 return int(obj).to_bytes(size, "little", signed=obj < 0)
             except OverflowError:
                 raise MapError(
                     f"map {self.name!r}: {what} {obj} does not fit in {size} bytes"
                 ) from None
-        if isinstance(obj, bytes | bytearray | memoryview):
+        if isinstance(obj, (bytes, bytearray, memoryview)):
             data = bytes(obj)
-        elif isinstance(obj, cdata.SimpleCData | cdata.Structure | cdata.Union
-                        | cdata.Array):
+        elif isinstance(obj, (cdata.SimpleCData, cdata.Structure, cdata.Union, cdata.Array)):
             data = bytes(obj)
         elif hasattr(obj, "fd") and self.type in FD_VALUE_TYPES and what == "value":
             return int(obj.fd).to_bytes(4, "little")
@@ -420,7 +419,7 @@ class Map(FDOwner):
         if self.type not in PERCPU_TYPES:
             return self._encode("value", value, self.value_size)
         pad = b"\0" * (self._slot - self.value_size)
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             if len(value) != self._ncpus:
                 raise MapError(
                     f"map {self.name!r}: per-CPU value needs {self._ncpus} entries, "

@@ -47,12 +47,12 @@ def diff(named: list[tuple[str, dict[str, Any]]]) -> list[str]:
     width = max([len(k) for k in keys] + [7])
     cols = [max(len(name), 5) for name, _ in named]
     rows = [f"{'feature':<{width}}  " + "  ".join(f"{n:<{c}}" for (n, _), c in
-                                                   zip(named, cols, strict=True))]
+                                                   zip(named, cols))]
     for key in keys:
         values = [str(table.get(key, "-")) for _, table in named]
         if len(set(values)) > 1:
             rows.append(f"{key:<{width}}  " + "  ".join(f"{v:<{c}}" for v, c in
-                                                        zip(values, cols, strict=True)))
+                                                        zip(values, cols)))
     return rows if len(rows) > 1 else ["(no feature differs)"]
 
 

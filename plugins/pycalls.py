@@ -30,6 +30,7 @@ import time
 
 from coreframe.options import Choice, FloatRange, IntRange, Option
 from coreframe.output import format_log2_hist, json_line, log2_bounds
+from coreframe.runtime.compat import zip_strict
 from coreframe.tool import Readiness, RunContext, Tool
 
 TYPE_CHECKING = False
@@ -83,7 +84,7 @@ class Stat:
         if other is None:
             return self
         return Stat(self.count - other.count, self.total_ns - other.total_ns,
-                    [a - b for a, b in zip(self.slots, other.slots, strict=True)])
+                    [a - b for a, b in zip_strict(self.slots, other.slots)])
 
     def hist(self) -> list[dict[str, int]]:
         out = []

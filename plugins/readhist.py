@@ -20,6 +20,7 @@ from coreframe.metrics import Counter
 from coreframe.metrics import Histogram as HistogramMetric
 from coreframe.options import Choice, FloatRange, IntRange, Option
 from coreframe.output import TIME, Field, Histogram
+from coreframe.runtime.compat import zip_strict
 from coreframe.tool import Readiness, RunContext, Tool, check_requirement
 
 TYPE_CHECKING = False
@@ -85,7 +86,7 @@ class Hist:
                 f"bytes={self.bytes}, errors={self.errors})")
 
     def add(self, other: Hist) -> None:
-        self.slots = [a + b for a, b in zip(self.slots, other.slots, strict=True)]
+        self.slots = [a + b for a, b in zip_strict(self.slots, other.slots)]
         self.reads += other.reads
         self.bytes += other.bytes
         self.errors += other.errors
@@ -101,7 +102,7 @@ class Hist:
 
     def to_json(self, now: float) -> dict[str, Any]:
         doc = {"time": now}
-        doc.update(zip([c.key for c in COLUMNS[1:]], self.json_values(), strict=True))
+        doc.update(zip_strict([c.key for c in COLUMNS[1:]], self.json_values()))
         return doc
 
 
@@ -239,14 +240,14 @@ class ReadHist(Tool):
         by_pid = bool(o.get("prometheus_pid"))
         last = self._mlast
         seen: dict[bytes, Hist] = {}
-        for (key, _), h in zip(items, decode_entries(items), strict=True):
+        for (key, _), h in zip_strict(items, decode_entries(items)):
             raw = bytes(key)
             seen[raw] = h
             if o["comm"] and h.comm != o["comm"]:
                 continue
             before = last.get(raw)
             if before is not None and h.reads >= before.reads and h.errors >= before.errors:
-                slots = [a - b for a, b in zip(h.slots, before.slots, strict=True)]
+                slots = [a - b for a, b in zip_strict(h.slots, before.slots)]
                 nbytes, errors = h.bytes - before.bytes, h.errors - before.errors
             else:
                 slots, nbytes, errors = h.slots, h.bytes, h.errors
@@ -303,14 +304,14 @@ class ReadHist(Tool):
         last = self._last
         self._last = {}
         out = []
-        for (key, _), h in zip(items, rows, strict=True):
+        for (key, _), h in zip_strict(items, rows):
             raw = bytes(key)
             before = last.get(raw)
             if before is None:
                 delta = h
             else:
                 delta = Hist(h.pid, h.comm,
-                             [a - b for a, b in zip(h.slots, before.slots, strict=True)],
+                             [a - b for a, b in zip_strict(h.slots, before.slots)],
                              h.reads - before.reads, h.bytes - before.bytes,
                              h.errors - before.errors)
             if delta.reads or delta.errors:

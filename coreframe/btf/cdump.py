@@ -37,6 +37,7 @@ from itertools import accumulate, repeat
 from operator import add
 
 from ..errors import BTFError
+from ..runtime.compat import zip_strict
 from .cdecl import BPFTOOL, Declarator, TypeView
 from .kinds import Kind
 
@@ -233,7 +234,7 @@ def _string_table(blob: BTF) -> dict[int, str]:
     parts = bytes(strings[:-1]).decode("utf-8", "surrogateescape").split("\0")
     sizes = map(len, (p.encode("utf-8", "surrogateescape") for p in parts))
     offsets = accumulate(map(add, sizes, repeat(1)), initial=base)
-    return dict(zip(offsets, parts, strict=False))
+    return dict(zip(offsets, parts))
 
 
 class CHeaderDump:
@@ -536,7 +537,7 @@ class CHeaderDump:
         t = self.t
         max_align = 1
         kflag = t.kflag(tid)
-        for mtype, off in zip(t.member_types(tid), t.raw_member_offsets(tid), strict=True):
+        for mtype, off in zip_strict(t.member_types(tid), t.raw_member_offsets(tid)):
             align = self.align_of(mtype)
             if align <= 0:
                 return align
@@ -592,7 +593,7 @@ class CHeaderDump:
         t = self.t
         max_align = 1
         kflag = t.kflag(tid)
-        for mtype, off in zip(t.member_types(tid), t.raw_member_offsets(tid), strict=True):
+        for mtype, off in zip_strict(t.member_types(tid), t.raw_member_offsets(tid)):
             align = self.align_of(mtype)
             if align and not (kflag and off >> 24):
                 # C compares the u32 offset with an int divisor turned unsigned

@@ -45,6 +45,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
+from coreframe.runtime.compat import zip_strict
 from coreframe.runtime.records import Record
 from coreframe.runtime.startup import gc_paused
 from coreframe.sys.cint import U64_MAX
@@ -756,7 +757,7 @@ def _types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int) -> bool:
         if lk == BTF_KIND_FUNC_PROTO:
             if len(lt.params) != len(tt.params):
                 return False
-            for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
+            for (_ln, lp), (_tn, tp) in zip_strict(lt.params, tt.params):
                 if level <= 0:
                     return False
                 if not _types_are_compat(lb, lb.resolve(lp), tb, tb.resolve(tp), level - 1):
@@ -816,7 +817,7 @@ def _types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool, level: 
         if lk == BTF_KIND_FUNC_PROTO:
             if lk != tk or len(lt.params) != len(tt.params):
                 return False
-            for (_ln, lp), (_tn, tp) in zip(lt.params, tt.params, strict=True):
+            for (_ln, lp), (_tn, tp) in zip_strict(lt.params, tt.params):
                 if not _types_match(lb, lp, tb, tp, behind_ptr, level - 1):
                     return False
             lid, tid = lt.return_type, tt.return_type

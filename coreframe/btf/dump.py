@@ -25,6 +25,7 @@ from itertools import accumulate, count, repeat
 from operator import add
 
 from ..errors import BTFError
+from ..runtime.compat import zip_strict
 from .kinds import KIND_STR as _KIND_STR
 from .types import BTF, Kind, Type
 
@@ -133,7 +134,7 @@ class _Names(dict[int, bytes]):
         if len(strings):
             parts = bytes(strings[:-1]).split(b"\0")
             offsets = accumulate(map(add, map(len, parts), repeat(1)), initial=base)
-            self.update(zip(offsets, parts, strict=False))
+            self.update(zip(offsets, parts))
         self[0] = b"(anon)"
 
     def __missing__(self, off: int) -> bytes:
@@ -162,7 +163,7 @@ class _RawDump:
         action = _ACTION
         rewrites: list[int] = []
         add_rewrite = rewrites.append
-        for tid, p, info in zip(count(btf.start_id), offsets, infos, strict=False):
+        for tid, p, info in zip(count(btf.start_id), offsets, infos):
             args[p + 1] = name_at(args[p])
             args[p] = tid
             step = action[info >> 24]
@@ -180,7 +181,7 @@ class _RawDump:
                     if info & 0xFFFF == 2:
                         args[p + 3 + step] = name_at(args[p + 3 + step])
         it = iter(rewrites)
-        for p, info in zip(it, it, strict=True):
+        for p, info in zip_strict(it, it):
             self.rewrite(p, info)
         return b"".join(map(_Templates().__getitem__, infos)) % tuple(args)
 

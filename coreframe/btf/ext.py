@@ -15,6 +15,7 @@ from __future__ import annotations
 from itertools import repeat
 
 from coreframe.errors import BTFError, ObjectError
+from coreframe.runtime.compat import zip_strict
 from coreframe.runtime.records import Record
 from coreframe.runtime.startup import and_, itemgetter, rshift
 from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
@@ -246,7 +247,7 @@ def string_lookup(btf: Any) -> Callable[[int], str]:
     ``btf`` is a parsed :class:`~coreframe.btf.types.BTF` (its ``string()``),
     or the raw bytes of a .BTF section for callers that have not parsed it.
     """
-    if isinstance(btf, bytes | bytearray | memoryview):
+    if isinstance(btf, (bytes, bytearray, memoryview)):
         return _raw_lookup(_btf_string_section(bytes(btf)))
     fn = getattr(btf, "string", None)
     if not callable(fn):
@@ -306,9 +307,9 @@ def _line_info(rows: Any, pos: int, rec_size: int, strings: _StringTable) -> lis
     _resolve_all(strings, rows, 2, "line_info line", pos, rec_size)
     get = strings.cache.__getitem__
     line_col = list(map(itemgetter(3), rows))
-    fields = zip(map(itemgetter(0), rows), map(get, map(itemgetter(1), rows)),
+    fields = zip_strict(map(itemgetter(0), rows), map(get, map(itemgetter(1), rows)),
                  map(get, map(itemgetter(2), rows)), map(rshift, line_col, repeat(10)),
-                 map(and_, line_col, repeat(0x3FF)), strict=True)
+                 map(and_, line_col, repeat(0x3FF)))
     return list(map(_tuple_new, repeat(LineInfo), fields))
 
 

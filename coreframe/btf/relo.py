@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from coreframe.btf.kinds import KIND_STR
 from coreframe.errors import RelocationError
+from coreframe.runtime.compat import zip_strict
 from coreframe.runtime.records import KernelEnum
 from coreframe.sys.cint import S16_MAX, U64_MAX, s32
 
@@ -145,14 +146,14 @@ class CoreResult:
                   target_type_name, validate, orig_size, new_size, fail_memsz_adjust,
                   local_spec, target_spec, target_btf, describe)
         set_ = object.__setattr__
-        for name, value in zip(self.__slots__, values, strict=True):
+        for name, value in zip_strict(self.__slots__, values):
             set_(self, name, value)
 
     def _texts(self) -> None:
         describe = self._describe
         if describe is not None:
             set_ = object.__setattr__
-            for name, value in zip(_TEXT_SLOTS, describe(), strict=True):
+            for name, value in zip_strict(_TEXT_SLOTS, describe()):
                 set_(self, name, value)
             set_(self, "_describe", None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import BTFError
+from ..runtime.compat import zip_strict
 from ..runtime.records import Record
 from ..sys import consts as C
 from .kinds import SANITIZED_KINDS
@@ -194,7 +195,7 @@ def sanitize(
             # entries out back to back and name the kfunc params like the dummy
             entries = []
             off = 0
-            for (vtype, _, vsize), var in zip(raw, targets, strict=True):
+            for (vtype, _, vsize), var in zip_strict(raw, targets):
                 if var.kind == C.BTF_KIND_FUNC:
                     entries.append((ksym_dummy(), off, 4))
                     _rename_params(types, by_id, var, dummy_name)
@@ -205,7 +206,7 @@ def sanitize(
             struct.pack_into("<I", types, t.off + 8, off)
         else:
             ordered = []
-            for i, ((vtype, voff, vsize), var) in enumerate(zip(raw, targets, strict=True)):
+            for i, ((vtype, voff, vsize), var) in enumerate(zip_strict(raw, targets)):
                 if var.kind == C.BTF_KIND_VAR:
                     linkage = struct.unpack_from("<I", types, var.off + 12)[0]
                     vname = _name(strings, var.name_off)

@@ -715,7 +715,7 @@ class BTF:
             if kflag:
                 members = list(map(_tuple_new, repeat(Member), zip(
                     names, raw[1::3], [o & 0xFFFFFF for o in raw[2::3]],
-                    [o >> 24 for o in raw[2::3]], strict=False)))
+                    [o >> 24 for o in raw[2::3]])))
             else:
                 members = list(map(_tuple_new, repeat(Member),
                                    zip(names, raw[1::3], raw[2::3], repeat(0))))

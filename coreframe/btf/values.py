@@ -35,6 +35,7 @@ import keyword
 import struct
 
 from ..errors import BTFError, ObjectError
+from ..runtime.compat import zip_strict
 from .types import BTF, Kind
 
 TYPE_CHECKING = False
@@ -132,7 +133,7 @@ class StructValue:
         if len(args) > len(self._fields):
             raise TypeError(f"{type(self).__name__}() takes {len(self._fields)} fields, "
                             f"got {len(args)}")
-        for f, a in zip(self._fields, args, strict=False):
+        for f, a in zip(self._fields, args):
             setattr(self, f, a)
         for k, a in kwargs.items():
             if k not in self._fields:
@@ -711,7 +712,7 @@ class _Compiler:
             return lines
         self.env["_C"] = self.top_cls
         lines.append(f"{pad}o = new(_C)")
-        for attr, e in zip(self.top_cls._fields, exprs, strict=True):
+        for attr, e in zip_strict(self.top_cls._fields, exprs):
             assert attr.isidentifier() and not keyword.iskeyword(attr)
             lines.append(f"{pad}o.{attr} = {e}")
         tail = "b''" if cut is None else f"bytes(buf[off + {cut}:off + n])"
@@ -920,7 +921,7 @@ def _encode_into(btf: BTF, tid: int, value: object, out: bytearray, off: int,
     where = f"{path}: " if path else ""
     if value is None:
         return
-    if isinstance(value, bytes | bytearray | memoryview) and not (
+    if isinstance(value, (bytes, bytearray, memoryview)) and not (
             k == Kind.ARRAY and len(value) != size):
         data = bytes(value)
         if len(data) != size:
@@ -958,7 +959,7 @@ def _encode_into(btf: BTF, tid: int, value: object, out: bytearray, off: int,
         out[off:off + size] = _int_bytes(value, size, bool(t.signed), where)  # type: ignore[attr-defined]
         return
     if k == Kind.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EncodeError(f"{where}{value!r} is not a number")
         fmt = {2: "<e", 4: "<f", 8: "<d"}.get(size)
         if fmt is None:
@@ -984,13 +985,13 @@ def _encode_array(btf: BTF, t: object, value: object, out: bytearray, off: int, 
         if not _is_text_char(btf, elem) and not (esize == 1):
             raise EncodeError(f"{where}a string does not fit {btf.c_type_name(t.id)}")  # type: ignore[attr-defined]
         value = value.encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes | bytearray | memoryview) and esize == 1:
+    if isinstance(value, (bytes, bytearray, memoryview)) and esize == 1:
         data = bytes(value)
         if len(data) > n:
             raise EncodeError(f"{where}{len(data)} bytes do not fit in {n}")
         out[off:off + len(data)] = data
         return
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, (list, tuple)):
         raise EncodeError(f"{where}{value!r} is not a list (array of {n})")
     if len(value) > n:
         raise EncodeError(f"{where}{len(value)} elements do not fit in {n}")
@@ -1014,7 +1015,7 @@ def _encode_struct(btf: BTF, t: object, value: object, out: bytearray, off: int,
         pairs = [(f, getattr(value, f)) for f in value._fields]
     elif isinstance(value, dict):
         pairs = list(value.items())
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         if len(value) > len(items):
             raise EncodeError(f"{where}{len(value)} values for {len(items)} fields")
         pairs = [(items[i][0], v) for i, v in enumerate(value)]
@@ -1063,7 +1064,7 @@ def _int_bytes(value: object, size: int, signed: bool, where: str) -> bytes:
 def _is_ctypes(value: object) -> bool:
     from ..sys import cdata
 
-    return isinstance(value, cdata.SimpleCData | cdata.Structure | cdata.Union | cdata.Array)
+    return isinstance(value, (cdata.SimpleCData, cdata.Structure, cdata.Union, cdata.Array))
 
 
 # ---- readers -------------------------------------------------------------------------------
@@ -1090,7 +1091,7 @@ def record_maker(rtype: object, btf: BTF | None
     from ..sys import cdata
 
     if isinstance(rtype, type) and issubclass(
-            rtype, cdata.SimpleCData | cdata.Structure | cdata.Union | cdata.Array):
+            rtype, (cdata.SimpleCData, cdata.Structure, cdata.Union, cdata.Array)):
         return _ctypes_maker(rtype)
     raise BTFError(f"record type must be a C type name, a Codec or a ctypes type, "
                       f"not {type(rtype).__name__}")

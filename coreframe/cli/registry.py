@@ -100,11 +100,10 @@ def reset_cache() -> None:
 
 def _distributions() -> dict[tuple[str, str], list[tuple[str, str]]]:
     """Map (entry name, target) to the (distribution, version)s declaring it, in path order."""
-    import importlib.metadata
+    from ..runtime.compat import entry_points_in
 
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for ep in importlib.metadata.entry_points(group=NAMESPACE):
-        dist = getattr(ep, "dist", None)
+    for ep, dist in entry_points_in(NAMESPACE):
         if dist is not None:
             found.setdefault((ep.name, ep.value), []).append(
                 (dist.metadata["Name"] or "", dist.version or ""))

@@ -158,7 +158,7 @@ name = "@DIST@"
 version = "0.1.0"
 description = "@NAME@: a coreframe eBPF tool"
 readme = "README.md"
-requires-python = ">=3.11"
+requires-python = ">=3.9"
 dependencies = ["coreframe>=0.1,<0.2"]
 
 # The whole plugin mechanism: `coreframe run @NAME@` finds the class through this.

@@ -165,15 +165,24 @@ def _read(path: str) -> str:
 
 
 def _parse(path: str, text: str) -> dict[str, Any]:
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: tomli is the package 3.11 adopted as tomllib
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ConfigError(path, "reading TOML needs the tomli package on Python "
+                              f"{sys.version_info[0]}.{sys.version_info[1]} (tomllib is "
+                              "3.11+): pip install 'coreframe[serve]'") from None
 
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
-        line = getattr(exc, "lineno", None)
-        if line is None and "(at line " in msg:
-            line = msg.rsplit("(at line ", 1)[1].split(",")[0]
+        line = getattr(exc, "lineno", None)  # tomli 2.1+ (3.9/3.10) has it, and says it too
+        if "(at line " in msg:
+            if line is None:
+                line = msg.rsplit("(at line ", 1)[1].split(",")[0]
             msg = msg.rsplit(" (at line ", 1)[0]
         where = f"{path}:{line}" if line else path
         raise ConfigError(where, f"not valid TOML: {msg}") from None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolError
 from ..metrics import Counter, Gauge, HistValue, MetricSet
+from ..runtime.compat import zip_strict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -286,7 +287,7 @@ class OtlpExporter:
             start = self.started_ns
             for values, value in fam.samples:
                 attrs = dict(const)
-                attrs.update(zip(m.labels, values, strict=True))
+                attrs.update(zip_strict(m.labels, values))
                 if m.kind == "histogram":
                     assert isinstance(m, Histogram) and isinstance(value, HistValue)
                     entry[1].append(sdk["HistogramDataPoint"](

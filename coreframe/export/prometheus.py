@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolError
 from ..metrics import Histogram, HistValue
+from ..runtime.compat import zip_strict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +59,7 @@ def to_families(items: Iterable[tuple[dict[str, str], Family]]) -> list[Any]:
                 names.append(label)
         for values, value in fam.samples:
             labels = dict(const)
-            labels.update(zip(m.labels, values, strict=True))
+            labels.update(zip_strict(m.labels, values))
             entry[2].append((labels, value))
     out = []
     for name, (m, names, samples) in merged.items():
@@ -76,7 +77,7 @@ def to_families(items: Iterable[tuple[dict[str, str], Family]]) -> list[Any]:
                 assert isinstance(value, HistValue)
                 running = 0
                 buckets = []
-                for le, count in zip(les, value.slots, strict=True):
+                for le, count in zip_strict(les, value.slots):
                     running += count
                     buckets.append((le, running))
                 buckets.append(("+Inf", running))

@@ -48,6 +48,7 @@ from ..sys.uapi_elf import (
     SHDR,
     SHT_NOTE,
 )
+from ..runtime.compat import zip_strict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -703,7 +704,7 @@ def _attach_targets(prog: Any, path: str, targets: list[Target], spec_ids: list[
         return Link("usdt (uprobe_multi)", what, lfd, resources=[undo])
     children: list[Link] = []
     try:
-        for t, sid in zip(targets, spec_ids, strict=True):
+        for t, sid in zip_strict(targets, spec_ids):
             children.append(attach_uprobe(
                 prog, path, None, t.rel_ip, pid=pid if pid > 0 else -1,
                 cookie=sid if has_cookie else 0, ref_ctr_offset=t.sema_off))

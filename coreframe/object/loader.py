@@ -14,6 +14,7 @@ from itertools import chain
 
 from .. import asm
 from ..errors import ObjectError, RelocationError, VerifierError
+from ..runtime.compat import zip_strict
 from ..runtime.startup import allocate_lock, itemgetter, start_new_thread
 from ..sys import consts as C
 from ..sys import host
@@ -771,8 +772,8 @@ class Loader:
                 rows = [r for r in rows if lo <= r[0] < hi]
             # new insn indexes computed in one pass; the other columns pass through
             offs = [(off >> 3) + shift for off in map(_col0, rows)]
-            li.extend(chain.from_iterable(zip(offs, map(_col1, rows), map(_col2, rows),
-                                              map(_col3, rows), strict=True)))
+            li.extend(chain.from_iterable(zip_strict(offs, map(_col1, rows), map(_col2, rows),
+                                              map(_col3, rows))))
         return (struct.pack(f"={len(fi)}I", *fi), struct.pack(f"={len(li)}I", *li),
                 _SourceLines(order, ext))
 

@@ -203,7 +203,7 @@ class SpecCache:
     # (paths under the coreframe package)
     SOURCES = ("object/__init__.py", "object/spec.py", "object/parts.py", "object/reader.py",
                "object/elf.py", "object/sections.py", "object/maptypes.py", "asm.py",
-               "runtime/__init__.py", "runtime/startup.py",
+               "runtime/__init__.py", "runtime/startup.py", "runtime/compat.py",
                "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/kinds.py",
                "btf/ext.py", "sys/consts.py", "sys/uapi_btf.py", "sys/uapi_elf.py",
                "sys/cint.py")

@@ -14,6 +14,8 @@ import os
 import stat
 from itertools import repeat
 
+from .compat import zip_strict
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -291,12 +293,12 @@ class Codec:
                 return tuple([dec(v) if type(v) is tuple else v for v in x[1]])
             elif tag == _DICT:
                 items = [dec(v) if type(v) is tuple else v for v in x[1]]
-                return dict(zip(items[::2], items[1::2], strict=True))
+                return dict(zip_strict(items[::2], items[1::2]))
             elif tag == _BYTEARRAY:
                 return bytearray(x[1])
             elif tag == _MAPPING:
                 items = [dec(v) if type(v) is tuple else v for v in x[2]]
-                obj = classes[x[1]](zip(items[::2], items[1::2], strict=True))
+                obj = classes[x[1]](zip_strict(items[::2], items[1::2]))
             elif tag == _HOOKED:
                 cls = classes[x[1]]
                 obj = hooks[cls][1](dec(x[2]) if type(x[2]) is tuple else x[2])

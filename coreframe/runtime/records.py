@@ -12,6 +12,7 @@ code and tests use: positional or keyword construction with defaults,
 
 from __future__ import annotations
 
+from .compat import zip_strict
 from .startup import itemgetter
 
 TYPE_CHECKING = False
@@ -38,19 +39,19 @@ class _RecordBase(tuple):
         return values
 
     def _replace(self, **changes: Any) -> Any:
-        values = [changes.pop(name, value) for name, value in zip(self._fields, self, strict=True)]
+        values = [changes.pop(name, value) for name, value in zip_strict(self._fields, self)]
         if changes:
             raise TypeError(f"{type(self).__name__} has no field(s) {sorted(changes)}")
         return _tuple_new(type(self), values)
 
     def _asdict(self) -> dict[str, Any]:
-        return dict(zip(self._fields, self, strict=True))
+        return dict(zip_strict(self._fields, self))
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
     def __repr__(self) -> str:
-        pairs = zip(self._fields, self, strict=True)
+        pairs = zip_strict(self._fields, self)
         body = ", ".join(f"{name}={value!r}" for name, value in pairs)
         return f"{type(self).__name__}({body})"
 
@@ -76,7 +77,7 @@ def _install_fields(cls: type, fields: tuple[str, ...], defaults: tuple[Any, ...
     n = len(fields)
     if len(defaults) > n:
         raise TypeError("more defaults than fields")
-    field_defaults = dict(zip(fields[n - len(defaults):], defaults, strict=True))
+    field_defaults = dict(zip_strict(fields[n - len(defaults):], defaults))
     positions = {name: i for i, name in enumerate(fields)}
 
     def _bind(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:

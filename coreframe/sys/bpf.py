@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
     _Info = TypeVar("_Info", bound=cdata.Structure)
 
-Buf = bytes | bytearray | memoryview
+    Buf = bytes | bytearray | memoryview
 
 
 def _fdnum(fd: FD | int) -> int:

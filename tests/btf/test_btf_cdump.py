@@ -23,6 +23,7 @@ import pytest
 from coreframe.btf import BTF, Kind, btf_from_path
 from coreframe.btf.cdump import dump_c, dump_c_bytes
 from coreframe.build import bpf_cflags
+from coreframe.runtime.compat import zip_strict
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def assert_same_as_bpftool(ours: bytes, theirs: bytes) -> collections.Counter[st
     assert len(a) == len(b), (len(a), len(b))
     classes: collections.Counter[str] = collections.Counter()
     opened: list[str] = []  # the keyword of each block still open
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+    for i, (x, y) in enumerate(zip_strict(a, b)):
         if y.endswith("{"):
             opened.append(y.strip().split(" ", 1)[0])
         elif y.lstrip().startswith("}") and opened:

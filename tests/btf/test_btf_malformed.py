@@ -13,12 +13,13 @@ from coreframe.btf import BTF, Kind, btf_from_path
 from coreframe.btf.ctypegen import ctype
 from coreframe.btf.dump import dump_json, dump_raw
 from coreframe.errors import ObjectError
+from coreframe.runtime.compat import zip_strict
 
 
 def _hdr(blob: bytes, **changes: int) -> bytes:
     names = ["magic", "version", "flags", "hdr_len", "type_off", "type_len", "str_off",
              "str_len"]
-    values = dict(zip(names, struct.unpack_from("<HBBIIIII", blob), strict=True))
+    values = dict(zip_strict(names, struct.unpack_from("<HBBIIIII", blob)))
     values.update(changes)
     return struct.pack("<HBBIIIII", *(values[n] for n in names)) + blob[24:]
 

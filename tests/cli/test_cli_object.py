@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from cli_helpers import COREFRAME, REPO, run_cli
 
 EXECSNOOP = REPO / "plugins" / "objects" / "execsnoop.bpf.o"
@@ -92,6 +93,7 @@ def test_features_json() -> None:
     assert "ringbuf" in flat
 
 
+@pytest.mark.unprivileged
 def test_object_commands_need_no_privileges_to_inspect() -> None:
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         "--inh-caps=-all", str(COREFRAME), "object", "inspect", str(EXECSNOOP)],

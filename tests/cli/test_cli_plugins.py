@@ -49,10 +49,11 @@ def test_example_and_broken_plugins_listed(installed_plugins: None,
 def test_direct_entry_point_lookup_matches_importlib_metadata(installed_plugins: None) -> None:
     """`coreframe run` reads entry_points.txt itself; it must see what stevedore sees."""
     code = (
-        "import json, importlib.metadata as md\n"
+        "import json\n"
         "from coreframe.cli.registry import NAMESPACE, entry_point_targets, find_tool_direct\n"
+        "from coreframe.runtime.compat import entry_points_in\n"  # entry_points(group=) on 3.10+
         "eps = {}\n"
-        "for ep in md.entry_points(group=NAMESPACE):\n"
+        "for ep, _ in entry_points_in(NAMESPACE):\n"
         "    eps.setdefault(ep.name, ep.value)\n"
         "print(json.dumps({n: [v, entry_point_targets(n)[:1], find_tool_direct(n) is not None]\n"
         "                  for n, v in eps.items()}))\n")

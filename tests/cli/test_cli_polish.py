@@ -177,6 +177,7 @@ def test_bad_btf_file_is_said_once() -> None:
     assert r.stdout == ""
 
 
+@pytest.mark.unprivileged
 def test_no_privilege_is_said_once() -> None:
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv not installed")

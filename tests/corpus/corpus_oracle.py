@@ -24,6 +24,7 @@ import coreframe
 from coreframe.errors import FeatureMissing
 from coreframe.object.sections import TRAMPOLINE_ATTACH_KINDS
 from coreframe.programs import Program
+from coreframe.runtime.compat import zip_strict
 from coreframe.sys import bpf as sysbpf
 from coreframe.sys import consts as C
 
@@ -163,7 +164,7 @@ def first_difference(ours: KernelView, ref: KernelView) -> str | None:
                         f"btf key, btf value) = {a}, libbpf = {b}")
     if len(ours.insns) != len(ref.insns):
         return f"coreframe has {len(ours.insns) - 1} xlated insns, libbpf {len(ref.insns) - 1}"
-    for i, (a, b) in enumerate(zip(ours.insns, ref.insns, strict=True)):
+    for i, (a, b) in enumerate(zip_strict(ours.insns, ref.insns)):
         if a != b:
             if i == len(ours.insns) - 1:
                 return (f"(nr_func_info, nr_line_info, has BTF): coreframe {a}, "

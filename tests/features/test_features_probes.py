@@ -93,6 +93,7 @@ def test_probes_do_not_leak_fds() -> None:
     assert len(os.listdir("/proc/self/fd")) == before
 
 
+@pytest.mark.unprivileged
 def test_unprivileged_probe_says_permission_denied() -> None:
     code = (
         "from coreframe import features\n"

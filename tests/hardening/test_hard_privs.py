@@ -20,6 +20,7 @@ import pytest
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv"),
+    pytest.mark.unprivileged,
     pytest.mark.skipif(not hardkit.have_clang(), reason="needs clang and bpf/vmlinux.h"),
 ]
 

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterable
 
 from coreframe.programs import Program
+from coreframe.runtime.compat import zip_strict
 from coreframe.sys import bpf as sysbpf
 
 BPF_PSEUDO_MAP_FD = 1
@@ -119,7 +120,7 @@ def first_insn_difference(ours: list[tuple], ref: list[tuple]) -> str | None:
     """One line naming where two program_insns() lists first differ, or None."""
     if len(ours) != len(ref):
         return f"coreframe has {len(ours) - 1} xlated insns, libbpf {len(ref) - 1}"
-    for i, (a, b) in enumerate(zip(ours, ref, strict=True)):
+    for i, (a, b) in enumerate(zip_strict(ours, ref)):
         if a != b:
             what = "(nr_func_info, nr_line_info, has BTF)" if i == len(ours) - 1 \
                 else f"xlated insn {i}"

@@ -11,6 +11,7 @@ import pytest
 from coreframe import link as links
 from coreframe.errors import MapError
 from coreframe.perf import PerfBuffer, online_cpus
+from coreframe.runtime.compat import zip_strict
 from coreframe.sys import consts as C
 
 pytestmark = [
@@ -87,7 +88,7 @@ def test_sequence_with_wraparound(producer):
     assert producer.dropped == 0
     assert len(got) == len(sent)
     # Raw samples are padded so that size + the u32 length is 8-byte aligned.
-    for g, s in zip(got, sent, strict=True):
+    for g, s in zip_strict(got, sent):
         assert g[:len(s)] == s
         assert len(g) == ((len(s) + 4 + 7) & ~7) - 4
 

@@ -153,6 +153,7 @@ def test_many_loads_do_not_leak_fds() -> None:
     assert len(os.listdir("/proc/self/fd")) == before
 
 
+@pytest.mark.unprivileged
 def test_unprivileged_load_names_capability() -> None:
     import subprocess
     import sys

@@ -94,7 +94,7 @@ interval = 0.5
     h = receiver.value("coreframe_vfs_read_bytes", comm=reader)
     assert h.count == 3000 and h.sum == 1000 * (16 + 128 + 2048)
     bounds = list(h.explicit_bounds)
-    counts = dict(zip(bounds, h.bucket_counts, strict=False))
+    counts = dict(zip(bounds, h.bucket_counts))
     assert len(h.bucket_counts) == len(bounds) + 1 == 65
     assert counts[31.0] == 1000 and counts[255.0] == 1000 and counts[4095.0] == 1000
     assert sum(h.bucket_counts) == 3000

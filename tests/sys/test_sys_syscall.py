@@ -51,7 +51,7 @@ def test_attr_layouts_are_built_once_on_first_use() -> None:
     assert len(names) == 36 and set(names) <= set(dir(A))
     for name in names:
         cls = getattr(A, name)
-        assert cls.__name__ == name and issubclass(cls, ctypes.Structure | ctypes.Union)
+        assert cls.__name__ == name and issubclass(cls, (ctypes.Structure, ctypes.Union))
         assert getattr(A, name) is cls
     assert A.LinkCreateAttr._fields_[-1][1] is A._LinkUnion
     with pytest.raises(AttributeError, match="NoSuchAttr"):
@@ -231,6 +231,7 @@ def test_raise_for_mapping() -> None:
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
 
 
+@pytest.mark.unprivileged
 def test_unprivileged_map_create_names_cap_bpf() -> None:
     code = (
         "from coreframe.maps import Map\n"

@@ -9,6 +9,8 @@ import pytest
 from oracle import helper, oracle
 from tool_proc import ToolProcess
 
+from coreframe.runtime.compat import zip_strict
+
 # Forks children that end in known ways; prints their pids.
 EXITER = textwrap.dedent("""
     import os, resource, signal, sys, time
@@ -58,7 +60,7 @@ def test_exits_equal_libbpf_tools(need_root: None, attach: str) -> None:
     # same processes, ids and endings; ages come from the same task start time but each
     # tool's own clock reading at the exit, so they may differ in the last digit
     assert [r[:4] + r[5:] for r in mine] == [r[:4] + r[5:] for r in want]
-    for m, w in zip(mine, want, strict=True):
+    for m, w in zip_strict(mine, want):
         assert abs(float(m[4]) - float(w[4])) <= 0.011
 
 

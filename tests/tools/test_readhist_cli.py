@@ -237,7 +237,7 @@ def test_cumulative_versus_clearing(tmp_path: Path) -> None:
     kept = cumulative.json_records()
     assert _hist_of(kept[-1]) == {5: 1000, 12: 1000} and kept[-1]["reads"] == 2000
     # cumulative counts never go down
-    for before, after in zip(kept, kept[1:], strict=False):
+    for before, after in zip(kept, kept[1:]):
         assert after["reads"] >= before["reads"]
 
 

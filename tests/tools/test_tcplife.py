@@ -7,6 +7,8 @@ import pytest
 from oracle import TCP_SESSIONS, helper, netns, oracle
 from tool_proc import ToolProcess
 
+from coreframe.runtime.compat import zip_strict
+
 
 def _rows(lines: list[str], pid: int) -> list[list[str]]:
     return [line.split() for line in lines[1:] if line.split()[:1] == [str(pid)]]
@@ -29,7 +31,7 @@ def test_sessions_equal_libbpf_tools(need_root: None, attach: str) -> None:
     # the same sessions, ends and bytes; MS is each tool's own clock at ESTABLISHED
     # and CLOSE, so it may differ in its last digits
     assert [r[:-1] for r in mine] == [r[:-1] for r in want]
-    for m, w in zip(mine, want, strict=True):
+    for m, w in zip_strict(mine, want):
         assert abs(float(m[-1]) - float(w[-1])) < 0.5
     # per family: two sessions, each seen from both ends, and the refused connect()
     # (SYN_SENT to CLOSE: a session of no bytes, in both tools)
@@ -54,6 +56,6 @@ def test_ipv6_only_ports_json(need_root: None) -> None:
     # bytes_acked counts sequence space the peer acked, FIN included: n plus a little
     tx = sorted(e["tx_bytes"] for e in got)
     assert [want <= t <= want + 2 for t, want in
-            zip(tx, [0, 500, 1000, 10000, 20000], strict=True)] == [True] * 5
+            zip_strict(tx, [0, 500, 1000, 10000, 20000])] == [True] * 5
     assert list(got[0]) == ["time", "pid", "comm", "family", "laddr", "lport", "raddr",
                             "rport", "tx_bytes", "rx_bytes", "span_ns"]
