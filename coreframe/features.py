@@ -17,7 +17,7 @@ from . import asm
 from .btf.kinds import SANITIZED_KINDS
 from .errors import Error, PermissionDenied
 from .link.tracefs import has_file as has_tracefs_file
-from .runtime.records import memoize
+from .runtime.startup import memoize
 from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability

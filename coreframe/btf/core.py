@@ -45,8 +45,7 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
     type_name,
 )
 from coreframe.errors import ObjectError, RelocationError
-from coreframe.runtime.records import Record
-from coreframe.runtime.startup import gc_paused
+from coreframe.runtime.startup import Record, gc_paused
 from coreframe.sys.cint import U64_MAX
 from coreframe.sys.uapi_btf import (
     BTF_INT_SIGNED,

@@ -15,8 +15,7 @@ from __future__ import annotations
 from itertools import repeat
 
 from coreframe.errors import BTFError, ObjectError
-from coreframe.runtime.records import Record
-from coreframe.runtime.startup import and_, itemgetter, rshift
+from coreframe.runtime.startup import Record, and_, itemgetter, rshift
 from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 
 TYPE_CHECKING = False
@@ -44,7 +43,7 @@ _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
 
-# Records are named tuples (coreframe.runtime.records.Record), not frozen dataclasses: an
+# Records are named tuples (coreframe.runtime.startup.Record), not frozen dataclasses: an
 # object carries thousands of line_info records, and a tuple is built in one C call
 # (a frozen dataclass pays an object.__setattr__ per field). Nor typing.NamedTuple,
 # whose class creation evaluates each field annotation at import.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import BTFError
-from ..runtime.records import Record
+from ..runtime.startup import Record
 from ..sys import consts as C
 from .kinds import SANITIZED_KINDS
 

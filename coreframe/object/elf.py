@@ -14,7 +14,7 @@ import os
 import struct
 
 from ..errors import ObjectError
-from ..runtime.records import Record
+from ..runtime.startup import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

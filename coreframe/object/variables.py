@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import ObjectError
-from ..runtime.records import Record
+from ..runtime.startup import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

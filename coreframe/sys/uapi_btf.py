@@ -1,10 +1,18 @@
-"""BTF constants, named and numbered as in the kernel's ``include/uapi/linux/btf.h``.
+"""BTF constants, named and numbered as in the kernel's ``include/uapi/linux/btf.h``,
+and :class:`Kind`, the ``BTF_KIND_*`` numbers as named ints
+(``Kind.STRUCT.name == "STRUCT"``).
 
-The one source of these facts: ``coreframe.sys.consts`` re-exports them with the
-other UAPI constants, ``coreframe.btf.kinds.Kind`` names the kinds, and the BTF
+The one source of these facts: ``coreframe.sys.consts`` re-exports the constants
+with the other UAPI constants (``__all__``: the ``BTF_*`` names), and the BTF
 parser, sanitizer and CO-RE matcher compare against them. Kept apart from
-``consts`` because reading a cached object needs only these.
+``consts`` because reading a cached object needs only these; ``Kind`` is built
+here, not in the btf package, so that a warm open (``btf.types`` needs the kinds
+to define its type classes) loads one module for all of ``linux/btf.h``.
 """
+
+from __future__ import annotations
+
+from ..runtime.startup import KernelEnum as _KernelEnum
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -46,3 +54,14 @@ BTF_FUNC_EXTERN = 2
 BTF_VAR_STATIC = 0
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
+
+# Only the kernel's names: ``sys.consts`` re-exports them with ``import *``.
+__all__ = [name for name in globals() if name.startswith("BTF_")]
+
+_PREFIX = "BTF_KIND_"
+
+Kind = type(_KernelEnum)("Kind", (_KernelEnum,), {
+    "__doc__": "BTF kinds, numbered and named as ``BTF_KIND_*`` in linux/btf.h.",
+    "__module__": __name__,
+    **{k[len(_PREFIX):]: v for k, v in globals().items() if k.startswith(_PREFIX)},
+})

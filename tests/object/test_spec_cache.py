@@ -20,7 +20,7 @@ from coreframe.object.elf import ElfFile
 from coreframe.object.reader import ElfReader
 from coreframe.object.sections import parse_section
 from coreframe.runtime.cache import Codec
-from coreframe.runtime.records import Record
+from coreframe.runtime.startup import Record
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
