@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from itertools import repeat
 
+from coreframe.btf.kinds import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 from coreframe.errors import BTFError, ObjectError
 from coreframe.runtime.startup import Record, and_, itemgetter, rshift
-from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

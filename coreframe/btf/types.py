@@ -22,7 +22,7 @@ from ..runtime.startup import (
     getitem,
     itemgetter,
 )
-from ..sys.uapi_btf import (
+from .kinds import (
     BTF_HDR_MIN,
     BTF_INT_BOOL,
     BTF_INT_CHAR,

@@ -196,7 +196,7 @@ class SpecCache:
                "object/elf.py", "object/sections.py", "object/maptypes.py", "asm.py",
                "runtime/__init__.py", "runtime/startup.py",
                "runtime/cache.py", "btf/types.py", "btf/kinds.py",
-               "btf/ext.py", "sys/consts.py", "sys/uapi_btf.py", "sys/cint.py")
+               "btf/ext.py", "sys/consts.py", "sys/cint.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)
