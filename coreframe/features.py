@@ -14,10 +14,11 @@ import os
 import struct
 
 from . import asm
+from .btf import kinds as K
 from .btf.kinds import SANITIZED_KINDS
 from .errors import Error, PermissionDenied
 from .link.tracefs import has_file as has_tracefs_file
-from .runtime.records import memoize
+from .runtime.startup import memoize
 from .sys import bpf as _bpf
 from .sys import consts as C
 from .sys.errors import ENOTSUPP, has_capability
@@ -91,15 +92,14 @@ class _Strings:
 
 def _int_type(strs: _Strings) -> bytes:
     """[1] int: 4 bytes, signed, 32 bits."""
-    return struct.pack("<IIII", strs.add("int"), _info(C.BTF_KIND_INT), 4,
-                       (C.BTF_INT_SIGNED << 24) | 32)
+    return struct.pack("<IIII", strs.add("int"), _info(K.BTF_KIND_INT), 4,
+                       (K.BTF_INT_SIGNED << 24) | 32)
 
 
 def _kind_blob(kind: int) -> tuple[bytes, bytes]:
     """Types (after an [1] int) exercising ``kind``; returns (type section, strings)."""
     s = _Strings()
     t = _int_type(s)
-    K = C
     if kind == K.BTF_KIND_INT:
         pass
     elif kind in (K.BTF_KIND_PTR, K.BTF_KIND_TYPEDEF, K.BTF_KIND_VOLATILE, K.BTF_KIND_CONST):
@@ -122,15 +122,15 @@ def _kind_blob(kind: int) -> tuple[bytes, bytes]:
         t += struct.pack("<III", s.add("f"), _info(kind), 0)
     elif kind in (K.BTF_KIND_FUNC_PROTO, K.BTF_KIND_FUNC):
         t += struct.pack("<III", 0, _info(K.BTF_KIND_FUNC_PROTO, 0), 1)
-        t += struct.pack("<III", s.add("f"), _info(K.BTF_KIND_FUNC, C.BTF_FUNC_STATIC), 2)
+        t += struct.pack("<III", s.add("f"), _info(K.BTF_KIND_FUNC, K.BTF_FUNC_STATIC), 2)
     elif kind in (K.BTF_KIND_VAR, K.BTF_KIND_DATASEC):
-        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, C.BTF_VAR_STATIC)
+        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, K.BTF_VAR_STATIC)
         t += struct.pack("<III", s.add(".data"), _info(K.BTF_KIND_DATASEC, 1), 4)
         t += struct.pack("<III", 2, 0, 4)
     elif kind == K.BTF_KIND_FLOAT:
         t += struct.pack("<III", s.add("float"), _info(kind), 4)
     elif kind == K.BTF_KIND_DECL_TAG:
-        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, C.BTF_VAR_STATIC)
+        t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1, K.BTF_VAR_STATIC)
         t += struct.pack("<IIIi", s.add("tag"), _info(kind), 2, -1)
     elif kind == K.BTF_KIND_TYPE_TAG:
         t += struct.pack("<III", s.add("tag"), _info(kind), 1)
@@ -142,7 +142,7 @@ def _kind_blob(kind: int) -> tuple[bytes, bytes]:
 
 def btf_blob(types: bytes, strings: bytes) -> bytes:
     """A complete raw BTF image (header + type section + string section)."""
-    hdr = struct.pack("<HBBIIIII", C.BTF_MAGIC, C.BTF_VERSION, 0, 24, 0, len(types),
+    hdr = struct.pack("<HBBIIIII", K.BTF_MAGIC, K.BTF_VERSION, 0, 24, 0, len(types),
                       len(types), len(strings))
     return hdr + types + strings
 
@@ -151,7 +151,7 @@ def storage_btf() -> tuple[bytes, int, int]:
     """BTF for local-storage style maps: (blob, key type id 1 = int, value type id 2 = struct)."""
     s = _Strings()
     t = _int_type(s)
-    t += struct.pack("<III", s.add("val"), _info(C.BTF_KIND_STRUCT, 1), 4)
+    t += struct.pack("<III", s.add("val"), _info(K.BTF_KIND_STRUCT, 1), 4)
     t += struct.pack("<III", s.add("cnt"), 1, 0)
     return btf_blob(t, bytes(s.data)), 1, 2
 
@@ -159,7 +159,7 @@ def storage_btf() -> tuple[bytes, int, int]:
 @memoize
 def has_btf() -> bool:
     """Kernel accepts BPF_BTF_LOAD at all."""
-    types, strings = _kind_blob(C.BTF_KIND_INT)
+    types, strings = _kind_blob(K.BTF_KIND_INT)
     return _probe("BTF load", lambda: _bpf.btf_load(btf_blob(types, strings)))
 
 
@@ -177,8 +177,8 @@ def has_btf_func_global() -> bool:
     """Kernel accepts BTF FUNCs with global linkage (5.6+); else they are made static."""
     s = _Strings()
     t = _int_type(s)
-    t += struct.pack("<III", 0, _info(C.BTF_KIND_FUNC_PROTO, 0), 1)
-    t += struct.pack("<III", s.add("f"), _info(C.BTF_KIND_FUNC, C.BTF_FUNC_GLOBAL), 2)
+    t += struct.pack("<III", 0, _info(K.BTF_KIND_FUNC_PROTO, 0), 1)
+    t += struct.pack("<III", s.add("f"), _info(K.BTF_KIND_FUNC, K.BTF_FUNC_GLOBAL), 2)
     return _probe("BTF global func", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
 
@@ -192,13 +192,13 @@ def btf_kinds() -> dict[str, bool]:
     if has_all_sanitized_btf_kinds():
         return dict.fromkeys(BTF_KIND_NAMES, True)
     return {
-        "func": has_btf_kind(C.BTF_KIND_FUNC),
+        "func": has_btf_kind(K.BTF_KIND_FUNC),
         "func_global": has_btf_func_global(),
-        "datasec": has_btf_kind(C.BTF_KIND_DATASEC),
-        "float": has_btf_kind(C.BTF_KIND_FLOAT),
-        "decl_tag": has_btf_kind(C.BTF_KIND_DECL_TAG),
-        "type_tag": has_btf_kind(C.BTF_KIND_TYPE_TAG),
-        "enum64": has_btf_kind(C.BTF_KIND_ENUM64),
+        "datasec": has_btf_kind(K.BTF_KIND_DATASEC),
+        "float": has_btf_kind(K.BTF_KIND_FLOAT),
+        "decl_tag": has_btf_kind(K.BTF_KIND_DECL_TAG),
+        "type_tag": has_btf_kind(K.BTF_KIND_TYPE_TAG),
+        "enum64": has_btf_kind(K.BTF_KIND_ENUM64),
     }
 
 
@@ -211,17 +211,17 @@ def has_all_sanitized_btf_kinds() -> bool:
     """
     s = _Strings()
     t = _int_type(s)                                                           # [1] int
-    t += struct.pack("<III", 0, _info(C.BTF_KIND_FUNC_PROTO, 0), 1)             # [2]
-    t += struct.pack("<III", s.add("f"), _info(C.BTF_KIND_FUNC, C.BTF_FUNC_GLOBAL), 2)
-    t += struct.pack("<IIII", s.add("x"), _info(C.BTF_KIND_VAR), 1,             # [4]
-                     C.BTF_VAR_STATIC)
-    t += struct.pack("<III", s.add(".data"), _info(C.BTF_KIND_DATASEC, 1), 4)   # [5]
+    t += struct.pack("<III", 0, _info(K.BTF_KIND_FUNC_PROTO, 0), 1)             # [2]
+    t += struct.pack("<III", s.add("f"), _info(K.BTF_KIND_FUNC, K.BTF_FUNC_GLOBAL), 2)
+    t += struct.pack("<IIII", s.add("x"), _info(K.BTF_KIND_VAR), 1,             # [4]
+                     K.BTF_VAR_STATIC)
+    t += struct.pack("<III", s.add(".data"), _info(K.BTF_KIND_DATASEC, 1), 4)   # [5]
     t += struct.pack("<III", 4, 0, 4)
-    t += struct.pack("<III", s.add("float"), _info(C.BTF_KIND_FLOAT), 4)        # [6]
-    t += struct.pack("<IIIi", s.add("tag"), _info(C.BTF_KIND_DECL_TAG), 4, -1)  # [7]
-    t += struct.pack("<III", s.add("ttag"), _info(C.BTF_KIND_TYPE_TAG), 1)      # [8]
-    t += struct.pack("<III", 0, _info(C.BTF_KIND_PTR), 8)                       # [9]
-    t += struct.pack("<III", s.add("e"), _info(C.BTF_KIND_ENUM64, 1), 8)        # [10]
+    t += struct.pack("<III", s.add("float"), _info(K.BTF_KIND_FLOAT), 4)        # [6]
+    t += struct.pack("<IIIi", s.add("tag"), _info(K.BTF_KIND_DECL_TAG), 4, -1)  # [7]
+    t += struct.pack("<III", s.add("ttag"), _info(K.BTF_KIND_TYPE_TAG), 1)      # [8]
+    t += struct.pack("<III", 0, _info(K.BTF_KIND_PTR), 8)                       # [9]
+    t += struct.pack("<III", s.add("e"), _info(K.BTF_KIND_ENUM64, 1), 8)        # [10]
     t += struct.pack("<III", s.add("v"), 0, 1)
     return _probe("BTF kinds", lambda: _bpf.btf_load(btf_blob(t, bytes(s.data))))
 
@@ -561,7 +561,7 @@ def _scan_func(name: str) -> int | None:
     while pos < end:
         name_off, info = struct.unpack_from("<II", data, pos)
         kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
-        if kind == C.BTF_KIND_FUNC and name_off == want:
+        if kind == K.BTF_KIND_FUNC and name_off == want:
             return tid
         pos += 12 + extra.get(kind, 0) + per_member.get(kind, 0) * vlen
         tid += 1
@@ -669,10 +669,7 @@ def all_features() -> dict[str, Any]:
         h: has_helper(C.BPF_PROG_TYPE_TRACEPOINT, getattr(C, f"BPF_FUNC_{h}"))
         for h in _HELPERS
     }
-    btf_kinds = {
-        _short(name, "BTF_KIND_"): has_btf_kind(value)
-        for value, name in sorted(C.BTF_KIND_NAMES.items()) if value
-    }
+    btf_kinds = {kind.name.lower(): has_btf_kind(kind) for kind in K.Kind if kind}
     link_types = {
         "raw_tracepoint": has_raw_tp_link(),
         "tracing": has_trampoline(),

@@ -12,7 +12,7 @@ import mmap as _mmap
 import os
 
 from .errors import Error, FeatureMissing, MapError
-from .runtime.records import Record, memoize
+from .runtime.startup import Record, memoize
 from .sys import bpf as _bpf
 from .sys import cdata
 from .sys.consts import (

@@ -11,7 +11,7 @@ import errno
 import os
 
 from .errors import Error, FeatureMissing, PermissionDenied, ProgramError, VerifierError
-from .runtime.records import Record
+from .runtime.startup import Record
 from .sys import bpf as _bpf
 from .sys import cdata
 from .sys.attr import BpfProgInfo

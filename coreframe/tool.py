@@ -14,10 +14,10 @@ import sys
 import time
 
 from .errors import ToolError
-from .runtime.records import Record
 from .runtime.startup import (
     SIGINT,
     SIGTERM,
+    Record,
     allocate_lock,
     resume_gc,
     set_signal_handler,

@@ -1,4 +1,4 @@
-"""coreframe.runtime.records: what the loader uses in place of namedtuple and functools.cache."""
+"""coreframe.runtime.startup: what the loader uses in place of namedtuple and functools.cache."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from coreframe.runtime.records import memoize, record
+from coreframe.runtime.startup import memoize, record
 
 
 class Point(record("Point", "x y z", defaults=(0,))):

@@ -21,7 +21,22 @@ matched, exactly like libbpf, which matters when several flavors exist.
 
 from __future__ import annotations
 
-from coreframe.btf.kinds import KIND_STR
+from coreframe.btf.kinds import (
+    BTF_INT_SIGNED,
+    BTF_KIND_ARRAY,
+    BTF_KIND_ENUM,
+    BTF_KIND_ENUM64,
+    BTF_KIND_FLOAT,
+    BTF_KIND_FUNC_PROTO,
+    BTF_KIND_FWD,
+    BTF_KIND_INT,
+    BTF_KIND_PTR,
+    BTF_KIND_STRUCT,
+    BTF_KIND_TYPEDEF,
+    BTF_KIND_UNION,
+    BTF_KIND_UNKN,
+    KIND_STR,
+)
 from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where callers look
     BPF_CORE_ENUMVAL_EXISTS,
     BPF_CORE_ENUMVAL_VALUE,
@@ -46,24 +61,8 @@ from coreframe.btf.relo import (  # noqa: F401 - re-exported: core is where call
 )
 from coreframe.errors import ObjectError, RelocationError
 from coreframe.runtime.compat import zip_strict
-from coreframe.runtime.records import Record
-from coreframe.runtime.startup import gc_paused
+from coreframe.runtime.startup import Record, gc_paused
 from coreframe.sys.cint import U64_MAX
-from coreframe.sys.uapi_btf import (
-    BTF_INT_SIGNED,
-    BTF_KIND_ARRAY,
-    BTF_KIND_ENUM,
-    BTF_KIND_ENUM64,
-    BTF_KIND_FLOAT,
-    BTF_KIND_FUNC_PROTO,
-    BTF_KIND_FWD,
-    BTF_KIND_INT,
-    BTF_KIND_PTR,
-    BTF_KIND_STRUCT,
-    BTF_KIND_TYPEDEF,
-    BTF_KIND_UNION,
-    BTF_KIND_UNKN,
-)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ _ENUMVAL_KINDS = frozenset({10, 11})
 BPF_CORE_SPEC_MAX_LEN = 64
 _MAX_DEPTH = 32
 
-# BTF kinds are compared as ints (linux/btf.h, through sys.uapi_btf), so any spelling works.
+# BTF kinds are compared as ints (linux/btf.h, through btf.kinds), so any spelling works.
 
 
 def _is_access_string(access: str) -> bool:

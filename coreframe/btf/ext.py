@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from itertools import repeat
 
+from coreframe.btf.kinds import BTF_MAGIC  # .BTF and .BTF.ext share the magic
 from coreframe.errors import BTFError, ObjectError
 from coreframe.runtime.compat import zip_strict
-from coreframe.runtime.records import Record
-from coreframe.runtime.startup import and_, itemgetter, rshift
-from coreframe.sys.uapi_btf import BTF_MAGIC  # .BTF and .BTF.ext share the magic
+from coreframe.runtime.startup import Record, and_, itemgetter, rshift
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ _tuple_new = tuple.__new__
 _first2 = itemgetter(0, 1)
 
 
-# Records are named tuples (coreframe.runtime.records.Record), not frozen dataclasses: an
+# Records are named tuples (coreframe.runtime.startup.Record), not frozen dataclasses: an
 # object carries thousands of line_info records, and a tuple is built in one C call
 # (a frozen dataclass pays an object.__setattr__ per field). Nor typing.NamedTuple,
 # whose class creation evaluates each field annotation at import.

@@ -15,8 +15,7 @@ import zlib
 from ..errors import AttachError, BTFError, FeatureMissing, ObjectError
 from ..runtime.cache import atomic_write as _atomic_write
 from ..runtime.cache import cache_dir
-from ..runtime.records import memoize
-from ..runtime.startup import gc_paused
+from ..runtime.startup import gc_paused, memoize
 from ..sys.host import VMLINUX_BTF
 from .types import BTF, Kind
 

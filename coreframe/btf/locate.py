@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 
 from ..errors import BTFError, FeatureMissing
-from ..runtime.records import Record
+from ..runtime.startup import Record
 from ..sys.host import VMLINUX_BTF
 
 TYPE_CHECKING = False

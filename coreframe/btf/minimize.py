@@ -27,8 +27,8 @@ result differs by).
 from __future__ import annotations
 
 from ..errors import RelocationError
-from ..runtime.records import Record
-from ..sys.uapi_btf import (
+from ..runtime.startup import Record
+from .kinds import (
     BTF_KIND_ARRAY,
     BTF_KIND_CONST,
     BTF_KIND_DATASEC,

@@ -10,11 +10,9 @@ imports neither the matcher nor the kernel's BTF).
 
 from __future__ import annotations
 
-from coreframe.btf.kinds import KIND_STR
 from coreframe.errors import RelocationError
 from coreframe.runtime.compat import zip_strict
-from coreframe.runtime.records import KernelEnum
-from coreframe.sys.cint import S16_MAX, U64_MAX, s32
+from coreframe.runtime.startup import KernelEnum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -213,6 +211,8 @@ def type_name(btf: Any, type_id: int) -> str:
         return f"{'union' if btf.raw(type_id)[1] >> 31 else 'struct'} {name} (fwd)"
     if kind == 8:
         return f"typedef {name}"
+    from coreframe.btf.kinds import KIND_STR  # naming only: replaying needs no kind names
+
     return f"{KIND_STR.get(kind, '?').lower()} {name}"
 
 
@@ -230,6 +230,7 @@ def apply_result(
     0xbad2310 (both slots for ld_imm64).
     """
     from coreframe import asm  # patching needs the instruction codec, resolving does not
+    from coreframe.sys.cint import S16_MAX, U64_MAX, s32
 
     n = len(insns) // asm.INSN_SIZE
     if not 0 <= insn_index < n:

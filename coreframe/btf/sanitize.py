@@ -13,8 +13,8 @@ import struct
 
 from ..errors import BTFError
 from ..runtime.compat import zip_strict
-from ..runtime.records import Record
-from ..sys import consts as C
+from ..runtime.startup import Record
+from . import kinds as K
 from .kinds import SANITIZED_KINDS
 
 TYPE_CHECKING = False
@@ -27,11 +27,11 @@ _TYPE = struct.Struct("<III")
 
 # Bytes after the 12-byte common header: fixed part, and per-vlen-entry part.
 _EXTRA = {
-    C.BTF_KIND_INT: 4, C.BTF_KIND_ARRAY: 12, C.BTF_KIND_VAR: 4, C.BTF_KIND_DECL_TAG: 4,
+    K.BTF_KIND_INT: 4, K.BTF_KIND_ARRAY: 12, K.BTF_KIND_VAR: 4, K.BTF_KIND_DECL_TAG: 4,
 }
 _PER_ENTRY = {
-    C.BTF_KIND_STRUCT: 12, C.BTF_KIND_UNION: 12, C.BTF_KIND_ENUM: 8,
-    C.BTF_KIND_FUNC_PROTO: 8, C.BTF_KIND_DATASEC: 12, C.BTF_KIND_ENUM64: 12,
+    K.BTF_KIND_STRUCT: 12, K.BTF_KIND_UNION: 12, K.BTF_KIND_ENUM: 8,
+    K.BTF_KIND_FUNC_PROTO: 8, K.BTF_KIND_DATASEC: 12, K.BTF_KIND_ENUM64: 12,
 }
 
 # the kinds the sanitizer can rewrite, named as in coreframe.features.btf_kinds()
@@ -60,9 +60,9 @@ def _split(data: bytes) -> tuple[bytearray, bytearray]:
     if len(data) < _HDR.size:
         raise BTFError("BTF is truncated (no header)")
     magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
-    if magic != C.BTF_MAGIC:
+    if magic != K.BTF_MAGIC:
         raise BTFError(f"BTF has bad magic {magic:#x} (big-endian objects are not supported)")
-    if version != C.BTF_VERSION:
+    if version != K.BTF_VERSION:
         raise BTFError(f"BTF version {version} is not supported")
     t0, s0 = hdr_len + type_off, hdr_len + str_off
     if t0 + type_len > len(data) or s0 + str_len > len(data):
@@ -71,7 +71,7 @@ def _split(data: bytes) -> tuple[bytearray, bytearray]:
 
 
 def _join(types: bytes | bytearray, strings: bytes | bytearray) -> bytes:
-    hdr = _HDR.pack(C.BTF_MAGIC, C.BTF_VERSION, 0, _HDR.size, 0, len(types), len(types),
+    hdr = _HDR.pack(K.BTF_MAGIC, K.BTF_VERSION, 0, _HDR.size, 0, len(types), len(types),
                     len(strings))
     return hdr + bytes(types) + bytes(strings)
 
@@ -84,7 +84,7 @@ def _walk(types: bytes | bytearray) -> list[_Type]:
             raise BTFError(f"BTF type {tid} is truncated")
         name_off, info, _ = _TYPE.unpack_from(types, pos)
         kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
-        if kind == 0 or kind > C.BTF_KIND_ENUM64:
+        if kind == 0 or kind > K.BTF_KIND_ENUM64:
             raise BTFError(f"BTF type {tid} has unknown kind {kind}")
         out.append(_tuple_new(_Type, (tid, pos, kind, vlen, name_off)))
         pos += 12 + _EXTRA.get(kind, 0) + _PER_ENTRY.get(kind, 0) * vlen
@@ -113,7 +113,7 @@ def _add_string(strings: bytearray, text: str) -> int:
 def _rename_params(types: bytearray, by_id: dict[int, _Type], func: _Type, name_off: int) -> None:
     """Give every parameter of ``func``'s prototype the name at ``name_off``."""
     proto = by_id.get(_TYPE.unpack_from(types, func.off)[2])
-    if proto is None or proto.kind != C.BTF_KIND_FUNC_PROTO:
+    if proto is None or proto.kind != K.BTF_KIND_FUNC_PROTO:
         return
     for i in range(proto.vlen):
         struct.pack_into("<I", types, proto.off + 12 + 8 * i, name_off)
@@ -163,20 +163,20 @@ def sanitize(
         nonlocal dummy_var, dummy_name
         if dummy_var is None:
             int_id = next(
-                (t.id for t in all_types if t.kind == C.BTF_KIND_INT
+                (t.id for t in all_types if t.kind == K.BTF_KIND_INT
                  and struct.unpack_from("<I", types, t.off + 8)[0] == 4
                  and struct.unpack_from("<I", types, t.off + 12)[0] & 0xFF == 32), None)
             if int_id is None:
-                int_id = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 4)
-                                + struct.pack("<I", (C.BTF_INT_SIGNED << 24) | 32))
+                int_id = append(_TYPE.pack(0, _info(K.BTF_KIND_INT), 4)
+                                + struct.pack("<I", (K.BTF_INT_SIGNED << 24) | 32))
             dummy_name = _add_string(strings, "dummy_ksym")
-            dummy_var = append(_TYPE.pack(dummy_name, _info(C.BTF_KIND_VAR), int_id)
-                               + struct.pack("<I", C.BTF_VAR_GLOBAL_ALLOCATED))
+            dummy_var = append(_TYPE.pack(dummy_name, _info(K.BTF_KIND_VAR), int_id)
+                               + struct.pack("<I", K.BTF_VAR_GLOBAL_ALLOCATED))
         return dummy_var
 
     # 1. DATASEC sizes and VAR offsets (before any kind rewrite).
     for t in all_types:
-        if t.kind != C.BTF_KIND_DATASEC:
+        if t.kind != K.BTF_KIND_DATASEC:
             continue
         sec = _name(strings, t.name_off)
         size = struct.unpack_from("<I", types, t.off + 8)[0]
@@ -190,13 +190,13 @@ def sanitize(
             if var is None:
                 raise BTFError(f"BTF DATASEC {sec!r} refers to missing type {vtype}")
             targets.append(var)
-        if any(v.kind == C.BTF_KIND_FUNC for v in targets):
+        if any(v.kind == K.BTF_KIND_FUNC for v in targets):
             # extern kfuncs (.ksyms): the kernel takes only VARs in a DATASEC; lay the
             # entries out back to back and name the kfunc params like the dummy
             entries = []
             off = 0
             for (vtype, _, vsize), var in zip_strict(raw, targets):
-                if var.kind == C.BTF_KIND_FUNC:
+                if var.kind == K.BTF_KIND_FUNC:
                     entries.append((ksym_dummy(), off, 4))
                     _rename_params(types, by_id, var, dummy_name)
                     off += 4
@@ -207,10 +207,10 @@ def sanitize(
         else:
             ordered = []
             for i, ((vtype, voff, vsize), var) in enumerate(zip_strict(raw, targets)):
-                if var.kind == C.BTF_KIND_VAR:
+                if var.kind == K.BTF_KIND_VAR:
                     linkage = struct.unpack_from("<I", types, var.off + 12)[0]
                     vname = _name(strings, var.name_off)
-                    if linkage != C.BTF_VAR_GLOBAL_EXTERN and vname in offsets:
+                    if linkage != K.BTF_VAR_GLOBAL_EXTERN and vname in offsets:
                         voff = offsets[vname]
                 ordered.append((voff, i, vtype, vsize))
             ordered.sort()  # the kernel wants ascending offsets; ties keep their order
@@ -222,19 +222,19 @@ def sanitize(
     # need a change when the kernel has every kind: the common case, kept short).
     every_kind = all(kinds[k] for k in KERNEL_KINDS)
     for t in all_types:
-        if every_kind and t.kind != C.BTF_KIND_VAR and t.kind != C.BTF_KIND_FUNC:
+        if every_kind and t.kind != K.BTF_KIND_VAR and t.kind != K.BTF_KIND_FUNC:
             continue
         o = t.off
         name_off, info, size_or_type = _TYPE.unpack_from(types, o)
-        if t.kind == C.BTF_KIND_VAR:
+        if t.kind == K.BTF_KIND_VAR:
             linkage = struct.unpack_from("<I", types, o + 12)[0]
-            if linkage == C.BTF_VAR_GLOBAL_EXTERN:
-                struct.pack_into("<I", types, o + 12, C.BTF_VAR_GLOBAL_ALLOCATED)
+            if linkage == K.BTF_VAR_GLOBAL_EXTERN:
+                struct.pack_into("<I", types, o + 12, K.BTF_VAR_GLOBAL_ALLOCATED)
             if not kinds["datasec"]:
-                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_INT), 1)
+                _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_INT), 1)
                 struct.pack_into("<I", types, o + 12, 8)
-        elif t.kind == C.BTF_KIND_DATASEC and not kinds["datasec"]:
-            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_STRUCT, t.vlen), size_or_type)
+        elif t.kind == K.BTF_KIND_DATASEC and not kinds["datasec"]:
+            _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_STRUCT, t.vlen), size_or_type)
             for i in range(t.vlen):
                 at = o + 12 + 12 * i
                 vtype, voff, _vsize = struct.unpack_from("<III", types, at)
@@ -242,29 +242,29 @@ def sanitize(
                 struct.pack_into("<III", types, at, var.name_off if var else 0, vtype, voff * 8)
             end = strings.find(b"\0", name_off)
             strings[name_off:end] = strings[name_off:end].replace(b".", b"_")
-        elif t.kind == C.BTF_KIND_FUNC:
+        elif t.kind == K.BTF_KIND_FUNC:
             linkage = info & 0xFFFF
             if not kinds["func"]:
-                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_TYPEDEF), size_or_type)
-            elif linkage == C.BTF_FUNC_EXTERN or (linkage == C.BTF_FUNC_GLOBAL
+                _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_TYPEDEF), size_or_type)
+            elif linkage == K.BTF_FUNC_EXTERN or (linkage == K.BTF_FUNC_GLOBAL
                                                  and not kinds["func_global"]):
-                new = C.BTF_FUNC_GLOBAL if kinds["func_global"] else C.BTF_FUNC_STATIC
-                _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_FUNC, new), size_or_type)
-        elif t.kind == C.BTF_KIND_FUNC_PROTO and not kinds["func"]:
+                new = K.BTF_FUNC_GLOBAL if kinds["func_global"] else K.BTF_FUNC_STATIC
+                _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_FUNC, new), size_or_type)
+        elif t.kind == K.BTF_KIND_FUNC_PROTO and not kinds["func"]:
             # params (name_off, type) become enumerators (name_off, value): same size
-            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_ENUM, t.vlen), 4)
-        elif t.kind == C.BTF_KIND_FLOAT and not kinds["float"]:
+            _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_ENUM, t.vlen), 4)
+        elif t.kind == K.BTF_KIND_FLOAT and not kinds["float"]:
             # anonymous: "float" is no valid struct name
-            _TYPE.pack_into(types, o, 0, _info(C.BTF_KIND_STRUCT, 0), size_or_type)
-        elif t.kind == C.BTF_KIND_DECL_TAG and not kinds["decl_tag"]:
-            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_INT), 1)
+            _TYPE.pack_into(types, o, 0, _info(K.BTF_KIND_STRUCT, 0), size_or_type)
+        elif t.kind == K.BTF_KIND_DECL_TAG and not kinds["decl_tag"]:
+            _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_INT), 1)
             struct.pack_into("<I", types, o + 12, 8)
-        elif t.kind == C.BTF_KIND_TYPE_TAG and not kinds["type_tag"]:
-            _TYPE.pack_into(types, o, 0, _info(C.BTF_KIND_CONST), size_or_type)
-        elif t.kind == C.BTF_KIND_ENUM64 and not kinds["enum64"]:
+        elif t.kind == K.BTF_KIND_TYPE_TAG and not kinds["type_tag"]:
+            _TYPE.pack_into(types, o, 0, _info(K.BTF_KIND_CONST), size_or_type)
+        elif t.kind == K.BTF_KIND_ENUM64 and not kinds["enum64"]:
             if int64 is None:
-                int64 = append(_TYPE.pack(0, _info(C.BTF_KIND_INT), 8) + struct.pack("<I", 64))
-            _TYPE.pack_into(types, o, name_off, _info(C.BTF_KIND_UNION, t.vlen), size_or_type)
+                int64 = append(_TYPE.pack(0, _info(K.BTF_KIND_INT), 8) + struct.pack("<I", 64))
+            _TYPE.pack_into(types, o, name_off, _info(K.BTF_KIND_UNION, t.vlen), size_or_type)
             for i in range(t.vlen):
                 at = o + 12 + 12 * i
                 mname = struct.unpack_from("<I", types, at)[0]

@@ -16,18 +16,21 @@ from __future__ import annotations
 from itertools import compress, count, repeat
 
 from ..errors import BTFError
-from ..runtime.records import KernelEnum, Record  # noqa: F401 - KernelEnum re-exported
-from ..runtime.startup import getitem, itemgetter
-from ..sys.cint import s32
-from ..sys.uapi_btf import (
+from ..runtime.startup import (
+    KernelEnum,  # noqa: F401 - re-exported
+    Record,
+    getitem,
+    itemgetter,
+)
+from .kinds import (
     BTF_HDR_MIN,
     BTF_INT_BOOL,
     BTF_INT_CHAR,
     BTF_INT_SIGNED,
     BTF_MAGIC,
     BTF_VERSION,
+    Kind,
 )
-from .kinds import Kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -729,7 +732,9 @@ class BTF:
             return Array(tid, name, w[p + 3], w[p + 4], w[p + 5])
         if kind == Kind.ENUM:
             raw = w[p + 3:p + 3 + 2 * vlen].tolist()
-            conv = s32 if kflag else int
+            conv = int
+            if kflag:  # signed values (rare); sys.cint is not needed to read a cached object
+                from ..sys.cint import s32 as conv
             values = [(self.string(raw[i]), conv(raw[i + 1])) for i in range(0, 2 * vlen, 2)]
             return Enum(tid, name, st, bool(kflag), values)
         if kind == Kind.ENUM64:
@@ -759,6 +764,8 @@ class BTF:
         if kind == Kind.FLOAT:
             return Float(tid, name, st)
         if kind == Kind.DECL_TAG:
+            from ..sys.cint import s32
+
             return DeclTag(tid, name, st, s32(w[p + 3]))
         raise BTFError(f"BTF: type id {tid} has unknown kind {kind}")  # pragma: no cover
 

@@ -35,7 +35,8 @@ import os
 import struct
 
 from ..errors import AttachError, ObjectError
-from ..runtime.records import Record
+from ..runtime.compat import zip_strict
+from ..runtime.startup import Record
 from ..sys.uapi_elf import (
     EHDR,
     EM_X86_64,
@@ -48,7 +49,6 @@ from ..sys.uapi_elf import (
     SHDR,
     SHT_NOTE,
 )
-from ..runtime.compat import zip_strict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import os
 import struct
 
 from ..errors import ObjectError
-from ..runtime.records import Record
+from ..runtime.startup import Record
 from ..sys.uapi_elf import EM_BPF, EM_X86_64, ET_REL, SHDR
 
 TYPE_CHECKING = False

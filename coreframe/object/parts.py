@@ -8,7 +8,7 @@ can import this module without a circle.
 
 from __future__ import annotations
 
-from ..runtime.records import Record
+from ..runtime.startup import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -121,8 +121,7 @@ class ElfReader:
         need the real layout. Hidden global variables and functions are marked
         static so the verifier treats them like libbpf does.
         """
-        from ..btf.kinds import Kind
-        from ..sys.uapi_btf import BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN, BTF_VAR_STATIC
+        from ..btf.kinds import BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN, BTF_VAR_STATIC, Kind
 
         data = bytearray(btf.to_bytes())
         var_syms: dict[str, Symbol] = {}
@@ -184,7 +183,7 @@ class ElfReader:
 
     def _fixup_kconfig_datasec(self, btf: BTF, data: bytearray, tid: int) -> None:
         """Give .kconfig the layout of the map we build for it (libbpf does the same)."""
-        from ..sys.uapi_btf import BTF_VAR_GLOBAL_ALLOCATED
+        from ..btf.kinds import BTF_VAR_GLOBAL_ALLOCATED
 
         off = btf.type_offset(tid)
         struct.pack_into("<I", data, off + 8, getattr(self, "kconfig_size", 0))
@@ -203,8 +202,7 @@ class ElfReader:
         The kernel has no storage for these externs; it only needs a DATASEC it
         accepts. Extern FUNCs are swapped for a VAR by the BTF sanitizer.
         """
-        from ..btf.kinds import Kind
-        from ..sys.uapi_btf import BTF_VAR_GLOBAL_ALLOCATED
+        from ..btf.kinds import BTF_VAR_GLOBAL_ALLOCATED, Kind
 
         int_id = next((i for i in range(btf.start_id, len(btf))
                        if btf.kind_of(i) == Kind.INT and btf[i].size == 4
@@ -315,8 +313,7 @@ class ElfReader:
     # ---- global data ---------------------------------------------------------------------
 
     def _collect_data_maps(self) -> None:
-        from ..btf.kinds import Kind
-        from ..sys.uapi_btf import BTF_VAR_STATIC
+        from ..btf.kinds import BTF_VAR_STATIC, Kind
 
         btf = self.spec.btf
         for sec in self.elf.sections:

@@ -18,7 +18,7 @@ entry in table order wins.
 from __future__ import annotations
 
 from ..errors import ObjectError
-from ..runtime.records import Record, memoize
+from ..runtime.startup import Record, memoize
 
 # libbpf's per-entry flags (libbpf.c, enum sec_def_flags); same meaning here.
 SEC_NONE = 0

@@ -14,8 +14,7 @@ import builtins
 import os
 
 from ..errors import ObjectError
-from ..runtime.records import memoize
-from ..runtime.startup import gc_paused
+from ..runtime.startup import gc_paused, memoize
 from .parts import KCONFIG_SEC, MapDict, NamedDataSections, ProgramDict
 
 TYPE_CHECKING = False
@@ -204,9 +203,8 @@ class SpecCache:
     SOURCES = ("object/__init__.py", "object/spec.py", "object/parts.py", "object/reader.py",
                "object/elf.py", "object/sections.py", "object/maptypes.py", "asm.py",
                "runtime/__init__.py", "runtime/startup.py", "runtime/compat.py",
-               "runtime/records.py", "runtime/cache.py", "btf/types.py", "btf/kinds.py",
-               "btf/ext.py", "sys/consts.py", "sys/uapi_btf.py", "sys/uapi_elf.py",
-               "sys/cint.py")
+               "runtime/cache.py", "btf/types.py", "btf/kinds.py",
+               "btf/ext.py", "sys/consts.py", "sys/uapi_elf.py", "sys/cint.py")
 
     def __init__(self, path: str, obj_name: str, data: bytes) -> None:
         self.key = (os.path.abspath(path), path, obj_name)

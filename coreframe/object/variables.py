@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import ObjectError
-from ..runtime.records import Record
+from ..runtime.startup import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -204,8 +204,7 @@ class LiveDataSection(DataSection):
 
 
 def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
-    from ..btf.kinds import Kind
-    from ..sys.uapi_btf import BTF_VAR_STATIC
+    from ..btf.kinds import BTF_VAR_STATIC, Kind
 
     out: dict[str, Variable] = {}
     if btf is None or not m.value_type_id:

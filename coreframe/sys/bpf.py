@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..runtime.records import Record
+from ..runtime.startup import Record
 from . import attr as A
 from . import cdata
 from .consts import (

@@ -82,9 +82,8 @@ BPF_LOG_LEVEL1 = 1
 BPF_LOG_LEVEL2 = 2
 BPF_LOG_STATS = 4
 
-# BTF (linux/btf.h): every constant of uapi_btf, kept apart because reading a cached
-# object needs only those.
-from .uapi_btf import *  # noqa: E402, F403, I001
+# BTF (linux/btf.h): coreframe.btf.kinds, the btf package's own header; nothing in the
+# syscall layer needs it.
 
 # perf_event_open(2): event types (enum perf_type_id).
 PERF_TYPE_HARDWARE = 0
@@ -614,7 +613,7 @@ def _attach_type_names() -> dict[int, str]:
 
 _NAME_TABLES = {
     "MAP_TYPE_NAMES": "BPF_MAP_TYPE_", "PROG_TYPE_NAMES": "BPF_PROG_TYPE_",
-    "LINK_TYPE_NAMES": "BPF_LINK_TYPE_", "HELPER_NAMES": "BPF_FUNC_", "BTF_KIND_NAMES": "BTF_KIND_",
+    "LINK_TYPE_NAMES": "BPF_LINK_TYPE_", "HELPER_NAMES": "BPF_FUNC_",
 }
 
 

@@ -12,7 +12,7 @@ import errno
 import os
 
 from ..errors import Error, FeatureMissing, PermissionDenied
-from ..runtime.records import memoize
+from ..runtime.startup import memoize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from test_core_support import (
 
 from coreframe.btf.core import BPF_CORE_TYPE_ID_TARGET, BPF_CORE_TYPE_MATCHES
 from coreframe.btf.dump import dump_raw
+from coreframe.btf.kinds import BTF_KIND_PTR
 from coreframe.btf.minimize import MinBTF, min_core_btf
 from coreframe.btf.types import BTF
-from coreframe.sys.uapi_btf import BTF_KIND_PTR
 
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="no bpftool oracle")

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from coreframe.btf import BTF, Kind, btf_from_path, kernel
+from coreframe.btf.kinds import BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN
 from coreframe.btf.types import Member
 from coreframe.build import compile_bpf
 from coreframe.errors import FeatureMissing, ObjectError
-from coreframe.sys.uapi_btf import BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_VAR_GLOBAL_EXTERN
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from coreframe import features as F
+from coreframe.btf import kinds as K
 from coreframe.sys import consts as C
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -56,8 +57,8 @@ def test_this_kernel_lacks_kprobes_and_trampolines() -> None:
 
 
 def test_btf_kinds() -> None:
-    for kind in range(C.BTF_KIND_INT, C.BTF_KIND_ENUM64 + 1):
-        assert F.has_btf_kind(kind), C.BTF_KIND_NAMES[kind]
+    for kind in range(K.BTF_KIND_INT, K.BTF_KIND_ENUM64 + 1):
+        assert F.has_btf_kind(kind), K.KIND_STR[kind]
     assert F.has_btf_kind(31) is False
     assert F.has_btf_func_global()
 

@@ -20,7 +20,7 @@ from coreframe.object.elf import ElfFile
 from coreframe.object.reader import ElfReader
 from coreframe.object.sections import parse_section
 from coreframe.runtime.cache import Codec
-from coreframe.runtime.records import Record
+from coreframe.runtime.startup import Record
 
 TRAMPOLINE = {"fentry", "fexit", "fmod_ret", "lsm", "lsm_cgroup", "freplace"}
 
@@ -410,3 +410,30 @@ def test_spec_cache_stamp_covers_the_reader_code() -> None:
     used = {str(Path(f).resolve().relative_to(root)) for f in files}
     messages_only = {"__init__.py", "errors.py", "sys/__init__.py", "btf/__init__.py"}
     assert used - messages_only <= set(objmod.SpecCache.SOURCES), used
+
+
+# What docs/architecture.md says a warm open imports ("Start-up"): a module added to this
+# path costs every tool's start its lookup and load, so adding one is a decision, made
+# here and in the doc together.
+WARM_OPEN_MODULES = {
+    "coreframe", "coreframe.errors", "coreframe.runtime", "coreframe.runtime.startup",
+    "coreframe.runtime.cache", "coreframe.object", "coreframe.object.spec",
+    "coreframe.object.parts", "coreframe.btf", "coreframe.btf.types", "coreframe.btf.kinds",
+    "coreframe.btf.ext",
+}
+
+
+def test_warm_open_imports_only_the_documented_modules(tmp_path: Path) -> None:
+    """A spec read from the cache imports neither the reader nor the syscall layer."""
+    import subprocess
+    import sys
+
+    code = ("import sys, coreframe\n"
+            "coreframe.open(sys.argv[1])\n"
+            "print(' '.join(sorted(n for n in sys.modules if n.startswith('coreframe'))))")
+    env = dict(os.environ, COREFRAME_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", code, obj("obj_calls")], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert "coreframe.object.reader" in runs[0]  # the first open parsed: the cache is used
+    assert set(runs[1]) == WARM_OPEN_MODULES

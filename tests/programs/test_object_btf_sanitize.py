@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from coreframe.btf import kinds as K
 from coreframe.btf.sanitize import sanitize
 from coreframe.build import compile_bpf
 from coreframe.errors import ObjectError
 from coreframe.object.loader import load_object_btf
-from coreframe.sys import consts as C
 from coreframe.sys.bpf import btf_info, btf_load
 
 pytestmark = [
@@ -112,8 +112,8 @@ def test_fallbacks_for_older_kernels_still_load(compiled: Path) -> None:
     fixed = sanitize(raw, sizes, offsets, kernel_kinds=old)
     assert len(fixed) == len(raw)  # rewritten in place, ids unchanged
     kinds = _kinds(fixed)
-    assert C.BTF_KIND_FLOAT not in kinds.values()
-    assert C.BTF_KIND_DECL_TAG not in kinds.values()
+    assert K.BTF_KIND_FLOAT not in kinds.values()
+    assert K.BTF_KIND_DECL_TAG not in kinds.values()
     fd = load_object_btf(fixed)
     assert fd is not None
     fd.close()
@@ -123,15 +123,15 @@ def test_enum64_and_type_tag_fallbacks() -> None:
     from coreframe.features import btf_blob
 
     strings = b"\0int\0e\0v\0tag\0"
-    types = struct.pack("<IIII", 1, (C.BTF_KIND_INT << 24), 4, (1 << 24) | 32)
-    types += struct.pack("<III", 5, (C.BTF_KIND_ENUM64 << 24) | 1, 8) + struct.pack("<III", 7, 1, 2)
-    types += struct.pack("<III", 9, C.BTF_KIND_TYPE_TAG << 24, 1)
-    types += struct.pack("<III", 0, C.BTF_KIND_PTR << 24, 3)
+    types = struct.pack("<IIII", 1, (K.BTF_KIND_INT << 24), 4, (1 << 24) | 32)
+    types += struct.pack("<III", 5, (K.BTF_KIND_ENUM64 << 24) | 1, 8) + struct.pack("<III", 7, 1, 2)
+    types += struct.pack("<III", 9, K.BTF_KIND_TYPE_TAG << 24, 1)
+    types += struct.pack("<III", 0, K.BTF_KIND_PTR << 24, 3)
     blob = btf_blob(types, strings)
     fixed = sanitize(blob, {}, {}, kernel_kinds=dict(enum64=False, type_tag=False))
     kinds = _kinds(fixed)
-    assert kinds[2] == C.BTF_KIND_UNION and kinds[3] == C.BTF_KIND_CONST
-    assert kinds[5] == C.BTF_KIND_INT  # appended 8-byte member type
+    assert kinds[2] == K.BTF_KIND_UNION and kinds[3] == K.BTF_KIND_CONST
+    assert kinds[5] == K.BTF_KIND_INT  # appended 8-byte member type
     fd = load_object_btf(fixed)
     assert fd is not None
     fd.close()
@@ -140,7 +140,7 @@ def test_enum64_and_type_tag_fallbacks() -> None:
 def test_rejected_btf_returns_none_with_warning(caplog: pytest.LogCaptureFixture) -> None:
     from coreframe.features import btf_blob
 
-    bad = btf_blob(struct.pack("<III", 0, C.BTF_KIND_PTR << 24, 99), b"\0")
+    bad = btf_blob(struct.pack("<III", 0, K.BTF_KIND_PTR << 24, 99), b"\0")
     with caplog.at_level("WARNING"):
         assert load_object_btf(bad) is None
     assert "without BTF" in caplog.text
