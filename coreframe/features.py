@@ -458,7 +458,7 @@ def has_kprobe_multi() -> bool:
 # COREFRAME_DISABLE_LINKS: BPF link kinds to treat as missing, so the fallback a
 # kernel without them would take can be chosen (and tested) on one that has them.
 DISABLE_LINKS_ENV = "COREFRAME_DISABLE_LINKS"
-DISABLEABLE_LINKS = ("kprobe_multi", "uprobe_multi", "xdp", "tcx")
+DISABLEABLE_LINKS = ("kprobe_multi", "uprobe_multi", "xdp", "tcx", "perf_event")
 
 
 def link_disabled(kind: str) -> bool:

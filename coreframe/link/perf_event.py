@@ -57,7 +57,7 @@ def open_perf_event(attr: PerfEventAttr, pid: int, cpu: int, what: str) -> FD:
 # What the ioctl fallback is recorded as (features.fallbacks_taken), and why.
 IOCTL_FALLBACK = "perf-event attach by PERF_EVENT_IOC_SET_BPF + PERF_EVENT_IOC_ENABLE"
 IOCTL_WHY = ("no BPF perf links (BPF_LINK_CREATE with BPF_PERF_EVENT, Linux 5.15+; "
-             "probe: features.has_bpf_link)")
+             "probe: features.has_bpf_link, or COREFRAME_DISABLE_LINKS=perf_event)")
 
 
 def attach_perf_fd(prog: Program, pfd: FD, kind: str, target: str, cookie: int = 0,
@@ -66,24 +66,29 @@ def attach_perf_fd(prog: Program, pfd: FD, kind: str, target: str, cookie: int =
     (:func:`coreframe.features.has_bpf_link`), else the perf event's own ioctls, as
     libbpf does on kernels before 5.15. The ioctl way has no link fd (nothing to pin or
     query) and no BPF cookie: asking for a cookie there is FeatureMissing."""
-    from ..features import has_bpf_link, note_fallback
+    from ..features import has_bpf_link, link_disabled, note_fallback
     from ..sys.bpf import link_create
     from ..sys.syscall import ioctl
 
     resources: list[Resource] = [pfd] + list(extra or [])
     what = f"attaching {program_name(prog)} to {kind} {target}"
-    try:
-        links = has_bpf_link()
-    except BaseException:
-        release(resources)
-        raise
-    if links:
+    # The link is tried first and the probe (two program loads and a link_create)
+    # runs only when it fails: on 5.15+ every start then attaches with the one
+    # syscall, and a failure there is told from a kernel without perf links by it.
+    if not link_disabled("perf_event"):
         try:
             lfd = link_create(program_fd(prog), pfd, C.BPF_PERF_EVENT, bpf_cookie=cookie)
         except OSError as e:
-            release(resources)
-            raise attach_error(e, what) from None
-        return Link(kind, target, lfd, resources=resources)
+            try:
+                links = has_bpf_link()
+            except BaseException:
+                release(resources)
+                raise
+            if links:
+                release(resources)
+                raise attach_error(e, what) from None
+        else:
+            return Link(kind, target, lfd, resources=resources)
     if cookie:
         release(resources)
         raise FeatureMissing("BPF perf links (Linux 5.15+)",

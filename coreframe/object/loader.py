@@ -382,7 +382,11 @@ class Loader:
 
     def _usdt_manager(self) -> None:
         """Give the programs of an object built with <bpf/usdt.bpf.h> the spec-id
-        bookkeeping their USDT attachments share (libbpf's per-object usdt_manager)."""
+        bookkeeping their USDT attachments share (libbpf's per-object usdt_manager).
+        An object with no SEC("usdt") program needs none, nor the USDT module."""
+        if not any(p.section_def is not None and p.section_def.usdt
+                   for p in self.spec.programs.values()):
+            return
         from ..link.usdt import SPECS_MAP, Manager
 
         if SPECS_MAP not in self.obj.maps:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import gc
 
-from .compat import zip_strict
 
 try:
     from _operator import and_, getitem, index, itemgetter, rshift
@@ -125,7 +124,11 @@ _tuple_new = tuple.__new__
 
 
 class _RecordBase(tuple):
-    """Methods shared by every record class (see :func:`record`)."""
+    """Methods shared by every record class (see :func:`record`).
+
+    A record has exactly one value per field (its constructors check), so the plain
+    ``zip`` of fields and values below cannot drop one.
+    """
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
@@ -140,19 +143,19 @@ class _RecordBase(tuple):
         return values
 
     def _replace(self, **changes: Any) -> Any:
-        values = [changes.pop(name, value) for name, value in zip_strict(self._fields, self)]
+        values = [changes.pop(name, value) for name, value in zip(self._fields, self)]
         if changes:
             raise TypeError(f"{type(self).__name__} has no field(s) {sorted(changes)}")
         return _tuple_new(type(self), values)
 
     def _asdict(self) -> dict[str, Any]:
-        return dict(zip_strict(self._fields, self))
+        return dict(zip(self._fields, self))
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
     def __repr__(self) -> str:
-        pairs = zip_strict(self._fields, self)
+        pairs = zip(self._fields, self)
         body = ", ".join(f"{name}={value!r}" for name, value in pairs)
         return f"{type(self).__name__}({body})"
 
@@ -178,7 +181,7 @@ def _install_fields(cls: type, fields: tuple[str, ...], defaults: tuple[Any, ...
     n = len(fields)
     if len(defaults) > n:
         raise TypeError("more defaults than fields")
-    field_defaults = dict(zip_strict(fields[n - len(defaults):], defaults))
+    field_defaults = dict(zip(fields[n - len(defaults):], defaults))
     positions = {name: i for i, name in enumerate(fields)}
 
     def _bind(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:

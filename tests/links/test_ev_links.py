@@ -76,10 +76,11 @@ def test_tracepoint_counts_and_detaches(counter):
 
 
 def test_tracepoint_ioctl_fallback(counter, monkeypatch):
-    """Kernels without perf links (the probe says so) use PERF_EVENT_IOC_SET_BPF; force
-    that choice here: the ioctls themselves run against this kernel, and the fallback
-    is recorded for the kernel matrix's summary."""
-    monkeypatch.setattr(features, "has_bpf_link", lambda: False)
+    """Kernels without perf links (the link fails and the probe says so) use
+    PERF_EVENT_IOC_SET_BPF; force that choice here (COREFRAME_DISABLE_LINKS): the
+    ioctls themselves run against this kernel, and the fallback is recorded for the
+    kernel matrix's summary."""
+    monkeypatch.setenv(features.DISABLE_LINKS_ENV, "perf_event")
     before = features.fallbacks_taken().get(perf_event.IOCTL_FALLBACK, ("", 0))[1]
     prog = _prog(C.BPF_PROG_TYPE_TRACEPOINT, K.counter_insns(counter, pid=os.getpid()))
     try:
