@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import gc
 
-
 try:
     from _operator import and_, getitem, index, itemgetter, rshift
     from _signal import SIGINT, SIGTERM
