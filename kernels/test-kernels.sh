@@ -15,7 +15,8 @@
 # arguments, default tests/kernel), CF_BOOT_TIMEOUT (see run.sh),
 # CF_GUEST_PYTHON_<series with _ for .> (e.g. CF_GUEST_PYTHON_5_10): the Python the
 # guest of that series runs pytest with (a path on this machine, which the guest
-# sees over 9p, with this checkout importable; default this checkout's .venv).
+# sees over 9p, with this checkout importable; default this checkout's .venv, and for
+# 5.10 the test matrix's Python 3.9 venv when there is a 3.9 here).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,22 @@ case "$repo" in
 esac
 # a clean clone: the guest runs this checkout's own venv, so make it first
 [ -x .venv/bin/python ] || ./setup.sh --dev
+
+# guest_python X.Y: the python of the test matrix's venv for X.Y (.nox/tests-X-Y, made by
+# nox --install-only when missing: the checkout installed, pytest and all); prints why
+# not and fails when this machine has no X.Y.
+guest_python() {
+  local venv=".nox/tests-${1//./-}" why
+  if [ ! -x "$venv/bin/python" ]; then
+    why=$(.venv/bin/python tools/pythons.py | awk -v v="$1" '$1 == v && $2 == "-"' \
+          | sed -E 's/^[0-9.]+ +- //')
+    if [ -n "$why" ]; then echo "no Python $1 here: $why"; return 1; fi
+    if ! .venv/bin/nox --no-color --install-only -s "tests-$1" >/dev/null 2>&1; then
+      echo "nox --install-only -s tests-$1 failed"; return 1
+    fi
+  fi
+  echo "$venv/bin/python"
+}
 
 # bpftool and libbpf are the test oracles; the guests run this machine's root
 # filesystem over 9p, so what is installed here is what the guests have
@@ -96,7 +113,17 @@ for series in ${CF_KERNELS:-5.10 6.1 6.12}; do
   mkdir -p "$out"
   rm -f "$out/junit.xml" "$out/features.json"
   pyvar="CF_GUEST_PYTHON_${series//./_}"
-  guest_py=${!pyvar:-.venv/bin/python}
+  guest_py=${!pyvar:-}
+  py_note=""
+  if [ -z "$guest_py" ]; then
+    guest_py=.venv/bin/python
+    # 5.10 is Debian 11's kernel and Debian 11's Python is 3.9: that guest runs its
+    # subset under 3.9 when this machine has one (the test matrix's venv, made here if
+    # missing), else under .venv's and the summary says why.
+    if [ "$series" = 5.10 ]; then
+      if py39=$(guest_python 3.9); then guest_py=$py39; else py_note=" ($py39)"; fi
+    fi
+  fi
   if [ ! -x "$guest_py" ]; then
     summary+=("$(printf '%-42s FAIL  %s=%s is not an executable' "$series" "$pyvar" "$guest_py")")
     failed=1
@@ -123,7 +150,7 @@ for series in ${CF_KERNELS:-5.10 6.1 6.12}; do
     "$(cat "$kdir/version" 2>/dev/null || echo '?')" "$verdict" "$counts" "$secs" \
     "${out#"$repo"/}/console.log")")
   summary+=("$(printf '%s\n' "$compared" | sed 's/^/    /')")
-  summary+=("$( { echo "python: $guest_py ($("$guest_py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo '?'))"
+  summary+=("$( { echo "python: $guest_py ($("$guest_py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo '?'))${py_note:-}"
                 .venv/bin/python kernels/report.py paths "$out/junit.xml"; } | sed 's/^/    /')")
 done
 
