@@ -829,9 +829,9 @@ def _bits_expr(word: str, shift: int, nbits: int, signed: bool) -> str:
 
 def _maker(cls: type[StructValue]) -> Callable[..., StructValue]:
     """``mk(f0, f1, ...)``: a new instance from its field values (generated once per class)."""
-    mk = cls.__dict__.get("_mk_fn")
-    if mk is not None:
-        return mk  # type: ignore[no-any-return]
+    held = cls.__dict__.get("_mk_fn")
+    if held is not None:  # the staticmethod itself: callable only from 3.10 on
+        return held.__func__  # type: ignore[no-any-return]
     n = len(cls._fields)
     args = ", ".join(f"a{i}" for i in range(n))
     body = ["def mk(" + args + "):", "    o = new(C)"]

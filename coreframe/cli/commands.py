@@ -62,6 +62,23 @@ class _Group(_UsageLine, click.Group):
     command_class = _Command
     group_class = type
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """click 8.2+ suggests a close command name; 8.1 (the last for Python 3.9)
+        does not, so say it here the way the newer click does."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            name = args[0] if args else ""
+            if hasattr(click.exceptions, "NoSuchCommand") or not name or exc.ctx is None:
+                raise  # 8.2+: NoSuchCommand carries the suggestion
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, self.list_commands(ctx))
+            if close:
+                exc.message = f"{exc.message} Did you mean {close[0]!r}?"
+            raise
+
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coreframe")

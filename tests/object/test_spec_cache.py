@@ -417,7 +417,8 @@ def test_spec_cache_stamp_covers_the_reader_code() -> None:
 # here and in the doc together.
 WARM_OPEN_MODULES = {
     "coreframe", "coreframe.errors", "coreframe.runtime", "coreframe.runtime.startup",
-    "coreframe.runtime.cache", "coreframe.runtime.compat", "coreframe.object", "coreframe.object.spec",
+    "coreframe.runtime.cache", "coreframe.runtime.compat",
+    "coreframe.object", "coreframe.object.spec",
     "coreframe.object.parts", "coreframe.btf", "coreframe.btf.types", "coreframe.btf.kinds",
     "coreframe.btf.ext",
 }
