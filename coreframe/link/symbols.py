@@ -14,6 +14,16 @@ import struct
 
 from ..errors import AttachError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    T = TypeVar("T")
+
 _LD_CACHE = "/etc/ld.so.cache"
 _LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 _LIB_DIRS = (
@@ -108,8 +118,11 @@ def resolve_path(name: str, pid: int = -1) -> str:
     raise AttachError(f"cannot find '{name}' (not in ld.so.cache, library dirs or PATH)")
 
 
-def symbol_offset(path: str, symbol: str) -> int:
-    """File offset of ``symbol`` in ELF ``path`` (.symtab first, then .dynsym)."""
+def _search_symbol_tables(path: str,
+                          search: Callable[[ELFFile, list[SymbolTableSection]], T]) -> T:
+    """``search(elf, tables)`` over the uprobe target ``path``: its ``.symtab`` and
+    ``.dynsym`` (those present, in that order), with a file that cannot be opened or
+    parsed said as one AttachError."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
@@ -121,19 +134,24 @@ def symbol_offset(path: str, symbol: str) -> int:
     with f:
         try:
             elf = ELFFile(f)
-            vaddr: int | None = None
-            for secname in (".symtab", ".dynsym"):
-                sec = elf.get_section_by_name(secname)
-                if not isinstance(sec, SymbolTableSection):
-                    continue
-                vaddr = _find_symbol(sec, symbol)
-                if vaddr is not None:
-                    break
-            if vaddr is None:
-                raise AttachError(f"symbol '{symbol}' not found in {path}")
-            return _vaddr_to_offset(elf, vaddr, path, symbol)
+            tables = [sec for sec in map(elf.get_section_by_name, (".symtab", ".dynsym"))
+                      if isinstance(sec, SymbolTableSection)]
+            return search(elf, tables)
         except ELFError as e:
             raise AttachError(f"{path} is not a valid ELF file: {e}") from None
+
+
+def symbol_offset(path: str, symbol: str) -> int:
+    """File offset of ``symbol`` in ELF ``path`` (.symtab first, then .dynsym)."""
+
+    def search(elf: ELFFile, tables: list[SymbolTableSection]) -> int:
+        for sec in tables:
+            vaddr = _find_symbol(sec, symbol)
+            if vaddr is not None:
+                return _vaddr_to_offset(elf, vaddr, path, symbol)
+        raise AttachError(f"symbol '{symbol}' not found in {path}")
+
+    return _search_symbol_tables(path, search)
 
 
 def _find_symbol(sec: object, symbol: str) -> int | None:
@@ -198,34 +216,21 @@ def function_offsets(path: str, pattern: str) -> list[tuple[str, int]]:
     one address give one target, under the first name: two uprobes on one
     instruction would run the program twice per call.
     """
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
     from .base import glob_matcher
 
     match = glob_matcher(pattern)
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below, ELFFile reads lazily
-    except OSError as e:
-        raise AttachError(f"cannot open uprobe target {path}: {e.strerror}") from None
-    with f:
-        try:
-            elf = ELFFile(f)
-            found: dict[int, str] = {}
-            for secname in (".symtab", ".dynsym"):
-                sec = elf.get_section_by_name(secname)
-                if not isinstance(sec, SymbolTableSection):
-                    continue
-                for name, vaddr in _function_symbols(elf, sec):
-                    if match(name):
-                        found.setdefault(vaddr, name)
-                if found:
-                    break
-            return [(name, _vaddr_to_offset(elf, vaddr, path, name))
-                    for vaddr, name in found.items()]
-        except ELFError as e:
-            raise AttachError(f"{path} is not a valid ELF file: {e}") from None
+
+    def search(elf: ELFFile, tables: list[SymbolTableSection]) -> list[tuple[str, int]]:
+        found: dict[int, str] = {}
+        for sec in tables:
+            for name, vaddr in _function_symbols(elf, sec):
+                if match(name):
+                    found.setdefault(vaddr, name)
+            if found:
+                break
+        return [(name, _vaddr_to_offset(elf, vaddr, path, name)) for vaddr, name in found.items()]
+
+    return _search_symbol_tables(path, search)
 
 
 _STT_FUNC = 2
