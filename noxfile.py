@@ -41,12 +41,6 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
 
 
-def _cache_dir(version: str) -> str:
-    base = os.environ.get("COREFRAME_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coreframe")
-    return f"{base.rstrip('/')}-py{version}"
-
-
 def _write(version: str, result: dict[str, object]) -> None:
     os.makedirs(RESULTS, exist_ok=True)
     result.update(version=version, finished=time.time())
@@ -99,7 +93,7 @@ def _make_session(version: str) -> None:
         os.makedirs(RESULTS, exist_ok=True)
         if os.path.exists(junit):
             os.unlink(junit)
-        env = {"COREFRAME_CACHE_DIR": _cache_dir(version)}
+        env = {"COREFRAME_CACHE_DIR": pythons.cache_dir(version)}
         args = session.posargs or []
         try:
             ran = session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -36,32 +36,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import pythons  # noqa: E402
 
-NOX = Path(sys.executable).with_name("nox")
-
 
 def venv_of(version: str) -> Path:
-    return ROOT / ".nox" / f"tests-{version.replace('.', '-')}"
-
-
-def cache_dir(version: str) -> str:
-    base = os.environ.get("COREFRAME_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coreframe")
-    return f"{base.rstrip('/')}-py{version}"
-
-
-def ensure_venv(version: str) -> str | None:
-    """The venv's python, or why there is none."""
-    py = venv_of(version) / "bin" / "python"
-    if (venv_of(version) / "bin" / "coreframe").exists():
-        return None
-    if not NOX.exists():
-        return f"no {venv_of(version)} and no nox to make it (./setup.sh --dev)"
-    proc = subprocess.run([str(NOX), "--no-color", "--install-only", "-s", f"tests-{version}"],
-                          cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0 or not py.exists():
-        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return f"nox --install-only -s tests-{version} failed: {tail}"
-    return None
+    return Path(pythons.venv_dir(version))
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -107,8 +84,8 @@ def main() -> int:
             skipped[v] = f"not a supported version ({', '.join(pythons.SUPPORTED)})"
             continue
         path, info = pythons.find(v)
-        why = info if path is None else ensure_venv(v)
-        if why:
+        py, why = pythons.ensure_venv(v) if path is not None else (None, info)
+        if py is None:
             skipped[v] = why
             continue
         found[v] = {"python": info, "venv": str(venv_of(v))}
@@ -117,7 +94,7 @@ def main() -> int:
         measures.append("execsnoop attached")
     times: dict[str, dict[str, list[float]]] = {v: {m: [] for m in measures} for v in found}
     errors: dict[str, str] = {}
-    envs = {v: dict(os.environ, COREFRAME_CACHE_DIR=cache_dir(v)) for v in found}
+    envs = {v: dict(os.environ, COREFRAME_CACHE_DIR=pythons.cache_dir(v)) for v in found}
     for v in found:  # warm each version's caches and byte-code once
         bin_ = venv_of(v) / "bin"
         try:

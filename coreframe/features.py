@@ -15,7 +15,6 @@ import struct
 
 from . import asm
 from .btf import kinds as K
-from .btf.kinds import SANITIZED_KINDS
 from .errors import Error, PermissionDenied
 from .link.tracefs import has_file as has_tracefs_file
 from .runtime.startup import memoize
@@ -183,7 +182,7 @@ def has_btf_func_global() -> bool:
 
 
 # The keys of :func:`btf_kinds`: what the sanitizer may have to rewrite (btf.kinds).
-BTF_KIND_NAMES = SANITIZED_KINDS
+BTF_KIND_NAMES = K.SANITIZED_KINDS
 
 
 def btf_kinds() -> dict[str, bool]:

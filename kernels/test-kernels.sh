@@ -29,21 +29,6 @@ esac
 # a clean clone: the guest runs this checkout's own venv, so make it first
 [ -x .venv/bin/python ] || ./setup.sh --dev
 
-# guest_python X.Y: the python of the test matrix's venv for X.Y (.nox/tests-X-Y, made by
-# nox --install-only when missing: the checkout installed, pytest and all); prints why
-# not and fails when this machine has no X.Y.
-guest_python() {
-  local venv=".nox/tests-${1//./-}" why
-  if [ ! -x "$venv/bin/python" ]; then
-    why=$(.venv/bin/python tools/pythons.py | awk -v v="$1" '$1 == v && $2 == "-"' \
-          | sed -E 's/^[0-9.]+ +- //')
-    if [ -n "$why" ]; then echo "no Python $1 here: $why"; return 1; fi
-    if ! .venv/bin/nox --no-color --install-only -s "tests-$1" >/dev/null 2>&1; then
-      echo "nox --install-only -s tests-$1 failed"; return 1
-    fi
-  fi
-  echo "$venv/bin/python"
-}
 
 # bpftool and libbpf are the test oracles; the guests run this machine's root
 # filesystem over 9p, so what is installed here is what the guests have
@@ -121,7 +106,8 @@ for series in ${CF_KERNELS:-5.10 6.1 6.12}; do
     # subset under 3.9 when this machine has one (the test matrix's venv, made here if
     # missing), else under .venv's and the summary says why.
     if [ "$series" = 5.10 ]; then
-      if py39=$(guest_python 3.9); then guest_py=$py39; else py_note=" ($py39)"; fi
+      if py39=$(.venv/bin/python tools/pythons.py venv 3.9); then guest_py=$py39
+      else py_note=" ($py39)"; fi
     fi
   fi
   if [ ! -x "$guest_py" ]; then

@@ -1,9 +1,12 @@
 """The Python interpreters on this machine that coreframe supports (3.9 to 3.13).
 
     python3 tools/pythons.py          # VERSION PATH, or VERSION - why not, per version
+    .venv/bin/python tools/pythons.py venv 3.9   # matrix venv's python, made if missing
 
-One answer for the test matrix (noxfile.py) and the start-up bench
-(bench/pythons_bench.py). Where to look, in order: pyenv's builds
+One answer for the test matrix (noxfile.py), the start-up bench
+(bench/pythons_bench.py) and the 5.10 guest of make test-kernels, which runs under
+the matrix's 3.9 venv: which interpreters there are, and where each version's venv
+and cache directory are. Where to look, in order: pyenv's builds
 (``$PYENV_ROOT/versions/X.Y.*``, newest patch first), then ``pythonX.Y`` on PATH
 (pyenv's shims skipped: a shim of a version that is not selected fails instead of
 running), then /usr/bin and /usr/local/bin. Each candidate is run once to check it
@@ -19,6 +22,7 @@ import subprocess
 import sys
 
 SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEM_DIRS = ("/usr/bin", "/usr/local/bin")
 
 _PROBE = ("import sys, ensurepip, venv; "
@@ -75,7 +79,47 @@ def find(version: str) -> tuple[str | None, str]:
     return None, f"no working Python {version}: " + "; ".join(tried)
 
 
+def venv_dir(version: str) -> str:
+    """The venv of the matrix's session ``tests-X.Y`` (nox names it ``.nox/tests-X-Y``)."""
+    return os.path.join(ROOT, ".nox", f"tests-{version.replace('.', '-')}")
+
+
+def cache_dir(version: str) -> str:
+    """The user cache directory for ``version``: one per interpreter, outside the
+    repository (``$COREFRAME_CACHE_DIR-pyX.Y``). The caches are checked when read, but
+    sharing them would only make each interpreter rebuild the other's."""
+    base = os.environ.get("COREFRAME_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coreframe")
+    return f"{base.rstrip('/')}-py{version}"
+
+
+def ensure_venv(version: str) -> tuple[str | None, str]:
+    """(the matrix venv's python, "") for ``version``, made with ``nox --install-only``
+    when missing (coreframe installed as the session installs it); (None, why not)."""
+    if version not in SUPPORTED:
+        return None, f"{version} is not a supported version ({', '.join(SUPPORTED)})"
+    py = os.path.join(venv_dir(version), "bin", "python")
+    if os.path.exists(os.path.join(venv_dir(version), "bin", "coreframe")):
+        return py, ""
+    path, info = find(version)
+    if path is None:
+        return None, info
+    nox = os.path.join(os.path.dirname(sys.executable), "nox")
+    if not os.path.exists(nox):
+        return None, f"no {venv_dir(version)} and no nox to make it (./setup.sh --dev)"
+    proc = subprocess.run([nox, "--no-color", "--install-only", "-s", f"tests-{version}"],
+                          cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0 or not os.path.exists(py):
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"nox --install-only -s tests-{version} failed: {tail}"
+    return py, ""
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["venv"] and len(sys.argv) == 3:
+        py, why = ensure_venv(sys.argv[2])
+        print(py or why)
+        return 0 if py else 1
     for v in SUPPORTED:
         path, info = find(v)
         print(f"{v:5} {path} ({info})" if path else f"{v:5} - {info}")

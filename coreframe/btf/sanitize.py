@@ -15,7 +15,6 @@ from ..errors import BTFError
 from ..runtime.compat import zip_strict
 from ..runtime.startup import Record
 from . import kinds as K
-from .kinds import SANITIZED_KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ _PER_ENTRY = {
 }
 
 # the kinds the sanitizer can rewrite, named as in coreframe.features.btf_kinds()
-KERNEL_KINDS = SANITIZED_KINDS
+KERNEL_KINDS = K.SANITIZED_KINDS
 
 
 class _Type(Record, fields="id off kind vlen name_off"):

@@ -78,17 +78,17 @@ def attach_perf_fd(prog: Program, pfd: FD, kind: str, target: str, cookie: int =
     if not link_disabled("perf_event"):
         try:
             lfd = link_create(program_fd(prog), pfd, C.BPF_PERF_EVENT, bpf_cookie=cookie)
-        except OSError as e:
-            try:
-                links = has_bpf_link()
-            except BaseException:
-                release(resources)
-                raise
-            if links:
-                release(resources)
-                raise attach_error(e, what) from None
-        else:
             return Link(kind, target, lfd, resources=resources)
+        except OSError as e:
+            failed = e
+        try:
+            links = has_bpf_link()
+        except BaseException:
+            release(resources)
+            raise
+        if links:
+            release(resources)
+            raise attach_error(failed, what) from None
     if cookie:
         release(resources)
         raise FeatureMissing("BPF perf links (Linux 5.15+)",
