@@ -191,13 +191,15 @@ def test_repo_objects_match_libbpf(rel: str, tmp_path: Path) -> None:
         show = json.loads(subprocess.run(
             ["bpftool", "prog", "show", "pinned", f"{pin_dir}/{first}", "-j"],
             check=True, capture_output=True, text=True).stdout)
+        # Dump while the pins hold the program: unpinning frees the program and, after an RCU
+        # grace period, its BTF, so the id can be gone by the time bpftool looks it up.
+        oracle = subprocess.run(["bpftool", "btf", "dump", "id", str(show["btf_id"])],
+                                check=True, capture_output=True, text=True).stdout
     finally:
         if os.path.isdir(pin_dir):
             for name in os.listdir(pin_dir):
                 os.unlink(os.path.join(pin_dir, name))
             os.rmdir(pin_dir)
-    oracle = subprocess.run(["bpftool", "btf", "dump", "id", str(show["btf_id"])], check=True,
-                            capture_output=True, text=True).stdout
     raw, sizes, offsets = _elf_facts(obj)
     ours = tmp_path / "ours.btf"
     ours.write_bytes(sanitize(raw, sizes, offsets))
