@@ -27,13 +27,22 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 
+def _first_enc_str(value: str) -> str:
+    """Stands in for the string encoder until JSON is first written: loading the
+    ``_json`` extension is a cost a text-only run never needs."""
+    return json_string_encoder()(value)
+
+
 # the string encoder json.dumps(ensure_ascii=False) uses, without importing json
-_enc_str = _string_encoder()
+_enc_str: Callable[[str], str] = _first_enc_str
 
 
 def json_string_encoder() -> Callable[[str], str]:
     """The function ``json.dumps(ensure_ascii=False)`` quotes one str with (quotes
     included), for tools that write JSON by hand; json itself is not imported."""
+    global _enc_str
+    if _enc_str is _first_enc_str:
+        _enc_str = _KIND_ENCODER[str] = _string_encoder()
     return _enc_str
 
 
@@ -262,7 +271,7 @@ class Table:
         self._time_at = next(i for i, c in enumerate(c for c in cols if c.key is not None)
                              if isinstance(c, TimeCol))
         self.text_line = self._text_writer()
-        self.json_line = self._json_writer()
+        self._json_line: Callable[..., str] | None = None
         self._getter: Callable[[Any], tuple[Any, ...]] | None = None
         self._getter_type: type | None = None
         self.header_written = False
@@ -318,6 +327,18 @@ class Table:
         return line
 
     # -- JSON --
+
+    @property
+    def json_line(self) -> Callable[..., str]:
+        """The JSON writer, built on first use: a text run never needs one (nor the
+        ``_json`` string encoder it is built on)."""
+        if self._json_line is None:
+            self._json_line = self._json_writer()
+        return self._json_line
+
+    @json_line.setter
+    def json_line(self, writer: Callable[..., str]) -> None:
+        self._json_line = writer
 
     def _json_writer(self) -> Callable[..., str]:
         cols = self.json_cols

@@ -287,12 +287,88 @@ def entry_point_claims(name: str, group: str = NAMESPACE) -> list[tuple[str, str
 
     Walks ``sys.path`` like importlib.metadata: the first distribution of a given
     name wins, ``.dist-info`` and ``.egg-info`` directories alike; distribution
-    names come normalized (:func:`normalize_dist`). Cheap enough for every start:
-    one directory listing per path entry, one small file read per installed
-    distribution that declares entry points.
+    names come normalized (:func:`normalize_dist`). The walk reads one small file per
+    installed distribution, so what it found is kept in the user cache
+    (:func:`_cached_group`) and reused while no ``sys.path`` directory has changed.
     """
+    return list(_cached_group(group).get(name, ()))
+
+
+# what the cached walk stores; bump when its shape changes
+_CLAIMS_VERSION = 1
+
+
+def _path_stamp() -> tuple[tuple[str, int], ...]:
+    """Each ``sys.path`` directory with its mtime: installing or removing a
+    distribution adds or removes a ``*.dist-info`` entry there, which changes it."""
+    out = []
+    for base in sys.path:
+        where = base or os.getcwd()
+        try:
+            out.append((where, os.stat(where).st_mtime_ns))
+        except OSError:
+            out.append((where, -1))
+    return tuple(out)
+
+
+def _file_stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _cached_group(group: str) -> dict[str, list[tuple[str, str]]]:
+    """:func:`_walk_group`, or its result from an earlier start with the same
+    ``sys.path`` directories (same mtimes) and the same declaring files (an
+    ``entry_points.txt`` rewritten in place, as an editable reinstall may, changes
+    its size or mtime but not the directory's).
+
+    A walk missed this way (a file edited by hand in a distribution that declared
+    no tools) costs only the fast path: :func:`find_tool` then asks stevedore,
+    which reads the metadata itself.
+    """
+    from ..runtime.cache import cache_dir, read_marshal, write_marshal
+
+    stamp = _path_stamp()
+    directory = cache_dir()
+    path = None if directory is None else os.path.join(directory, f"entry-points-{group}.bin")
+    if path is not None:
+        stored = read_marshal(path)
+        if (type(stored) is tuple and len(stored) == 4 and stored[0] == _CLAIMS_VERSION
+                and stored[1] == stamp and type(stored[3]) is dict
+                and all(_file_stamp(f) == tuple(st) for f, st in stored[2])):
+            return stored[3]
+    files, claims = _walk_group(group)
+    if path is not None and not _racy(stamp):
+        write_marshal(path, (_CLAIMS_VERSION, stamp, [(f, _file_stamp(f)) for f in files],
+                             claims))
+    return claims
+
+
+# How long after a change a directory's mtime is trusted to tell it from the next
+# change: the kernel stamps files with its coarse clock (a tick: 1-10 ms), so two
+# changes within one tick can leave the same mtime.
+_RACY_NS = 100_000_000
+
+
+def _racy(stamp: tuple[tuple[str, int], ...]) -> bool:
+    """Whether a directory changed so recently that a change still to come in the
+    same clock tick would leave its mtime as stamped (git's "racily clean" entries):
+    such a walk is not stored."""
+    import time
+
+    recent = time.time_ns() - _RACY_NS
+    return any(mtime >= recent for _, mtime in stamp)
+
+
+def _walk_group(group: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """The ``entry_points.txt`` files declaring ``group`` and, per entry point name,
+    its ``(distribution, target)`` claims in ``sys.path`` order."""
     seen: set[str] = set()
-    claims: list[tuple[str, str]] = []
+    files: list[str] = []
+    claims: dict[str, list[tuple[str, str]]] = {}
     header = f"[{group}]"
     raw_header = header.encode()
     for base in sys.path:
@@ -307,24 +383,25 @@ def entry_point_claims(name: str, group: str = NAMESPACE) -> list[tuple[str, str
             if dist in seen:
                 continue
             seen.add(dist)
+            txt = os.path.join(base or os.getcwd(), entry, "entry_points.txt")
             try:  # bytes first: most distributions declare no coreframe tools
-                with open(os.path.join(base or ".", entry, "entry_points.txt"), "rb") as f:
+                with open(txt, "rb") as f:
                     raw = f.read()
             except OSError:
                 continue
             if raw_header not in raw:
                 continue
-            text = raw.decode("utf-8", "replace")
+            files.append(txt)
             section = ""
-            for line in text.splitlines():
+            for line in raw.decode("utf-8", "replace").splitlines():
                 line = line.strip()
                 if line.startswith("["):
                     section = line
                 elif section == header and "=" in line:
                     key, _, value = line.partition("=")
-                    if key.strip() == name:
-                        claims.append((dist, value.partition("[")[0].strip()))
-    return claims
+                    claims.setdefault(key.strip(), []).append(
+                        (dist, value.partition("[")[0].strip()))
+    return files, claims
 
 
 def entry_point_targets(name: str, group: str = NAMESPACE) -> list[str]:

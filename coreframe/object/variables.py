@@ -46,7 +46,13 @@ class Variable(Record, fields="name offset size type_id c_type static"):
 
 
 class DataSection:
-    """Variables of one global data section, read and written through its map image."""
+    """Variables of one global data section, read and written through its map image.
+
+    The section keeps each variable's place (offset, size, BTF type) and builds a
+    :class:`Variable`, whose ``c_type`` is clang's spelling of the type, only when
+    one is asked for: a tool that sets its ``.rodata`` before load needs the places,
+    and spelling C types means importing ``btf.cdecl``.
+    """
 
     __slots__ = ("_spec", "_section", "_map", "_vars", "_btf")
 
@@ -70,7 +76,12 @@ class DataSection:
 
     @property
     def variables(self) -> list[Variable]:
-        return list(self._vars.values())
+        return [self._variable(slot) for slot in self._vars.values()]
+
+    def _variable(self, slot: _Slot) -> Variable:
+        name, offset, size, type_id, static = slot
+        assert self._btf is not None
+        return Variable(name, offset, size, type_id, self._btf.c_type_name(type_id), static)
 
     def names(self) -> list[str]:
         return list(self._vars)
@@ -88,6 +99,9 @@ class DataSection:
         return [(n, self.get(n)) for n in self._vars]
 
     def variable(self, name: str) -> Variable:
+        return self._variable(self._slot(name))
+
+    def _slot(self, name: str) -> _Slot:
         v = self._vars.get(name)
         if v is None:
             import difflib  # error path only: keep it off the start-up imports
@@ -117,7 +131,7 @@ class DataSection:
         like map values (``coreframe.btf.values``): a StructValue, a ``str`` for a
         char array, ``bytes`` for a ``__u8`` array, else a list.
         """
-        v = self.variable(name)
+        v = self._slot(name)
         btf = self._btf
         assert btf is not None
         from ..btf.kinds import Kind
@@ -131,27 +145,27 @@ class DataSection:
 
     def set(self, name: str, value: Any) -> None:
         """Check ``value`` against the variable's type, then write it into the image."""
-        v = self.variable(name)
+        v = self._slot(name)
         assert self._btf is not None
         old = bytes(self._read()[v.offset:v.offset + v.size])
         try:
             new = _encode(self._btf, v.type_id, value, old)
         except _Bad as e:
             desc = _describe(self._btf, v.type_id)
-            raise VariableError(f"{self.label} variable {name!r} is {v.c_type!r}{desc}: "
-                                f"{e}") from None
+            raise VariableError(f"{self.label} variable {name!r} is "
+                                f"{self._btf.c_type_name(v.type_id)!r}{desc}: {e}") from None
         self._write(v.offset, new)
 
     def set_from_string(self, name: str, text: str) -> None:
         """Set from CLI text (``--set NAME=VALUE``), parsed according to the variable's type."""
-        v = self.variable(name)
+        v = self._slot(name)
         assert self._btf is not None
         try:
             value = _parse_text(self._btf, v.type_id, text)
         except _Bad as e:
             desc = _describe(self._btf, v.type_id)
-            raise VariableError(f"{self.label} variable {name!r} is {v.c_type!r}{desc}: "
-                                f"{e}") from None
+            raise VariableError(f"{self.label} variable {name!r} is "
+                                f"{self._btf.c_type_name(v.type_id)!r}{desc}: {e}") from None
         self.set(name, value)
 
     def __getattr__(self, name: str) -> Any:
@@ -203,10 +217,23 @@ class LiveDataSection(DataSection):
         self._live.raw.update(0, bytes(image))
 
 
-def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]:
+class _Slot(Record, fields="name offset size type_id static"):
+    """Where a variable lives in the section image: a :class:`Variable` without its
+    C spelling."""
+
+    __slots__ = ()
+
+    name: str
+    offset: int
+    size: int
+    type_id: int
+    static: bool
+
+
+def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, _Slot]:
     from ..btf.kinds import BTF_VAR_STATIC, Kind
 
-    out: dict[str, Variable] = {}
+    out: dict[str, _Slot] = {}
     if btf is None or not m.value_type_id:
         return out
     ds = btf[m.value_type_id]
@@ -220,8 +247,8 @@ def _variables(btf: BTF | None, section: str, m: MapSpec) -> dict[str, Variable]
             raise ObjectError(f"{section}: variable {var.name!r} is {vsi.size} bytes but its "
                               f"type {btf.c_type_name(var.type)!r} is "
                               f"{btf.size_of(var.type)}")
-        out[var.name] = Variable(var.name, vsi.offset, vsi.size, var.type,
-                                 btf.c_type_name(var.type), var.linkage == BTF_VAR_STATIC)
+        out[var.name] = _Slot(var.name, vsi.offset, vsi.size, var.type,
+                              var.linkage == BTF_VAR_STATIC)
     return out
 
 
