@@ -9,7 +9,9 @@ pulls in importlib.metadata, email and zipfile) costs more than loading and
 attaching execsnoop. So :func:`find_tool` first reads the ``entry_points.txt``
 files on ``sys.path`` directly, in the order importlib.metadata would, and
 only falls back to stevedore when the name is not found there or its entry
-point fails to load (stevedore then produces the listing or the error).
+point fails to load (stevedore then produces the listing or the error). That
+walk reads a file per installed distribution; its result is cached until a
+``sys.path`` directory changes (:func:`_cached_group`).
 
 A tool name claimed by two distributions is never resolved silently: the
 first-party ``coreframe`` distribution's tool keeps the plain name and the
