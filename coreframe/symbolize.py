@@ -28,6 +28,8 @@ from __future__ import annotations
 import bisect
 import os
 
+from .sys.host import KALLSYMS
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -47,7 +49,7 @@ MAX_PENDING_FDS = 256
 class KernelSymbols:
     """``/proc/kallsyms`` as sorted addresses and names."""
 
-    def __init__(self, path: str = "/proc/kallsyms") -> None:
+    def __init__(self, path: str = KALLSYMS) -> None:
         pairs = []
         with open(path, "rb") as f:
             for line in f:

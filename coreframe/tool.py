@@ -512,15 +512,14 @@ def check_requirement(requirement: str) -> tuple[bool, str]:
         return False, f"cannot probe {requirement}: {exc}"
 
 
-_VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-
-
 def _kernel_btf_bytes() -> bytes:
     """The kernel's BTF, read once; empty when it has none (or it is hidden)."""
     global _kernel_btf
     if _kernel_btf is None:
+        from .sys.host import VMLINUX_BTF
+
         try:
-            with open(_VMLINUX_BTF, "rb") as f:
+            with open(VMLINUX_BTF, "rb") as f:
                 _kernel_btf = f.read()
         except OSError:
             _kernel_btf = b""

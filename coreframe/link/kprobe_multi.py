@@ -21,6 +21,7 @@ import errno
 
 from ..errors import AttachError, FeatureMissing
 from ..sys import consts as C
+from ..sys.host import KALLSYMS
 from .base import Link, attach_error, glob_matcher, has_wildcard, program_fd, program_name
 
 TYPE_CHECKING = False
@@ -93,7 +94,7 @@ def matching_addresses(pattern: str) -> list[int]:
     names = set(matching_functions(pattern))
     if not names:
         return []
-    for line in _read_lines("/proc/kallsyms"):
+    for line in _read_lines(KALLSYMS):
         parts = line.split(None, 3)
         if len(parts) < 3:
             continue

@@ -651,7 +651,7 @@ class Loader:
             addr = _kallsyms().get(ext.name)
             if not addr and not ext.weak:
                 raise RelocationError(f"{where}: kernel symbol {ext.name!r} not found in "
-                                      "/proc/kallsyms (or its address is hidden)")
+                                      f"{host.KALLSYMS} (or its address is hidden)")
             addr = addr or 0
             asm.patch(insns, idx, src=0, imm=s32(addr & 0xFFFFFFFF))
             asm.patch(insns, idx + 1, imm=s32(addr >> 32))
@@ -901,7 +901,7 @@ def _kallsyms() -> dict[str, int]:
     if _kallsyms_cache is None:
         table: dict[str, int] = {}
         try:
-            with builtins.open("/proc/kallsyms") as f:
+            with builtins.open(host.KALLSYMS) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) >= 3:
