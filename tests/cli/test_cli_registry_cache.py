@@ -7,6 +7,7 @@ import itertools
 import os
 import sys
 import time
+import zlib  # noqa: F401 - the cache's checksum, imported before sys.path is narrowed
 from pathlib import Path
 
 import pytest
