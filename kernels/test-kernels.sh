@@ -29,7 +29,6 @@ esac
 # a clean clone: the guest runs this checkout's own venv, so make it first
 [ -x .venv/bin/python ] || ./setup.sh --dev
 
-
 # bpftool and libbpf are the test oracles; the guests run this machine's root
 # filesystem over 9p, so what is installed here is what the guests have
 need=()

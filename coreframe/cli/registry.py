@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     import importlib.metadata
     from typing import Any
 
+    Stamped = tuple[str, tuple[int, int]]  # a declaring file and its (size, mtime)
+
 NAMESPACE = "coreframe.tools"
 FIRST_PARTY = "coreframe"  # the distribution whose tools win a name collision
 
@@ -343,9 +345,8 @@ def _cached_group(group: str) -> dict[str, list[tuple[str, str]]]:
                 and all(_file_stamp(f) == tuple(st) for f, st in stored[2])):
             return stored[3]
     files, claims = _walk_group(group)
-    if path is not None and not _racy(stamp):
-        write_marshal(path, (_CLAIMS_VERSION, stamp, [(f, _file_stamp(f)) for f in files],
-                             claims))
+    if path is not None and not _racy([m for _, m in stamp] + [m for _, (_, m) in files]):
+        write_marshal(path, (_CLAIMS_VERSION, stamp, files, claims))
     return claims
 
 
@@ -355,21 +356,22 @@ def _cached_group(group: str) -> dict[str, list[tuple[str, str]]]:
 _RACY_NS = 100_000_000
 
 
-def _racy(stamp: tuple[tuple[str, int], ...]) -> bool:
-    """Whether a directory changed so recently that a change still to come in the
-    same clock tick would leave its mtime as stamped (git's "racily clean" entries):
-    such a walk is not stored."""
+def _racy(mtimes: list[int]) -> bool:
+    """Whether a directory or file changed so recently that a change still to come in
+    the same clock tick would leave its mtime as stamped (git's "racily clean"
+    entries): such a walk is not stored."""
     import time
 
     recent = time.time_ns() - _RACY_NS
-    return any(mtime >= recent for _, mtime in stamp)
+    return any(mtime >= recent for mtime in mtimes)
 
 
-def _walk_group(group: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
-    """The ``entry_points.txt`` files declaring ``group`` and, per entry point name,
-    its ``(distribution, target)`` claims in ``sys.path`` order."""
+def _walk_group(group: str) -> tuple[list[Stamped], dict[str, list[tuple[str, str]]]]:
+    """The ``entry_points.txt`` files declaring ``group``, each stamped as it was read
+    (fstat of the open file, so the stamp is the content's), and per entry point
+    name its ``(distribution, target)`` claims in ``sys.path`` order."""
     seen: set[str] = set()
-    files: list[str] = []
+    files: list[Stamped] = []
     claims: dict[str, list[tuple[str, str]]] = {}
     header = f"[{group}]"
     raw_header = header.encode()
@@ -389,11 +391,12 @@ def _walk_group(group: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]
             try:  # bytes first: most distributions declare no coreframe tools
                 with open(txt, "rb") as f:
                     raw = f.read()
+                    st = os.fstat(f.fileno())
             except OSError:
                 continue
             if raw_header not in raw:
                 continue
-            files.append(txt)
+            files.append((txt, (st.st_size, st.st_mtime_ns)))
             section = ""
             for line in raw.decode("utf-8", "replace").splitlines():
                 line = line.strip()

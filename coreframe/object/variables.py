@@ -151,9 +151,7 @@ class DataSection:
         try:
             new = _encode(self._btf, v.type_id, value, old)
         except _Bad as e:
-            desc = _describe(self._btf, v.type_id)
-            raise VariableError(f"{self.label} variable {name!r} is "
-                                f"{self._btf.c_type_name(v.type_id)!r}{desc}: {e}") from None
+            raise self._bad_value(name, v.type_id, e) from None
         self._write(v.offset, new)
 
     def set_from_string(self, name: str, text: str) -> None:
@@ -163,10 +161,16 @@ class DataSection:
         try:
             value = _parse_text(self._btf, v.type_id, text)
         except _Bad as e:
-            desc = _describe(self._btf, v.type_id)
-            raise VariableError(f"{self.label} variable {name!r} is "
-                                f"{self._btf.c_type_name(v.type_id)!r}{desc}: {e}") from None
+            raise self._bad_value(name, v.type_id, e) from None
         self.set(name, value)
+
+    def _bad_value(self, name: str, type_id: int, problem: _Bad) -> VariableError:
+        """What a value that does not fit the variable's type raises: the C type, what
+        it holds, and why the value does not fit."""
+        assert self._btf is not None
+        return VariableError(f"{self.label} variable {name!r} is "
+                             f"{self._btf.c_type_name(type_id)!r}"
+                             f"{_describe(self._btf, type_id)}: {problem}")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
